@@ -1,0 +1,66 @@
+//! The gRPC and event contracts of Jiesu, generated from `proto/`.
+//!
+//! Besides the generated code this crate fixes two conventions every service
+//! shares: how an error travels in a `tonic::Status` (see [`status`]) and what
+//! makes a protobuf message an event (see [`Event`]). It holds no behaviour.
+
+pub mod status;
+pub mod time;
+
+#[allow(clippy::all, clippy::unwrap_used, clippy::expect_used, missing_docs)]
+pub mod jiesu {
+    pub mod common {
+        pub mod v1 {
+            tonic::include_proto!("jiesu.common.v1");
+        }
+    }
+    pub mod intake {
+        pub mod v1 {
+            tonic::include_proto!("jiesu.intake.v1");
+        }
+    }
+    pub mod dispatch {
+        pub mod v1 {
+            tonic::include_proto!("jiesu.dispatch.v1");
+        }
+    }
+    pub mod notification {
+        pub mod v1 {
+            tonic::include_proto!("jiesu.notification.v1");
+        }
+    }
+}
+
+pub use jiesu::common::v1 as common;
+pub use jiesu::dispatch::v1 as dispatch;
+pub use jiesu::intake::v1 as intake;
+pub use jiesu::notification::v1 as notification;
+
+/// A protobuf message published as a fact on JetStream.
+///
+/// The subject is `<root>.<CONTEXT>.<tenant>.<NAME>`; the body is the encoded
+/// message. Events never carry personal data.
+pub trait Event: prost::Message + Default + Send + Sync + 'static {
+    /// Bounded context that owns the event, e.g. `intake`.
+    const CONTEXT: &'static str;
+    /// Event name inside the context, dotted, e.g. `ticket.received`.
+    const NAME: &'static str;
+    /// Tenant (region code) the event concerns.
+    fn tenant(&self) -> &str;
+}
+
+impl Event for intake::TicketReceived {
+    const CONTEXT: &'static str = "intake";
+    const NAME: &'static str = "ticket.received";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
+impl Event for dispatch::TicketDispatched {
+    const CONTEXT: &'static str = "dispatch";
+    const NAME: &'static str = "ticket.dispatched";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}

@@ -1,0 +1,48 @@
+//! Conventions for gRPC servers and clients: a span per call that continues
+//! the caller's trace, and the `traceparent` a client attaches.
+
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+/// The span for one incoming gRPC call (use with `Server::trace_fn`).
+pub fn server_span(req: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "grpc",
+        rpc.method = %req.uri().path(),
+        otel.kind = "server",
+    );
+    if let Some(tp) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        crate::telemetry::set_remote_parent(&span, tp);
+    }
+    span
+}
+
+/// Adds the current span's `traceparent` to an outgoing request.
+pub fn inject_traceparent<T>(req: &mut tonic::Request<T>) {
+    if let Some(tp) = crate::telemetry::current_traceparent()
+        && let Ok(v) = tp.parse()
+    {
+        req.metadata_mut().insert("traceparent", v);
+    }
+}
+
+/// A lazily connecting channel that reconnects by itself: a callee that is
+/// down at start-up or restarts later is reached once it is back.
+pub fn lazy_channel(
+    url: &str,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<Channel, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(url.to_owned())?
+        .connect_timeout(connect_timeout)
+        .timeout(request_timeout)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_while_idle(true)
+        .connect_lazy())
+}
