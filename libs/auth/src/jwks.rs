@@ -20,7 +20,8 @@ pub fn parse_jwks(
     text: &str,
     allowed: &[Algorithm],
 ) -> Result<(HashMap<String, VerificationKey>, Vec<String>), String> {
-    let set: JwkSet = serde_json::from_str(text).map_err(|e| format!("not a JWKS document: {e}"))?;
+    let set: JwkSet =
+        serde_json::from_str(text).map_err(|e| format!("not a JWKS document: {e}"))?;
     let mut keys = HashMap::new();
     let mut skipped = Vec::new();
     for jwk in &set.keys {

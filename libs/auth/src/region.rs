@@ -117,7 +117,14 @@ mod tests {
 
     #[test]
     fn rejects_non_codes() {
-        for bad in ["", "370", "37020", "37020a", "3702020010011", "３７０２０２"] {
+        for bad in [
+            "",
+            "370",
+            "37020",
+            "37020a",
+            "3702020010011",
+            "３７０２０２",
+        ] {
             assert!(Region::parse(bad).is_err(), "{bad}");
         }
     }

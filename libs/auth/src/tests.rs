@@ -9,7 +9,10 @@ use serde_json::json;
 use crate::*;
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn temp_dir(tag: &str) -> std::path::PathBuf {
@@ -69,7 +72,10 @@ fn with(mut v: serde_json::Value, key: &str, value: serde_json::Value) -> serde_
 async fn a_good_token_gives_the_principal() {
     let f = fixture().await;
     let token = f.signer.sign_json(&claims()).unwrap();
-    let p = f.verifier.verify_bearer(Some(&format!("Bearer {token}"))).unwrap();
+    let p = f
+        .verifier
+        .verify_bearer(Some(&format!("Bearer {token}")))
+        .unwrap();
     assert_eq!(p.sub, "agent-7");
     assert_eq!(p.tenant.code(), "370202");
     assert_eq!(p.roles, vec![Role::Agent]);
@@ -88,9 +94,8 @@ async fn audience_may_be_an_array() {
 #[tokio::test]
 async fn alg_none_is_refused() {
     let f = fixture().await;
-    let header = URL_SAFE_NO_PAD.encode(
-        json!({"alg": "none", "typ": "JWT", "kid": f.signer.kid()}).to_string(),
-    );
+    let header = URL_SAFE_NO_PAD
+        .encode(json!({"alg": "none", "typ": "JWT", "kid": f.signer.kid()}).to_string());
     let body = URL_SAFE_NO_PAD.encode(claims().to_string());
     let err = f.verifier.verify(&format!("{header}.{body}.")).unwrap_err();
     assert!(
@@ -105,7 +110,11 @@ async fn hs256_signed_with_the_public_key_is_refused() {
     let jwks: serde_json::Value = serde_json::from_str(&f.signer.jwks_json()).unwrap();
     let x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
     let public_raw = URL_SAFE_NO_PAD.decode(&x).unwrap();
-    for secret in [x.as_bytes().to_vec(), public_raw, f.signer.jwks_json().into_bytes()] {
+    for secret in [
+        x.as_bytes().to_vec(),
+        public_raw,
+        f.signer.jwks_json().into_bytes(),
+    ] {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(f.signer.kid().to_owned());
         let token =
@@ -139,7 +148,10 @@ async fn wrong_audience_and_issuer_are_refused() {
         .signer
         .sign_json(&with(claims(), "aud", json!("someone-else")))
         .unwrap();
-    assert_eq!(f.verifier.verify(&aud).unwrap_err(), AuthError::WrongAudience);
+    assert_eq!(
+        f.verifier.verify(&aud).unwrap_err(),
+        AuthError::WrongAudience
+    );
     let iss = f
         .signer
         .sign_json(&with(claims(), "iss", json!("https://evil.example")))
@@ -152,7 +164,10 @@ async fn unknown_kid_is_refused() {
     let f = fixture().await;
     let other = DevSigner::from_pem(&generate_dev_key_pem().unwrap()).unwrap();
     let token = other.sign_json(&claims()).unwrap();
-    assert_eq!(f.verifier.verify(&token).unwrap_err(), AuthError::UnknownKey);
+    assert_eq!(
+        f.verifier.verify(&token).unwrap_err(),
+        AuthError::UnknownKey
+    );
 }
 
 #[tokio::test]
@@ -174,7 +189,9 @@ async fn missing_claims_and_bad_tenant_are_refused() {
     let mut no_exp = claims();
     no_exp.as_object_mut().unwrap().remove("exp");
     assert!(matches!(
-        f.verifier.verify(&f.signer.sign_json(&no_exp).unwrap()).unwrap_err(),
+        f.verifier
+            .verify(&f.signer.sign_json(&no_exp).unwrap())
+            .unwrap_err(),
         AuthError::BadClaim(_)
     ));
     let bad_tenant = with(claims(), "tenant", json!("not-a-region"));
@@ -191,7 +208,8 @@ async fn a_tampered_body_fails_the_signature() {
     let f = fixture().await;
     let token = f.signer.sign_json(&claims()).unwrap();
     let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-    parts[1] = URL_SAFE_NO_PAD.encode(with(claims(), "roles", json!(["platform_admin"])).to_string());
+    parts[1] =
+        URL_SAFE_NO_PAD.encode(with(claims(), "roles", json!(["platform_admin"])).to_string());
     assert_eq!(
         f.verifier.verify(&parts.join(".")).unwrap_err(),
         AuthError::BadSignature
@@ -201,13 +219,20 @@ async fn a_tampered_body_fails_the_signature() {
 #[tokio::test]
 async fn missing_or_non_bearer_header_is_refused() {
     let f = fixture().await;
-    assert_eq!(f.verifier.verify_bearer(None).unwrap_err(), AuthError::MissingToken);
     assert_eq!(
-        f.verifier.verify_bearer(Some("Basic YWxhZGRpbjpvcGVu")).unwrap_err(),
+        f.verifier.verify_bearer(None).unwrap_err(),
         AuthError::MissingToken
     );
     assert_eq!(
-        f.verifier.verify_bearer(Some("Bearer not.a.jwt")).unwrap_err(),
+        f.verifier
+            .verify_bearer(Some("Basic YWxhZGRpbjpvcGVu"))
+            .unwrap_err(),
+        AuthError::MissingToken
+    );
+    assert_eq!(
+        f.verifier
+            .verify_bearer(Some("Bearer not.a.jwt"))
+            .unwrap_err(),
         AuthError::Malformed
     );
 }
@@ -237,7 +262,10 @@ async fn jwks_file_rotation_is_picked_up_on_an_unknown_kid() {
         if verifier.verify(&token).is_ok() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "rotated key never loaded");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rotated key never loaded"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop.cancel();
@@ -263,13 +291,17 @@ async fn jwks_url_is_fetched() {
     };
     let verifier = Verifier::start(&cfg).await.unwrap();
     assert_eq!(verifier.key_count(), 1);
-    assert!(verifier.verify(&signer.sign_json(&claims()).unwrap()).is_ok());
+    assert!(
+        verifier
+            .verify(&signer.sign_json(&claims()).unwrap())
+            .is_ok()
+    );
 }
 
 #[tokio::test]
 async fn symmetric_keys_in_a_jwks_are_ignored() {
-    let text = json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "s1", "alg": "HS256"}]})
-        .to_string();
+    let text =
+        json!({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "s1", "alg": "HS256"}]}).to_string();
     let (keys, skipped) = parse_jwks(&text, &[Algorithm::EdDSA, Algorithm::HS256]).unwrap();
     assert!(keys.is_empty());
     assert_eq!(skipped, vec!["s1".to_owned()]);

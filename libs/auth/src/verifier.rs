@@ -20,7 +20,7 @@ use crate::{
 };
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
     /// Required `iss` of every token.
     pub issuer: String,
@@ -90,9 +90,14 @@ impl AuthConfig {
         if !self.jwks_url.is_empty()
             && !(self.jwks_url.starts_with("https://") || self.jwks_url.starts_with("http://"))
         {
-            return Err(ConfigError::invalid("auth.jwks_url", "must be an http(s) URL"));
+            return Err(ConfigError::invalid(
+                "auth.jwks_url",
+                "must be an http(s) URL",
+            ));
         }
-        if self.jwks_file.is_empty() && self.jwks_url.is_empty() && self.dev_signing_key_file.is_empty()
+        if self.jwks_file.is_empty()
+            && self.jwks_url.is_empty()
+            && self.dev_signing_key_file.is_empty()
         {
             return Err(ConfigError::invalid(
                 "auth.jwks_url",
@@ -144,7 +149,10 @@ impl Verifier {
                     "EdDSA is not in auth.algorithms",
                 )
             })?;
-            tracing::warn!(kid = signer.kid(), "trusting the local development signing key");
+            tracing::warn!(
+                kid = signer.kid(),
+                "trusting the local development signing key"
+            );
             Some((signer.kid().to_owned(), key))
         };
         let http = reqwest::Client::builder()
@@ -221,7 +229,10 @@ impl Verifier {
         };
         let (keys, skipped) = parse_jwks(&text, &self.inner.algorithms)?;
         if !skipped.is_empty() {
-            tracing::warn!(?skipped, "JWKS keys skipped (no kid, symmetric or algorithm not allowed)");
+            tracing::warn!(
+                ?skipped,
+                "JWKS keys skipped (no kid, symmetric or algorithm not allowed)"
+            );
         }
         self.install(keys);
         let n = self.key_count();
@@ -230,7 +241,10 @@ impl Verifier {
     }
 
     /// Periodic refresh, plus an early one when a token names an unknown key.
-    pub fn spawn_refresh(&self, shutdown: CancellationToken) -> Option<tokio::task::JoinHandle<()>> {
+    pub fn spawn_refresh(
+        &self,
+        shutdown: CancellationToken,
+    ) -> Option<tokio::task::JoinHandle<()>> {
         if self.inner.jwks_file.is_none() && self.inner.jwks_url.is_none() {
             return None;
         }
@@ -315,8 +329,8 @@ impl Verifier {
         validation.set_issuer(&[&self.inner.issuer]);
         validation.set_audience(&[&self.inner.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = decode::<WireClaims>(token, &key.key, &validation).map_err(|e| {
-            match e.kind() {
+        let data =
+            decode::<WireClaims>(token, &key.key, &validation).map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
                 ErrorKind::ImmatureSignature => AuthError::NotYetValid,
                 ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
@@ -328,8 +342,7 @@ impl Verifier {
                 }
                 ErrorKind::Json(_) => AuthError::BadClaim("body".into()),
                 _ => AuthError::Malformed,
-            }
-        })?;
+            })?;
         Principal::from_wire(data.claims)
     }
 }

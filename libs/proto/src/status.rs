@@ -42,7 +42,11 @@ pub fn invalid_field(field: &str, message: impl Into<String>) -> Status {
 }
 
 pub fn not_found(what: &str) -> Status {
-    with_meta(Status::not_found(format!("{what} not found")), "not_found", None)
+    with_meta(
+        Status::not_found(format!("{what} not found")),
+        "not_found",
+        None,
+    )
 }
 
 pub fn permission_denied(message: impl Into<String>) -> Status {

@@ -49,6 +49,7 @@ pub fn load_config<T: DeserializeOwned>(
         .try_parsing(true)
         .list_separator(",")
         .with_list_parse_key("auth.algorithms")
+        .with_list_parse_key("bus.backoff")
         .source(env);
     builder = builder.add_source(environment);
     let merged = builder

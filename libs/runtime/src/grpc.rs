@@ -46,3 +46,62 @@ pub fn lazy_channel(
         .keep_alive_while_idle(true)
         .connect_lazy())
 }
+
+/// Binds a listener (port 0 allowed) and reports the address it got.
+pub async fn bind(
+    key: &str,
+    addr: &str,
+) -> Result<(tokio::net::TcpListener, std::net::SocketAddr), crate::ConfigError> {
+    let parsed = crate::config::parse_addr(key, addr)?;
+    let listener = tokio::net::TcpListener::bind(parsed)
+        .await
+        .map_err(|e| crate::ConfigError::invalid(key, format!("cannot listen on {addr}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| crate::ConfigError::invalid(key, e.to_string()))?;
+    Ok((listener, local))
+}
+
+/// Serves `router` (plus gRPC health, already added by the caller through
+/// [`health`]) until `shutdown`; in-flight calls finish first.
+pub fn serve(
+    router: tonic::transport::server::Router,
+    listener: tokio::net::TcpListener,
+    name: &'static str,
+    ready: crate::Readiness,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        ready.set(true);
+        let result = router
+            .serve_with_incoming_shutdown(incoming, shutdown.cancelled())
+            .await;
+        ready.set(false);
+        if let Err(e) = result {
+            tracing::error!(target_name = name, error = %e, "gRPC server failed");
+        }
+    })
+}
+
+/// A gRPC health service reporting `S` as serving until `shutdown`.
+pub async fn health<S: tonic::server::NamedService>(
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health> {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    reporter.set_serving::<S>().await;
+    tokio::spawn(async move {
+        shutdown.cancelled().await;
+        reporter.set_not_serving::<S>().await;
+    });
+    service
+}
+
+/// A tonic server builder with the common layers: a span per call that
+/// continues the caller's trace, and bounded concurrency.
+pub fn server() -> tonic::transport::Server {
+    tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(256)
+        .timeout(Duration::from_secs(30))
+        .trace_fn(server_span)
+}

@@ -16,3 +16,40 @@ pub use admin::{AdminConfig, Readiness, ReadinessRegistry};
 pub use config::{ConfigError, load_config};
 pub use shutdown::{ShutdownConfig, shutdown_token};
 pub use telemetry::{TelemetryConfig, TelemetryGuard};
+
+/// What every target gets from the process that runs it.
+#[derive(Clone)]
+pub struct TargetCtx {
+    /// Cancelled on SIGTERM/SIGINT (or by a test).
+    pub shutdown: tokio_util::sync::CancellationToken,
+    pub readiness: ReadinessRegistry,
+    /// Time allowed to drain after `shutdown`.
+    pub grace: std::time::Duration,
+}
+
+impl TargetCtx {
+    pub fn new(shutdown: tokio_util::sync::CancellationToken, grace: std::time::Duration) -> Self {
+        Self {
+            shutdown,
+            readiness: ReadinessRegistry::default(),
+            grace,
+        }
+    }
+}
+
+/// A target could not start. Printed once, then the process exits non-zero.
+#[derive(Debug, thiserror::Error)]
+#[error("{target} cannot start: {message}")]
+pub struct StartError {
+    pub target: &'static str,
+    pub message: String,
+}
+
+impl StartError {
+    pub fn new(target: &'static str, e: impl std::fmt::Display) -> Self {
+        Self {
+            target,
+            message: e.to_string(),
+        }
+    }
+}

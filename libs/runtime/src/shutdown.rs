@@ -7,7 +7,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// Time allowed for in-flight work after the signal; keep it below the
     /// Kubernetes `terminationGracePeriodSeconds`.

@@ -32,7 +32,7 @@ pub enum LogFormat {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// `text` for people, `json` for log pipelines.
     pub log_format: LogFormat,
@@ -118,7 +118,11 @@ pub fn init(cfg: &TelemetryConfig, service_name: &str) -> Result<TelemetryGuard,
             )
             .try_init(),
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                    .with_writer(std::io::stderr),
+            )
             .try_init(),
     };
     result.map_err(|_| TelemetryError::AlreadyInstalled)?;

@@ -1,0 +1,82 @@
+//! Every section of the configuration, as one document.
+//!
+//! Defaults live in each section's `Default`; a TOML file (`--config`) and
+//! `JIESU__SECTION__KEY` environment variables override them. Unknown keys
+//! are refused so a typo fails start-up instead of being ignored.
+
+use jiesu_auth::AuthConfig;
+use jiesu_bus::BusConfig;
+use jiesu_db::DbConfig;
+use jiesu_dispatch::DispatchConfig;
+use jiesu_gateway::GatewayConfig;
+use jiesu_intake::IntakeConfig;
+use jiesu_notification::NotificationConfig;
+use jiesu_pii::PiiConfig;
+use jiesu_runtime::{AdminConfig, ConfigError, ShutdownConfig, TelemetryConfig};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub admin: AdminConfig,
+    pub telemetry: TelemetryConfig,
+    pub shutdown: ShutdownConfig,
+    pub database: DbConfig,
+    pub bus: BusConfig,
+    pub auth: AuthConfig,
+    pub pii: PiiConfig,
+    pub gateway: GatewayConfig,
+    pub intake: IntakeConfig,
+    pub dispatch: DispatchConfig,
+    pub notification: NotificationConfig,
+}
+
+impl Settings {
+    pub fn load(file: Option<&std::path::Path>) -> Result<Self, ConfigError> {
+        jiesu_runtime::load_config(file, None)
+    }
+
+    /// Checks what the chosen targets need; other sections may stay unset.
+    pub fn validate(&self, targets: &[crate::Target]) -> Result<(), ConfigError> {
+        use crate::Target::*;
+        jiesu_runtime::config::parse_addr("admin.addr", &self.admin.addr)?;
+        if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
+            return Err(ConfigError::invalid(
+                "telemetry.sample_ratio",
+                "must be between 0 and 1",
+            ));
+        }
+        self.auth.validate()?;
+        if targets.iter().any(|t| *t != Gateway) {
+            self.database.validate()?;
+            self.bus.validate()?;
+        }
+        for t in targets {
+            match t {
+                Gateway => self.gateway.validate()?,
+                Intake => {
+                    jiesu_runtime::config::parse_addr("intake.grpc_addr", &self.intake.grpc_addr)?;
+                    if self.pii.keyring_file.is_empty() {
+                        return Err(ConfigError::invalid(
+                            "pii.keyring_file",
+                            "must be set: intake stores personal data (generate one with `jiesu dev-keys`)",
+                        ));
+                    }
+                }
+                Dispatch => {
+                    jiesu_runtime::config::parse_addr(
+                        "dispatch.grpc_addr",
+                        &self.dispatch.grpc_addr,
+                    )?;
+                }
+                Notification => {
+                    jiesu_runtime::config::parse_addr(
+                        "notification.grpc_addr",
+                        &self.notification.grpc_addr,
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

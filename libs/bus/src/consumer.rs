@@ -1,0 +1,377 @@
+//! Durable pull consumers with an inbox.
+//!
+//! For each delivery: the inbox row `(consumer, event id)` and the handler's
+//! effect are written in ONE transaction; the message is acked only after the
+//! commit. A redelivery finds the inbox row and changes nothing. Failures are
+//! redelivered with backoff; after `bus.max_deliver` deliveries, or at once
+//! for a message that cannot be decoded, the event goes to the dead-letter
+//! stream with the reason, and an operator sees it there and in metrics.
+
+use std::time::Duration;
+
+use async_nats::{
+    HeaderMap,
+    jetstream::{
+        AckKind, Message,
+        consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
+    },
+};
+use futures::StreamExt;
+use jiesu_proto::Event;
+use jiesu_runtime::Readiness;
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait,
+};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::{
+    Bus, BusError, H_CONSUMER, H_DELIVERED, H_ERROR, H_MSG_ID, H_ORIGINAL_SUBJECT, H_TENANT,
+    H_TRACEPARENT,
+};
+
+/// What the handler learns about a delivery besides the event.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub event_id: Uuid,
+    pub subject: String,
+    pub tenant: String,
+    /// 1 on first delivery.
+    pub delivered: i64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    /// Transient: try again later (database down, callee unavailable).
+    #[error("{0}")]
+    Retry(String),
+    /// The event can never be applied: dead-letter it now.
+    #[error("{0}")]
+    Reject(String),
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+}
+
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    type Event: Event;
+
+    /// Applies `event` inside `txn`, which already holds the inbox row.
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        event: Self::Event,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError>;
+
+    /// Runs after the transaction committed (e.g. wake the outbox relay).
+    fn after_commit(&self) {}
+}
+
+/// Names the durable consumer; the stream and filter come from the event type.
+#[derive(Debug, Clone)]
+pub struct ConsumerSpec {
+    /// Durable name, stable across releases, e.g. `dispatch-ticket-received`.
+    pub durable: String,
+    /// Events fetched per pull.
+    pub batch: usize,
+}
+
+impl ConsumerSpec {
+    pub fn new(durable: &str) -> Self {
+        Self {
+            durable: durable.to_owned(),
+            batch: 128,
+        }
+    }
+}
+
+enum Outcome {
+    Applied,
+    Duplicate,
+}
+
+struct Runner<H: Handler> {
+    bus: Bus,
+    db: DatabaseConnection,
+    handler: H,
+    spec: ConsumerSpec,
+}
+
+/// Starts the consumer; it retries set-up until NATS answers and stops
+/// taking messages when `shutdown` fires, finishing those in hand.
+pub fn spawn_consumer<H: Handler>(
+    bus: Bus,
+    db: DatabaseConnection,
+    spec: ConsumerSpec,
+    handler: H,
+    shutdown: CancellationToken,
+    ready: Readiness,
+) -> tokio::task::JoinHandle<()> {
+    let runner = std::sync::Arc::new(Runner {
+        bus,
+        db,
+        handler,
+        spec,
+    });
+    tokio::spawn(async move { runner.run(shutdown, ready).await })
+}
+
+impl<H: Handler> Runner<H> {
+    async fn setup(&self) -> Result<PullConsumer, BusError> {
+        let ctx = <H::Event as Event>::CONTEXT;
+        let stream = self.bus.ensure_stream(ctx).await?;
+        self.bus.ensure_dead_letter_stream().await?;
+        let cfg = &self.bus.cfg;
+        let config = pull::Config {
+            durable_name: Some(self.spec.durable.clone()),
+            description: Some(format!(
+                "{} <- {}",
+                self.spec.durable,
+                <H::Event as Event>::NAME
+            )),
+            deliver_policy: DeliverPolicy::All,
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: cfg.ack_wait,
+            // Unlimited on the server: this runner counts deliveries itself and
+            // dead-letters, so no event silently stops being delivered.
+            max_deliver: -1,
+            filter_subject: self.bus.filter(ctx, <H::Event as Event>::NAME),
+            max_ack_pending: (cfg.consumer_concurrency * 64) as i64,
+            ..Default::default()
+        };
+        stream
+            .get_or_create_consumer(&self.spec.durable, config)
+            .await
+            .map_err(|e| BusError::JetStream(format!("consumer {}: {e}", self.spec.durable)))
+    }
+
+    async fn run(self: std::sync::Arc<Self>, shutdown: CancellationToken, ready: Readiness) {
+        let mut delay = Duration::from_millis(200);
+        let consumer = loop {
+            match self.setup().await {
+                Ok(c) => break c,
+                Err(e) => {
+                    tracing::warn!(consumer = %self.spec.durable, error = %e, "consumer set-up failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(delay) => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        ready.set(true);
+        let concurrency = self.bus.cfg.consumer_concurrency;
+        let mut last_housekeeping = tokio::time::Instant::now();
+        while !shutdown.is_cancelled() {
+            let batch = consumer
+                .batch()
+                .max_messages(self.spec.batch)
+                .expires(Duration::from_secs(1))
+                .messages()
+                .await;
+            let messages = match batch {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(consumer = %self.spec.durable, error = %e, "pull failed; retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                    continue;
+                }
+            };
+            messages
+                .take_until(shutdown.cancelled())
+                .for_each_concurrent(concurrency, |m| {
+                    let this = self.clone();
+                    async move {
+                        match m {
+                            Ok(msg) => this.process(msg).await,
+                            Err(e) => {
+                                tracing::debug!(consumer = %this.spec.durable, error = %e, "pull batch ended with an error")
+                            }
+                        }
+                    }
+                })
+                .await;
+            if last_housekeeping.elapsed() > Duration::from_secs(600) {
+                last_housekeeping = tokio::time::Instant::now();
+                self.housekeeping().await;
+            }
+        }
+        ready.set(false);
+    }
+
+    async fn process(&self, msg: Message) {
+        let durable = self.spec.durable.as_str();
+        let delivered = msg.info().map(|i| i.delivered).unwrap_or(1);
+        let headers = msg.headers.clone().unwrap_or_default();
+        let get = |k: &str| headers.get(k).map(|v| v.as_str().to_owned());
+        let span = tracing::info_span!(
+            "consume",
+            consumer = durable,
+            subject = %msg.subject,
+            event_id = tracing::field::Empty,
+            delivered,
+            otel.kind = "consumer",
+        );
+        if let Some(tp) = get(H_TRACEPARENT) {
+            jiesu_runtime::telemetry::set_remote_parent(&span, &tp);
+        }
+        async {
+            let Some(event_id) = get(H_MSG_ID).and_then(|v| Uuid::parse_str(&v).ok()) else {
+                self.dead_letter(&msg, &headers, delivered, "missing or malformed Nats-Msg-Id")
+                    .await;
+                return;
+            };
+            tracing::Span::current().record("event_id", tracing::field::display(event_id));
+            if delivered > self.bus.cfg.max_deliver {
+                self.dead_letter(&msg, &headers, delivered, "delivery limit reached (handler crashed or timed out repeatedly)")
+                    .await;
+                return;
+            }
+            let event = match <H::Event as prost::Message>::decode(msg.payload.as_ref()) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.dead_letter(&msg, &headers, delivered, &format!("undecodable payload: {e}"))
+                        .await;
+                    return;
+                }
+            };
+            let delivery = Delivery {
+                event_id,
+                subject: msg.subject.to_string(),
+                tenant: get(H_TENANT).unwrap_or_default(),
+                delivered,
+            };
+            let started = std::time::Instant::now();
+            let result = self.apply(event, &delivery).await;
+            metrics::histogram!("jiesu_consumer_handle_seconds", "consumer" => durable.to_owned())
+                .record(started.elapsed().as_secs_f64());
+            match result {
+                Ok(outcome) => {
+                    let label = match outcome {
+                        Outcome::Applied => "applied",
+                        Outcome::Duplicate => "duplicate",
+                    };
+                    count(durable, label);
+                    if let Err(e) = msg.ack().await {
+                        // The effect is committed; a redelivery hits the inbox.
+                        tracing::warn!(error = %e, "ack failed; the redelivery will be a no-op");
+                    }
+                }
+                Err(HandleError::Reject(reason)) => {
+                    self.dead_letter(&msg, &headers, delivered, &reason).await;
+                }
+                Err(e) if delivered >= self.bus.cfg.max_deliver => {
+                    self.dead_letter(&msg, &headers, delivered, &e.to_string()).await;
+                }
+                Err(e) => {
+                    let wait = self.bus.cfg.backoff_for(delivered);
+                    count(durable, "retry");
+                    tracing::warn!(error = %e, retry_in = ?wait, "event handling failed; will retry");
+                    let _ = msg.ack_with(AckKind::Nak(Some(wait))).await;
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn apply(&self, event: H::Event, delivery: &Delivery) -> Result<Outcome, HandleError> {
+        let txn = self.db.begin().await?;
+        let inserted = txn
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO bus_inbox (consumer, event_id, subject) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+                [
+                    self.spec.durable.clone().into(),
+                    delivery.event_id.into(),
+                    delivery.subject.clone().into(),
+                ],
+            ))
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            txn.rollback().await?;
+            return Ok(Outcome::Duplicate);
+        }
+        self.handler.handle(&txn, event, delivery).await?;
+        txn.commit().await?;
+        self.handler.after_commit();
+        Ok(Outcome::Applied)
+    }
+
+    async fn dead_letter(&self, msg: &Message, original: &HeaderMap, delivered: i64, reason: &str) {
+        let durable = self.spec.durable.as_str();
+        let mut headers = original.clone();
+        let msg_id = original
+            .get(H_MSG_ID)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_else(|| {
+                format!("seq-{}", msg.info().map(|i| i.stream_sequence).unwrap_or(0))
+            });
+        // One dead letter per (event, consumer) even if this runs twice.
+        headers.insert(H_MSG_ID, format!("{msg_id}:{durable}").as_str());
+        headers.insert(H_ORIGINAL_SUBJECT, msg.subject.as_str());
+        headers.insert(H_CONSUMER, durable);
+        headers.insert(H_DELIVERED, delivered.to_string().as_str());
+        let reason: String = reason
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(500)
+            .collect();
+        headers.insert(H_ERROR, reason.as_str());
+        let published = match self
+            .bus
+            .js
+            .publish_with_headers(
+                self.bus.dead_letter_subject(durable),
+                headers,
+                msg.payload.clone(),
+            )
+            .await
+        {
+            Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match published {
+            Ok(()) => {
+                count(durable, "dead_letter");
+                tracing::error!(reason = %reason, delivered, "event moved to the dead-letter stream");
+                let _ = msg.ack_with(AckKind::Term).await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot dead-letter the event; it will be redelivered");
+                let _ = msg
+                    .ack_with(AckKind::Nak(Some(self.bus.cfg.backoff_for(delivered))))
+                    .await;
+            }
+        }
+    }
+
+    async fn housekeeping(&self) {
+        let retention = self.bus.cfg.inbox_retention.as_secs() as i64;
+        if let Err(e) = self
+            .db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "DELETE FROM bus_inbox WHERE consumer = $1 AND handled_at < now() - make_interval(secs => $2)",
+                [self.spec.durable.clone().into(), retention.into()],
+            ))
+            .await
+        {
+            tracing::warn!(consumer = %self.spec.durable, error = %e, "inbox housekeeping failed");
+        }
+    }
+}
+
+fn count(consumer: &str, outcome: &'static str) {
+    metrics::counter!("jiesu_consumer_events_total", "consumer" => consumer.to_owned(), "outcome" => outcome)
+        .increment(1);
+}

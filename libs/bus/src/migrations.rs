@@ -1,0 +1,36 @@
+//! The outbox and inbox tables every event-using service carries in its own
+//! database. Add [`bus_tables`] to the service's migrator.
+
+use jiesu_db::SqlMigration;
+
+pub fn bus_tables() -> SqlMigration {
+    SqlMigration {
+        name: "m20261122_000000_bus_outbox_inbox",
+        sql: r#"
+CREATE TABLE bus_outbox (
+    id            BIGSERIAL PRIMARY KEY,
+    event_id      UUID NOT NULL UNIQUE,
+    subject       TEXT NOT NULL,
+    event         TEXT NOT NULL,
+    tenant        TEXT NOT NULL,
+    payload       BYTEA NOT NULL,
+    traceparent   TEXT,
+    created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+    published_at  TIMESTAMPTZ,
+    attempts      INT NOT NULL DEFAULT 0,
+    last_error    TEXT
+);
+CREATE INDEX bus_outbox_pending ON bus_outbox (id) WHERE published_at IS NULL;
+CREATE INDEX bus_outbox_published ON bus_outbox (published_at) WHERE published_at IS NOT NULL;
+
+CREATE TABLE bus_inbox (
+    consumer    TEXT NOT NULL,
+    event_id    UUID NOT NULL,
+    subject     TEXT NOT NULL,
+    handled_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
+CREATE INDEX bus_inbox_handled_at ON bus_inbox (handled_at);
+"#,
+    }
+}

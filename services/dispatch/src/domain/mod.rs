@@ -1,0 +1,49 @@
+//! Dispatch's pure rules. For now: what happens to a new ticket given the
+//! routing table's answer. (SLAs, escalation and the work-order state machine
+//! come with the dispatch issue.)
+
+/// Work-order status names.
+pub const STATUS_TRIAGE: &str = "triage";
+pub const STATUS_DISPATCHED: &str = "dispatched";
+
+/// Where a received ticket goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// Straight to the responsible unit.
+    Unit { id: String, name: String },
+    /// Nobody is responsible for the category here: a dispatcher decides.
+    Triage,
+}
+
+impl Placement {
+    pub fn status(&self) -> &'static str {
+        match self {
+            Placement::Unit { .. } => STATUS_DISPATCHED,
+            Placement::Triage => STATUS_TRIAGE,
+        }
+    }
+
+    /// Timeline note (zh-CN).
+    pub fn note(&self) -> String {
+        match self {
+            Placement::Unit { name, .. } => format!("已按责任清单派单至{name}"),
+            Placement::Triage => "未匹配到责任单位，已转调度员研判".to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placement_decides_status_and_note() {
+        let p = Placement::Unit {
+            id: "u1".into(),
+            name: "区住建局".into(),
+        };
+        assert_eq!(p.status(), "dispatched");
+        assert!(p.note().contains("区住建局"));
+        assert_eq!(Placement::Triage.status(), "triage");
+    }
+}

@@ -1,0 +1,147 @@
+//! Dispatch: routes tickets to the responsible unit and owns work orders.
+//!
+//! Owns units, the category -> unit routing table, work orders (one per
+//! ticket) with their timeline, and the `ticket.dispatched` event. Consumes
+//! `intake ticket.received` through an inbox so a redelivered event never
+//! creates a second work order. Never reads intake's data: what it needs
+//! arrives in the event.
+
+pub mod api;
+pub mod domain;
+pub mod events;
+pub mod seed;
+pub mod store;
+
+use std::net::SocketAddr;
+
+use jiesu_auth::{AuthInterceptor, Verifier};
+use jiesu_bus::{Bus, ConsumerSpec, Outbox, Relay, spawn_consumer};
+use jiesu_db::{DbConfig, SqlMigration, sea_orm_migration::MigrationTrait};
+use jiesu_proto::dispatch::dispatch_service_server::DispatchServiceServer;
+use jiesu_runtime::{StartError, TargetCtx};
+use serde::Deserialize;
+
+pub const TARGET: &str = "dispatch";
+/// Durable consumer name; stable across releases.
+pub const CONSUMER_TICKET_RECEIVED: &str = "dispatch-ticket-received";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DispatchConfig {
+    pub grpc_addr: String,
+    /// Full database URL; empty means `<database.url>/<prefix>dispatch`.
+    pub database_url: String,
+}
+
+impl Default for DispatchConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: "0.0.0.0:50052".into(),
+            database_url: String::new(),
+        }
+    }
+}
+
+pub fn migrations() -> Vec<SqlMigration> {
+    vec![
+        jiesu_bus::migrations::bus_tables(),
+        SqlMigration {
+            name: "m20261122_000001_dispatch",
+            sql: include_str!("../migrations/0001_dispatch.sql"),
+        },
+    ]
+}
+
+pub struct Migrator;
+
+impl jiesu_db::sea_orm_migration::MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        migrations()
+            .into_iter()
+            .map(|m| Box::new(m) as Box<dyn MigrationTrait>)
+            .collect()
+    }
+}
+
+pub struct Dispatch {
+    grpc_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Dispatch {
+    pub async fn build(
+        cfg: &DispatchConfig,
+        db_cfg: &DbConfig,
+        bus: Bus,
+        verifier: Verifier,
+        ctx: &TargetCtx,
+    ) -> Result<Self, StartError> {
+        let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
+        let url = db_cfg
+            .url_for(TARGET, &cfg.database_url)
+            .map_err(|e| err(&e))?;
+        if db_cfg.migrate_on_start {
+            jiesu_db::ensure_database(&url, db_cfg)
+                .await
+                .map_err(|e| err(&e))?;
+            jiesu_db::migrate::<Migrator>(&url, db_cfg)
+                .await
+                .map_err(|e| err(&e))?;
+        }
+        let db = jiesu_db::connect(&url, db_cfg).await.map_err(|e| err(&e))?;
+        bus.ensure_stream(TARGET).await.map_err(|e| err(&e))?;
+        let (listener, grpc_addr) = jiesu_runtime::grpc::bind("dispatch.grpc_addr", &cfg.grpc_addr)
+            .await
+            .map_err(|e| err(&e))?;
+
+        let outbox = Outbox::new(&bus.cfg);
+        let health = jiesu_runtime::grpc::health::<DispatchServiceServer<api::DispatchApi>>(
+            ctx.shutdown.clone(),
+        )
+        .await;
+        let router = jiesu_runtime::grpc::server()
+            .add_service(health)
+            .add_service(DispatchServiceServer::with_interceptor(
+                api::DispatchApi::new(db.clone()),
+                AuthInterceptor::new(verifier),
+            ));
+        let server = jiesu_runtime::grpc::serve(
+            router,
+            listener,
+            TARGET,
+            ctx.readiness.register("dispatch.grpc"),
+            ctx.shutdown.clone(),
+        );
+        let consumer = spawn_consumer(
+            bus.clone(),
+            db.clone(),
+            ConsumerSpec::new(CONSUMER_TICKET_RECEIVED),
+            events::TicketReceivedHandler {
+                outbox: outbox.clone(),
+            },
+            ctx.shutdown.clone(),
+            ctx.readiness.register("dispatch.consumer.ticket_received"),
+        );
+        let relay = Relay::new(db, bus, &outbox, TARGET);
+        let relay_task = relay.spawn_after(
+            vec![server, consumer],
+            ctx.readiness.register("dispatch.outbox"),
+            ctx.grace,
+        );
+        tracing::info!(%grpc_addr, "dispatch listening");
+        Ok(Self {
+            grpc_addr,
+            tasks: vec![relay_task],
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    pub async fn run_until_stopped(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! gRPC clients of the services behind the gateway: lazily connected,
+//! timed out, retried on "unavailable" with backoff, carrying the caller's
+//! token and the trace context.
+
+use std::{future::Future, time::Duration};
+
+use jiesu_proto::{
+    dispatch::dispatch_service_client::DispatchServiceClient,
+    intake::intake_service_client::IntakeServiceClient,
+    notification::notification_service_client::NotificationServiceClient,
+};
+use tonic::{Code, Request, Status, transport::Channel};
+
+use crate::GatewayConfig;
+
+#[derive(Clone)]
+pub struct Backends {
+    pub intake: IntakeServiceClient<Channel>,
+    pub dispatch: DispatchServiceClient<Channel>,
+    pub notification: NotificationServiceClient<Channel>,
+    pub retries: u32,
+}
+
+impl Backends {
+    pub fn new(cfg: &GatewayConfig) -> Result<Self, (&'static str, String)> {
+        let ch = |key: &'static str, url: &str| {
+            jiesu_runtime::grpc::lazy_channel(url, cfg.connect_timeout, cfg.request_timeout)
+                .map_err(|e| (key, e.to_string()))
+        };
+        Ok(Self {
+            intake: IntakeServiceClient::new(ch("gateway.intake_url", &cfg.intake_url)?),
+            dispatch: DispatchServiceClient::new(ch("gateway.dispatch_url", &cfg.dispatch_url)?),
+            notification: NotificationServiceClient::new(ch(
+                "gateway.notification_url",
+                &cfg.notification_url,
+            )?),
+            retries: cfg.retries,
+        })
+    }
+}
+
+/// A request carrying the caller's token and the current trace.
+pub fn request<T>(token: &str, msg: T) -> Result<Request<T>, Status> {
+    let mut req = Request::new(msg);
+    jiesu_auth::bearer_metadata(&mut req, token)?;
+    jiesu_runtime::grpc::inject_traceparent(&mut req);
+    Ok(req)
+}
+
+/// Calls `f` until it succeeds, fails with something other than
+/// `Unavailable`, or `retries` extra attempts are used. Only for calls that
+/// are safe to repeat (reads, and creates carrying an idempotency key).
+pub async fn with_retry<T, F, Fut>(retries: u32, mut f: F) -> Result<T, Status>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Status>>,
+{
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Err(s) if s.code() == Code::Unavailable && attempt < retries => {
+                attempt += 1;
+                tracing::debug!(attempt, "backend unavailable; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 3).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! Request extractors that fail with our error body: the verified caller and
+//! a JSON body whose errors name the field without echoing its value.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{StatusCode, request::Parts},
+};
+use jiesu_auth::Principal;
+use serde::de::DeserializeOwned;
+
+use crate::{AppState, error::ApiError};
+
+/// A caller whose bearer token verified; the token is forwarded to services.
+pub struct Caller {
+    pub principal: Principal,
+    pub token: String,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let principal = state.verifier.verify_bearer(header)?;
+        let token = header
+            .and_then(|h| h.split_once(' ').map(|(_, t)| t.trim().to_owned()))
+            .unwrap_or_default();
+        Ok(Caller { principal, token })
+    }
+}
+
+/// JSON body; unknown fields are refused so typos are caught.
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|ct| {
+                let ct = ct.to_ascii_lowercase();
+                ct.starts_with("application/json") || ct.contains("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "the body must be at most {} bytes",
+                        state.cfg.max_body_bytes
+                    ),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "unreadable_body",
+                    "the body could not be read",
+                )
+            }
+        })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// Parses JSON, turning serde's errors into messages that name the field and
+/// the expectation but never repeat the submitted value.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            "the body is not valid UTF-8",
+        ));
+    }
+    // Syntax first (with the nesting limit), then the shape, so every
+    // document too deep or malformed is a 400 whatever the target type.
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        let msg = if e.to_string().contains("recursion limit") {
+            "the JSON document is nested too deeply".to_owned()
+        } else if e.classify() == serde_json::error::Category::Eof {
+            "the body ends before the JSON document does".to_owned()
+        } else {
+            format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", msg)
+    })?;
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+        let path = err.path().to_string();
+        let (field, message) = describe_data_error(&path, &err.into_inner().to_string());
+        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &field, message)
+    })
+}
+
+/// serde's data errors look like "invalid type: string \"x\", expected f64 at
+/// line 1 column 9"; keep the kind and the expectation, drop the value.
+fn describe_data_error(path: &str, raw: &str) -> (String, String) {
+    let raw = raw.split(" at line ").next().unwrap_or(raw);
+    let expected = raw.split_once(", expected ").map(|(_, e)| e.to_owned());
+    if let Some(rest) = raw.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or_default();
+        let field = if path == "." || path.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{path}.{name}")
+        };
+        return (field, "is required".into());
+    }
+    if raw.starts_with("unknown field `") {
+        // The path already ends with the unknown field's name.
+        let field: String = path.chars().take(128).collect();
+        return (
+            field,
+            format!(
+                "is not a known field{}",
+                expected
+                    .map(|e| format!(" (expected {e})"))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    let kind = if raw.starts_with("invalid type") {
+        "has the wrong type"
+    } else if raw.starts_with("invalid value") {
+        "has an invalid value"
+    } else if raw.starts_with("invalid length") {
+        "has the wrong length"
+    } else if raw.starts_with("unknown variant") {
+        "is not one of the allowed values"
+    } else {
+        "is invalid"
+    };
+    let message = match expected {
+        Some(e) => format!("{kind} (expected {e})"),
+        None => kind.to_owned(),
+    };
+    (path.to_owned(), message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        citizen: Citizen,
+        content: String,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Citizen {
+        phone: String,
+    }
+
+    fn err(json: &str) -> ApiError {
+        parse_json::<Body>(json.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn wrong_type_names_the_field_and_hides_the_value() {
+        let e = err(r#"{"citizen":{"phone":13800138000},"content":"x"}"#);
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.problem.field.as_deref(), Some("citizen.phone"));
+        assert!(
+            !e.problem.message.contains("13800138000"),
+            "{}",
+            e.problem.message
+        );
+        assert!(e.problem.message.contains("wrong type"));
+    }
+
+    #[test]
+    fn missing_and_unknown_fields_are_named() {
+        let e = err(r#"{"citizen":{"phone":"1"}}"#);
+        assert_eq!(e.problem.field.as_deref(), Some("content"));
+        let e = err(r#"{"citizen":{"phone":"1","fax":"2"},"content":"x"}"#);
+        assert_eq!(e.problem.field.as_deref(), Some("citizen.fax"));
+    }
+
+    #[test]
+    fn broken_and_deep_json_are_400() {
+        assert_eq!(err("{\"content\":").status, StatusCode::BAD_REQUEST);
+        assert_eq!(err("{]").status, StatusCode::BAD_REQUEST);
+        let deep = format!(
+            r#"{{"citizen":{{"phone":"1"}},"content":{}{}}}"#,
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        let e = err(&deep);
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(e.problem.message.contains("deeply"));
+        let e = parse_json::<Body>(&[0xff, 0xfe, b'{']).unwrap_err();
+        assert!(e.problem.message.contains("UTF-8"));
+    }
+}

@@ -1,0 +1,273 @@
+//! The gateway: the only public door.
+//!
+//! HTTP/JSON (axum) outside, gRPC inside. Verifies every bearer token with
+//! jiesu-auth before anything else, forwards it so each service checks it
+//! again, composes answers from several services (a ticket from intake and
+//! dispatch), and renders every error as `{"code","message","field"}`. Serves
+//! its OpenAPI 3.1 document, generated from the handlers, at
+//! `/api/v1/openapi.json`. Holds no data of its own and never logs bodies.
+
+pub mod backend;
+pub mod error;
+pub mod extract;
+pub mod reference;
+pub mod tickets;
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    extract::{DefaultBodyLimit, MatchedPath, Request, State},
+    http::StatusCode,
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use jiesu_auth::Verifier;
+use jiesu_runtime::{ConfigError, StartError, TargetCtx};
+use serde::Deserialize;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub const TARGET: &str = "gateway";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Public HTTP listen address.
+    pub http_addr: String,
+    pub intake_url: String,
+    pub dispatch_url: String,
+    pub notification_url: String,
+    /// Per backend call.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Extra attempts when a backend is unavailable (reads and keyed creates).
+    pub retries: u32,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            http_addr: "0.0.0.0:8080".into(),
+            intake_url: "http://127.0.0.1:50051".into(),
+            dispatch_url: "http://127.0.0.1:50052".into(),
+            notification_url: "http://127.0.0.1:50056".into(),
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(2),
+            retries: 3,
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl GatewayConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        jiesu_runtime::config::parse_addr("gateway.http_addr", &self.http_addr)?;
+        for (key, url) in [
+            ("gateway.intake_url", &self.intake_url),
+            ("gateway.dispatch_url", &self.dispatch_url),
+            ("gateway.notification_url", &self.notification_url),
+        ] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(ConfigError::invalid(key, "must be an http(s):// URL"));
+            }
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::invalid(
+                "gateway.max_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub verifier: Verifier,
+    pub backends: backend::Backends,
+    pub cfg: Arc<GatewayConfig>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Jiesu 接诉即办 API",
+        description = "Public API of the Jiesu request-handling platform. Every endpoint but \
+                       /healthz and this document needs `Authorization: Bearer <JWT>`. Errors are \
+                       `{\"code\",\"message\",\"field\"}`; personal data is masked in every answer.",
+        version = env!("CARGO_PKG_VERSION"),
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "tickets", description = "Requests (诉求) from intake to dispatch"),
+        (name = "reference", description = "Tenant reference data"),
+        (name = "notifications", description = "What units and people were told"),
+        (name = "operations", description = "Health"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+/// Liveness of the public port: 200 once the gateway can verify tokens.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Serving", body = Health),
+        (status = 503, description = "No token keys loaded yet", body = Health),
+    )
+)]
+async fn healthz(State(state): State<AppState>) -> Response {
+    if state.verifier.key_count() > 0 {
+        Json(Health {
+            status: "ok".into(),
+        })
+        .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "no_keys".into(),
+            }),
+        )
+            .into_response()
+    }
+}
+
+/// The router and its OpenAPI document, both built from the handlers.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.cfg.max_body_bytes;
+    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(tickets::create_ticket))
+        .routes(routes!(tickets::get_ticket))
+        .routes(routes!(reference::list_categories))
+        .routes(routes!(reference::list_notifications))
+        .split_for_parts();
+    let doc = Arc::new(api);
+    router
+        .route(
+            "/api/v1/openapi.json",
+            get(move || {
+                let doc = doc.clone();
+                async move { Json(doc.as_ref().clone()) }
+            }),
+        )
+        .fallback(|| async {
+            error::ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint")
+        })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(observe))
+        .with_state(state)
+}
+
+/// A span per request that continues the caller's trace, and metrics by
+/// route template (never the raw path or query: they may carry identifiers).
+async fn observe(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().clone();
+    let span = tracing::info_span!("http", http.method = %method, http.route = %route, http.status = tracing::field::Empty, otel.kind = "server");
+    if let Some(tp) = req
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        jiesu_runtime::telemetry::set_remote_parent(&span, tp);
+    }
+    let started = std::time::Instant::now();
+    let resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let status = resp.status().as_u16();
+    span.record("http.status", status);
+    let elapsed = started.elapsed().as_secs_f64();
+    metrics::counter!("jiesu_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
+    metrics::histogram!("jiesu_http_request_seconds", "route" => route.clone()).record(elapsed);
+    if status >= 500 {
+        tracing::warn!(parent: &span, status, elapsed_ms = (elapsed * 1000.0) as u64, "request failed");
+    } else {
+        tracing::debug!(parent: &span, status, elapsed_ms = (elapsed * 1000.0) as u64, "request served");
+    }
+    resp
+}
+
+pub struct Gateway {
+    http_addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    pub async fn build(
+        cfg: &GatewayConfig,
+        verifier: Verifier,
+        ctx: &TargetCtx,
+    ) -> Result<Self, StartError> {
+        cfg.validate().map_err(|e| StartError::new(TARGET, e))?;
+        let backends = backend::Backends::new(cfg)
+            .map_err(|(key, e)| StartError::new(TARGET, ConfigError::invalid(key, e)))?;
+        let (listener, http_addr) = jiesu_runtime::grpc::bind("gateway.http_addr", &cfg.http_addr)
+            .await
+            .map_err(|e| StartError::new(TARGET, e))?;
+        let app = router(AppState {
+            verifier,
+            backends,
+            cfg: Arc::new(cfg.clone()),
+        });
+        let ready = ctx.readiness.register("gateway.http");
+        let shutdown = ctx.shutdown.clone();
+        let task = tokio::spawn(async move {
+            ready.set(true);
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await;
+            ready.set(false);
+            if let Err(e) = result {
+                tracing::error!(error = %e, "gateway HTTP server failed");
+            }
+        });
+        tracing::info!(%http_addr, "gateway listening");
+        Ok(Self { http_addr, task })
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub async fn run_until_stopped(self) {
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,177 @@
+//! `/api/v1/categories` and `/api/v1/notifications`.
+
+use axum::{
+    Json,
+    extract::{Query, State},
+};
+use chrono::{DateTime, Utc};
+use jiesu_proto::{
+    intake::ListCategoriesRequest, notification::ListNotificationsRequest, time::from_timestamp,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{
+    AppState,
+    backend::{request, with_retry},
+    error::{ApiError, Problem},
+    extract::Caller,
+};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryView {
+    #[schema(example = "CX0203")]
+    pub code: String,
+    #[schema(example = "噪声扰民")]
+    pub name: String,
+    /// Empty for a top-level group.
+    pub parent_code: String,
+    pub level: i32,
+    /// Only leaves can be put on a ticket.
+    pub leaf: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CategoryList {
+    pub categories: Vec<CategoryView>,
+}
+
+/// The caller's tenant category tree.
+#[utoipa::path(
+    get,
+    path = "/api/v1/categories",
+    tag = "reference",
+    responses(
+        (status = 200, description = "Categories, tree order", body = CategoryList),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 503, description = "Intake unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_categories(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<CategoryList>, ApiError> {
+    let resp = with_retry(state.backends.retries, || {
+        let mut client = state.backends.intake.clone();
+        let req = request(&caller.token, ListCategoriesRequest {});
+        async move { client.list_categories(req?).await }
+    })
+    .await?
+    .into_inner();
+    Ok(Json(CategoryList {
+        categories: resp
+            .categories
+            .into_iter()
+            .map(|c| CategoryView {
+                code: c.code,
+                name: c.name,
+                parent_code: c.parent_code,
+                level: c.level,
+                leaf: c.leaf,
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationQuery {
+    /// Only notifications about this ticket.
+    pub ticket_id: Option<String>,
+    /// Only notifications to this recipient (unit id).
+    pub recipient_id: Option<String>,
+    /// 1..500, default 50.
+    pub page_size: Option<i32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationView {
+    pub id: String,
+    pub recipient_kind: String,
+    pub recipient_id: String,
+    pub recipient_name: String,
+    pub channel: String,
+    pub title: String,
+    pub body: String,
+    pub ticket_id: String,
+    /// `pending`, `sent` or `failed`.
+    pub status: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationPage {
+    pub notifications: Vec<NotificationView>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+}
+
+/// Notifications in the caller's scope; a handler sees its own unit's.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications",
+    tag = "notifications",
+    params(NotificationQuery),
+    responses(
+        (status = 200, description = "Oldest first", body = NotificationPage),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Role may not read notifications", body = Problem),
+        (status = 422, description = "A parameter is invalid", body = Problem),
+        (status = 503, description = "Notification unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_notifications(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<NotificationQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<NotificationPage>, ApiError> {
+    let Query(q) = query.map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_query",
+            format!(
+                "query parameters: {}",
+                e.body_text().chars().take(200).collect::<String>()
+            ),
+        )
+    })?;
+    let msg = ListNotificationsRequest {
+        ticket_id: q.ticket_id.unwrap_or_default(),
+        recipient_id: q.recipient_id.unwrap_or_default(),
+        page_size: q.page_size.unwrap_or(0),
+        page_token: q.page_token.unwrap_or_default(),
+    };
+    let resp = with_retry(state.backends.retries, || {
+        let mut client = state.backends.notification.clone();
+        let req = request(&caller.token, msg.clone());
+        async move { client.list_notifications(req?).await }
+    })
+    .await?
+    .into_inner();
+    Ok(Json(NotificationPage {
+        notifications: resp
+            .notifications
+            .into_iter()
+            .map(|n| NotificationView {
+                id: n.id,
+                recipient_kind: n.recipient_kind,
+                recipient_id: n.recipient_id,
+                recipient_name: n.recipient_name,
+                channel: n.channel,
+                title: n.title,
+                body: n.body,
+                ticket_id: n.ticket_id,
+                status: n.status,
+                created_at: n.created_at.as_ref().and_then(from_timestamp),
+                sent_at: n.sent_at.as_ref().and_then(from_timestamp),
+            })
+            .collect(),
+        next_page_token: resp.next_page_token,
+    }))
+}

@@ -1,0 +1,347 @@
+//! `/api/v1/tickets`: create and read tickets.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use jiesu_proto::{
+    common::TimelineEntry,
+    dispatch::GetWorkOrderByTicketRequest,
+    intake::{Citizen, CreateTicketRequest, GetTicketRequest, Location},
+    time::from_timestamp,
+};
+use serde::{Deserialize, Serialize};
+use tonic::Code;
+use utoipa::ToSchema;
+
+use crate::{
+    AppState,
+    backend::{request, with_retry},
+    error::{ApiError, Problem},
+    extract::{Caller, JsonBody},
+};
+
+/// A request as an agent enters it or a citizen submits it.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicketBody {
+    /// `hotline`, `app`, `wechat`, `mini_program`, `photo`, `grid`,
+    /// `enterprise`, `transfer_110`, `transfer_12368`, `transfer_12309`,
+    /// `city_management`, `tenant_platform`. Citizens may use `app`,
+    /// `wechat`, `mini_program` and `photo`.
+    #[schema(example = "hotline")]
+    pub channel: String,
+    /// `consultation`, `help`, `complaint`, `report`, `suggestion`, `praise`.
+    #[schema(example = "complaint")]
+    pub nature: String,
+    /// Leaf category code from `GET /api/v1/categories`.
+    #[schema(example = "CX0203")]
+    pub category: String,
+    /// What the citizen asks, up to 4000 characters.
+    #[schema(example = "楼上装修噪音持续到晚上11点，影响休息")]
+    pub content: String,
+    /// `normal` (default) or `urgent`.
+    #[serde(default)]
+    pub urgency: Option<String>,
+    #[serde(default)]
+    pub location: Option<LocationBody>,
+    pub citizen: CitizenBody,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LocationBody {
+    #[schema(example = 36.06)]
+    pub lat: Option<f64>,
+    #[schema(example = 120.38)]
+    pub lon: Option<f64>,
+    /// Exact address; stored encrypted, shown masked.
+    #[serde(default)]
+    #[schema(example = "香港中路街道燕儿岛路10号")]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CitizenBody {
+    #[serde(default)]
+    #[schema(example = "张先生")]
+    pub name: Option<String>,
+    /// Mobile or landline; stored encrypted, shown masked.
+    #[schema(example = "13800138000")]
+    pub phone: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketCreated {
+    #[schema(example = "0195f0c2-7d2a-7c3e-9a61-3f2b6f1c8e10")]
+    pub id: String,
+    #[schema(example = "370202-20261122-00042")]
+    pub tracking_no: String,
+    #[schema(example = "received")]
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CitizenView {
+    pub name: String,
+    /// Always masked, e.g. `138****8000`.
+    #[schema(example = "138****8000")]
+    pub phone: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LocationView {
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    /// Masked address.
+    pub address: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitView {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineItem {
+    pub at: Option<DateTime<Utc>>,
+    /// `received`, `dispatched`, `triage`, ...
+    pub event: String,
+    /// Which service recorded it: `intake` or `dispatch`.
+    pub source: String,
+    pub actor_role: String,
+    pub note: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<UnitView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: String,
+    pub tracking_no: String,
+    /// `received`, `triage`, `dispatched`, ...
+    pub status: String,
+    pub channel: String,
+    pub nature: String,
+    pub category: String,
+    pub category_name: String,
+    pub content: String,
+    pub urgency: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub citizen: CitizenView,
+    pub location: LocationView,
+    /// The responsible unit once dispatched.
+    pub unit: Option<UnitView>,
+    pub timeline: Vec<TimelineItem>,
+    /// Parts that could not be read right now (e.g. `["dispatch"]`); the
+    /// rest of the ticket is still correct.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
+}
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Accept a request (受理).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tickets",
+    tag = "tickets",
+    request_body = CreateTicketBody,
+    params(
+        ("Idempotency-Key" = Option<String>, Header,
+         description = "Repeat a create safely: the same key returns the first ticket."),
+    ),
+    responses(
+        (status = 201, description = "Accepted", body = TicketCreated),
+        (status = 400, description = "Malformed JSON", body = Problem),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Role may not submit (agents and citizens may)", body = Problem),
+        (status = 409, description = "Idempotency key reused for another request", body = Problem),
+        (status = 413, description = "Body too large", body = Problem),
+        (status = 415, description = "Not JSON", body = Problem),
+        (status = 422, description = "A field is invalid; `field` names it", body = Problem),
+        (status = 503, description = "Intake unavailable; retry with the same Idempotency-Key", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<CreateTicketBody>,
+) -> Result<Response, ApiError> {
+    // Without a client key the gateway makes one, so its own retries of an
+    // unavailable intake can never create the ticket twice.
+    let key = match headers.get(IDEMPOTENCY_KEY) {
+        Some(v) => v
+            .to_str()
+            .map_err(|_| {
+                ApiError::field(
+                    StatusCode::BAD_REQUEST,
+                    "Idempotency-Key",
+                    "must be printable ASCII",
+                )
+            })?
+            .to_owned(),
+        None => format!("gw-{}", uuid::Uuid::now_v7()),
+    };
+    let msg = CreateTicketRequest {
+        idempotency_key: key,
+        channel: body.channel,
+        nature: body.nature,
+        category: body.category,
+        content: body.content,
+        location: body.location.map(|l| Location {
+            lat: l.lat,
+            lon: l.lon,
+            address: l.address.unwrap_or_default(),
+        }),
+        citizen: Some(Citizen {
+            name: body.citizen.name.unwrap_or_default(),
+            phone: body.citizen.phone,
+        }),
+        urgency: body.urgency.unwrap_or_default(),
+    };
+    let created = with_retry(state.backends.retries, || {
+        let mut client = state.backends.intake.clone();
+        let req = request(&caller.token, msg.clone());
+        async move { client.create_ticket(req?).await }
+    })
+    .await?
+    .into_inner();
+    let mut resp = (
+        StatusCode::CREATED,
+        Json(TicketCreated {
+            id: created.id,
+            tracking_no: created.tracking_no,
+            status: created.status,
+        }),
+    )
+        .into_response();
+    if created.replayed {
+        resp.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+/// Read a ticket with its unit and timeline.
+#[utoipa::path(
+    get,
+    path = "/api/v1/tickets/{id}",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id")),
+    responses(
+        (status = 200, description = "The ticket; personal data masked", body = TicketView),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 404, description = "No such ticket in the caller's scope", body = Problem),
+        (status = 422, description = "The id is not a ticket id", body = Problem),
+        (status = 503, description = "Intake unavailable", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_ticket(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<TicketView>, ApiError> {
+    if uuid::Uuid::parse_str(&id).is_err() {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "id",
+            "must be a ticket id (UUID)",
+        ));
+    }
+    let retries = state.backends.retries;
+    let ticket = with_retry(retries, || {
+        let mut client = state.backends.intake.clone();
+        let req = request(&caller.token, GetTicketRequest { id: id.clone() });
+        async move { client.get_ticket(req?).await }
+    })
+    .await?
+    .into_inner();
+    // Intake has answered and enforced the caller's scope; the work order is
+    // extra. If dispatch cannot answer, say so instead of failing.
+    let mut degraded = Vec::new();
+    let order = match with_retry(retries, || {
+        let mut client = state.backends.dispatch.clone();
+        let req = request(
+            &caller.token,
+            GetWorkOrderByTicketRequest {
+                ticket_id: id.clone(),
+            },
+        );
+        async move { client.get_work_order_by_ticket(req?).await }
+    })
+    .await
+    {
+        Ok(o) => Some(o.into_inner()),
+        Err(s) if s.code() == Code::NotFound => None,
+        Err(s) => {
+            tracing::warn!(grpc_code = ?s.code(), "dispatch did not answer; serving a degraded ticket");
+            degraded.push("dispatch".to_owned());
+            None
+        }
+    };
+
+    let mut timeline: Vec<TimelineItem> =
+        ticket.timeline.iter().map(|e| item(e, "intake")).collect();
+    if let Some(o) = &order {
+        timeline.extend(o.timeline.iter().map(|e| item(e, "dispatch")));
+    }
+    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    // Dispatch owns the status from the moment a work order exists.
+    let status = order
+        .as_ref()
+        .map(|o| o.status.clone())
+        .unwrap_or(ticket.status);
+    let unit = order.and_then(|o| o.unit).map(|u| UnitView {
+        id: u.id,
+        name: u.name,
+    });
+    let citizen = ticket.citizen.unwrap_or_default();
+    let location = ticket.location.unwrap_or_default();
+    Ok(Json(TicketView {
+        id: ticket.id,
+        tracking_no: ticket.tracking_no,
+        status,
+        channel: ticket.channel,
+        nature: ticket.nature,
+        category: ticket.category,
+        category_name: ticket.category_name,
+        content: ticket.content,
+        urgency: ticket.urgency,
+        created_at: ticket.created_at.as_ref().and_then(from_timestamp),
+        citizen: CitizenView {
+            name: citizen.name,
+            phone: citizen.phone,
+        },
+        location: LocationView {
+            lat: location.lat,
+            lon: location.lon,
+            address: location.address,
+        },
+        unit,
+        timeline,
+        degraded,
+    }))
+}
+
+fn item(e: &TimelineEntry, source: &str) -> TimelineItem {
+    TimelineItem {
+        at: e.at.as_ref().and_then(from_timestamp),
+        event: e.event.clone(),
+        source: source.to_owned(),
+        actor_role: e.actor_role.clone(),
+        note: e.note.clone(),
+        unit: (!e.unit_id.is_empty()).then(|| UnitView {
+            id: e.unit_id.clone(),
+            name: e.unit_name.clone(),
+        }),
+    }
+}

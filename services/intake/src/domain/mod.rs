@@ -1,0 +1,324 @@
+//! Intake's pure rules: what a valid request is, how tracking numbers look.
+//! No I/O here; `api` translates, `store` persists.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use jiesu_proto::intake::CreateTicketRequest;
+use sha2::{Digest, Sha256};
+
+/// A field that failed validation: the dotted path and why (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn bad(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+macro_rules! string_enum {
+    ($name:ident { $($variant:ident => $text:literal / $zh:literal),+ $(,)? }) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+            /// Chinese label for people.
+            pub fn zh(self) -> &'static str {
+                match self { $($name::$variant => $zh),+ }
+            }
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+            pub fn names() -> String {
+                Self::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        }
+    };
+}
+
+string_enum!(Channel {
+    Hotline => "hotline" / "12345热线",
+    App => "app" / "市民App",
+    Wechat => "wechat" / "微信公众号",
+    MiniProgram => "mini_program" / "微信小程序",
+    Photo => "photo" / "随手拍",
+    Grid => "grid" / "网格员上报",
+    Enterprise => "enterprise" / "企业诉求专线",
+    Transfer110 => "transfer_110" / "110转办",
+    Transfer12368 => "transfer_12368" / "12368转办",
+    Transfer12309 => "transfer_12309" / "12309转办",
+    CityManagement => "city_management" / "数字城管",
+    TenantPlatform => "tenant_platform" / "区县自有平台",
+});
+
+string_enum!(Nature {
+    Consultation => "consultation" / "咨询",
+    Help => "help" / "求助",
+    Complaint => "complaint" / "投诉",
+    Report => "report" / "举报",
+    Suggestion => "suggestion" / "建议",
+    Praise => "praise" / "表扬",
+});
+
+string_enum!(Urgency {
+    Normal => "normal" / "一般",
+    Urgent => "urgent" / "紧急",
+});
+
+impl Channel {
+    /// Channels a citizen submits on directly; the others are entered by
+    /// staff or arrive from other systems.
+    pub fn open_to_citizens(self) -> bool {
+        matches!(
+            self,
+            Channel::App | Channel::Wechat | Channel::MiniProgram | Channel::Photo
+        )
+    }
+}
+
+/// Ticket status as intake knows it.
+pub const STATUS_RECEIVED: &str = "received";
+
+pub const MAX_CONTENT_CHARS: usize = 4000;
+pub const MAX_ADDRESS_CHARS: usize = 200;
+pub const MAX_NAME_CHARS: usize = 50;
+pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+
+/// A request that passed validation, normalised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidTicket {
+    pub idempotency_key: Option<String>,
+    pub channel: Channel,
+    pub nature: Nature,
+    pub category: String,
+    pub content: String,
+    pub urgency: Urgency,
+    pub point: Option<(f64, f64)>,
+    pub address: Option<String>,
+    pub citizen_name: Option<String>,
+    pub citizen_phone: String,
+}
+
+fn has_control(s: &str, allow_newlines: bool) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && !(allow_newlines && (c == '\n' || c == '\t' || c == '\r')))
+}
+
+/// China's extent, generously: points outside are typos (swapped lat/lon,
+/// missing sign) rather than requests.
+const LAT_RANGE: (f64, f64) = (3.0, 54.0);
+const LON_RANGE: (f64, f64) = (73.0, 136.0);
+
+pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
+    let idempotency_key = match req.idempotency_key.trim() {
+        "" => None,
+        k if k.len() > MAX_IDEMPOTENCY_KEY || !k.bytes().all(|b| b.is_ascii_graphic()) => {
+            return Err(bad(
+                "idempotency_key",
+                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+            ));
+        }
+        k => Some(k.to_owned()),
+    };
+    let channel = Channel::parse(req.channel.trim()).ok_or_else(|| {
+        if req.channel.trim().is_empty() {
+            bad("channel", "is required")
+        } else {
+            bad("channel", format!("must be one of: {}", Channel::names()))
+        }
+    })?;
+    let nature = Nature::parse(req.nature.trim()).ok_or_else(|| {
+        if req.nature.trim().is_empty() {
+            bad("nature", "is required")
+        } else {
+            bad("nature", format!("must be one of: {}", Nature::names()))
+        }
+    })?;
+    let urgency = match req.urgency.trim() {
+        "" => Urgency::Normal,
+        u => Urgency::parse(u)
+            .ok_or_else(|| bad("urgency", format!("must be one of: {}", Urgency::names())))?,
+    };
+    let category = req.category.trim();
+    if category.is_empty() {
+        return Err(bad("category", "is required"));
+    }
+    if category.len() > 32
+        || !category
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+    {
+        return Err(bad("category", "is not a category code"));
+    }
+    let content = req.content.trim();
+    if content.is_empty() {
+        return Err(bad("content", "is required"));
+    }
+    if content.chars().count() > MAX_CONTENT_CHARS {
+        return Err(bad(
+            "content",
+            format!("must be at most {MAX_CONTENT_CHARS} characters"),
+        ));
+    }
+    if has_control(content, true) {
+        return Err(bad("content", "must not contain control characters"));
+    }
+
+    let (point, address) = match &req.location {
+        None => (None, None),
+        Some(loc) => {
+            let point = match (loc.lat, loc.lon) {
+                (None, None) => None,
+                (Some(_), None) => {
+                    return Err(bad("location.lon", "is required when lat is given"));
+                }
+                (None, Some(_)) => {
+                    return Err(bad("location.lat", "is required when lon is given"));
+                }
+                (Some(lat), Some(lon)) => {
+                    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+                        return Err(bad("location.lat", "must be a latitude between -90 and 90"));
+                    }
+                    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+                        return Err(bad(
+                            "location.lon",
+                            "must be a longitude between -180 and 180",
+                        ));
+                    }
+                    if !(LAT_RANGE.0..=LAT_RANGE.1).contains(&lat)
+                        || !(LON_RANGE.0..=LON_RANGE.1).contains(&lon)
+                    {
+                        return Err(bad(
+                            "location",
+                            "lies outside the service area (check that lat and lon are not swapped)",
+                        ));
+                    }
+                    Some((lat, lon))
+                }
+            };
+            let address = loc.address.trim();
+            if address.chars().count() > MAX_ADDRESS_CHARS {
+                return Err(bad(
+                    "location.address",
+                    format!("must be at most {MAX_ADDRESS_CHARS} characters"),
+                ));
+            }
+            if has_control(address, false) {
+                return Err(bad(
+                    "location.address",
+                    "must not contain control characters",
+                ));
+            }
+            (point, (!address.is_empty()).then(|| address.to_owned()))
+        }
+    };
+
+    let citizen = req.citizen.as_ref().ok_or_else(|| {
+        bad(
+            "citizen",
+            "is required (at least a phone number for the callback)",
+        )
+    })?;
+    let name = citizen.name.trim();
+    if name.chars().count() > MAX_NAME_CHARS {
+        return Err(bad(
+            "citizen.name",
+            format!("must be at most {MAX_NAME_CHARS} characters"),
+        ));
+    }
+    if has_control(name, false) {
+        return Err(bad("citizen.name", "must not contain control characters"));
+    }
+    let phone = normalize_phone(&citizen.phone).ok_or_else(|| {
+        if citizen.phone.trim().is_empty() {
+            bad("citizen.phone", "is required")
+        } else {
+            bad(
+                "citizen.phone",
+                "must be a mainland mobile number (11 digits starting with 1) or a landline with area code",
+            )
+        }
+    })?;
+
+    Ok(ValidTicket {
+        idempotency_key,
+        channel,
+        nature,
+        category: category.to_owned(),
+        content: content.to_owned(),
+        urgency,
+        point,
+        address,
+        citizen_name: (!name.is_empty()).then(|| name.to_owned()),
+        citizen_phone: phone,
+    })
+}
+
+/// `138 0013 8000` → `13800138000`; `0532 88886666` → `0532-88886666`.
+pub fn normalize_phone(raw: &str) -> Option<String> {
+    let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let b = digits.as_bytes();
+    if b.len() == 11 && b[0] == b'1' && (b'3'..=b'9').contains(&b[1]) {
+        return Some(digits);
+    }
+    if b.first() == Some(&b'0') && (10..=12).contains(&b.len()) {
+        // Area codes: 010, 02x are 3 digits; the rest 4.
+        let area = if b[1] == b'1' || b[1] == b'2' { 3 } else { 4 };
+        let local = &digits[area..];
+        if (7..=8).contains(&local.len()) {
+            return Some(format!("{}-{local}", &digits[..area]));
+        }
+    }
+    None
+}
+
+/// The calendar day of `at` in China Standard Time (UTC+8, no DST).
+pub fn china_day(at: DateTime<Utc>) -> NaiveDate {
+    (at + chrono::TimeDelta::hours(8)).date_naive()
+}
+
+/// `370202-20261122-00042`: tenant, China day, daily sequence.
+pub fn tracking_no(tenant: &str, day: NaiveDate, seq: i32) -> String {
+    format!("{tenant}-{}-{seq:05}", day.format("%Y%m%d"))
+}
+
+/// Fingerprint of a request, to tell a true retry from a reused key.
+pub fn request_hash(t: &ValidTicket) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        t.channel.as_str(),
+        t.nature.as_str(),
+        &t.category,
+        &t.content,
+        t.urgency.as_str(),
+        t.address.as_deref().unwrap_or(""),
+        t.citizen_name.as_deref().unwrap_or(""),
+        &t.citizen_phone,
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    if let Some((lat, lon)) = t.point {
+        h.update(lat.to_be_bytes());
+        h.update(lon.to_be_bytes());
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The timeline note for a received ticket (zh-CN, no personal data).
+pub fn received_note(channel: Channel) -> String {
+    format!("诉求已受理（渠道：{}）", channel.zh())
+}
+
+#[cfg(test)]
+mod tests;

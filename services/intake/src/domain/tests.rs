@@ -1,0 +1,142 @@
+use jiesu_proto::intake::{Citizen, CreateTicketRequest, Location};
+
+use super::*;
+
+fn ok_request() -> CreateTicketRequest {
+    CreateTicketRequest {
+        idempotency_key: String::new(),
+        channel: "hotline".into(),
+        nature: "complaint".into(),
+        category: "CX0101".into(),
+        content: "楼上装修噪音到晚上11点".into(),
+        location: Some(Location {
+            lat: Some(36.06),
+            lon: Some(120.38),
+            address: "香港中路街道燕儿岛路10号".into(),
+        }),
+        citizen: Some(Citizen {
+            name: "张三".into(),
+            phone: "138 0013 8000".into(),
+        }),
+        urgency: String::new(),
+    }
+}
+
+#[test]
+fn a_good_request_is_normalised() {
+    let t = validate(&ok_request()).unwrap();
+    assert_eq!(t.channel, Channel::Hotline);
+    assert_eq!(t.urgency, Urgency::Normal);
+    assert_eq!(t.citizen_phone, "13800138000");
+    assert_eq!(t.point, Some((36.06, 120.38)));
+}
+
+#[test]
+fn each_bad_field_is_named() {
+    type Edit = fn(&mut CreateTicketRequest);
+    let cases: Vec<(Edit, &str)> = vec![
+        (|r| r.channel = "fax".into(), "channel"),
+        (|r| r.channel = String::new(), "channel"),
+        (|r| r.nature = "rant".into(), "nature"),
+        (|r| r.urgency = "asap".into(), "urgency"),
+        (|r| r.category = String::new(), "category"),
+        (
+            |r| r.category = "'; DROP TABLE tickets; --".into(),
+            "category",
+        ),
+        (|r| r.content = "   ".into(), "content"),
+        (|r| r.content = "字".repeat(4001), "content"),
+        (|r| r.content = "a\u{0}b".into(), "content"),
+        (
+            |r| r.location.as_mut().unwrap().lat = Some(91.0),
+            "location.lat",
+        ),
+        (
+            |r| r.location.as_mut().unwrap().lat = Some(f64::NAN),
+            "location.lat",
+        ),
+        (|r| r.location.as_mut().unwrap().lon = None, "location.lon"),
+        (
+            |r| r.location.as_mut().unwrap().lon = Some(-181.0),
+            "location.lon",
+        ),
+        (
+            |r| {
+                let l = r.location.as_mut().unwrap();
+                l.lat = Some(120.38f64.min(89.0));
+                l.lon = Some(36.06);
+            },
+            "location",
+        ),
+        (
+            |r| r.location.as_mut().unwrap().address = "路".repeat(201),
+            "location.address",
+        ),
+        (|r| r.citizen = None, "citizen"),
+        (
+            |r| r.citizen.as_mut().unwrap().phone = String::new(),
+            "citizen.phone",
+        ),
+        (
+            |r| r.citizen.as_mut().unwrap().phone = "12345".into(),
+            "citizen.phone",
+        ),
+        (
+            |r| r.citizen.as_mut().unwrap().phone = "2380013800a".into(),
+            "citizen.phone",
+        ),
+        (
+            |r| r.citizen.as_mut().unwrap().name = "名".repeat(51),
+            "citizen.name",
+        ),
+        (|r| r.idempotency_key = "k".repeat(129), "idempotency_key"),
+        (|r| r.idempotency_key = "键".into(), "idempotency_key"),
+    ];
+    for (edit, field) in cases {
+        let mut r = ok_request();
+        edit(&mut r);
+        let err = validate(&r).unwrap_err();
+        assert_eq!(err.field, field, "{err:?}");
+        assert!(!err.message.is_empty());
+    }
+}
+
+#[test]
+fn phones_normalise() {
+    let cases = [
+        ("13800138000", Some("13800138000")),
+        ("138-0013-8000", Some("13800138000")),
+        ("0532-88886666", Some("0532-88886666")),
+        ("053288886666", Some("0532-88886666")),
+        ("010 12345678", Some("010-12345678")),
+        ("12800138000", None),
+        ("1380013800", None),
+        ("+8613800138000", None),
+        ("", None),
+    ];
+    for (raw, want) in cases {
+        assert_eq!(normalize_phone(raw).as_deref(), want, "{raw}");
+    }
+}
+
+#[test]
+fn tracking_numbers_use_the_china_day() {
+    // 2026-11-22 17:30 UTC is already 2026-11-23 in Qingdao.
+    let at = DateTime::parse_from_rfc3339("2026-11-22T17:30:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
+    assert_eq!(
+        tracking_no("370202", china_day(at), 42),
+        "370202-20261123-00042"
+    );
+}
+
+#[test]
+fn request_hash_tells_retries_from_reuse() {
+    let a = validate(&ok_request()).unwrap();
+    let mut other = ok_request();
+    other.content = "另一件事".into();
+    let b = validate(&other).unwrap();
+    assert_eq!(request_hash(&a), request_hash(&a.clone()));
+    assert_ne!(request_hash(&a), request_hash(&b));
+}

@@ -1,0 +1,111 @@
+//! Intake's tables and the only queries that touch them. Every finder of
+//! tenant data takes the caller's [`Principal`] and scopes by it.
+
+pub mod categories;
+pub mod ticket_events;
+pub mod tickets;
+
+use jiesu_auth::Principal;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Statement,
+};
+use uuid::Uuid;
+
+/// Next number of the tenant's daily tracking sequence (inside the caller's
+/// transaction, so a rollback gives the number back).
+pub async fn next_tracking_seq<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    day: chrono::NaiveDate,
+) -> Result<i32, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO tracking_counters (tenant, day, last) VALUES ($1, $2, 1) \
+             ON CONFLICT (tenant, day) DO UPDATE SET last = tracking_counters.last + 1 \
+             RETURNING last",
+            [tenant.into(), day.into()],
+        ))
+        .await?
+        .ok_or_else(|| DbErr::Custom("tracking counter returned no row".into()))?;
+    row.try_get("", "last")
+}
+
+/// The ticket if the caller may see it: inside their scope and, for a
+/// citizen, submitted by them. Anything else is "not found".
+pub async fn find_visible_ticket<C: ConnectionTrait>(
+    conn: &C,
+    who: &Principal,
+    id: Uuid,
+) -> Result<Option<tickets::Model>, DbErr> {
+    let mut q = tickets::Entity::find_by_id(id)
+        .filter(tickets::Column::RegionCode.starts_with(who.scope.prefix()));
+    if who.is_citizen_only() {
+        q = q.filter(tickets::Column::SubmitterSub.eq(who.sub.clone()));
+    }
+    q.one(conn).await
+}
+
+/// An earlier ticket by the same submitter with the same idempotency key.
+pub async fn find_by_idempotency_key<C: ConnectionTrait>(
+    conn: &C,
+    who: &Principal,
+    key: &str,
+) -> Result<Option<tickets::Model>, DbErr> {
+    tickets::Entity::find()
+        .filter(tickets::Column::Tenant.eq(who.tenant.code()))
+        .filter(tickets::Column::SubmitterSub.eq(who.sub.clone()))
+        .filter(tickets::Column::IdempotencyKey.eq(key))
+        .one(conn)
+        .await
+}
+
+pub async fn timeline<C: ConnectionTrait>(
+    conn: &C,
+    ticket: &tickets::Model,
+) -> Result<Vec<ticket_events::Model>, DbErr> {
+    ticket_events::Entity::find()
+        .filter(ticket_events::Column::TicketId.eq(ticket.id))
+        .filter(ticket_events::Column::Tenant.eq(ticket.tenant.clone()))
+        .order_by_asc(ticket_events::Column::At)
+        .order_by_asc(ticket_events::Column::Id)
+        .all(conn)
+        .await
+}
+
+/// The tenant's active categories, tree order.
+pub async fn categories_of<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+) -> Result<Vec<categories::Model>, DbErr> {
+    categories::Entity::find()
+        .filter(categories::Column::Tenant.eq(tenant))
+        .filter(categories::Column::Active.eq(true))
+        .order_by_asc(categories::Column::Level)
+        .order_by_asc(categories::Column::Sort)
+        .order_by_asc(categories::Column::Code)
+        .all(conn)
+        .await
+}
+
+/// The category and whether it is a leaf (no active children).
+pub async fn category_for_ticket<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    code: &str,
+) -> Result<Option<(categories::Model, bool)>, DbErr> {
+    let Some(cat) = categories::Entity::find_by_id((tenant.to_owned(), code.to_owned()))
+        .filter(categories::Column::Active.eq(true))
+        .one(conn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let child = categories::Entity::find()
+        .filter(categories::Column::Tenant.eq(tenant))
+        .filter(categories::Column::ParentCode.eq(code))
+        .filter(categories::Column::Active.eq(true))
+        .one(conn)
+        .await?;
+    Ok(Some((cat, child.is_none())))
+}

@@ -1,0 +1,34 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "tickets")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub tenant: String,
+    pub region_code: String,
+    pub tracking_no: String,
+    pub status: String,
+    pub channel: String,
+    pub nature: String,
+    pub category: String,
+    pub urgency: String,
+    pub content: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub address_enc: Option<String>,
+    pub citizen_name_enc: Option<String>,
+    pub citizen_phone_enc: Option<String>,
+    pub citizen_phone_bidx: Option<String>,
+    pub submitter_sub: String,
+    pub submitter_role: String,
+    pub idempotency_key: Option<String>,
+    pub request_hash: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,149 @@
+//! Notification: tells units and people what they must know, exactly once.
+//!
+//! Owns notifications and their delivery state. Consumes `dispatch
+//! ticket.dispatched` through an inbox (and a unique key per event and
+//! recipient), stores one notification per recipient, and delivers it through
+//! its channel's sink with retries. Never holds citizens' personal data: a
+//! contact it needs will come from intake on demand.
+
+pub mod api;
+pub mod delivery;
+pub mod domain;
+pub mod events;
+pub mod store;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use jiesu_auth::{AuthInterceptor, Verifier};
+use jiesu_bus::{Bus, ConsumerSpec, spawn_consumer};
+use jiesu_db::{DbConfig, SqlMigration, sea_orm_migration::MigrationTrait};
+use jiesu_proto::notification::notification_service_server::NotificationServiceServer;
+use jiesu_runtime::{StartError, TargetCtx};
+use serde::Deserialize;
+use tokio::sync::Notify;
+
+pub const TARGET: &str = "notification";
+pub const CONSUMER_TICKET_DISPATCHED: &str = "notification-ticket-dispatched";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationConfig {
+    pub grpc_addr: String,
+    /// Full database URL; empty means `<database.url>/<prefix>notification`.
+    pub database_url: String,
+}
+
+impl Default for NotificationConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: "0.0.0.0:50056".into(),
+            database_url: String::new(),
+        }
+    }
+}
+
+pub fn migrations() -> Vec<SqlMigration> {
+    vec![
+        jiesu_bus::migrations::bus_tables(),
+        SqlMigration {
+            name: "m20261122_000001_notification",
+            sql: include_str!("../migrations/0001_notification.sql"),
+        },
+    ]
+}
+
+pub struct Migrator;
+
+impl jiesu_db::sea_orm_migration::MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        migrations()
+            .into_iter()
+            .map(|m| Box::new(m) as Box<dyn MigrationTrait>)
+            .collect()
+    }
+}
+
+pub struct NotificationTarget {
+    grpc_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl NotificationTarget {
+    pub async fn build(
+        cfg: &NotificationConfig,
+        db_cfg: &DbConfig,
+        bus: Bus,
+        verifier: Verifier,
+        ctx: &TargetCtx,
+    ) -> Result<Self, StartError> {
+        let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
+        let url = db_cfg
+            .url_for(TARGET, &cfg.database_url)
+            .map_err(|e| err(&e))?;
+        if db_cfg.migrate_on_start {
+            jiesu_db::ensure_database(&url, db_cfg)
+                .await
+                .map_err(|e| err(&e))?;
+            jiesu_db::migrate::<Migrator>(&url, db_cfg)
+                .await
+                .map_err(|e| err(&e))?;
+        }
+        let db = jiesu_db::connect(&url, db_cfg).await.map_err(|e| err(&e))?;
+        let (listener, grpc_addr) =
+            jiesu_runtime::grpc::bind("notification.grpc_addr", &cfg.grpc_addr)
+                .await
+                .map_err(|e| err(&e))?;
+        let health =
+            jiesu_runtime::grpc::health::<NotificationServiceServer<api::NotificationApi>>(
+                ctx.shutdown.clone(),
+            )
+            .await;
+        let router = jiesu_runtime::grpc::server()
+            .add_service(health)
+            .add_service(NotificationServiceServer::with_interceptor(
+                api::NotificationApi::new(db.clone()),
+                AuthInterceptor::new(verifier),
+            ));
+        let server = jiesu_runtime::grpc::serve(
+            router,
+            listener,
+            TARGET,
+            ctx.readiness.register("notification.grpc"),
+            ctx.shutdown.clone(),
+        );
+        let wake = Arc::new(Notify::new());
+        let consumer = spawn_consumer(
+            bus,
+            db.clone(),
+            ConsumerSpec::new(CONSUMER_TICKET_DISPATCHED),
+            events::TicketDispatchedHandler { wake: wake.clone() },
+            ctx.shutdown.clone(),
+            ctx.readiness
+                .register("notification.consumer.ticket_dispatched"),
+        );
+        let deliverer = delivery::Deliverer {
+            db,
+            sink: Arc::new(delivery::LogSink),
+            wake,
+        };
+        let delivery_task = tokio::spawn(deliverer.run(
+            ctx.shutdown.clone(),
+            ctx.readiness.register("notification.delivery"),
+        ));
+        tracing::info!(%grpc_addr, "notification listening");
+        Ok(Self {
+            grpc_addr,
+            tasks: vec![server, consumer, delivery_task],
+        })
+    }
+
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    pub async fn run_until_stopped(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
