@@ -286,10 +286,10 @@ async fn migrate(settings: &Settings, targets: &[Target]) -> anyhow::Result<()> 
             .await
             .with_context(|| format!("creating the {name} database"))?;
         match t {
-            Target::Intake => jiesu_db::migrate::<jiesu_intake::Migrator>(&url, db).await,
-            Target::Dispatch => jiesu_db::migrate::<jiesu_dispatch::Migrator>(&url, db).await,
+            Target::Intake => jiesu_db::migrate::<jiesu_intake::Migrations>(&url, db).await,
+            Target::Dispatch => jiesu_db::migrate::<jiesu_dispatch::Migrations>(&url, db).await,
             Target::Notification => {
-                jiesu_db::migrate::<jiesu_notification::Migrator>(&url, db).await
+                jiesu_db::migrate::<jiesu_notification::Migrations>(&url, db).await
             }
             Target::Gateway => Ok(()),
         }

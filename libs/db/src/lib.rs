@@ -166,9 +166,39 @@ fn single(cfg: &DbConfig) -> DbConfig {
     }
 }
 
-/// Applies `M`'s pending migrations while holding an advisory lock keyed by
+/// A service's migrations, oldest first, as plain SQL scripts.
+pub trait SqlMigrations: Send + Sync + 'static {
+    fn list() -> Vec<SqlMigration>;
+}
+
+/// The sea-orm migrator of a [`SqlMigrations`] list.
+pub struct Migrator<T>(std::marker::PhantomData<T>);
+
+impl<T: SqlMigrations> MigratorTrait for Migrator<T> {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        T::list()
+            .into_iter()
+            .map(|m| Box::new(m) as Box<dyn MigrationTrait>)
+            .collect()
+    }
+}
+
+/// Changes whenever a migration is added or edited (tests key their
+/// template databases by it).
+pub fn fingerprint<T: SqlMigrations>() -> u64 {
+    let mut text = String::new();
+    for m in T::list() {
+        text.push_str(m.name);
+        text.push('\0');
+        text.push_str(m.sql);
+        text.push('\0');
+    }
+    advisory_key(&text) as u64
+}
+
+/// Applies `T`'s pending migrations while holding an advisory lock keyed by
 /// the database, so concurrent starters wait instead of racing.
-pub async fn migrate<M: MigratorTrait>(url: &str, cfg: &DbConfig) -> Result<(), DbError> {
+pub async fn migrate<T: SqlMigrations>(url: &str, cfg: &DbConfig) -> Result<(), DbError> {
     let lock_conn = connect(url, &single(cfg)).await?;
     let key = advisory_key(&database_name(url)?);
     lock_conn
@@ -179,7 +209,7 @@ pub async fn migrate<M: MigratorTrait>(url: &str, cfg: &DbConfig) -> Result<(), 
         ))
         .await?;
     let db = connect(url, &single(cfg)).await?;
-    let result = M::up(&db, None).await;
+    let result = Migrator::<T>::up(&db, None).await;
     db.close().await?;
     lock_conn
         .execute_raw(Statement::from_sql_and_values(
@@ -193,7 +223,7 @@ pub async fn migrate<M: MigratorTrait>(url: &str, cfg: &DbConfig) -> Result<(), 
     Ok(())
 }
 
-fn advisory_key(name: &str) -> i64 {
+pub fn advisory_key(name: &str) -> i64 {
     // FNV-1a: stable across processes and versions.
     let mut h: u64 = 0xcbf29ce484222325;
     for b in name.bytes() {

@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 
 use jiesu_auth::{AuthInterceptor, Verifier};
 use jiesu_bus::{Bus, ConsumerSpec, Outbox, Relay, spawn_consumer};
-use jiesu_db::{DbConfig, SqlMigration, sea_orm_migration::MigrationTrait};
+use jiesu_db::{DbConfig, SqlMigration};
 use jiesu_proto::dispatch::dispatch_service_server::DispatchServiceServer;
 use jiesu_runtime::{StartError, TargetCtx};
 use serde::Deserialize;
@@ -42,24 +42,18 @@ impl Default for DispatchConfig {
     }
 }
 
-pub fn migrations() -> Vec<SqlMigration> {
-    vec![
-        jiesu_bus::migrations::bus_tables(),
-        SqlMigration {
-            name: "m20261122_000001_dispatch",
-            sql: include_str!("../migrations/0001_dispatch.sql"),
-        },
-    ]
-}
+/// Dispatch's migrations, oldest first.
+pub struct Migrations;
 
-pub struct Migrator;
-
-impl jiesu_db::sea_orm_migration::MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        migrations()
-            .into_iter()
-            .map(|m| Box::new(m) as Box<dyn MigrationTrait>)
-            .collect()
+impl jiesu_db::SqlMigrations for Migrations {
+    fn list() -> Vec<SqlMigration> {
+        vec![
+            jiesu_bus::migrations::bus_tables(),
+            SqlMigration {
+                name: "m20261122_000001_dispatch",
+                sql: include_str!("../migrations/0001_dispatch.sql"),
+            },
+        ]
     }
 }
 
@@ -84,7 +78,7 @@ impl Dispatch {
             jiesu_db::ensure_database(&url, db_cfg)
                 .await
                 .map_err(|e| err(&e))?;
-            jiesu_db::migrate::<Migrator>(&url, db_cfg)
+            jiesu_db::migrate::<Migrations>(&url, db_cfg)
                 .await
                 .map_err(|e| err(&e))?;
         }

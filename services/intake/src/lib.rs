@@ -16,7 +16,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use jiesu_auth::{AuthInterceptor, Verifier};
 use jiesu_bus::{Bus, Outbox, Relay};
-use jiesu_db::{DbConfig, SqlMigration, sea_orm_migration::MigrationTrait};
+use jiesu_db::{DbConfig, SqlMigration};
 use jiesu_pii::Keyring;
 use jiesu_proto::intake::intake_service_server::IntakeServiceServer;
 use jiesu_runtime::{StartError, TargetCtx};
@@ -43,24 +43,17 @@ impl Default for IntakeConfig {
 }
 
 /// Intake's migrations, oldest first.
-pub fn migrations() -> Vec<SqlMigration> {
-    vec![
-        jiesu_bus::migrations::bus_tables(),
-        SqlMigration {
-            name: "m20261122_000001_intake",
-            sql: include_str!("../migrations/0001_intake.sql"),
-        },
-    ]
-}
+pub struct Migrations;
 
-pub struct Migrator;
-
-impl jiesu_db::sea_orm_migration::MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        migrations()
-            .into_iter()
-            .map(|m| Box::new(m) as Box<dyn MigrationTrait>)
-            .collect()
+impl jiesu_db::SqlMigrations for Migrations {
+    fn list() -> Vec<SqlMigration> {
+        vec![
+            jiesu_bus::migrations::bus_tables(),
+            SqlMigration {
+                name: "m20261122_000001_intake",
+                sql: include_str!("../migrations/0001_intake.sql"),
+            },
+        ]
     }
 }
 
@@ -88,7 +81,7 @@ impl Intake {
             jiesu_db::ensure_database(&url, db_cfg)
                 .await
                 .map_err(|e| err(&e))?;
-            jiesu_db::migrate::<Migrator>(&url, db_cfg)
+            jiesu_db::migrate::<Migrations>(&url, db_cfg)
                 .await
                 .map_err(|e| err(&e))?;
         }

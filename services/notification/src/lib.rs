@@ -16,7 +16,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use jiesu_auth::{AuthInterceptor, Verifier};
 use jiesu_bus::{Bus, ConsumerSpec, spawn_consumer};
-use jiesu_db::{DbConfig, SqlMigration, sea_orm_migration::MigrationTrait};
+use jiesu_db::{DbConfig, SqlMigration};
 use jiesu_proto::notification::notification_service_server::NotificationServiceServer;
 use jiesu_runtime::{StartError, TargetCtx};
 use serde::Deserialize;
@@ -42,24 +42,18 @@ impl Default for NotificationConfig {
     }
 }
 
-pub fn migrations() -> Vec<SqlMigration> {
-    vec![
-        jiesu_bus::migrations::bus_tables(),
-        SqlMigration {
-            name: "m20261122_000001_notification",
-            sql: include_str!("../migrations/0001_notification.sql"),
-        },
-    ]
-}
+/// Notification's migrations, oldest first.
+pub struct Migrations;
 
-pub struct Migrator;
-
-impl jiesu_db::sea_orm_migration::MigratorTrait for Migrator {
-    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        migrations()
-            .into_iter()
-            .map(|m| Box::new(m) as Box<dyn MigrationTrait>)
-            .collect()
+impl jiesu_db::SqlMigrations for Migrations {
+    fn list() -> Vec<SqlMigration> {
+        vec![
+            jiesu_bus::migrations::bus_tables(),
+            SqlMigration {
+                name: "m20261122_000001_notification",
+                sql: include_str!("../migrations/0001_notification.sql"),
+            },
+        ]
     }
 }
 
@@ -84,7 +78,7 @@ impl NotificationTarget {
             jiesu_db::ensure_database(&url, db_cfg)
                 .await
                 .map_err(|e| err(&e))?;
-            jiesu_db::migrate::<Migrator>(&url, db_cfg)
+            jiesu_db::migrate::<Migrations>(&url, db_cfg)
                 .await
                 .map_err(|e| err(&e))?;
         }

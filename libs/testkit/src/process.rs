@@ -1,0 +1,99 @@
+use std::{
+    fs::OpenOptions,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+};
+
+/// The real binary as a child process: same arguments and environment on
+/// every (re)start, stdout and stderr appended to one log file.
+pub struct ServiceProcess {
+    pub name: String,
+    bin: PathBuf,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl ServiceProcess {
+    pub fn new(
+        name: &str,
+        bin: &Path,
+        args: &[&str],
+        envs: Vec<(String, String)>,
+        log: PathBuf,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            bin: bin.to_owned(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
+            envs,
+            log,
+            child: None,
+        }
+    }
+
+    pub fn start(&mut self) {
+        let out = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("log {}: {e}", self.log.display()));
+        let err = out.try_clone().expect("log handle");
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            // Only what the test gives: no JIESU__ settings leak in.
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        self.child = Some(
+            cmd.spawn()
+                .unwrap_or_else(|e| panic!("starting {}: {e}", self.name)),
+        );
+    }
+
+    /// `kill -9`: no drain, no flush.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        c.wait().ok().and_then(|s| s.code())
+    }
+
+    /// Waits for the process to exit by itself; returns the exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        c.wait().ok().and_then(|s| s.code())
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
