@@ -148,20 +148,26 @@ impl<H: Handler> Runner<H> {
             .map_err(|e| BusError::JetStream(format!("consumer {}: {e}", self.spec.durable)))
     }
 
-    async fn run(self: std::sync::Arc<Self>, shutdown: CancellationToken, ready: Readiness) {
+    async fn setup_until_ok(&self, shutdown: &CancellationToken) -> Option<PullConsumer> {
         let mut delay = Duration::from_millis(200);
-        let consumer = loop {
+        loop {
             match self.setup().await {
-                Ok(c) => break c,
+                Ok(c) => return Some(c),
                 Err(e) => {
                     tracing::warn!(consumer = %self.spec.durable, error = %e, "consumer set-up failed; retrying");
                     tokio::select! {
-                        _ = shutdown.cancelled() => return,
+                        _ = shutdown.cancelled() => return None,
                         _ = tokio::time::sleep(delay) => {}
                     }
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
             }
+        }
+    }
+
+    async fn run(self: std::sync::Arc<Self>, shutdown: CancellationToken, ready: Readiness) {
+        let Some(mut consumer) = self.setup_until_ok(&shutdown).await else {
+            return;
         };
         ready.set(true);
         let concurrency = self.bus.cfg.consumer_concurrency;
@@ -176,28 +182,55 @@ impl<H: Handler> Runner<H> {
             let messages = match batch {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(consumer = %self.spec.durable, error = %e, "pull failed; retrying");
+                    // The durable may be gone (deleted, or NATS restored
+                    // without it): set it up again; it resumes from its
+                    // position or, if new, redelivers and the inbox absorbs.
+                    tracing::warn!(consumer = %self.spec.durable, error = %e, "pull failed; setting the consumer up again");
+                    ready.set(false);
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
+                    match self.setup_until_ok(&shutdown).await {
+                        Some(c) => consumer = c,
+                        None => break,
+                    }
+                    ready.set(true);
                     continue;
                 }
             };
+            let saw_error = std::sync::atomic::AtomicBool::new(false);
             messages
                 .take_until(shutdown.cancelled())
                 .for_each_concurrent(concurrency, |m| {
                     let this = self.clone();
+                    let saw_error = &saw_error;
                     async move {
                         match m {
                             Ok(msg) => this.process(msg).await,
                             Err(e) => {
+                                saw_error.store(true, std::sync::atomic::Ordering::Relaxed);
                                 tracing::debug!(consumer = %this.spec.durable, error = %e, "pull batch ended with an error")
                             }
                         }
                     }
                 })
                 .await;
+            // A batch that ended in an error may mean the durable is gone
+            // (deleted, or NATS restored without it): if so, set it up again.
+            // A new durable redelivers from the start and the inbox absorbs it.
+            if saw_error.into_inner()
+                && consumer.get_info().await.is_err()
+                && !shutdown.is_cancelled()
+            {
+                tracing::warn!(consumer = %self.spec.durable, "durable consumer missing; setting it up again");
+                ready.set(false);
+                match self.setup_until_ok(&shutdown).await {
+                    Some(c) => consumer = c,
+                    None => break,
+                }
+                ready.set(true);
+            }
             if last_housekeeping.elapsed() > Duration::from_secs(600) {
                 last_housekeeping = tokio::time::Instant::now();
                 self.housekeeping().await;

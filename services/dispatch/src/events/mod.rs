@@ -33,6 +33,12 @@ impl Handler for TicketReceivedHandler {
                 "tenant in the event and its header disagree".into(),
             ));
         }
+        // A ticket gets one work order. The inbox stops redeliveries; this
+        // stops a second event about the same ticket (a replayed outbox).
+        if store::work_order_exists(txn, ticket_id).await? {
+            tracing::info!(ticket_id = %ticket_id, "work order exists already; event ignored");
+            return Ok(());
+        }
         let placement = match store::route_for(txn, &ev.tenant, &ev.category).await? {
             Some(unit) => Placement::Unit {
                 id: unit.id,

@@ -33,6 +33,18 @@ pub async fn route_for<C: ConnectionTrait>(
         .await
 }
 
+/// True when the ticket has a work order (system check, no caller scope).
+pub async fn work_order_exists<C: ConnectionTrait>(
+    conn: &C,
+    ticket_id: Uuid,
+) -> Result<bool, DbErr> {
+    Ok(work_orders::Entity::find()
+        .filter(work_orders::Column::TicketId.eq(ticket_id))
+        .one(conn)
+        .await?
+        .is_some())
+}
+
 /// The work order of a ticket if the caller may see it.
 pub async fn find_visible_by_ticket<C: ConnectionTrait>(
     conn: &C,

@@ -1,0 +1,292 @@
+//! Dispatch through its event input and gRPC interface, against real
+//! PostgreSQL and NATS.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use jiesu_auth::{Role, Verifier};
+use jiesu_bus::{Bus, H_MSG_ID, H_TENANT};
+use jiesu_dispatch::{
+    Dispatch, DispatchConfig, Migrations,
+    seed::{RouteSeed, UnitSeed},
+};
+use jiesu_proto::{
+    Event,
+    dispatch::{
+        GetWorkOrderByTicketRequest, TicketDispatched, WorkOrder,
+        dispatch_service_client::DispatchServiceClient,
+    },
+    intake::TicketReceived,
+};
+use jiesu_runtime::TargetCtx;
+use jiesu_testkit::{TestBus, TestDb, TestKeys, wait_until};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Request, transport::Channel};
+use uuid::Uuid;
+
+struct Env {
+    db: TestDb,
+    tb: TestBus,
+    bus: Bus,
+    keys: TestKeys,
+    client: DispatchServiceClient<Channel>,
+    stop: CancellationToken,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn start() -> Env {
+    let db = TestDb::new::<Migrations>("dispatch").await;
+    let conn = db.connect().await;
+    jiesu_dispatch::seed::upsert_units(
+        &conn,
+        "370202",
+        &[UnitSeed {
+            id: "sn-gafj".into(),
+            name: "青岛市公安局市南分局".into(),
+            kind: "department".into(),
+            region_code: "370202".into(),
+            parent: String::new(),
+        }],
+    )
+    .await
+    .unwrap();
+    jiesu_dispatch::seed::upsert_routes(
+        &conn,
+        "370202",
+        &[RouteSeed {
+            category: "SH01".into(),
+            unit: "sn-gafj".into(),
+        }],
+    )
+    .await
+    .unwrap();
+    let tb = TestBus::new();
+    let bus = tb.connect().await;
+    let keys = TestKeys::new();
+    let stop = CancellationToken::new();
+    let ctx = TargetCtx::new(stop.clone(), Duration::from_secs(5));
+    let cfg = DispatchConfig {
+        grpc_addr: "127.0.0.1:0".into(),
+        database_url: db.url.clone(),
+    };
+    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
+    let dispatch = Dispatch::build(&cfg, &db.config(), bus.clone(), verifier, &ctx)
+        .await
+        .unwrap();
+    let client = DispatchServiceClient::connect(format!("http://{}", dispatch.grpc_addr()))
+        .await
+        .unwrap();
+    tokio::spawn(dispatch.run_until_stopped());
+    Env {
+        db,
+        tb,
+        bus,
+        keys,
+        client,
+        stop,
+    }
+}
+
+fn received(category: &str, submitter: &str) -> TicketReceived {
+    TicketReceived {
+        ticket_id: Uuid::now_v7().to_string(),
+        tenant: "370202".into(),
+        region_code: "370202".into(),
+        tracking_no: "370202-20261122-00001".into(),
+        channel: "hotline".into(),
+        nature: "complaint".into(),
+        category: category.into(),
+        category_name: "噪声扰民".into(),
+        submitter_sub: submitter.into(),
+        ..Default::default()
+    }
+}
+
+/// Publishes as intake's relay would: the event id in `Nats-Msg-Id`.
+async fn publish(bus: &Bus, ev: &TicketReceived, event_id: Uuid) {
+    bus.ensure_stream("intake").await.unwrap();
+    let mut h = HeaderMap::new();
+    h.insert(H_MSG_ID, event_id.to_string().as_str());
+    h.insert(H_TENANT, ev.tenant.as_str());
+    bus.js
+        .publish_with_headers(
+            bus.subject("intake", &ev.tenant, TicketReceived::NAME),
+            h,
+            prost::Message::encode_to_vec(ev).into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+fn authed<T>(token: &str, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    jiesu_auth::bearer_metadata(&mut r, token).unwrap();
+    r
+}
+
+async fn order_of(env: &Env, token: &str, ticket_id: &str) -> WorkOrder {
+    let mut client = env.client.clone();
+    wait_until(Duration::from_secs(15), "the work order", || {
+        let mut client = client.clone();
+        let req = authed(
+            token,
+            GetWorkOrderByTicketRequest {
+                ticket_id: ticket_id.into(),
+            },
+        );
+        async move {
+            client
+                .get_work_order_by_ticket(req)
+                .await
+                .ok()
+                .map(|r| r.into_inner())
+        }
+    })
+    .await;
+    client
+        .get_work_order_by_ticket(authed(
+            token,
+            GetWorkOrderByTicketRequest {
+                ticket_id: ticket_id.into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn dispatch_stream_len(bus: &Bus) -> u64 {
+    match bus.js.get_stream(bus.stream_name("dispatch")).await {
+        Ok(s) => s.get_info().await.map(|i| i.state.messages).unwrap_or(0),
+        Err(_) => 0,
+    }
+}
+
+#[tokio::test]
+async fn a_received_ticket_is_routed_once_and_announced() {
+    let env = start().await;
+    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let ev = received("SH01", "agent-1");
+    publish(&env.bus, &ev, Uuid::now_v7()).await;
+    let order = order_of(&env, &agent, &ev.ticket_id).await;
+    assert_eq!(order.status, "dispatched");
+    let unit = order.unit.clone().unwrap();
+    assert_eq!(unit.id, "sn-gafj");
+    assert_eq!(order.timeline.len(), 1);
+    assert!(order.timeline[0].note.contains("青岛市公安局市南分局"));
+
+    wait_until(
+        Duration::from_secs(10),
+        "ticket.dispatched published",
+        || async { (dispatch_stream_len(&env.bus).await == 1).then_some(()) },
+    )
+    .await;
+    let m = env
+        .bus
+        .js
+        .get_stream(env.bus.stream_name("dispatch"))
+        .await
+        .unwrap()
+        .get_raw_message(1)
+        .await
+        .unwrap();
+    let out: TicketDispatched = prost::Message::decode(m.payload.as_ref()).unwrap();
+    assert_eq!(out.ticket_id, ev.ticket_id);
+    assert_eq!(out.work_order_id, order.id);
+    assert_eq!(out.unit_id, "sn-gafj");
+
+    // The same ticket announced again under a new event id (an outbox
+    // replayed past every de-duplication window) changes nothing.
+    publish(&env.bus, &ev, Uuid::now_v7()).await;
+    wait_until(Duration::from_secs(10), "second event handled", || async {
+        (env.db.count("SELECT count(*) FROM bus_inbox").await == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.db
+            .count(&format!(
+                "SELECT count(*) FROM work_orders WHERE ticket_id = '{}'",
+                ev.ticket_id
+            ))
+            .await,
+        1
+    );
+    assert_eq!(dispatch_stream_len(&env.bus).await, 1);
+}
+
+#[tokio::test]
+async fn a_ticket_nobody_is_responsible_for_waits_in_triage() {
+    let env = start().await;
+    let dispatcher = env.keys.token("370202", &[Role::Dispatcher], "d-1");
+    let ev = received("QT99", "agent-1");
+    publish(&env.bus, &ev, Uuid::now_v7()).await;
+    let order = order_of(&env, &dispatcher, &ev.ticket_id).await;
+    assert_eq!(order.status, "triage");
+    assert!(order.unit.is_none());
+    assert!(order.timeline[0].note.contains("研判"));
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM bus_outbox WHERE event = 'dispatch.ticket.dispatched'")
+            .await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn work_orders_are_read_inside_the_callers_scope() {
+    let mut env = start().await;
+    let ev = received("SH01", "wx-citizen-1");
+    publish(&env.bus, &ev, Uuid::now_v7()).await;
+    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    order_of(&env, &agent, &ev.ticket_id).await;
+    let get = |token: &str| {
+        authed(
+            token,
+            GetWorkOrderByTicketRequest {
+                ticket_id: ev.ticket_id.clone(),
+            },
+        )
+    };
+    let other = env.keys.token("370203", &[Role::Agent], "agent-9");
+    assert_eq!(
+        env.client
+            .get_work_order_by_ticket(get(&other))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let owner = env.keys.token("370202", &[Role::Citizen], "wx-citizen-1");
+    assert!(
+        env.client
+            .get_work_order_by_ticket(get(&owner))
+            .await
+            .is_ok()
+    );
+    let stranger = env.keys.token("370202", &[Role::Citizen], "wx-citizen-2");
+    assert_eq!(
+        env.client
+            .get_work_order_by_ticket(get(&stranger))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    assert_eq!(
+        env.client
+            .get_work_order_by_ticket(Request::new(GetWorkOrderByTicketRequest {
+                ticket_id: ev.ticket_id.clone(),
+            }))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Unauthenticated
+    );
+}

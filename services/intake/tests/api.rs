@@ -1,0 +1,392 @@
+//! Intake through its gRPC interface, against real PostgreSQL and NATS.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use jiesu_auth::{Role, TokenSpec, Verifier};
+use jiesu_intake::{Intake, IntakeConfig, Migrations, seed::CategorySeed};
+use jiesu_proto::intake::{
+    Citizen, CreateTicketRequest, GetTicketRequest, ListCategoriesRequest, Location,
+    TicketReceived, intake_service_client::IntakeServiceClient,
+};
+use jiesu_runtime::TargetCtx;
+use jiesu_testkit::{TestBus, TestDb, TestKeys};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Request, transport::Channel};
+
+struct Env {
+    db: TestDb,
+    tb: TestBus,
+    keys: TestKeys,
+    client: IntakeServiceClient<Channel>,
+    stop: CancellationToken,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+async fn start() -> Env {
+    let db = TestDb::new::<Migrations>("intake").await;
+    let conn = db.connect().await;
+    let cats = [
+        ("SH", "社会治理", ""),
+        ("SH01", "噪声扰民", "SH"),
+        ("SC", "市场监管", ""),
+        ("SC01", "预付卡消费", "SC"),
+    ]
+    .map(|(code, name, parent)| CategorySeed {
+        code: code.into(),
+        name: name.into(),
+        parent: parent.into(),
+    });
+    jiesu_intake::seed::upsert_categories(&conn, "370202", &cats)
+        .await
+        .unwrap();
+    let tb = TestBus::new();
+    let keys = TestKeys::new();
+    let stop = CancellationToken::new();
+    let ctx = TargetCtx::new(stop.clone(), Duration::from_secs(5));
+    let cfg = IntakeConfig {
+        grpc_addr: "127.0.0.1:0".into(),
+        database_url: db.url.clone(),
+    };
+    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
+    let intake = Intake::build(
+        &cfg,
+        &db.config(),
+        tb.connect().await,
+        verifier,
+        keys.keyring(),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let client = IntakeServiceClient::connect(format!("http://{}", intake.grpc_addr()))
+        .await
+        .unwrap();
+    tokio::spawn(intake.run_until_stopped());
+    Env {
+        db,
+        tb,
+        keys,
+        client,
+        stop,
+    }
+}
+
+fn authed<T>(token: &str, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    jiesu_auth::bearer_metadata(&mut r, token).unwrap();
+    r
+}
+
+fn ticket(phone: &str) -> CreateTicketRequest {
+    CreateTicketRequest {
+        idempotency_key: String::new(),
+        channel: "hotline".into(),
+        nature: "complaint".into(),
+        category: "SH01".into(),
+        content: "楼上装修噪音到晚上11点，回电13912345678".into(),
+        location: Some(Location {
+            lat: Some(36.06),
+            lon: Some(120.38),
+            address: "燕儿岛路10号3单元501".into(),
+        }),
+        citizen: Some(Citizen {
+            name: "张先生".into(),
+            phone: phone.into(),
+        }),
+        urgency: String::new(),
+    }
+}
+
+fn field_of(s: &tonic::Status) -> String {
+    jiesu_proto::status::problem(s).field.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn personal_data_is_encrypted_masked_and_kept_out_of_the_event() {
+    let mut env = start().await;
+    let bus = env.tb.connect().await;
+    let mut events = bus
+        .client
+        .subscribe(format!("{}.>", env.tb.cfg.subject_root))
+        .await
+        .unwrap();
+    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+
+    let created = env
+        .client
+        .create_ticket(authed(&agent, ticket("13800138000")))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.status, "received");
+    assert!(
+        created.tracking_no.starts_with("370202-"),
+        "{}",
+        created.tracking_no
+    );
+
+    // At rest: no plaintext anywhere in the row.
+    for needle in ["13800138000", "燕儿岛路10号", "张先生"] {
+        let n = env
+            .db
+            .count(&format!(
+                "SELECT count(*) FROM tickets WHERE tickets::text LIKE '%{needle}%'"
+            ))
+            .await;
+        assert_eq!(n, 0, "{needle} stored in plaintext");
+    }
+    // The event was written with the ticket and published without it.
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM bus_outbox WHERE event = 'intake.ticket.received'")
+            .await,
+        1
+    );
+    let msg = tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .expect("event published")
+        .unwrap();
+    let raw = String::from_utf8_lossy(&msg.payload).to_string();
+    assert!(!raw.contains("13800138000") && !raw.contains("13912345678"));
+    let ev: TicketReceived = prost::Message::decode(msg.payload.as_ref()).unwrap();
+    assert_eq!(ev.ticket_id, created.id);
+    assert_eq!(ev.tracking_no, created.tracking_no);
+    assert_eq!(ev.category_name, "噪声扰民");
+    assert!(
+        ev.content_redacted.contains("139****5678"),
+        "{}",
+        ev.content_redacted
+    );
+    assert_eq!(ev.submitter_sub, "agent-1");
+
+    // On the way out: masked.
+    let t = env
+        .client
+        .get_ticket(authed(
+            &agent,
+            GetTicketRequest {
+                id: created.id.clone(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let citizen = t.citizen.unwrap();
+    assert_eq!(citizen.phone, "138****8000");
+    assert_eq!(citizen.name, "张先生");
+    assert!(!t.location.unwrap().address.contains("10号"));
+    assert_eq!(t.timeline.len(), 1);
+    assert_eq!(t.timeline[0].event, "received");
+    assert!(t.timeline[0].note.contains("12345热线"));
+}
+
+#[tokio::test]
+async fn idempotency_key_returns_the_first_ticket_and_refuses_reuse() {
+    let mut env = start().await;
+    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let mut req = ticket("13800138001");
+    req.idempotency_key = "call-2026-0001".into();
+    let first = env
+        .client
+        .create_ticket(authed(&agent, req.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let again = env
+        .client
+        .create_ticket(authed(&agent, req.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.id, first.id);
+    assert!(again.replayed && !first.replayed);
+    assert_eq!(env.db.count("SELECT count(*) FROM tickets").await, 1);
+    assert_eq!(env.db.count("SELECT count(*) FROM bus_outbox").await, 1);
+
+    req.content = "另一件事".into();
+    let err = env
+        .client
+        .create_ticket(authed(&agent, req))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists);
+    assert_eq!(
+        jiesu_proto::status::problem(&err).code,
+        "idempotency_key_reused"
+    );
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_the_field() {
+    let mut env = start().await;
+    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let cases: Vec<(CreateTicketRequest, &str)> = vec![
+        (
+            CreateTicketRequest {
+                category: "NOPE".into(),
+                ..ticket("13800138000")
+            },
+            "category",
+        ),
+        (
+            CreateTicketRequest {
+                category: "SH".into(),
+                ..ticket("13800138000")
+            },
+            "category",
+        ),
+        (ticket("1380013800"), "citizen.phone"),
+        (
+            CreateTicketRequest {
+                channel: "fax".into(),
+                ..ticket("13800138000")
+            },
+            "channel",
+        ),
+    ];
+    for (req, field) in cases {
+        let err = env
+            .client
+            .create_ticket(authed(&agent, req))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+        assert_eq!(field_of(&err), field);
+        assert!(!err.message().contains("13800138000"));
+    }
+    assert_eq!(env.db.count("SELECT count(*) FROM tickets").await, 0);
+}
+
+#[tokio::test]
+async fn callers_are_checked_by_role_channel_and_scope() {
+    let mut env = start().await;
+    // No token.
+    let err = env
+        .client
+        .create_ticket(Request::new(ticket("13800138000")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    // A dispatcher does not accept requests.
+    let dispatcher = env.keys.token("370202", &[Role::Dispatcher], "d-1");
+    let err = env
+        .client
+        .create_ticket(authed(&dispatcher, ticket("13800138000")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    // A citizen submits through the app, not as a hotline agent.
+    let citizen = env.keys.token("370202", &[Role::Citizen], "wx-citizen-1");
+    let err = env
+        .client
+        .create_ticket(authed(&citizen, ticket("13800138000")))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let mine = env
+        .client
+        .create_ticket(authed(
+            &citizen,
+            CreateTicketRequest {
+                channel: "app".into(),
+                ..ticket("13800138000")
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let theirs = env
+        .client
+        .create_ticket(authed(&agent, ticket("13800138002")))
+        .await
+        .unwrap()
+        .into_inner();
+
+    let get = |token: &str, id: &str| authed(token, GetTicketRequest { id: id.into() });
+    // The citizen reads their own ticket only.
+    assert!(env.client.get_ticket(get(&citizen, &mine.id)).await.is_ok());
+    let err = env
+        .client
+        .get_ticket(get(&citizen, &theirs.id))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    // Another county sees nothing; the city above sees it.
+    let other = env.keys.token("370203", &[Role::Agent], "agent-9");
+    let err = env
+        .client
+        .get_ticket(get(&other, &theirs.id))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let city = env.keys.token_with(TokenSpec {
+        sub: "city-sup".into(),
+        tenant: "370200".into(),
+        scope: None,
+        roles: vec![Role::Supervisor],
+        unit: None,
+        grids: vec![],
+        ttl: Duration::from_secs(600),
+    });
+    assert!(env.client.get_ticket(get(&city, &theirs.id)).await.is_ok());
+    // A street-level scope elsewhere in the county does not cover a
+    // county-level ticket.
+    let street = env.keys.token_with(TokenSpec {
+        sub: "street".into(),
+        tenant: "370202".into(),
+        scope: Some("370202007".into()),
+        roles: vec![Role::Handler],
+        unit: None,
+        grids: vec![],
+        ttl: Duration::from_secs(600),
+    });
+    assert_eq!(
+        env.client
+            .get_ticket(get(&street, &theirs.id))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+    let err = env
+        .client
+        .get_ticket(get(&agent, "not-a-uuid"))
+        .await
+        .unwrap_err();
+    assert_eq!(field_of(&err), "id");
+}
+
+#[tokio::test]
+async fn categories_come_with_their_tree_and_leaves() {
+    let mut env = start().await;
+    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let cats = env
+        .client
+        .list_categories(authed(&agent, ListCategoriesRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .categories;
+    let find = |code: &str| cats.iter().find(|c| c.code == code).unwrap();
+    assert!(!find("SH").leaf);
+    assert_eq!(find("SH01").parent_code, "SH");
+    assert!(find("SH01").leaf);
+    assert_eq!(find("SH01").level, 2);
+    // Another tenant has its own (here: empty) tree.
+    let other = env.keys.token("370203", &[Role::Agent], "agent-9");
+    let none = env
+        .client
+        .list_categories(authed(&other, ListCategoriesRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .categories;
+    assert!(none.is_empty());
+}
