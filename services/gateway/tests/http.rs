@@ -1,0 +1,493 @@
+//! The public HTTP API with every service running in-process against real
+//! PostgreSQL and NATS.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jiesu_auth::{DevSigner, Role, TokenSpec, Verifier};
+use jiesu_gateway::{Gateway, GatewayConfig};
+use jiesu_runtime::TargetCtx;
+use jiesu_testkit::{TestBus, TestDb, TestKeys, wait_until};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+struct Stack {
+    base: String,
+    keys: TestKeys,
+    http: Client,
+    stop: CancellationToken,
+    /// Dispatch alone, so a test can take it away.
+    stop_dispatch: CancellationToken,
+    _dbs: Vec<TestDb>,
+    _bus: TestBus,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.stop_dispatch.cancel();
+    }
+}
+
+async fn stack() -> Stack {
+    let intake_db = TestDb::new::<jiesu_intake::Migrations>("intake").await;
+    let dispatch_db = TestDb::new::<jiesu_dispatch::Migrations>("dispatch").await;
+    let notification_db = TestDb::new::<jiesu_notification::Migrations>("notification").await;
+    let cats = [("SH", "社会治理", ""), ("SH01", "噪声扰民", "SH")].map(|(c, n, p)| {
+        jiesu_intake::seed::CategorySeed {
+            code: c.into(),
+            name: n.into(),
+            parent: p.into(),
+        }
+    });
+    jiesu_intake::seed::upsert_categories(&intake_db.connect().await, "370202", &cats)
+        .await
+        .unwrap();
+    let d = dispatch_db.connect().await;
+    jiesu_dispatch::seed::upsert_units(
+        &d,
+        "370202",
+        &[jiesu_dispatch::seed::UnitSeed {
+            id: "sn-gafj".into(),
+            name: "青岛市公安局市南分局".into(),
+            kind: "department".into(),
+            region_code: "370202".into(),
+            parent: String::new(),
+        }],
+    )
+    .await
+    .unwrap();
+    jiesu_dispatch::seed::upsert_routes(
+        &d,
+        "370202",
+        &[jiesu_dispatch::seed::RouteSeed {
+            category: "SH01".into(),
+            unit: "sn-gafj".into(),
+        }],
+    )
+    .await
+    .unwrap();
+
+    let tb = TestBus::new();
+    let keys = TestKeys::new();
+    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
+    let stop = CancellationToken::new();
+    let stop_dispatch = CancellationToken::new();
+    let ctx = TargetCtx::new(stop.clone(), Duration::from_secs(5));
+    let dispatch_ctx = TargetCtx::new(stop_dispatch.clone(), Duration::from_secs(5));
+
+    let intake = jiesu_intake::Intake::build(
+        &jiesu_intake::IntakeConfig {
+            grpc_addr: "127.0.0.1:0".into(),
+            database_url: intake_db.url.clone(),
+        },
+        &intake_db.config(),
+        tb.connect().await,
+        verifier.clone(),
+        keys.keyring(),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let dispatch = jiesu_dispatch::Dispatch::build(
+        &jiesu_dispatch::DispatchConfig {
+            grpc_addr: "127.0.0.1:0".into(),
+            database_url: dispatch_db.url.clone(),
+        },
+        &dispatch_db.config(),
+        tb.connect().await,
+        verifier.clone(),
+        &dispatch_ctx,
+    )
+    .await
+    .unwrap();
+    let notification = jiesu_notification::NotificationTarget::build(
+        &jiesu_notification::NotificationConfig {
+            grpc_addr: "127.0.0.1:0".into(),
+            database_url: notification_db.url.clone(),
+        },
+        &notification_db.config(),
+        tb.connect().await,
+        verifier.clone(),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let gateway = Gateway::build(
+        &GatewayConfig {
+            http_addr: "127.0.0.1:0".into(),
+            intake_url: format!("http://{}", intake.grpc_addr()),
+            dispatch_url: format!("http://{}", dispatch.grpc_addr()),
+            notification_url: format!("http://{}", notification.grpc_addr()),
+            retries: 1,
+            ..GatewayConfig::default()
+        },
+        verifier,
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", gateway.http_addr());
+    tokio::spawn(intake.run_until_stopped());
+    tokio::spawn(dispatch.run_until_stopped());
+    tokio::spawn(notification.run_until_stopped());
+    tokio::spawn(gateway.run_until_stopped());
+    Stack {
+        base,
+        keys,
+        http: Client::new(),
+        stop,
+        stop_dispatch,
+        _dbs: vec![intake_db, dispatch_db, notification_db],
+        _bus: tb,
+    }
+}
+
+fn ticket_body(phone: &str) -> Value {
+    json!({
+        "channel": "hotline",
+        "nature": "complaint",
+        "category": "SH01",
+        "content": "楼上噪音到半夜",
+        "location": {"lat": 36.06, "lon": 120.38, "address": "燕儿岛路10号"},
+        "citizen": {"name": "张先生", "phone": phone}
+    })
+}
+
+impl Stack {
+    async fn post(&self, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/tickets", self.base))
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test]
+async fn a_ticket_travels_to_its_unit_and_reads_back_masked() {
+    let s = stack().await;
+    let agent = s.keys.token("370202", &[Role::Agent], "agent-1");
+    let (status, created) = s.post(Some(&agent), ticket_body("13800138000")).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["status"], "received");
+    let id = created["id"].as_str().unwrap().to_owned();
+
+    let view = wait_until(Duration::from_secs(15), "dispatched", || async {
+        let (_, v) = s.get(&agent, &format!("/api/v1/tickets/{id}")).await;
+        (v["status"] == "dispatched").then_some(v)
+    })
+    .await;
+    assert_eq!(view["citizen"]["phone"], "138****8000");
+    assert_eq!(view["unit"]["id"], "sn-gafj");
+    assert_eq!(view["category_name"], "噪声扰民");
+    let events: Vec<&str> = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["received", "dispatched"]);
+    assert!(!view.to_string().contains("13800138000"));
+    assert!(!view.to_string().contains("10号"));
+
+    let dispatcher = s.keys.token("370202", &[Role::Dispatcher], "d-1");
+    let page = wait_until(Duration::from_secs(15), "the notification", || async {
+        let (_, v) = s
+            .get(
+                &dispatcher,
+                &format!("/api/v1/notifications?ticket_id={id}"),
+            )
+            .await;
+        (v["notifications"].as_array().map(|a| a.len()) == Some(1)).then_some(v)
+    })
+    .await;
+    assert_eq!(page["notifications"][0]["recipient_id"], "sn-gafj");
+
+    // A repeated create with the same Idempotency-Key is the same ticket.
+    let send = || {
+        s.http
+            .post(format!("{}/api/v1/tickets", s.base))
+            .bearer_auth(&agent)
+            .header("Idempotency-Key", "call-42")
+            .json(&ticket_body("13800138001"))
+            .send()
+    };
+    let a = send().await.unwrap();
+    assert_eq!(a.status(), StatusCode::CREATED);
+    let b = send().await.unwrap();
+    assert_eq!(b.headers()["idempotent-replayed"], "true");
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    assert_eq!(a["id"], b["id"]);
+}
+
+#[tokio::test]
+async fn bad_tokens_are_refused_with_401() {
+    let s = stack().await;
+    let signer = s.keys.signer();
+    let claims = json!({
+        "sub": "agent-1", "tenant": "370202", "roles": ["agent"],
+        "iss": "jiesu-dev", "aud": "jiesu", "exp": now() + 600,
+    });
+    let with = |k: &str, v: Value| {
+        let mut c = claims.clone();
+        c[k] = v;
+        c
+    };
+    let jwks: Value = serde_json::from_str(&signer.jwks_json()).unwrap();
+    let x = jwks["keys"][0]["x"].as_str().unwrap().to_owned();
+    let hs256 = {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        h.kid = Some(signer.kid().to_owned());
+        jsonwebtoken::encode(
+            &h,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(x.as_bytes()),
+        )
+        .unwrap()
+    };
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "none", "kid": signer.kid()}).to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let stranger = DevSigner::from_pem(&jiesu_auth::generate_dev_key_pem().unwrap()).unwrap();
+    let cases: Vec<(&str, String)> = vec![
+        ("alg none", none),
+        ("HS256 signed with the public key", hs256),
+        (
+            "expired beyond leeway",
+            signer.sign_json(&with("exp", json!(now() - 3600))).unwrap(),
+        ),
+        (
+            "wrong aud",
+            signer.sign_json(&with("aud", json!("other"))).unwrap(),
+        ),
+        (
+            "wrong iss",
+            signer
+                .sign_json(&with("iss", json!("https://idp.example")))
+                .unwrap(),
+        ),
+        ("unknown kid", stranger.sign_json(&claims).unwrap()),
+        (
+            "exp as a string",
+            signer
+                .sign_json(&with("exp", json!((now() + 600).to_string())))
+                .unwrap(),
+        ),
+        ("garbage", "not-a-token".into()),
+    ];
+    for (what, token) in cases {
+        let resp = s
+            .http
+            .get(format!("{}/api/v1/categories", s.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert!(resp.headers().contains_key("www-authenticate"), "{what}");
+        let body: Value = resp.json().await.unwrap();
+        assert!(
+            body["code"].is_string() && body["message"].is_string(),
+            "{what}: {body}"
+        );
+    }
+    let resp = s
+        .http
+        .get(format!("{}/api/v1/categories", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "missing_token");
+    // The good token works.
+    let good = signer.sign_json(&claims).unwrap();
+    let (status, cats) = s.get(&good, "/api/v1/categories").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(cats["categories"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn roles_tenants_and_fields_are_enforced() {
+    let s = stack().await;
+    let agent = s.keys.token("370202", &[Role::Agent], "agent-1");
+    let dispatcher = s.keys.token("370202", &[Role::Dispatcher], "d-1");
+    let (status, body) = s.post(Some(&dispatcher), ticket_body("13800138000")).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "forbidden");
+
+    let mut bad = ticket_body("13800138000");
+    bad["citizen"]["phone"] = json!("12345");
+    let (status, body) = s.post(Some(&agent), bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "citizen.phone");
+    let mut typo = ticket_body("13800138000");
+    typo["catgory"] = json!("SH01");
+    let (status, body) = s.post(Some(&agent), typo).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "catgory");
+    let mut wrong_type = ticket_body("13800138000");
+    wrong_type["location"]["lat"] = json!("north");
+    let (status, body) = s.post(Some(&agent), wrong_type).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "location.lat");
+
+    let raw = |body: &'static str, ct: &'static str| {
+        s.http
+            .post(format!("{}/api/v1/tickets", s.base))
+            .bearer_auth(&agent)
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    assert_eq!(
+        raw("{\"channel\":", "application/json")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        raw("channel=hotline", "application/x-www-form-urlencoded")
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    let mut huge = ticket_body("13800138000");
+    huge["content"] = json!("字".repeat(100_000));
+    let (status, body) = s.post(Some(&agent), huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+
+    // Tenants and citizens.
+    let citizen = s.keys.token("370202", &[Role::Citizen], "wx-1");
+    let mut own = ticket_body("13800138000");
+    own["channel"] = json!("app");
+    let (status, mine) = s.post(Some(&citizen), own).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (_, theirs) = s.post(Some(&agent), ticket_body("13800138002")).await;
+    let path = |v: &Value| format!("/api/v1/tickets/{}", v["id"].as_str().unwrap());
+    assert_eq!(s.get(&citizen, &path(&mine)).await.0, StatusCode::OK);
+    let (status, body) = s.get(&citizen, &path(&theirs)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.get("content").is_none());
+    let neighbour = s.keys.token("370203", &[Role::Agent], "agent-9");
+    let (status, body) = s.get(&neighbour, &path(&theirs)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found");
+    let (status, body) = s.get(&agent, "/api/v1/tickets/42").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["field"], "id");
+    let (status, _) = s.get(&agent, "/api/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let handler = s.keys.token_with(TokenSpec {
+        sub: "h".into(),
+        tenant: "370202".into(),
+        scope: None,
+        roles: vec![Role::Citizen],
+        unit: None,
+        grids: vec![],
+        ttl: Duration::from_secs(60),
+    });
+    assert_eq!(
+        s.get(&handler, "/api/v1/notifications").await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, body) = s
+        .get(&dispatcher, "/api/v1/notifications?page_size=lots")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
+
+#[tokio::test]
+async fn without_dispatch_a_ticket_still_reads_marked_degraded() {
+    let s = stack().await;
+    let agent = s.keys.token("370202", &[Role::Agent], "agent-1");
+    s.stop_dispatch.cancel();
+    let (status, created) = s.post(Some(&agent), ticket_body("13800138000")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = created["id"].as_str().unwrap();
+    let view = wait_until(Duration::from_secs(15), "a degraded answer", || async {
+        let (status, v) = s.get(&agent, &format!("/api/v1/tickets/{id}")).await;
+        (status == StatusCode::OK && v["degraded"] == json!(["dispatch"])).then_some(v)
+    })
+    .await;
+    assert_eq!(view["status"], "received");
+    assert!(view["unit"].is_null());
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_endpoint() {
+    let s = stack().await;
+    let resp = s
+        .http
+        .get(format!("{}/api/v1/openapi.json", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let doc: Value = resp.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let expected = [
+        ("/healthz", "get"),
+        ("/api/v1/tickets", "post"),
+        ("/api/v1/tickets/{id}", "get"),
+        ("/api/v1/categories", "get"),
+        ("/api/v1/notifications", "get"),
+    ];
+    let paths = doc["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), expected.len(), "{:?}", paths.keys());
+    for (path, method) in expected {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} undocumented");
+        assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()));
+        if path != "/healthz" {
+            assert_eq!(op["security"][0]["bearer"], json!([]), "{path}");
+            assert!(op["responses"]["401"].is_object(), "{path}");
+        }
+    }
+    for schema in [
+        "Problem",
+        "CreateTicketBody",
+        "TicketView",
+        "TicketCreated",
+        "NotificationPage",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+    let health = s
+        .http
+        .get(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
