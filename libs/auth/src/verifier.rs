@@ -87,9 +87,8 @@ impl AuthConfig {
         if algs.is_empty() {
             return Err(ConfigError::invalid("auth.algorithms", "must not be empty"));
         }
-        if !self.jwks_url.is_empty()
-            && !(self.jwks_url.starts_with("https://") || self.jwks_url.starts_with("http://"))
-        {
+        let url = &self.jwks_url;
+        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
             return Err(ConfigError::invalid(
                 "auth.jwks_url",
                 "must be an http(s) URL",

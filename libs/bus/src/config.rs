@@ -43,6 +43,8 @@ pub struct BusConfig {
     #[serde(deserialize_with = "durations")]
     pub backoff: Vec<Duration>,
     /// A handler must finish within this; otherwise JetStream redelivers.
+    /// It is also how long the events a crashed process held wait before
+    /// another process gets them.
     #[serde(with = "humantime_serde")]
     pub ack_wait: Duration,
     /// Events handled concurrently per consumer.
@@ -72,7 +74,7 @@ impl Default for BusConfig {
                 Duration::from_secs(30),
                 Duration::from_secs(120),
             ],
-            ack_wait: Duration::from_secs(30),
+            ack_wait: Duration::from_secs(10),
             consumer_concurrency: 16,
         }
     }

@@ -2,6 +2,8 @@
 //! once with their event id, redelivered events applied once, failing and
 //! undecodable events dead-lettered.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::{
     sync::{
         Arc,

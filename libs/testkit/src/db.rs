@@ -176,3 +176,32 @@ impl Drop for TestDb {
         });
     }
 }
+
+/// Drops every database whose name starts with `prefix` (end-to-end runs
+/// create them through `jiesu migrate`).
+pub fn drop_databases_with_prefix(prefix: &str) {
+    let prefix = prefix.to_owned();
+    let server = database_server_url();
+    run_detached(async move {
+        let conn = admin(&server).await;
+        let Ok(rows) = conn
+            .query_all_raw(Statement::from_string(
+                DbBackend::Postgres,
+                "SELECT datname FROM pg_database",
+            ))
+            .await
+        else {
+            return;
+        };
+        for r in rows {
+            if let Ok(name) = r.try_get::<String>("", "datname")
+                && name.starts_with(&prefix)
+            {
+                let _ = conn
+                    .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .await;
+            }
+        }
+        let _ = conn.close().await;
+    });
+}

@@ -22,7 +22,7 @@ mod process;
 mod wait;
 
 pub use bus::TestBus;
-pub use db::TestDb;
+pub use db::{TestDb, drop_databases_with_prefix};
 pub use keys::TestKeys;
 pub use process::ServiceProcess;
 pub use wait::{free_port, wait_until};

@@ -1,6 +1,8 @@
 //! Dispatch through its event input and gRPC interface, against real
 //! PostgreSQL and NATS.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use async_nats::HeaderMap;
@@ -26,7 +28,7 @@ use uuid::Uuid;
 
 struct Env {
     db: TestDb,
-    tb: TestBus,
+    _tb: TestBus,
     bus: Bus,
     keys: TestKeys,
     client: DispatchServiceClient<Channel>,
@@ -84,7 +86,7 @@ async fn start() -> Env {
     tokio::spawn(dispatch.run_until_stopped());
     Env {
         db,
-        tb,
+        _tb: tb,
         bus,
         keys,
         client,

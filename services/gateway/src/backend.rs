@@ -47,9 +47,17 @@ pub fn request<T>(token: &str, msg: T) -> Result<Request<T>, Status> {
     Ok(req)
 }
 
-/// Calls `f` until it succeeds, fails with something other than
-/// `Unavailable`, or `retries` extra attempts are used. Only for calls that
-/// are safe to repeat (reads, and creates carrying an idempotency key).
+/// True for failures of the connection rather than answers of the service:
+/// `Unavailable` (nobody listening) and `Unknown` (the connection broke
+/// mid-call, so the outcome is unknown). Our services never answer
+/// `Unknown` themselves.
+pub fn is_transport_failure(s: &Status) -> bool {
+    matches!(s.code(), Code::Unavailable | Code::Unknown)
+}
+
+/// Calls `f` until it succeeds, fails with an answer of the service, or
+/// `retries` extra attempts are used. Only for calls that are safe to repeat
+/// (reads, and creates carrying an idempotency key).
 pub async fn with_retry<T, F, Fut>(retries: u32, mut f: F) -> Result<T, Status>
 where
     F: FnMut() -> Fut,
@@ -59,7 +67,7 @@ where
     let mut attempt = 0;
     loop {
         match f().await {
-            Err(s) if s.code() == Code::Unavailable && attempt < retries => {
+            Err(s) if is_transport_failure(&s) && attempt < retries => {
                 attempt += 1;
                 tracing::debug!(attempt, "backend unavailable; retrying");
                 tokio::time::sleep(delay).await;

@@ -77,7 +77,8 @@ impl ApiError {
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
             Code::FailedPrecondition => StatusCode::CONFLICT,
             Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            Code::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            // Unknown: the connection to the service broke mid-call.
+            Code::Unavailable | Code::Unknown => StatusCode::SERVICE_UNAVAILABLE,
             Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -85,12 +86,15 @@ impl ApiError {
             tracing::error!(grpc_code = ?s.code(), "backend failed");
         }
         let message = match s.code() {
-            Code::Unavailable => "a backend service is unavailable; retry shortly".to_owned(),
+            Code::Unavailable | Code::Unknown => {
+                "a backend service is unavailable; retry shortly (with the same Idempotency-Key)"
+                    .to_owned()
+            }
             Code::DeadlineExceeded | Code::Cancelled => "a backend service timed out".to_owned(),
             _ => p.message,
         };
         let code = match s.code() {
-            Code::Unavailable => "unavailable".to_owned(),
+            Code::Unavailable | Code::Unknown => "unavailable".to_owned(),
             Code::DeadlineExceeded | Code::Cancelled => "timeout".to_owned(),
             _ => p.code,
         };

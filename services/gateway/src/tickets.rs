@@ -282,11 +282,15 @@ pub async fn get_ticket(
     {
         Ok(o) => Some(o.into_inner()),
         Err(s) if s.code() == Code::NotFound => None,
-        Err(s) => {
+        Err(s)
+            if crate::backend::is_transport_failure(&s)
+                || matches!(s.code(), Code::DeadlineExceeded | Code::Cancelled) =>
+        {
             tracing::warn!(grpc_code = ?s.code(), "dispatch did not answer; serving a degraded ticket");
             degraded.push("dispatch".to_owned());
             None
         }
+        Err(s) => return Err(s.into()),
     };
 
     let mut timeline: Vec<TimelineItem> =
@@ -294,7 +298,7 @@ pub async fn get_ticket(
     if let Some(o) = &order {
         timeline.extend(o.timeline.iter().map(|e| item(e, "dispatch")));
     }
-    timeline.sort_by(|a, b| a.at.cmp(&b.at));
+    timeline.sort_by_key(|e| e.at);
     // Dispatch owns the status from the moment a work order exists.
     let status = order
         .as_ref()

@@ -1,6 +1,8 @@
 //! The public HTTP API with every service running in-process against real
 //! PostgreSQL and NATS.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};

@@ -1,5 +1,7 @@
 //! Intake through its gRPC interface, against real PostgreSQL and NATS.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use futures::StreamExt;

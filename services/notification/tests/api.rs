@@ -1,6 +1,8 @@
 //! Notification through its event input and gRPC interface, against real
 //! PostgreSQL and NATS.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use async_nats::HeaderMap;

@@ -1,0 +1,260 @@
+//! Starting and stopping the platform as separate processes.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use futures::StreamExt;
+use jiesu_testkit::{ServiceProcess, TestBus, TestKeys, free_port, unique_tag, wait_until};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
+
+pub const TARGETS: [&str; 4] = ["gateway", "intake", "dispatch", "notification"];
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_jiesu"))
+}
+
+/// Where logs and reports of end-to-end runs go.
+pub fn out_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+    std::fs::create_dir_all(&d).expect("e2e dir");
+    d
+}
+
+/// Messages seen on the bus: subject, headers and payload as text.
+pub type Sniffed = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+
+pub struct Platform {
+    pub tag: String,
+    pub keys: TestKeys,
+    pub _bus: TestBus,
+    pub db_prefix: String,
+    pub gateway: String,
+    pub admin: HashMap<&'static str, u16>,
+    pub procs: HashMap<&'static str, ServiceProcess>,
+    pub sniffed: Sniffed,
+    pub logs: PathBuf,
+}
+
+impl Platform {
+    /// Common environment of every process of this platform.
+    pub fn base_env(keys: &TestKeys, bus: &TestBus, db_prefix: &str) -> Vec<(String, String)> {
+        vec![
+            ("JIESU__DATABASE__URL".into(), jiesu_testkit::database_server_url()),
+            ("JIESU__DATABASE__NAME_PREFIX".into(), db_prefix.into()),
+            ("JIESU__BUS__URL".into(), bus.cfg.url.clone()),
+            ("JIESU__BUS__SUBJECT_ROOT".into(), bus.cfg.subject_root.clone()),
+            ("JIESU__BUS__STREAM_PREFIX".into(), bus.cfg.stream_prefix.clone()),
+            (
+                "JIESU__AUTH__DEV_SIGNING_KEY_FILE".into(),
+                keys.dev_key_file.display().to_string(),
+            ),
+            (
+                "JIESU__PII__KEYRING_FILE".into(),
+                keys.keyring_file.display().to_string(),
+            ),
+            // Verbose on purpose: the personal-data scan reads these logs.
+            (
+                "JIESU__TELEMETRY__LOG_FILTER".into(),
+                "debug,h2=info,hyper=info,hyper_util=info,tower=info,rustls=info,async_nats=info,tokio_postgres=info"
+                    .into(),
+            ),
+            ("JIESU__SHUTDOWN__GRACE".into(), "5s".into()),
+        ]
+    }
+
+    pub async fn start() -> Platform {
+        let tag = unique_tag();
+        let keys = TestKeys::new();
+        let bus = TestBus::new();
+        let db_prefix = format!("jt_e2e_{tag}_");
+        let logs = out_dir().join(&tag);
+        std::fs::create_dir_all(&logs).expect("log dir");
+        let base = Self::base_env(&keys, &bus, &db_prefix);
+
+        // Listen to everything the platform publishes, from the start.
+        let sniffed: Sniffed = Arc::default();
+        let client = async_nats::connect(bus.cfg.url.as_str())
+            .await
+            .expect("NATS");
+        let mut sub = client
+            .subscribe(format!("{}.>", bus.cfg.subject_root))
+            .await
+            .expect("subscribe");
+        let sink = sniffed.clone();
+        tokio::spawn(async move {
+            let _keep = client;
+            while let Some(m) = sub.next().await {
+                let headers = m
+                    .headers
+                    .as_ref()
+                    .map(|h| {
+                        h.iter()
+                            .map(|(k, v)| format!("{k}: {v:?}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    })
+                    .unwrap_or_default();
+                if let Ok(mut v) = sink.lock() {
+                    v.push((m.subject.to_string(), headers, m.payload.to_vec()));
+                }
+            }
+        });
+
+        // Migrate and load the demo tenant with the binary itself.
+        let mut seed = ServiceProcess::new(
+            "seed",
+            &bin(),
+            &["seed-demo"],
+            base.clone(),
+            logs.join("seed.log"),
+        );
+        seed.start();
+        let code = tokio::task::spawn_blocking(move || seed.wait_exit())
+            .await
+            .expect("join");
+        assert_eq!(
+            code,
+            Some(0),
+            "seed-demo failed; see {}",
+            logs.join("seed.log").display()
+        );
+
+        let grpc: HashMap<&str, u16> = [
+            ("intake", free_port()),
+            ("dispatch", free_port()),
+            ("notification", free_port()),
+        ]
+        .into_iter()
+        .collect();
+        let http = free_port();
+        let admin: HashMap<&'static str, u16> = TARGETS.iter().map(|t| (*t, free_port())).collect();
+        let mut procs = HashMap::new();
+        for t in TARGETS {
+            let mut env = base.clone();
+            env.push((
+                "JIESU__ADMIN__ADDR".into(),
+                format!("127.0.0.1:{}", admin[t]),
+            ));
+            match t {
+                "gateway" => {
+                    env.push((
+                        "JIESU__GATEWAY__HTTP_ADDR".into(),
+                        format!("127.0.0.1:{http}"),
+                    ));
+                    for s in ["intake", "dispatch", "notification"] {
+                        env.push((
+                            format!("JIESU__GATEWAY__{}_URL", s.to_uppercase()),
+                            format!("http://127.0.0.1:{}", grpc[s]),
+                        ));
+                    }
+                }
+                s => env.push((
+                    format!("JIESU__{}__GRPC_ADDR", s.to_uppercase()),
+                    format!("127.0.0.1:{}", grpc[s]),
+                )),
+            }
+            let mut p = ServiceProcess::new(
+                t,
+                &bin(),
+                &["serve", "--target", t],
+                env,
+                logs.join(format!("{t}.log")),
+            );
+            p.start();
+            procs.insert(t, p);
+        }
+        let platform = Platform {
+            tag,
+            keys,
+            _bus: bus,
+            db_prefix,
+            gateway: format!("http://127.0.0.1:{http}"),
+            admin,
+            procs,
+            sniffed,
+            logs,
+        };
+        for t in TARGETS {
+            platform.wait_ready(t).await;
+        }
+        platform
+    }
+
+    /// Waits for the target's `/readyz` to answer 200.
+    pub async fn wait_ready(&self, target: &str) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.admin[target]);
+        let http = reqwest::Client::new();
+        wait_until(Duration::from_secs(60), &format!("{target} ready"), || {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                let ok = http.get(&url).send().await.ok()?.status().is_success();
+                ok.then_some(())
+            }
+        })
+        .await;
+    }
+
+    pub fn kill9(&mut self, target: &str) {
+        self.procs.get_mut(target).expect("target").kill9();
+    }
+
+    pub fn restart(&mut self, target: &str) {
+        self.procs.get_mut(target).expect("target").start();
+    }
+
+    pub async fn db(&self, service: &str) -> DatabaseConnection {
+        let url = jiesu_db::with_database(
+            &jiesu_testkit::database_server_url(),
+            &format!("{}{service}", self.db_prefix),
+        )
+        .expect("url");
+        let cfg = jiesu_db::DbConfig {
+            max_connections: 2,
+            min_connections: 0,
+            ..Default::default()
+        };
+        jiesu_db::connect(&url, &cfg).await.expect("connect")
+    }
+
+    pub async fn scalar(&self, service: &str, sql: &str) -> i64 {
+        let conn = self.db(service).await;
+        let row = conn
+            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .expect("row");
+        let n = row.try_get_by_index::<i64>(0).expect("number");
+        let _ = conn.close().await;
+        n
+    }
+
+    pub fn all_logs(&self) -> String {
+        let mut text = String::new();
+        for entry in std::fs::read_dir(&self.logs)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        text
+    }
+
+    pub fn token(&self, tenant: &str, roles: &[jiesu_auth::Role], sub: &str) -> String {
+        self.keys.token(tenant, roles, sub)
+    }
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        for p in self.procs.values_mut() {
+            p.kill9();
+        }
+        jiesu_testkit::drop_databases_with_prefix(&self.db_prefix);
+    }
+}

@@ -1,0 +1,459 @@
+//! 300 tickets through four processes, three times: undisturbed, with the
+//! dispatch process killed mid-run, and with the intake process killed
+//! mid-run. Every ticket must end dispatched with exactly one work order and
+//! exactly one notification, and no phone number may appear unmasked in an
+//! answer, on the bus or in a log.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use futures::StreamExt;
+use jiesu_auth::Role;
+use jiesu_testkit::wait_until;
+use reqwest::{Client, StatusCode};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use serde_json::{Value, json};
+
+use crate::platform::{Platform, out_dir};
+
+const PER_PHASE: usize = 300;
+const CONCURRENCY: usize = 16;
+/// Categories of the demo tenant that have a responsible unit.
+const CATEGORIES: [&str; 8] = [
+    "CX01", "CX02", "CX03", "CG01", "CG04", "SH01", "SC01", "CG03",
+];
+
+struct Submitted {
+    id: String,
+    phone: String,
+    address: String,
+    /// Latency of the attempt that was accepted.
+    accept: Duration,
+    /// Attempts needed (retries while a process was down).
+    attempts: u32,
+}
+
+fn phone_for(phase: usize, i: usize) -> String {
+    format!("139{:02}{:06}", 10 + phase, i)
+}
+
+fn body(phase: usize, i: usize, phone: &str, address: &str) -> Value {
+    json!({
+        "channel": "hotline",
+        "nature": "complaint",
+        "category": CATEGORIES[i % CATEGORIES.len()],
+        "content": format!("第{phase}轮第{i}件：小区门口夜间施工噪音，影响休息"),
+        "location": {"lat": 36.06 + (i as f64) * 1e-4, "lon": 120.38, "address": address},
+        "citizen": {"name": "测试市民", "phone": phone},
+    })
+}
+
+/// Submits one ticket, retrying with the same Idempotency-Key while the
+/// platform answers 503 or cannot be reached (a process is restarting).
+async fn submit(http: &Client, base: &str, token: &str, phase: usize, i: usize) -> Submitted {
+    let phone = phone_for(phase, i);
+    let address = format!("燕儿岛路{}号{}室", 100 + phase, 1000 + i);
+    let key = format!("e2e-{phase}-{i}");
+    let payload = body(phase, i, &phone, &address);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let started = Instant::now();
+        let resp = http
+            .post(format!("{base}/api/v1/tickets"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", &key)
+            .json(&payload)
+            .send()
+            .await;
+        match resp {
+            Ok(r) if r.status() == StatusCode::CREATED => {
+                let accept = started.elapsed();
+                let v: Value = r.json().await.expect("json");
+                assert_eq!(v["status"], "received");
+                return Submitted {
+                    id: v["id"].as_str().expect("id").to_owned(),
+                    phone,
+                    address,
+                    accept,
+                    attempts,
+                };
+            }
+            Ok(r)
+                if r.status() == StatusCode::SERVICE_UNAVAILABLE
+                    || r.status() == StatusCode::GATEWAY_TIMEOUT => {}
+            Ok(r) => {
+                let status = r.status();
+                panic!(
+                    "ticket {phase}/{i}: unexpected {status}: {}",
+                    r.text().await.unwrap_or_default()
+                );
+            }
+            Err(_) => {}
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ticket {phase}/{i} never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+enum Disturbance {
+    None,
+    Kill(&'static str),
+}
+
+struct PhaseResult {
+    name: &'static str,
+    tickets: Vec<Submitted>,
+    wall: Duration,
+    until_notified: Duration,
+}
+
+async fn run_phase(
+    p: &mut Platform,
+    phase: usize,
+    name: &'static str,
+    disturb: Disturbance,
+) -> PhaseResult {
+    let http = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let token = p.token("370202", &[Role::Agent], "e2e-agent");
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let base = p.gateway.clone();
+    let counter = accepted.clone();
+    let submitting = tokio::spawn(async move {
+        futures::stream::iter(0..PER_PHASE)
+            .map(|i| {
+                let (http, base, token, counter) =
+                    (http.clone(), base.clone(), token.clone(), counter.clone());
+                async move {
+                    let s = submit(&http, &base, &token, phase, i).await;
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    s
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<_>>()
+            .await
+    });
+    if let Disturbance::Kill(target) = disturb {
+        let at = PER_PHASE / 3;
+        wait_until(
+            Duration::from_secs(120),
+            "a third of the tickets accepted",
+            || async { (accepted.load(Ordering::SeqCst) >= at).then_some(()) },
+        )
+        .await;
+        p.kill9(target);
+        eprintln!(
+            "e2e {name}: killed {target} after {} accepted",
+            accepted.load(Ordering::SeqCst)
+        );
+        p.restart(target);
+        p.wait_ready(target).await;
+    }
+    let tickets = submitting.await.expect("submitting");
+    let wall = started.elapsed();
+    let expected = (phase * PER_PHASE) as i64;
+    wait_until(
+        Duration::from_secs(180),
+        &format!("{name}: {expected} notifications sent"),
+        || async {
+            (p.scalar(
+                "notification",
+                "SELECT count(*) FROM notifications WHERE status = 'sent'",
+            )
+            .await
+                >= expected)
+                .then_some(())
+        },
+    )
+    .await;
+    let until_notified = started.elapsed();
+    PhaseResult {
+        name,
+        tickets,
+        wall,
+        until_notified,
+    }
+}
+
+fn pct(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    sorted[idx]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Per-ticket latency from acceptance to work order and to notification,
+/// from the services' own timestamps.
+async fn pipeline_latencies(p: &Platform, ids: &[String]) -> (Vec<Duration>, Vec<Duration>) {
+    let list = ids
+        .iter()
+        .map(|i| format!("'{i}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let times = |service: &'static str, sql: String| async move {
+        let conn = p.db(service).await;
+        let rows = conn
+            .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .expect("query");
+        let map: HashMap<String, f64> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get::<String>("", "id").expect("id"),
+                    r.try_get::<f64>("", "t").expect("t"),
+                )
+            })
+            .collect();
+        let _ = conn.close().await;
+        map
+    };
+    let received = times("intake", format!("SELECT id::text AS id, extract(epoch FROM created_at)::float8 AS t FROM tickets WHERE id IN ({list})")).await;
+    let dispatched = times("dispatch", format!("SELECT ticket_id::text AS id, extract(epoch FROM created_at)::float8 AS t FROM work_orders WHERE ticket_id IN ({list})")).await;
+    let notified = times("notification", format!("SELECT ticket_id::text AS id, extract(epoch FROM sent_at)::float8 AS t FROM notifications WHERE ticket_id IN ({list})")).await;
+    let delta = |to: &HashMap<String, f64>| {
+        let mut v: Vec<Duration> = ids
+            .iter()
+            .filter_map(|id| {
+                Some(Duration::from_secs_f64(
+                    (to.get(id)? - received.get(id)?).max(0.0),
+                ))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    (delta(&dispatched), delta(&notified))
+}
+
+#[tokio::test]
+async fn three_hundred_tickets_survive_crashes_exactly_once() {
+    let mut p = Platform::start().await;
+    let phases = [
+        (1, "undisturbed", Disturbance::None),
+        (2, "dispatch killed", Disturbance::Kill("dispatch")),
+        (3, "intake killed", Disturbance::Kill("intake")),
+    ];
+    let mut results = Vec::new();
+    for (phase, name, disturb) in phases {
+        results.push(run_phase(&mut p, phase, name, disturb).await);
+    }
+    let all: Vec<&Submitted> = results.iter().flat_map(|r| r.tickets.iter()).collect();
+    let total = all.len() as i64;
+    assert_eq!(total, 900);
+
+    // Exactly once, in every service's own records.
+    let distinct: HashSet<&str> = all.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        distinct.len(),
+        900,
+        "a retried submission created a second ticket"
+    );
+    assert_eq!(
+        p.scalar("intake", "SELECT count(*) FROM tickets").await,
+        total
+    );
+    assert_eq!(
+        p.scalar("dispatch", "SELECT count(*) FROM work_orders")
+            .await,
+        total
+    );
+    assert_eq!(
+        p.scalar(
+            "dispatch",
+            "SELECT count(DISTINCT ticket_id) FROM work_orders WHERE status = 'dispatched'"
+        )
+        .await,
+        total
+    );
+    assert_eq!(
+        p.scalar("notification", "SELECT count(*) FROM notifications")
+            .await,
+        total
+    );
+    assert_eq!(
+        p.scalar(
+            "notification",
+            "SELECT count(DISTINCT ticket_id) FROM notifications WHERE status = 'sent'"
+        )
+        .await,
+        total
+    );
+    assert_eq!(
+        p.scalar(
+            "intake",
+            "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL"
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        p.scalar(
+            "dispatch",
+            "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL"
+        )
+        .await,
+        0
+    );
+
+    // And as a user sees it: each ticket dispatched to a unit, phone masked;
+    // each ticket exactly one notification in the dispatcher's list.
+    let http = Client::new();
+    let agent = p.token("370202", &[Role::Agent], "e2e-agent");
+    let views = futures::stream::iter(all.iter())
+        .map(|s| {
+            let (http, agent, url) = (
+                http.clone(),
+                agent.clone(),
+                format!("{}/api/v1/tickets/{}", p.gateway, s.id),
+            );
+            async move {
+                let r = http.get(url).bearer_auth(agent).send().await.expect("get");
+                assert_eq!(r.status(), StatusCode::OK);
+                (s, r.text().await.expect("body"))
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+    for (s, text) in &views {
+        let v: Value = serde_json::from_str(text).expect("json");
+        assert_eq!(v["status"], "dispatched", "{}", s.id);
+        assert!(v["unit"]["id"].is_string(), "{}", s.id);
+        assert_eq!(v["citizen"]["phone"], jiesu_pii::mask_phone(&s.phone));
+        assert!(!text.contains(&s.phone), "phone unmasked in the answer");
+        assert!(!text.contains(&s.address), "address unmasked in the answer");
+    }
+    let dispatcher = p.token("370202", &[Role::Dispatcher], "e2e-dispatcher");
+    let mut per_ticket: HashMap<String, usize> = HashMap::new();
+    let mut page_token = String::new();
+    loop {
+        let v: Value = http
+            .get(format!(
+                "{}/api/v1/notifications?page_size=500&page_token={page_token}",
+                p.gateway
+            ))
+            .bearer_auth(&dispatcher)
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("json");
+        for n in v["notifications"].as_array().expect("array") {
+            *per_ticket
+                .entry(n["ticket_id"].as_str().expect("id").to_owned())
+                .or_default() += 1;
+        }
+        page_token = v["next_page_token"].as_str().unwrap_or_default().to_owned();
+        if page_token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(per_ticket.len(), 900);
+    assert!(
+        per_ticket.values().all(|n| *n == 1),
+        "a ticket was notified twice"
+    );
+    for s in &all {
+        assert_eq!(per_ticket.get(&s.id), Some(&1), "{} not notified", s.id);
+    }
+
+    // Tenant isolation and ownership across processes.
+    let neighbour = p.token("370203", &[Role::Agent], "agent-370203");
+    let r = http
+        .get(format!("{}/api/v1/tickets/{}", p.gateway, all[0].id))
+        .bearer_auth(&neighbour)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let citizen = p.token("370202", &[Role::Citizen], "wx-e2e");
+    let r = http
+        .get(format!("{}/api/v1/tickets/{}", p.gateway, all[0].id))
+        .bearer_auth(&citizen)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // No phone and no address in clear on the bus or in any log line.
+    let sniffed = p.sniffed.lock().map(|v| v.clone()).unwrap_or_default();
+    assert!(
+        sniffed.len() >= 1800,
+        "only {} messages seen on the bus",
+        sniffed.len()
+    );
+    let logs = p.all_logs();
+    assert!(logs.contains("ticket received") && logs.contains("notification delivered"));
+    for s in &all {
+        for (subject, headers, payload) in &sniffed {
+            let payload = String::from_utf8_lossy(payload);
+            assert!(
+                !payload.contains(&s.phone)
+                    && !headers.contains(&s.phone)
+                    && !payload.contains(&s.address),
+                "personal data on the bus in {subject}"
+            );
+        }
+        assert!(
+            !logs.contains(&s.phone),
+            "phone {} written to a log",
+            jiesu_pii::mask_phone(&s.phone)
+        );
+        assert!(!logs.contains(&s.address), "address written to a log");
+    }
+    assert!(
+        sniffed.iter().all(|(_, h, _)| h.contains("traceparent")),
+        "an event without trace context"
+    );
+
+    // Figures (measured, not asserted): written for docs/benchmarks.md.
+    let mut report = format!(
+        "# End-to-end run {}\n\n4 processes (gateway, intake, dispatch, notification), {PER_PHASE} tickets per phase, {CONCURRENCY} concurrent clients.\n\n| phase | accepted/s | accept p50 | accept p99 | received→dispatched p50 | p99 | received→notified p50 | p99 | all notified after | max attempts |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        p.tag
+    );
+    for r in &results {
+        let mut accept: Vec<Duration> = r.tickets.iter().map(|s| s.accept).collect();
+        accept.sort();
+        let ids: Vec<String> = r.tickets.iter().map(|s| s.id.clone()).collect();
+        let (to_dispatch, to_notify) = pipeline_latencies(&p, &ids).await;
+        let max_attempts = r.tickets.iter().map(|s| s.attempts).max().unwrap_or(0);
+        report.push_str(&format!(
+            "| {} | {:.0} | {} | {} | {} | {} | {} | {} | {:.2} s | {} |\n",
+            r.name,
+            PER_PHASE as f64 / r.wall.as_secs_f64(),
+            ms(pct(&accept, 0.5)),
+            ms(pct(&accept, 0.99)),
+            ms(pct(&to_dispatch, 0.5)),
+            ms(pct(&to_dispatch, 0.99)),
+            ms(pct(&to_notify, 0.5)),
+            ms(pct(&to_notify, 0.99)),
+            r.until_notified.as_secs_f64(),
+            max_attempts,
+        ));
+    }
+    let path = out_dir().join("report.md");
+    let _ = std::fs::write(&path, &report);
+    eprintln!("{report}\n(report written to {})", path.display());
+}
