@@ -7,3 +7,4 @@
 mod config;
 mod platform;
 mod slice;
+mod telemetry;

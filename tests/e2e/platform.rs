@@ -104,24 +104,33 @@ impl Platform {
             }
         });
 
-        // Migrate and load the demo tenant with the binary itself.
-        let mut seed = ServiceProcess::new(
-            "seed",
-            &bin(),
-            &["seed-demo"],
-            base.clone(),
-            logs.join("seed.log"),
-        );
-        seed.start();
-        let code = tokio::task::spawn_blocking(move || seed.wait_exit())
-            .await
-            .expect("join");
-        assert_eq!(
-            code,
-            Some(0),
-            "seed-demo failed; see {}",
-            logs.join("seed.log").display()
-        );
+        // Migrate, then load the demo tenant twice: the second load must
+        // change nothing (seed-demo is idempotent).
+        let run = |name: &str, args: &[&str]| {
+            let log = logs.join(format!("{name}.log"));
+            let mut p = ServiceProcess::new(name, &bin(), args, base.clone(), log.clone());
+            p.start();
+            let code = p.wait_exit();
+            assert_eq!(code, Some(0), "{name} failed; see {}", log.display());
+            std::fs::read_to_string(&log).unwrap_or_default()
+        };
+        let migrated = run("migrate", &["migrate", "--target", "all"]);
+        for svc in ["intake", "dispatch", "notification"] {
+            assert!(
+                migrated.contains(&format!("migrated {svc}: {db_prefix}{svc}")),
+                "{migrated}"
+            );
+        }
+        let first = run("seed-1", &["seed-demo"]);
+        let second = run("seed-2", &["seed-demo"]);
+        let counts = |log: &str| -> Vec<String> {
+            log.lines()
+                .filter(|l| l.starts_with("青岛市市南区"))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(counts(&first).len(), 3, "{first}");
+        assert_eq!(counts(&first), counts(&second));
 
         let grpc: HashMap<&str, u16> = [
             ("intake", free_port()),

@@ -190,6 +190,46 @@ async fn run_phase(
     }
 }
 
+/// The W3C trace id in a header dump (`traceparent: "00-<trace>-<span>-01"`).
+fn trace_id(headers: &str) -> Option<String> {
+    let line = headers.lines().find(|l| l.starts_with("traceparent"))?;
+    let value = line.split('"').nth(1)?;
+    Some(value.split('-').nth(1)?.to_owned())
+}
+
+/// One request is one trace: the event intake published and the one
+/// dispatch published in turn carry the trace the gateway started.
+fn assert_one_trace_per_request(sniffed: &[(String, String, Vec<u8>)], all: &[&Submitted]) {
+    use jiesu_proto::{dispatch::TicketDispatched, intake::TicketReceived};
+    let mut received: HashMap<String, String> = HashMap::new();
+    let mut dispatched: HashMap<String, String> = HashMap::new();
+    for (subject, headers, payload) in sniffed {
+        let Some(trace) = trace_id(headers) else {
+            continue;
+        };
+        if subject.ends_with(".ticket.received") {
+            let ev: TicketReceived = prost::Message::decode(payload.as_slice()).expect("received");
+            received.insert(ev.ticket_id, trace);
+        } else if subject.ends_with(".ticket.dispatched") {
+            let ev: TicketDispatched =
+                prost::Message::decode(payload.as_slice()).expect("dispatched");
+            dispatched.insert(ev.ticket_id, trace);
+        }
+    }
+    for s in all {
+        let r = received
+            .get(&s.id)
+            .unwrap_or_else(|| panic!("{}: no traced ticket.received", s.id));
+        let d = dispatched
+            .get(&s.id)
+            .unwrap_or_else(|| panic!("{}: no traced ticket.dispatched", s.id));
+        assert_ne!(r, &"0".repeat(32));
+        assert_eq!(r, d, "{}: dispatch continued another trace", s.id);
+    }
+    let distinct: HashSet<&String> = received.values().collect();
+    assert_eq!(distinct.len(), all.len(), "requests shared a trace");
+}
+
 fn pct(sorted: &[Duration], q: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -427,6 +467,7 @@ async fn three_hundred_tickets_survive_crashes_exactly_once() {
         sniffed.iter().all(|(_, h, _)| h.contains("traceparent")),
         "an event without trace context"
     );
+    assert_one_trace_per_request(&sniffed, &all);
 
     // Figures (measured, not asserted): written for docs/benchmarks.md.
     let mut report = format!(

@@ -59,3 +59,39 @@ where
     });
     let _ = handle.join();
 }
+
+/// A context for starting one target in-process: bind it to `127.0.0.1:0`
+/// and read the port it got from the target. Stops the target when dropped.
+pub struct TestTarget {
+    pub ctx: jiesu_runtime::TargetCtx,
+}
+
+impl Default for TestTarget {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestTarget {
+    pub const ADDR: &'static str = "127.0.0.1:0";
+
+    pub fn new() -> TestTarget {
+        TestTarget {
+            ctx: jiesu_runtime::TargetCtx::new(
+                tokio_util::sync::CancellationToken::new(),
+                std::time::Duration::from_secs(5),
+            ),
+        }
+    }
+
+    /// Stops the target now (as SIGTERM would).
+    pub fn stop(&self) {
+        self.ctx.shutdown.cancel();
+    }
+}
+
+impl Drop for TestTarget {
+    fn drop(&mut self) {
+        self.ctx.shutdown.cancel();
+    }
+}

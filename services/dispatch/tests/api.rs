@@ -20,9 +20,7 @@ use jiesu_proto::{
     },
     intake::TicketReceived,
 };
-use jiesu_runtime::TargetCtx;
-use jiesu_testkit::{TestBus, TestDb, TestKeys, wait_until};
-use tokio_util::sync::CancellationToken;
+use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget, wait_until};
 use tonic::{Code, Request, transport::Channel};
 use uuid::Uuid;
 
@@ -32,13 +30,7 @@ struct Env {
     bus: Bus,
     keys: TestKeys,
     client: DispatchServiceClient<Channel>,
-    stop: CancellationToken,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _target: TestTarget,
 }
 
 async fn start() -> Env {
@@ -70,14 +62,13 @@ async fn start() -> Env {
     let tb = TestBus::new();
     let bus = tb.connect().await;
     let keys = TestKeys::new();
-    let stop = CancellationToken::new();
-    let ctx = TargetCtx::new(stop.clone(), Duration::from_secs(5));
+    let target = TestTarget::new();
     let cfg = DispatchConfig {
-        grpc_addr: "127.0.0.1:0".into(),
+        grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
-    let dispatch = Dispatch::build(&cfg, &db.config(), bus.clone(), verifier, &ctx)
+    let dispatch = Dispatch::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)
         .await
         .unwrap();
     let client = DispatchServiceClient::connect(format!("http://{}", dispatch.grpc_addr()))
@@ -90,7 +81,7 @@ async fn start() -> Env {
         bus,
         keys,
         client,
-        stop,
+        _target: target,
     }
 }
 

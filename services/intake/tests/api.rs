@@ -11,9 +11,7 @@ use jiesu_proto::intake::{
     Citizen, CreateTicketRequest, GetTicketRequest, ListCategoriesRequest, Location,
     TicketReceived, intake_service_client::IntakeServiceClient,
 };
-use jiesu_runtime::TargetCtx;
-use jiesu_testkit::{TestBus, TestDb, TestKeys};
-use tokio_util::sync::CancellationToken;
+use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget};
 use tonic::{Code, Request, transport::Channel};
 
 struct Env {
@@ -21,13 +19,8 @@ struct Env {
     tb: TestBus,
     keys: TestKeys,
     client: IntakeServiceClient<Channel>,
-    stop: CancellationToken,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    channel: Channel,
+    _target: TestTarget,
 }
 
 async fn start() -> Env {
@@ -49,10 +42,9 @@ async fn start() -> Env {
         .unwrap();
     let tb = TestBus::new();
     let keys = TestKeys::new();
-    let stop = CancellationToken::new();
-    let ctx = TargetCtx::new(stop.clone(), Duration::from_secs(5));
+    let target = TestTarget::new();
     let cfg = IntakeConfig {
-        grpc_addr: "127.0.0.1:0".into(),
+        grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
@@ -62,11 +54,13 @@ async fn start() -> Env {
         tb.connect().await,
         verifier,
         keys.keyring(),
-        &ctx,
+        &target.ctx,
     )
     .await
     .unwrap();
-    let client = IntakeServiceClient::connect(format!("http://{}", intake.grpc_addr()))
+    let channel = Channel::from_shared(format!("http://{}", intake.grpc_addr()))
+        .unwrap()
+        .connect()
         .await
         .unwrap();
     tokio::spawn(intake.run_until_stopped());
@@ -74,8 +68,9 @@ async fn start() -> Env {
         db,
         tb,
         keys,
-        client,
-        stop,
+        client: IntakeServiceClient::new(channel.clone()),
+        channel,
+        _target: target,
     }
 }
 
@@ -391,4 +386,22 @@ async fn categories_come_with_their_tree_and_leaves() {
         .into_inner()
         .categories;
     assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn grpc_health_reports_serving() {
+    let env = start().await;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(env.channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "jiesu.intake.v1.IntakeService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 }

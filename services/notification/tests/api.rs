@@ -16,9 +16,7 @@ use jiesu_proto::{
         ListNotificationsRequest, notification_service_client::NotificationServiceClient,
     },
 };
-use jiesu_runtime::TargetCtx;
-use jiesu_testkit::{TestBus, TestDb, TestKeys, wait_until};
-use tokio_util::sync::CancellationToken;
+use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget, wait_until};
 use tonic::{Code, Request, transport::Channel};
 use uuid::Uuid;
 
@@ -28,13 +26,7 @@ struct Env {
     bus: Bus,
     keys: TestKeys,
     client: NotificationServiceClient<Channel>,
-    stop: CancellationToken,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
+    _target: TestTarget,
 }
 
 async fn start() -> Env {
@@ -42,27 +34,26 @@ async fn start() -> Env {
     let tb = TestBus::new();
     let bus = tb.connect().await;
     let keys = TestKeys::new();
-    let stop = CancellationToken::new();
-    let ctx = TargetCtx::new(stop.clone(), Duration::from_secs(5));
+    let target = TestTarget::new();
     let cfg = NotificationConfig {
-        grpc_addr: "127.0.0.1:0".into(),
+        grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
-    let target = NotificationTarget::build(&cfg, &db.config(), bus.clone(), verifier, &ctx)
+    let svc = NotificationTarget::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)
         .await
         .unwrap();
-    let client = NotificationServiceClient::connect(format!("http://{}", target.grpc_addr()))
+    let client = NotificationServiceClient::connect(format!("http://{}", svc.grpc_addr()))
         .await
         .unwrap();
-    tokio::spawn(target.run_until_stopped());
+    tokio::spawn(svc.run_until_stopped());
     Env {
         db,
         _tb: tb,
         bus,
         keys,
         client,
-        stop,
+        _target: target,
     }
 }
 
