@@ -44,7 +44,7 @@ pg_works() { PGCONNECT_TIMEOUT=3 psql -w "$1/postgres" -tAc 'SELECT 1' >/dev/nul
 
 # http_ok HOST PORT PATH: a 200 answer, without needing curl.
 http_ok() {
-  exec 3<>"/dev/tcp/$1/$2" 2>/dev/null || return 1
+  { exec 3<>"/dev/tcp/$1/$2"; } 2>/dev/null || return 1
   printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$1" >&3
   local status; IFS= read -r -t 5 status <&3 || status=""
   exec 3>&-
@@ -73,7 +73,7 @@ ensure_postgres() {
   done
   # A fresh Debian server asks for passwords on TCP: create our own role.
   say "creating the PostgreSQL role jiesu (local development)"
-  as_root runuser -u postgres -- psql -qc "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='jiesu') THEN CREATE ROLE jiesu LOGIN SUPERUSER PASSWORD 'jiesu'; END IF; END\$\$;" \
+  (cd / && as_root runuser -u postgres -- psql -qc "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='jiesu') THEN CREATE ROLE jiesu LOGIN SUPERUSER PASSWORD 'jiesu'; END IF; END\$\$;") \
     || die "cannot create a PostgreSQL role; set JIESU__DATABASE__URL to a server URL whose user may create databases"
   DB_URL="postgres://jiesu:jiesu@127.0.0.1:5432"
   pg_works "$DB_URL" || die "PostgreSQL refuses $DB_URL; set JIESU__DATABASE__URL"

@@ -68,9 +68,11 @@ impl ServiceProcess {
     /// SIGTERM and wait for a clean exit; returns the exit code.
     pub fn terminate(&mut self) -> Option<i32> {
         let mut c = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(c.id()).expect("pid"));
+        if let Err(e) = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM) {
+            let _ = c.kill();
+            panic!("cannot send SIGTERM to {}: {e}", self.name);
+        }
         c.wait().ok().and_then(|s| s.code())
     }
 
