@@ -267,3 +267,63 @@ impl Drop for Platform {
         jiesu_testkit::drop_databases_with_prefix(&self.db_prefix);
     }
 }
+
+/// The gateway alone in its own process (no backends), on its own ports.
+pub struct LoneGateway {
+    pub process: ServiceProcess,
+    pub http: u16,
+    pub admin: u16,
+    pub keys: TestKeys,
+    _bus: TestBus,
+}
+
+impl LoneGateway {
+    /// Starts it with `extra` settings and waits for `/healthz`.
+    pub async fn start(label: &str, extra: Vec<(String, String)>) -> LoneGateway {
+        let keys = TestKeys::new();
+        let bus = TestBus::new();
+        let (http, admin) = (free_port(), free_port());
+        let mut env = Platform::base_env(&keys, &bus, "jt_unused_");
+        env.push((
+            "JIESU__GATEWAY__HTTP_ADDR".into(),
+            format!("127.0.0.1:{http}"),
+        ));
+        env.push(("JIESU__ADMIN__ADDR".into(), format!("127.0.0.1:{admin}")));
+        env.extend(extra);
+        let mut process = ServiceProcess::new(
+            "gateway",
+            &bin(),
+            &["serve", "--target", "gateway"],
+            env,
+            out_dir().join(format!("{label}-{http}.log")),
+        );
+        process.start();
+        let client = reqwest::Client::new();
+        wait_until(Duration::from_secs(30), "the lone gateway", || {
+            let client = client.clone();
+            async move {
+                let r = client
+                    .get(format!("http://127.0.0.1:{http}/healthz"))
+                    .send()
+                    .await
+                    .ok()?;
+                r.status().is_success().then_some(())
+            }
+        })
+        .await;
+        LoneGateway {
+            process,
+            http,
+            admin,
+            keys,
+            _bus: bus,
+        }
+    }
+
+    /// SIGTERM; returns the exit code once the process drained.
+    pub async fn terminate(mut self) -> Option<i32> {
+        tokio::task::spawn_blocking(move || self.process.terminate())
+            .await
+            .expect("join")
+    }
+}

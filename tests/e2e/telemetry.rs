@@ -6,13 +6,13 @@ use std::{
     time::Duration,
 };
 
-use jiesu_testkit::{ServiceProcess, TestBus, TestKeys, free_port, wait_until};
+use jiesu_testkit::wait_until;
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
     trace_service_server::{TraceService, TraceServiceServer},
 };
 
-use crate::platform::{Platform, bin, out_dir};
+use crate::platform::LoneGateway;
 
 /// A minimal OTLP collector: remembers (service.name, span name) pairs.
 #[derive(Clone, Default)]
@@ -60,50 +60,22 @@ async fn spans_are_exported_over_otlp_and_flushed_on_sigterm() {
             .await
     });
 
-    let keys = TestKeys::new();
-    let bus = TestBus::new();
-    let (http, admin) = (free_port(), free_port());
-    let mut env = Platform::base_env(&keys, &bus, "jt_unused_");
-    env.push((
-        "JIESU__GATEWAY__HTTP_ADDR".into(),
-        format!("127.0.0.1:{http}"),
-    ));
-    env.push(("JIESU__ADMIN__ADDR".into(), format!("127.0.0.1:{admin}")));
-    env.push((
-        "JIESU__TELEMETRY__OTLP_ENDPOINT".into(),
-        format!("http://{otlp}"),
-    ));
-    let mut gw = ServiceProcess::new(
-        "gateway",
-        &bin(),
-        &["serve", "--target", "gateway"],
-        env,
-        out_dir().join(format!("otlp-{http}.log")),
-    );
-    gw.start();
-    let client = reqwest::Client::new();
-    wait_until(Duration::from_secs(30), "the gateway", || {
-        let client = client.clone();
-        async move {
-            let r = client
-                .get(format!("http://127.0.0.1:{http}/healthz"))
-                .send()
-                .await
-                .ok()?;
-            r.status().is_success().then_some(())
-        }
-    })
+    let gw = LoneGateway::start(
+        "otlp",
+        vec![(
+            "JIESU__TELEMETRY__OTLP_ENDPOINT".into(),
+            format!("http://{otlp}"),
+        )],
+    )
     .await;
+    let client = reqwest::Client::new();
     for _ in 0..3 {
         let _ = client
-            .get(format!("http://127.0.0.1:{http}/api/v1/openapi.json"))
+            .get(format!("http://127.0.0.1:{}/api/v1/openapi.json", gw.http))
             .send()
             .await;
     }
-    let code = tokio::task::spawn_blocking(move || gw.terminate())
-        .await
-        .expect("join");
-    assert_eq!(code, Some(0));
+    assert_eq!(gw.terminate().await, Some(0));
     let spans = wait_until(Duration::from_secs(10), "spans at the collector", || {
         let spans = collector.spans.lock().expect("lock").clone();
         async move {

@@ -9,7 +9,6 @@ use std::{path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
 
 use anyhow::{Context, anyhow, bail};
 use clap::{Parser, Subcommand};
-use futures::future::BoxFuture;
 use jiesu_auth::{DevSigner, Role, TokenSpec, Verifier};
 use jiesu_bus::Bus;
 use jiesu_pii::Keyring;
@@ -201,18 +200,15 @@ async fn serve(settings: Settings, targets: Vec<Target>) -> anyhow::Result<()> {
     };
     let bus = || bus.clone().ok_or_else(|| anyhow!("bus not connected"));
 
-    let mut running: Vec<BoxFuture<'static, ()>> = Vec::new();
+    let mut running = Vec::new();
     for t in &targets {
-        match t {
+        let started = match t {
             Target::Gateway => {
-                let g = jiesu_gateway::Gateway::build(&settings.gateway, verifier.clone(), &ctx)
-                    .await?;
-                tracing::info!(http = %g.http_addr(), "gateway ready");
-                running.push(Box::pin(g.run_until_stopped()));
+                jiesu_gateway::Gateway::build(&settings.gateway, verifier.clone(), &ctx).await?
             }
             Target::Intake => {
                 let keyring = Arc::new(Keyring::load(&settings.pii)?);
-                let s = jiesu_intake::Intake::build(
+                jiesu_intake::Intake::build(
                     &settings.intake,
                     &settings.database,
                     bus()?,
@@ -220,32 +216,30 @@ async fn serve(settings: Settings, targets: Vec<Target>) -> anyhow::Result<()> {
                     keyring,
                     &ctx,
                 )
-                .await?;
-                running.push(Box::pin(s.run_until_stopped()));
+                .await?
             }
             Target::Dispatch => {
-                let s = jiesu_dispatch::Dispatch::build(
+                jiesu_dispatch::Dispatch::build(
                     &settings.dispatch,
                     &settings.database,
                     bus()?,
                     verifier.clone(),
                     &ctx,
                 )
-                .await?;
-                running.push(Box::pin(s.run_until_stopped()));
+                .await?
             }
             Target::Notification => {
-                let s = jiesu_notification::NotificationTarget::build(
+                jiesu_notification::NotificationTarget::build(
                     &settings.notification,
                     &settings.database,
                     bus()?,
                     verifier.clone(),
                     &ctx,
                 )
-                .await?;
-                running.push(Box::pin(s.run_until_stopped()));
+                .await?
             }
-        }
+        };
+        running.push(started.run_until_stopped());
     }
     tracing::info!(targets = ?names, admin = %admin_addr, "jiesu started");
 

@@ -53,3 +53,34 @@ impl StartError {
         }
     }
 }
+
+/// A started target: the address it serves on (port 0 resolved) and the
+/// tasks that end once it has drained after shutdown.
+pub struct RunningTarget {
+    pub name: &'static str,
+    addr: std::net::SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningTarget {
+    pub fn new(
+        name: &'static str,
+        addr: std::net::SocketAddr,
+        tasks: Vec<tokio::task::JoinHandle<()>>,
+    ) -> Self {
+        tracing::info!(target_name = name, %addr, "target listening");
+        Self { name, addr, tasks }
+    }
+
+    /// The bound address (gRPC for services, HTTP for the gateway).
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.addr
+    }
+
+    /// Waits until the shutdown token fired and everything drained.
+    pub async fn run_until_stopped(self) {
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}

@@ -12,13 +12,11 @@ pub mod events;
 pub mod seed;
 pub mod store;
 
-use std::net::SocketAddr;
-
 use jiesu_auth::{AuthInterceptor, Verifier};
 use jiesu_bus::{Bus, ConsumerSpec, Outbox, Relay, spawn_consumer};
 use jiesu_db::{DbConfig, SqlMigration};
 use jiesu_proto::dispatch::dispatch_service_server::DispatchServiceServer;
-use jiesu_runtime::{StartError, TargetCtx};
+use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
 use serde::Deserialize;
 
 pub const TARGET: &str = "dispatch";
@@ -57,10 +55,7 @@ impl jiesu_db::SqlMigrations for Migrations {
     }
 }
 
-pub struct Dispatch {
-    grpc_addr: SocketAddr,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
+pub struct Dispatch;
 
 impl Dispatch {
     pub async fn build(
@@ -69,20 +64,11 @@ impl Dispatch {
         bus: Bus,
         verifier: Verifier,
         ctx: &TargetCtx,
-    ) -> Result<Self, StartError> {
+    ) -> Result<RunningTarget, StartError> {
         let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
-        let url = db_cfg
-            .url_for(TARGET, &cfg.database_url)
+        let db = jiesu_db::open::<Migrations>(TARGET, &cfg.database_url, db_cfg)
+            .await
             .map_err(|e| err(&e))?;
-        if db_cfg.migrate_on_start {
-            jiesu_db::ensure_database(&url, db_cfg)
-                .await
-                .map_err(|e| err(&e))?;
-            jiesu_db::migrate::<Migrations>(&url, db_cfg)
-                .await
-                .map_err(|e| err(&e))?;
-        }
-        let db = jiesu_db::connect(&url, db_cfg).await.map_err(|e| err(&e))?;
         bus.ensure_stream(TARGET).await.map_err(|e| err(&e))?;
         let (listener, grpc_addr) = jiesu_runtime::grpc::bind("dispatch.grpc_addr", &cfg.grpc_addr)
             .await
@@ -122,20 +108,6 @@ impl Dispatch {
             ctx.readiness.register("dispatch.outbox"),
             ctx.grace,
         );
-        tracing::info!(%grpc_addr, "dispatch listening");
-        Ok(Self {
-            grpc_addr,
-            tasks: vec![relay_task],
-        })
-    }
-
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_addr
-    }
-
-    pub async fn run_until_stopped(self) {
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        Ok(RunningTarget::new(TARGET, grpc_addr, vec![relay_task]))
     }
 }

@@ -71,7 +71,7 @@ async fn start() -> Env {
     let dispatch = Dispatch::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)
         .await
         .unwrap();
-    let client = DispatchServiceClient::connect(format!("http://{}", dispatch.grpc_addr()))
+    let client = DispatchServiceClient::connect(format!("http://{}", dispatch.addr()))
         .await
         .unwrap();
     tokio::spawn(dispatch.run_until_stopped());

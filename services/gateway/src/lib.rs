@@ -13,7 +13,7 @@ pub mod extract;
 pub mod reference;
 pub mod tickets;
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     Json, Router,
@@ -24,7 +24,7 @@ use axum::{
     routing::get,
 };
 use jiesu_auth::Verifier;
-use jiesu_runtime::{ConfigError, StartError, TargetCtx};
+use jiesu_runtime::{ConfigError, RunningTarget, StartError, TargetCtx};
 use serde::Deserialize;
 use utoipa::{
     Modify, OpenApi,
@@ -225,17 +225,14 @@ async fn observe(req: Request, next: Next) -> Response {
     resp
 }
 
-pub struct Gateway {
-    http_addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
+pub struct Gateway;
 
 impl Gateway {
     pub async fn build(
         cfg: &GatewayConfig,
         verifier: Verifier,
         ctx: &TargetCtx,
-    ) -> Result<Self, StartError> {
+    ) -> Result<RunningTarget, StartError> {
         cfg.validate().map_err(|e| StartError::new(TARGET, e))?;
         let backends = backend::Backends::new(cfg)
             .map_err(|(key, e)| StartError::new(TARGET, ConfigError::invalid(key, e)))?;
@@ -259,15 +256,6 @@ impl Gateway {
                 tracing::error!(error = %e, "gateway HTTP server failed");
             }
         });
-        tracing::info!(%http_addr, "gateway listening");
-        Ok(Self { http_addr, task })
-    }
-
-    pub fn http_addr(&self) -> SocketAddr {
-        self.http_addr
-    }
-
-    pub async fn run_until_stopped(self) {
-        let _ = self.task.await;
+        Ok(RunningTarget::new(TARGET, http_addr, vec![task]))
     }
 }

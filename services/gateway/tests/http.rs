@@ -119,9 +119,9 @@ async fn stack() -> Stack {
     let gateway = Gateway::build(
         &GatewayConfig {
             http_addr: "127.0.0.1:0".into(),
-            intake_url: format!("http://{}", intake.grpc_addr()),
-            dispatch_url: format!("http://{}", dispatch.grpc_addr()),
-            notification_url: format!("http://{}", notification.grpc_addr()),
+            intake_url: format!("http://{}", intake.addr()),
+            dispatch_url: format!("http://{}", dispatch.addr()),
+            notification_url: format!("http://{}", notification.addr()),
             retries: 1,
             ..GatewayConfig::default()
         },
@@ -130,7 +130,7 @@ async fn stack() -> Stack {
     )
     .await
     .unwrap();
-    let base = format!("http://{}", gateway.http_addr());
+    let base = format!("http://{}", gateway.addr());
     tokio::spawn(intake.run_until_stopped());
     tokio::spawn(dispatch.run_until_stopped());
     tokio::spawn(notification.run_until_stopped());

@@ -12,14 +12,14 @@ pub mod domain;
 pub mod seed;
 pub mod store;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use jiesu_auth::{AuthInterceptor, Verifier};
 use jiesu_bus::{Bus, Outbox, Relay};
 use jiesu_db::{DbConfig, SqlMigration};
 use jiesu_pii::Keyring;
 use jiesu_proto::intake::intake_service_server::IntakeServiceServer;
-use jiesu_runtime::{StartError, TargetCtx};
+use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
 use serde::Deserialize;
 
 pub const TARGET: &str = "intake";
@@ -57,11 +57,7 @@ impl jiesu_db::SqlMigrations for Migrations {
     }
 }
 
-/// A started intake target.
-pub struct Intake {
-    grpc_addr: SocketAddr,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
+pub struct Intake;
 
 impl Intake {
     /// Connects, binds (port 0 allowed) and starts serving and relaying.
@@ -72,20 +68,11 @@ impl Intake {
         verifier: Verifier,
         keyring: Arc<Keyring>,
         ctx: &TargetCtx,
-    ) -> Result<Self, StartError> {
+    ) -> Result<RunningTarget, StartError> {
         let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
-        let url = db_cfg
-            .url_for(TARGET, &cfg.database_url)
+        let db = jiesu_db::open::<Migrations>(TARGET, &cfg.database_url, db_cfg)
+            .await
             .map_err(|e| err(&e))?;
-        if db_cfg.migrate_on_start {
-            jiesu_db::ensure_database(&url, db_cfg)
-                .await
-                .map_err(|e| err(&e))?;
-            jiesu_db::migrate::<Migrations>(&url, db_cfg)
-                .await
-                .map_err(|e| err(&e))?;
-        }
-        let db = jiesu_db::connect(&url, db_cfg).await.map_err(|e| err(&e))?;
         bus.ensure_stream(TARGET).await.map_err(|e| err(&e))?;
         let (listener, grpc_addr) = jiesu_runtime::grpc::bind("intake.grpc_addr", &cfg.grpc_addr)
             .await
@@ -116,21 +103,6 @@ impl Intake {
             ctx.readiness.register("intake.outbox"),
             ctx.grace,
         );
-        tracing::info!(%grpc_addr, "intake listening");
-        Ok(Self {
-            grpc_addr,
-            tasks: vec![relay_task],
-        })
-    }
-
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_addr
-    }
-
-    /// Waits until the shutdown token fired and everything drained.
-    pub async fn run_until_stopped(self) {
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        Ok(RunningTarget::new(TARGET, grpc_addr, vec![relay_task]))
     }
 }

@@ -58,7 +58,7 @@ async fn start() -> Env {
     )
     .await
     .unwrap();
-    let channel = Channel::from_shared(format!("http://{}", intake.grpc_addr()))
+    let channel = Channel::from_shared(format!("http://{}", intake.addr()))
         .unwrap()
         .connect()
         .await

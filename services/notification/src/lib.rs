@@ -12,13 +12,13 @@ pub mod domain;
 pub mod events;
 pub mod store;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
 use jiesu_auth::{AuthInterceptor, Verifier};
 use jiesu_bus::{Bus, ConsumerSpec, spawn_consumer};
 use jiesu_db::{DbConfig, SqlMigration};
 use jiesu_proto::notification::notification_service_server::NotificationServiceServer;
-use jiesu_runtime::{StartError, TargetCtx};
+use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
 use serde::Deserialize;
 use tokio::sync::Notify;
 
@@ -57,10 +57,7 @@ impl jiesu_db::SqlMigrations for Migrations {
     }
 }
 
-pub struct NotificationTarget {
-    grpc_addr: SocketAddr,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
+pub struct NotificationTarget;
 
 impl NotificationTarget {
     pub async fn build(
@@ -69,20 +66,11 @@ impl NotificationTarget {
         bus: Bus,
         verifier: Verifier,
         ctx: &TargetCtx,
-    ) -> Result<Self, StartError> {
+    ) -> Result<RunningTarget, StartError> {
         let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
-        let url = db_cfg
-            .url_for(TARGET, &cfg.database_url)
+        let db = jiesu_db::open::<Migrations>(TARGET, &cfg.database_url, db_cfg)
+            .await
             .map_err(|e| err(&e))?;
-        if db_cfg.migrate_on_start {
-            jiesu_db::ensure_database(&url, db_cfg)
-                .await
-                .map_err(|e| err(&e))?;
-            jiesu_db::migrate::<Migrations>(&url, db_cfg)
-                .await
-                .map_err(|e| err(&e))?;
-        }
-        let db = jiesu_db::connect(&url, db_cfg).await.map_err(|e| err(&e))?;
         let (listener, grpc_addr) =
             jiesu_runtime::grpc::bind("notification.grpc_addr", &cfg.grpc_addr)
                 .await
@@ -124,20 +112,10 @@ impl NotificationTarget {
             ctx.shutdown.clone(),
             ctx.readiness.register("notification.delivery"),
         ));
-        tracing::info!(%grpc_addr, "notification listening");
-        Ok(Self {
+        Ok(RunningTarget::new(
+            TARGET,
             grpc_addr,
-            tasks: vec![server, consumer, delivery_task],
-        })
-    }
-
-    pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc_addr
-    }
-
-    pub async fn run_until_stopped(self) {
-        for t in self.tasks {
-            let _ = t.await;
-        }
+            vec![server, consumer, delivery_task],
+        ))
     }
 }

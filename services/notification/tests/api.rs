@@ -43,7 +43,7 @@ async fn start() -> Env {
     let svc = NotificationTarget::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)
         .await
         .unwrap();
-    let client = NotificationServiceClient::connect(format!("http://{}", svc.grpc_addr()))
+    let client = NotificationServiceClient::connect(format!("http://{}", svc.addr()))
         .await
         .unwrap();
     tokio::spawn(svc.run_until_stopped());
