@@ -67,16 +67,22 @@ ensure_postgres() {
     echo "$ver" > "$LOCAL/started-postgres"
     wait_port 127.0.0.1 5432 PostgreSQL
   fi
-  local u
-  for u in "postgres://jiesu:jiesu@127.0.0.1:5432" "postgres://postgres@127.0.0.1:5432" "postgres://$(id -un)@127.0.0.1:5432"; do
+  local u pw_file="$LOCAL/pg-password"
+  local candidates=("postgres://postgres@127.0.0.1:5432" "postgres://$(id -un)@127.0.0.1:5432")
+  [ -f "$pw_file" ] && candidates=("postgres://jiesu:$(cat "$pw_file")@127.0.0.1:5432" "${candidates[@]}")
+  for u in "${candidates[@]}"; do
     if pg_works "$u"; then DB_URL="$u"; return; fi
   done
-  # A fresh Debian server asks for passwords on TCP: create our own role.
+  # A fresh Debian server asks for passwords on TCP: make our own role with
+  # a random password kept in .local/pg-password (readable by you only). It
+  # may create databases, nothing more.
   say "creating the PostgreSQL role jiesu (local development)"
-  (cd / && as_root runuser -u postgres -- psql -qc "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='jiesu') THEN CREATE ROLE jiesu LOGIN SUPERUSER PASSWORD 'jiesu'; END IF; END\$\$;") \
+  local pw; pw="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  (umask 077; printf '%s' "$pw" > "$pw_file")
+  (cd / && as_root runuser -u postgres -- psql -qc "DO \$\$BEGIN IF EXISTS (SELECT FROM pg_roles WHERE rolname='jiesu') THEN ALTER ROLE jiesu LOGIN CREATEDB PASSWORD '$pw'; ELSE CREATE ROLE jiesu LOGIN CREATEDB PASSWORD '$pw'; END IF; END\$\$;") \
     || die "cannot create a PostgreSQL role; set JIESU__DATABASE__URL to a server URL whose user may create databases"
-  DB_URL="postgres://jiesu:jiesu@127.0.0.1:5432"
-  pg_works "$DB_URL" || die "PostgreSQL refuses $DB_URL; set JIESU__DATABASE__URL"
+  DB_URL="postgres://jiesu:$pw@127.0.0.1:5432"
+  pg_works "$DB_URL" || die "PostgreSQL refuses the jiesu role; set JIESU__DATABASE__URL"
 }
 
 ensure_nats() {

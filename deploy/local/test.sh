@@ -8,7 +8,7 @@ ensure_postgres
 ensure_nats
 export JIESU_TEST_DATABASE_URL="$DB_URL"
 export JIESU_TEST_NATS_URL="$NATS_URL"
-say "running the test suite (PostgreSQL: ${DB_URL%%@*}@..., NATS: $NATS_URL)"
+say "running the test suite (PostgreSQL at ${DB_URL##*@}, NATS at ${NATS_URL##*@})"
 started=$(date +%s)
 cargo test --workspace --no-fail-fast "$@"
 say "test suite passed in $(( $(date +%s) - started ))s"

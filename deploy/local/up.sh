@@ -14,6 +14,8 @@ else
   cargo build --bin jiesu
   JIESU="$ROOT/target/debug/jiesu"
   "$JIESU" dev-keys --dir "$LOCAL/dev" >/dev/null
+  # It holds the database password: readable by you only.
+  (umask 077; : > "$LOCAL/env")
   cat > "$LOCAL/env" <<ENV
 export JIESU__DATABASE__URL='$DB_URL'
 export JIESU__BUS__URL='$NATS_URL'

@@ -244,7 +244,9 @@ async fn serve(settings: Settings, targets: Vec<Target>) -> anyhow::Result<()> {
     tracing::info!(targets = ?names, admin = %admin_addr, "jiesu started");
 
     shutdown.cancelled().await;
-    let grace = settings.shutdown.grace;
+    // Targets budget `grace` from the signal on; allow them a little more
+    // than that before giving up on them.
+    let grace = settings.shutdown.grace + Duration::from_secs(2);
     if tokio::time::timeout(grace, futures::future::join_all(running))
         .await
         .is_err()

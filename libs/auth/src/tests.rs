@@ -321,3 +321,29 @@ fn config_without_any_key_source_names_the_key() {
     .to_string();
     assert!(err.contains("auth.algorithms"), "{err}");
 }
+
+#[test]
+fn jwks_urls_must_be_https_unless_loopback() {
+    let with = |url: &str| AuthConfig {
+        jwks_url: url.into(),
+        ..AuthConfig::default()
+    };
+    for ok in [
+        "https://idp.example/jwks.json",
+        "http://127.0.0.1:8080/jwks",
+        "http://localhost/jwks",
+        "http://[::1]:9000/jwks",
+    ] {
+        assert!(with(ok).validate().is_ok(), "{ok}");
+    }
+    for bad in [
+        "http://idp.example/jwks.json",
+        "http://10.0.0.5/jwks",
+        "http://127.0.0.1.evil.example/jwks",
+        "http://localhost@evil.example/jwks",
+        "ftp://idp.example/jwks",
+    ] {
+        let err = with(bad).validate().unwrap_err().to_string();
+        assert!(err.contains("auth.jwks_url"), "{bad}: {err}");
+    }
+}

@@ -87,11 +87,11 @@ impl AuthConfig {
         if algs.is_empty() {
             return Err(ConfigError::invalid("auth.algorithms", "must not be empty"));
         }
-        let url = &self.jwks_url;
-        if !(url.is_empty() || url.starts_with("https://") || url.starts_with("http://")) {
+        if !self.jwks_url.is_empty() && !jwks_url_is_safe(&self.jwks_url) {
             return Err(ConfigError::invalid(
                 "auth.jwks_url",
-                "must be an http(s) URL",
+                "must be an https:// URL (plain http only to a loopback address): whoever can \
+                 alter the key set can forge any token",
             ));
         }
         if self.jwks_file.is_empty()
@@ -105,6 +105,26 @@ impl AuthConfig {
         }
         Ok(algs)
     }
+}
+
+fn jwks_url_is_safe(url: &str) -> bool {
+    if url.starts_with("https://") {
+        return true;
+    }
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    let host = if let Some(v6) = host.strip_prefix('[') {
+        v6.split(']').next().unwrap_or_default()
+    } else {
+        host.split(':').next().unwrap_or_default()
+    };
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Verifies bearer tokens. Cheap to clone; one per process.

@@ -2,12 +2,18 @@
 //!
 //! For each delivery: the inbox row `(consumer, event id)` and the handler's
 //! effect are written in ONE transaction; the message is acked only after the
-//! commit. A redelivery finds the inbox row and changes nothing. Failures are
-//! redelivered with backoff; after `bus.max_deliver` deliveries, or at once
-//! for a message that cannot be decoded, the event goes to the dead-letter
-//! stream with the reason, and an operator sees it there and in metrics.
+//! commit. A redelivery finds the inbox row and changes nothing.
+//!
+//! Failures are redelivered with backoff. What counts toward dead-lettering
+//! is the handler's failures (an error it returns, a data error from the
+//! database, a panic, a crash or timeout), counted in `bus_attempts` only
+//! while the database answers. An unreachable database is never the event's
+//! fault: such deliveries are retried for as long as it takes. After
+//! `bus.max_deliver` counted attempts, or at once for a message that cannot be
+//! decoded or that the handler rejects, the event goes to the dead-letter
+//! stream with the reason, where operators see it.
 
-use std::time::Duration;
+use std::{panic::AssertUnwindSafe, time::Duration};
 
 use async_nats::{
     HeaderMap,
@@ -16,7 +22,7 @@ use async_nats::{
         consumer::{AckPolicy, DeliverPolicy, PullConsumer, pull},
     },
 };
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use jiesu_proto::Event;
 use jiesu_runtime::Readiness;
 use sea_orm::{
@@ -44,14 +50,21 @@ pub struct Delivery {
 
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
-    /// Transient: try again later (database down, callee unavailable).
+    /// Try again later; counts toward dead-lettering.
     #[error("{0}")]
     Retry(String),
     /// The event can never be applied: dead-letter it now.
     #[error("{0}")]
     Reject(String),
+    /// Database unreachable: retried without limit. Any other database error
+    /// (a constraint, bad data) counts toward dead-lettering.
     #[error("database: {0}")]
     Db(#[from] DbErr),
+}
+
+/// The database could not be reached at all (as opposed to refusing a query).
+fn unreachable(e: &DbErr) -> bool {
+    matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
 }
 
 #[async_trait::async_trait]
@@ -75,15 +88,16 @@ pub trait Handler: Send + Sync + 'static {
 pub struct ConsumerSpec {
     /// Durable name, stable across releases, e.g. `dispatch-ticket-received`.
     pub durable: String,
-    /// Events fetched per pull.
-    pub batch: usize,
+    /// Events fetched per pull; default twice `bus.consumer_concurrency`, so
+    /// no fetched event waits long enough for its `ack_wait` to run out.
+    pub batch: Option<usize>,
 }
 
 impl ConsumerSpec {
     pub fn new(durable: &str) -> Self {
         Self {
             durable: durable.to_owned(),
-            batch: 128,
+            batch: None,
         }
     }
 }
@@ -91,6 +105,16 @@ impl ConsumerSpec {
 enum Outcome {
     Applied,
     Duplicate,
+}
+
+/// How a delivery went wrong.
+enum Failure {
+    /// Not the event's fault: retry, never dead-letter.
+    Infrastructure(String),
+    /// The handler failed: counted.
+    Handler(String),
+    /// Dead-letter now.
+    Reject(String),
 }
 
 struct Runner<H: Handler> {
@@ -135,8 +159,8 @@ impl<H: Handler> Runner<H> {
             deliver_policy: DeliverPolicy::All,
             ack_policy: AckPolicy::Explicit,
             ack_wait: cfg.ack_wait,
-            // Unlimited on the server: this runner counts deliveries itself and
-            // dead-letters, so no event silently stops being delivered.
+            // Unlimited on the server: this runner decides when to give up,
+            // so no event silently stops being delivered.
             max_deliver: -1,
             filter_subject: self.bus.filter(ctx, <H::Event as Event>::NAME),
             max_ack_pending: (cfg.consumer_concurrency * 64) as i64,
@@ -171,58 +195,49 @@ impl<H: Handler> Runner<H> {
         };
         ready.set(true);
         let concurrency = self.bus.cfg.consumer_concurrency;
+        let batch_size = self.spec.batch.unwrap_or(concurrency * 2);
         let mut last_housekeeping = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
             let batch = consumer
                 .batch()
-                .max_messages(self.spec.batch)
+                .max_messages(batch_size)
                 .expires(Duration::from_secs(1))
                 .messages()
                 .await;
-            let messages = match batch {
-                Ok(m) => m,
+            let pulled_cleanly = match batch {
+                Ok(messages) => {
+                    let saw_error = std::sync::atomic::AtomicBool::new(false);
+                    messages
+                        .take_until(shutdown.cancelled())
+                        .for_each_concurrent(concurrency, |m| {
+                            let this = self.clone();
+                            let saw_error = &saw_error;
+                            async move {
+                                match m {
+                                    Ok(msg) => this.process(msg).await,
+                                    Err(e) => {
+                                        saw_error.store(true, std::sync::atomic::Ordering::Relaxed);
+                                        tracing::debug!(consumer = %this.spec.durable, error = %e, "pull batch ended with an error");
+                                    }
+                                }
+                            }
+                        })
+                        .await;
+                    !saw_error.into_inner()
+                }
                 Err(e) => {
-                    // The durable may be gone (deleted, or NATS restored
-                    // without it): set it up again; it resumes from its
-                    // position or, if new, redelivers and the inbox absorbs.
-                    tracing::warn!(consumer = %self.spec.durable, error = %e, "pull failed; setting the consumer up again");
-                    ready.set(false);
+                    tracing::warn!(consumer = %self.spec.durable, error = %e, "pull failed");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
-                    match self.setup_until_ok(&shutdown).await {
-                        Some(c) => consumer = c,
-                        None => break,
-                    }
-                    ready.set(true);
-                    continue;
+                    false
                 }
             };
-            let saw_error = std::sync::atomic::AtomicBool::new(false);
-            messages
-                .take_until(shutdown.cancelled())
-                .for_each_concurrent(concurrency, |m| {
-                    let this = self.clone();
-                    let saw_error = &saw_error;
-                    async move {
-                        match m {
-                            Ok(msg) => this.process(msg).await,
-                            Err(e) => {
-                                saw_error.store(true, std::sync::atomic::Ordering::Relaxed);
-                                tracing::debug!(consumer = %this.spec.durable, error = %e, "pull batch ended with an error")
-                            }
-                        }
-                    }
-                })
-                .await;
-            // A batch that ended in an error may mean the durable is gone
-            // (deleted, or NATS restored without it): if so, set it up again.
-            // A new durable redelivers from the start and the inbox absorbs it.
-            if saw_error.into_inner()
-                && consumer.get_info().await.is_err()
-                && !shutdown.is_cancelled()
-            {
+            // The durable may be gone (deleted, or NATS restored without it):
+            // set it up again. A new durable redelivers from the start and
+            // the inbox absorbs what was applied already.
+            if !pulled_cleanly && !shutdown.is_cancelled() && consumer.get_info().await.is_err() {
                 tracing::warn!(consumer = %self.spec.durable, "durable consumer missing; setting it up again");
                 ready.set(false);
                 match self.setup_until_ok(&shutdown).await {
@@ -262,16 +277,11 @@ impl<H: Handler> Runner<H> {
                 return;
             };
             tracing::Span::current().record("event_id", tracing::field::display(event_id));
-            if delivered > self.bus.cfg.max_deliver {
-                self.dead_letter(&msg, &headers, delivered, "delivery limit reached (handler crashed or timed out repeatedly)")
-                    .await;
-                return;
-            }
             let event = match <H::Event as prost::Message>::decode(msg.payload.as_ref()) {
                 Ok(e) => e,
                 Err(e) => {
-                    self.dead_letter(&msg, &headers, delivered, &format!("undecodable payload: {e}"))
-                        .await;
+                    let reason = format!("undecodable payload: {e}");
+                    self.dead_letter(&msg, &headers, delivered, &reason).await;
                     return;
                 }
             };
@@ -281,38 +291,131 @@ impl<H: Handler> Runner<H> {
                 tenant: get(H_TENANT).unwrap_or_default(),
                 delivered,
             };
+            // The first delivery is attempt 1 at no cost; later ones are
+            // counted in the database, and only if it answers.
+            let attempt = if delivered <= 1 {
+                1
+            } else {
+                match self.count_attempt(event_id).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.retry(&msg, delivered, &format!("cannot count the attempt: {e}"))
+                            .await;
+                        return;
+                    }
+                }
+            };
+            if attempt > self.bus.cfg.max_deliver {
+                match self.already_applied(event_id).await {
+                    Ok(true) => self.ack(&msg, Outcome::Duplicate).await,
+                    Ok(false) => {
+                        let reason = format!(
+                            "gave up after {} attempts (the handler failed, crashed or timed out each time)",
+                            attempt - 1
+                        );
+                        self.dead_letter(&msg, &headers, delivered, &reason).await;
+                    }
+                    Err(e) => self.retry(&msg, delivered, &e.to_string()).await,
+                }
+                return;
+            }
             let started = std::time::Instant::now();
-            let result = self.apply(event, &delivery).await;
+            let result = match AssertUnwindSafe(self.apply(event, &delivery))
+                .catch_unwind()
+                .await
+            {
+                Ok(Ok(outcome)) => Ok(outcome),
+                Ok(Err(HandleError::Reject(r))) => Err(Failure::Reject(r)),
+                Ok(Err(HandleError::Db(e))) if unreachable(&e) => {
+                    Err(Failure::Infrastructure(e.to_string()))
+                }
+                Ok(Err(e)) => Err(Failure::Handler(e.to_string())),
+                Err(_) => Err(Failure::Handler("the handler panicked".into())),
+            };
             metrics::histogram!("jiesu_consumer_handle_seconds", "consumer" => durable.to_owned())
                 .record(started.elapsed().as_secs_f64());
             match result {
-                Ok(outcome) => {
-                    let label = match outcome {
-                        Outcome::Applied => "applied",
-                        Outcome::Duplicate => "duplicate",
-                    };
-                    count(durable, label);
-                    if let Err(e) = msg.ack().await {
-                        // The effect is committed; a redelivery hits the inbox.
-                        tracing::warn!(error = %e, "ack failed; the redelivery will be a no-op");
-                    }
-                }
-                Err(HandleError::Reject(reason)) => {
+                Ok(outcome) => self.ack(&msg, outcome).await,
+                Err(Failure::Reject(reason)) => {
                     self.dead_letter(&msg, &headers, delivered, &reason).await;
                 }
-                Err(e) if delivered >= self.bus.cfg.max_deliver => {
-                    self.dead_letter(&msg, &headers, delivered, &e.to_string()).await;
+                Err(Failure::Handler(reason)) if attempt >= self.bus.cfg.max_deliver => {
+                    self.dead_letter(&msg, &headers, delivered, &reason).await;
                 }
-                Err(e) => {
-                    let wait = self.bus.cfg.backoff_for(delivered);
-                    count(durable, "retry");
-                    tracing::warn!(error = %e, retry_in = ?wait, "event handling failed; will retry");
-                    let _ = msg.ack_with(AckKind::Nak(Some(wait))).await;
+                Err(Failure::Handler(reason)) => self.retry(&msg, delivered, &reason).await,
+                Err(Failure::Infrastructure(reason)) => {
+                    // Not the event's fault: take the attempt back (best
+                    // effort; if the database is down this fails too).
+                    if delivered > 1 {
+                        let _ = self.uncount_attempt(event_id).await;
+                    }
+                    self.retry(&msg, delivered, &reason).await;
                 }
             }
         }
         .instrument(span)
         .await
+    }
+
+    async fn ack(&self, msg: &Message, outcome: Outcome) {
+        let label = match outcome {
+            Outcome::Applied => "applied",
+            Outcome::Duplicate => "duplicate",
+        };
+        count(&self.spec.durable, label);
+        if let Err(e) = msg.ack().await {
+            // The effect is committed; a redelivery hits the inbox.
+            tracing::warn!(error = %e, "ack failed; the redelivery will be a no-op");
+        }
+    }
+
+    async fn retry(&self, msg: &Message, delivered: i64, reason: &str) {
+        let wait = self.bus.cfg.backoff_for(delivered);
+        count(&self.spec.durable, "retry");
+        tracing::warn!(error = %reason, retry_in = ?wait, "event handling failed; will retry");
+        let _ = msg.ack_with(AckKind::Nak(Some(wait))).await;
+    }
+
+    /// Records one more attempt; returns the attempt number (2 for the first
+    /// recorded, the first delivery being attempt 1).
+    async fn count_attempt(&self, event_id: Uuid) -> Result<i64, DbErr> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO bus_attempts (consumer, event_id, attempts) VALUES ($1, $2, 2) \
+                 ON CONFLICT (consumer, event_id) DO UPDATE \
+                 SET attempts = bus_attempts.attempts + 1, last_at = now() \
+                 RETURNING attempts",
+                [self.spec.durable.clone().into(), event_id.into()],
+            ))
+            .await?
+            .ok_or_else(|| DbErr::Custom("attempt counter returned no row".into()))?;
+        Ok(i64::from(row.try_get::<i32>("", "attempts")?))
+    }
+
+    async fn uncount_attempt(&self, event_id: Uuid) -> Result<(), DbErr> {
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE bus_attempts SET attempts = attempts - 1 \
+                 WHERE consumer = $1 AND event_id = $2 AND attempts > 1",
+                [self.spec.durable.clone().into(), event_id.into()],
+            ))
+            .await
+            .map(|_| ())
+    }
+
+    async fn already_applied(&self, event_id: Uuid) -> Result<bool, DbErr> {
+        Ok(self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT 1 FROM bus_inbox WHERE consumer = $1 AND event_id = $2",
+                [self.spec.durable.clone().into(), event_id.into()],
+            ))
+            .await?
+            .is_some())
     }
 
     async fn apply(&self, event: H::Event, delivery: &Delivery) -> Result<Outcome, HandleError> {
@@ -335,6 +438,14 @@ impl<H: Handler> Runner<H> {
             return Ok(Outcome::Duplicate);
         }
         self.handler.handle(&txn, event, delivery).await?;
+        if delivery.delivered > 1 {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "DELETE FROM bus_attempts WHERE consumer = $1 AND event_id = $2",
+                [self.spec.durable.clone().into(), delivery.event_id.into()],
+            ))
+            .await?;
+        }
         txn.commit().await?;
         self.handler.after_commit();
         Ok(Outcome::Applied)
@@ -390,16 +501,21 @@ impl<H: Handler> Runner<H> {
 
     async fn housekeeping(&self) {
         let retention = self.bus.cfg.inbox_retention.as_secs() as i64;
-        if let Err(e) = self
-            .db
-            .execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "DELETE FROM bus_inbox WHERE consumer = $1 AND handled_at < now() - make_interval(secs => $2)",
-                [self.spec.durable.clone().into(), retention.into()],
-            ))
-            .await
-        {
-            tracing::warn!(consumer = %self.spec.durable, error = %e, "inbox housekeeping failed");
+        for sql in [
+            "DELETE FROM bus_inbox WHERE consumer = $1 AND handled_at < now() - make_interval(secs => $2)",
+            "DELETE FROM bus_attempts WHERE consumer = $1 AND last_at < now() - make_interval(secs => $2)",
+        ] {
+            if let Err(e) = self
+                .db
+                .execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    [self.spec.durable.clone().into(), retention.into()],
+                ))
+                .await
+            {
+                tracing::warn!(consumer = %self.spec.durable, error = %e, "inbox housekeeping failed");
+            }
         }
     }
 }

@@ -31,6 +31,16 @@ CREATE TABLE bus_inbox (
     PRIMARY KEY (consumer, event_id)
 );
 CREATE INDEX bus_inbox_handled_at ON bus_inbox (handled_at);
+
+-- Attempts at events that needed more than one delivery, counted only while
+-- the database answered: an outage never pushes an event to dead letters.
+CREATE TABLE bus_attempts (
+    consumer    TEXT NOT NULL,
+    event_id    UUID NOT NULL,
+    attempts    INT NOT NULL,
+    last_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, event_id)
+);
 "#,
     }
 }

@@ -104,16 +104,22 @@ impl Relay {
 
     /// Runs the relay until every task in `writers` (the servers and
     /// consumers that write this outbox) has drained after shutdown, then
-    /// flushes what they left within `grace`. Returns when all is done.
+    /// flushes what they left, all within `grace` of the shutdown signal.
+    /// Returns a task that ends when all is done.
     pub fn spawn_after(
         self,
         writers: Vec<tokio::task::JoinHandle<()>>,
         ready: Readiness,
-        grace: Duration,
+        ctx: &jiesu_runtime::TargetCtx,
     ) -> tokio::task::JoinHandle<()> {
+        let (shutdown, grace) = (ctx.shutdown.clone(), ctx.grace);
         let stop = CancellationToken::new();
-        let relay = tokio::spawn(self.run(stop.clone(), ready, grace));
+        let deadline = Arc::new(std::sync::OnceLock::new());
+        let relay = tokio::spawn(self.run(stop.clone(), ready, deadline.clone()));
         tokio::spawn(async move {
+            shutdown.cancelled().await;
+            // One budget from the signal on: draining and flushing share it.
+            let _ = deadline.set(tokio::time::Instant::now() + grace);
             for w in writers {
                 let _ = w.await;
             }
@@ -122,8 +128,16 @@ impl Relay {
         })
     }
 
-    /// Runs until `shutdown`, then flushes what is pending within `grace`.
-    pub async fn run(self, shutdown: CancellationToken, ready: Readiness, grace: Duration) {
+    /// Runs until `stop`, then flushes what is pending until `flush_deadline`
+    /// (five seconds when none was set). Readiness stays up while NATS is
+    /// unreachable: the outbox absorbs that, and the lag shows in
+    /// `jiesu_outbox_pending`.
+    async fn run(
+        self,
+        stop: CancellationToken,
+        ready: Readiness,
+        flush_deadline: Arc<std::sync::OnceLock<tokio::time::Instant>>,
+    ) {
         let cfg = self.bus.cfg.clone();
         let mut failures: u32 = 0;
         let mut last_housekeeping = tokio::time::Instant::now();
@@ -133,16 +147,12 @@ impl Relay {
             match self.publish_pending().await {
                 Ok(n) => {
                     failures = 0;
-                    ready.set(true);
                     if n as u32 >= cfg.relay_batch {
                         continue; // more waiting
                     }
                 }
                 Err(e) => {
                     failures += 1;
-                    if failures >= 3 {
-                        ready.set(false);
-                    }
                     tracing::warn!(service = %self.service, error = %e, failures, "outbox relay round failed");
                 }
             }
@@ -160,7 +170,7 @@ impl Relay {
                 cfg.relay_poll
             };
             tokio::select! {
-                _ = shutdown.cancelled() => break,
+                _ = stop.cancelled() => break,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
@@ -172,7 +182,11 @@ impl Relay {
                 }
             }
         };
-        if tokio::time::timeout(grace, flush).await.is_err() {
+        let deadline = flush_deadline
+            .get()
+            .copied()
+            .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(5));
+        if tokio::time::timeout_at(deadline, flush).await.is_err() {
             tracing::warn!(service = %self.service, "outbox not fully flushed before the grace period ended; the next start publishes the rest");
         }
         ready.set(false);

@@ -318,3 +318,119 @@ async fn undecodable_or_unidentified_messages_are_dead_lettered_at_once() {
     assert!(reasons[1].contains("undecodable"), "{reasons:?}");
     assert_eq!(attempts.load(Ordering::SeqCst), 0);
 }
+
+/// Fails in a chosen way a number of times, then applies.
+struct Flaky {
+    failures_left: AtomicUsize,
+    kind: &'static str,
+    attempts: Arc<AtomicUsize>,
+}
+
+#[async_trait::async_trait]
+impl Handler for Flaky {
+    type Event = TicketReceived;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: TicketReceived,
+        d: &Delivery,
+    ) -> Result<(), HandleError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let fail = self
+            .failures_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if fail {
+            match self.kind {
+                "unreachable" => {
+                    return Err(HandleError::Db(sea_orm::DbErr::Conn(
+                        sea_orm::RuntimeErr::Internal("connection refused".into()),
+                    )));
+                }
+                _ => panic!("handler bug"),
+            }
+        }
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO effects (event_id, ticket_id) VALUES ($1, $2)",
+            [d.event_id.into(), ev.ticket_id.into()],
+        ))
+        .await?;
+        Ok(())
+    }
+}
+
+async fn run_flaky(
+    kind: &'static str,
+    failures: usize,
+) -> (TestDb, TestBus, Bus, Arc<AtomicUsize>) {
+    let db = TestDb::new::<TestMigrations>("bus").await;
+    let mut tb = TestBus::new();
+    tb.cfg.max_deliver = 3;
+    tb.cfg.backoff = vec![Duration::from_millis(20)];
+    let bus = tb.connect().await;
+    bus.ensure_stream("intake").await.unwrap();
+    publish_via_outbox(&db, &bus, &[event(1)]).await;
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let stop = CancellationToken::new();
+    let task = spawn_consumer(
+        bus.clone(),
+        db.connect().await,
+        ConsumerSpec::new("test-flaky"),
+        Flaky {
+            failures_left: AtomicUsize::new(failures),
+            kind,
+            attempts: attempts.clone(),
+        },
+        stop.clone(),
+        ReadinessRegistry::default().register("c"),
+    );
+    wait_until(Duration::from_secs(30), "the event settled", || async {
+        let applied = db.count("SELECT count(*) FROM effects").await == 1;
+        let dead = stream_len(&bus, &bus.dead_letter_stream()).await == 1;
+        (applied || dead).then_some(())
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+    (db, tb, bus, attempts)
+}
+
+#[tokio::test]
+async fn an_unreachable_database_never_dead_letters_an_event() {
+    // Twice max_deliver failures, all "database unreachable": still applied.
+    let (db, _tb, bus, attempts) = run_flaky("unreachable", 6).await;
+    assert_eq!(db.count("SELECT count(*) FROM effects").await, 1);
+    assert_eq!(stream_len(&bus, &bus.dead_letter_stream()).await, 0);
+    assert_eq!(attempts.load(Ordering::SeqCst), 7);
+    assert_eq!(db.count("SELECT count(*) FROM bus_attempts").await, 0);
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_retried_then_dead_lettered() {
+    // One panic: caught, retried, applied; the consumer keeps running.
+    let (db, _tb, bus, attempts) = run_flaky("panic", 1).await;
+    assert_eq!(db.count("SELECT count(*) FROM effects").await, 1);
+    assert_eq!(attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(stream_len(&bus, &bus.dead_letter_stream()).await, 0);
+    // Always panicking: counted like any handler failure, then dead-lettered.
+    let (db, _tb, bus, attempts) = run_flaky("panic", usize::MAX).await;
+    assert_eq!(db.count("SELECT count(*) FROM effects").await, 0);
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    let m = bus
+        .js
+        .get_stream(bus.dead_letter_stream())
+        .await
+        .unwrap()
+        .get_raw_message(1)
+        .await
+        .unwrap();
+    assert!(
+        m.headers
+            .get(H_ERROR)
+            .unwrap()
+            .as_str()
+            .contains("panicked")
+    );
+}

@@ -256,6 +256,22 @@ impl MigrationTrait for SqlMigration {
     }
 }
 
+/// A service's connection pool: its database URL (`override_url` or
+/// `<database.url>/<prefix><service>`), created and migrated first when
+/// `database.migrate_on_start` is set.
+pub async fn open<T: SqlMigrations>(
+    service: &str,
+    override_url: &str,
+    cfg: &DbConfig,
+) -> Result<DatabaseConnection, DbError> {
+    let url = cfg.url_for(service, override_url)?;
+    if cfg.migrate_on_start {
+        ensure_database(&url, cfg).await?;
+        migrate::<T>(&url, cfg).await?;
+    }
+    connect(&url, cfg).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,20 +296,4 @@ mod tests {
         );
         assert!(database_name("postgres://a@b:5432/Robert'); DROP").is_err());
     }
-}
-
-/// A service's connection pool: its database URL (`override_url` or
-/// `<database.url>/<prefix><service>`), created and migrated first when
-/// `database.migrate_on_start` is set.
-pub async fn open<T: SqlMigrations>(
-    service: &str,
-    override_url: &str,
-    cfg: &DbConfig,
-) -> Result<DatabaseConnection, DbError> {
-    let url = cfg.url_for(service, override_url)?;
-    if cfg.migrate_on_start {
-        ensure_database(&url, cfg).await?;
-        migrate::<T>(&url, cfg).await?;
-    }
-    connect(&url, cfg).await
 }

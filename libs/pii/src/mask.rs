@@ -29,14 +29,19 @@ pub fn mask_id_number(id: &str) -> String {
     }
 }
 
-/// Keeps the area part of an address, hides the house: at most the first
-/// half (and never more than 10 characters), then `****`.
+/// Keeps the area part of an address and hides the house: the text before
+/// the first digit (house, building and room numbers start there), at most
+/// half of it without digits, never more than 10 characters; then `****`.
 pub fn mask_address(address: &str) -> String {
     let chars: Vec<char> = address.chars().collect();
     if chars.is_empty() {
         return String::new();
     }
-    let keep = (chars.len() / 2).min(10);
+    let first_digit = chars.iter().position(|c| digit_value(*c).is_some());
+    let keep = first_digit
+        .unwrap_or(chars.len() / 2)
+        .min(chars.len() / 2 + 4)
+        .min(10);
     let head: String = chars[..keep].iter().collect();
     format!("{head}****")
 }
@@ -58,9 +63,18 @@ fn digit_value(c: char) -> Option<char> {
     }
 }
 
+/// Characters people put inside phone and ID numbers.
+fn is_separator(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '-' | '.' | '(' | ')' | '\u{3000}' | '－' | '—' | '（' | '）' | '．'
+    )
+}
+
 /// Masks every run of 11 or more digits (phones, landlines with area code,
-/// ID and bank numbers) in free text. Spaces and hyphens inside a run, a
-/// trailing X of an ID number and full-width digits are handled.
+/// ID and bank numbers) in free text. Separators inside a run (spaces,
+/// hyphens, dots, parentheses, their full-width forms), a trailing X of an ID
+/// number and full-width digits are handled.
 pub fn redact_text(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -83,7 +97,7 @@ pub fn redact_text(text: &str) -> String {
                 group += 1;
                 end = j + 1;
                 j += 1;
-            } else if (chars[j] == ' ' || chars[j] == '-')
+            } else if is_separator(chars[j])
                 // Phones are written 138-0013-8000 or 0532-8888 6666: only
                 // short groups continue across a separator, so codes such
                 // as 370202-20261122-00042 stay intact.
@@ -129,7 +143,10 @@ mod tests {
             mask_address("青岛市市南区香港中路街道燕儿岛路10号3单元"),
             "青岛市市南区香港中路****"
         );
-        assert_eq!(mask_address("燕儿岛路10号"), "燕儿岛****");
+        assert_eq!(mask_address("燕儿岛路10号3单元501室"), "燕儿岛路****");
+        assert_eq!(mask_address("燕儿岛路10号"), "燕儿岛路****");
+        assert_eq!(mask_address("10号楼"), "****");
+        assert_eq!(mask_address("某某小区东门"), "某某小****");
         assert_eq!(mask_name("张三丰"), "张**");
     }
 
@@ -142,6 +159,10 @@ mod tests {
             ("身份证37020219900101123X号", "身份证370***********123X号"),
             ("手机１３８００１３８０００", "手机138****8000"),
             ("座机0532-88886666", "座机053*****6666"),
+            ("电话138\u{3000}0013\u{3000}8000", "电话138****8000"),
+            ("电话(0532)88886666", "电话(053*****6666"),
+            ("电话138.0013.8000", "电话138****8000"),
+            ("经纬度36.06,120.38", "经纬度36.06,120.38"),
             ("3号楼2单元501室，噪音到23点", "3号楼2单元501室，噪音到23点"),
             ("工单370202-20261122-00042", "工单370202-20261122-00042"),
         ];

@@ -106,7 +106,7 @@ impl Dispatch {
         let relay_task = relay.spawn_after(
             vec![server, consumer],
             ctx.readiness.register("dispatch.outbox"),
-            ctx.grace,
+            ctx,
         );
         Ok(RunningTarget::new(TARGET, grpc_addr, vec![relay_task]))
     }

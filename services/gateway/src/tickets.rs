@@ -177,18 +177,21 @@ pub async fn create_ticket(
 ) -> Result<Response, ApiError> {
     // Without a client key the gateway makes one, so its own retries of an
     // unavailable intake can never create the ticket twice.
-    let key = match headers.get(IDEMPOTENCY_KEY) {
-        Some(v) => v
-            .to_str()
-            .map_err(|_| {
+    let given = headers
+        .get(IDEMPOTENCY_KEY)
+        .map(|v| {
+            v.to_str().map(|k| k.trim().to_owned()).map_err(|_| {
                 ApiError::field(
                     StatusCode::BAD_REQUEST,
                     "Idempotency-Key",
                     "must be printable ASCII",
                 )
-            })?
-            .to_owned(),
-        None => format!("gw-{}", uuid::Uuid::now_v7()),
+            })
+        })
+        .transpose()?;
+    let key = match given {
+        Some(k) if !k.is_empty() => k,
+        _ => format!("gw-{}", uuid::Uuid::now_v7()),
     };
     let msg = CreateTicketRequest {
         idempotency_key: key,

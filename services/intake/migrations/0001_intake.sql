@@ -30,7 +30,11 @@ CREATE TABLE tickets (
     nature              TEXT NOT NULL,
     category            TEXT NOT NULL,
     urgency             TEXT NOT NULL,
+    -- The request text with phone, ID and bank numbers masked (jiesu-pii
+    -- redact_text): what every reader, search and event sees.
     content             TEXT NOT NULL,
+    -- The text as submitted, encrypted.
+    content_enc         TEXT NOT NULL,
     lat                 DOUBLE PRECISION,
     lon                 DOUBLE PRECISION,
     -- Personal data: AES-GCM ciphertexts (jiesu-pii), never plaintext.

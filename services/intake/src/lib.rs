@@ -98,11 +98,8 @@ impl Intake {
             ctx.shutdown.clone(),
         );
         let relay = Relay::new(db, bus, &outbox, TARGET);
-        let relay_task = relay.spawn_after(
-            vec![server],
-            ctx.readiness.register("intake.outbox"),
-            ctx.grace,
-        );
+        let relay_task =
+            relay.spawn_after(vec![server], ctx.readiness.register("intake.outbox"), ctx);
         Ok(RunningTarget::new(TARGET, grpc_addr, vec![relay_task]))
     }
 }

@@ -129,7 +129,7 @@ async fn personal_data_is_encrypted_masked_and_kept_out_of_the_event() {
     );
 
     // At rest: no plaintext anywhere in the row.
-    for needle in ["13800138000", "燕儿岛路10号", "张先生"] {
+    for needle in ["13800138000", "13912345678", "燕儿岛路10号", "张先生"] {
         let n = env
             .db
             .count(&format!(
@@ -176,7 +176,10 @@ async fn personal_data_is_encrypted_masked_and_kept_out_of_the_event() {
         .into_inner();
     let citizen = t.citizen.unwrap();
     assert_eq!(citizen.phone, "138****8000");
-    assert_eq!(citizen.name, "张先生");
+    assert_eq!(citizen.name, "张**");
+    // A number typed into the text is masked too, for every reader.
+    assert!(t.content.contains("139****5678"), "{}", t.content);
+    assert!(t.content.starts_with("楼上装修噪音到晚上11点"));
     assert!(!t.location.unwrap().address.contains("10号"));
     assert_eq!(t.timeline.len(), 1);
     assert_eq!(t.timeline[0].event, "received");

@@ -20,6 +20,8 @@ CREATE TABLE notifications (
     attempts         INT NOT NULL DEFAULT 0,
     last_error       TEXT,
     next_attempt_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+    -- A deliverer holds the row until then; after a crash another takes it.
+    lease_until      TIMESTAMPTZ,
     created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
     sent_at          TIMESTAMPTZ,
     UNIQUE (source_event_id, recipient_kind, recipient_id, channel)

@@ -1,17 +1,18 @@
 //! Delivering stored notifications through their channel's sink.
 //!
-//! Rows are claimed with `FOR UPDATE SKIP LOCKED`, so replicas share the work;
-//! a failed delivery is retried with backoff and marked failed after
-//! `MAX_ATTEMPTS`. The only sink today is the log; SMS and push come later
-//! and will claim with a lease instead of holding the row lock while sending.
+//! Due rows are leased in a short transaction (`FOR UPDATE SKIP LOCKED`, so
+//! replicas share the work), then sent one by one, each marked in its own
+//! statement: a failure never re-sends the others, and rows a crashed process
+//! had leased are taken again when the lease runs out. A failed delivery is
+//! retried with backoff and marked failed after `MAX_ATTEMPTS`. The only sink
+//! today is the log; real channels get the notification id as their
+//! idempotency key.
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use jiesu_runtime::Readiness;
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -69,25 +70,30 @@ impl Deliverer {
 
     /// Delivers what is due; returns how many were attempted.
     pub async fn deliver_due(&self) -> Result<usize, DbErr> {
-        let txn = self.db.begin().await?;
         let due = notifications::Entity::find()
             .from_raw_sql(Statement::from_string(
                 DbBackend::Postgres,
-                "SELECT * FROM notifications WHERE status = 'pending' AND next_attempt_at <= now() \
-                 ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED",
+                "UPDATE notifications SET lease_until = now() + interval '60 seconds' \
+                 WHERE id IN (SELECT id FROM notifications \
+                   WHERE status = 'pending' AND next_attempt_at <= now() \
+                     AND (lease_until IS NULL OR lease_until < now()) \
+                   ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED) \
+                 RETURNING *",
             ))
-            .all(&txn)
+            .all(&self.db)
             .await?;
         for n in &due {
             let attempt = n.attempts + 1;
             match self.sink.deliver(n).await {
                 Ok(()) => {
-                    txn.execute_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = $3, last_error = NULL WHERE id = $1",
-                        [n.id.into(), Utc::now().into(), attempt.into()],
-                    ))
-                    .await?;
+                    self.db
+                        .execute_raw(Statement::from_sql_and_values(
+                            DbBackend::Postgres,
+                            "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = $3, \
+                             last_error = NULL, lease_until = NULL WHERE id = $1",
+                            [n.id.into(), Utc::now().into(), attempt.into()],
+                        ))
+                        .await?;
                     metrics::counter!("jiesu_notifications_sent_total", "channel" => n.channel.clone()).increment(1);
                 }
                 Err(e) => {
@@ -100,22 +106,23 @@ impl Deliverer {
                         + chrono::TimeDelta::from_std(domain::retry_delay(attempt))
                             .unwrap_or(chrono::TimeDelta::seconds(60));
                     tracing::warn!(notification_id = %n.id, attempt, error = %e, "notification delivery failed");
-                    txn.execute_raw(Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "UPDATE notifications SET status = $2, attempts = $3, last_error = $4, next_attempt_at = $5 WHERE id = $1",
-                        [
-                            n.id.into(),
-                            status.into(),
-                            attempt.into(),
-                            e.chars().take(500).collect::<String>().into(),
-                            next.into(),
-                        ],
-                    ))
-                    .await?;
+                    self.db
+                        .execute_raw(Statement::from_sql_and_values(
+                            DbBackend::Postgres,
+                            "UPDATE notifications SET status = $2, attempts = $3, last_error = $4, \
+                             next_attempt_at = $5, lease_until = NULL WHERE id = $1",
+                            [
+                                n.id.into(),
+                                status.into(),
+                                attempt.into(),
+                                e.chars().take(500).collect::<String>().into(),
+                                next.into(),
+                            ],
+                        ))
+                        .await?;
                 }
             }
         }
-        txn.commit().await?;
         Ok(due.len())
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use jiesu_auth::{AuthError, Principal, Role, principal};
 use jiesu_bus::Outbox;
-use jiesu_pii::{Keyring, PiiError, mask_address, mask_phone, redact_text};
+use jiesu_pii::{Keyring, PiiError, mask_address, mask_name, mask_phone, redact_text};
 use jiesu_proto::{
     common::{GeoPoint, TimelineEntry},
     intake::{
@@ -169,6 +169,7 @@ impl IntakeApi {
             Role::Citizen
         };
 
+        let redacted = redact_text(&t.content);
         let txn = self.db.begin().await?;
         let seq = store::next_tracking_seq(&txn, &tenant, domain::china_day(now)).await?;
         let tracking_no = domain::tracking_no(&tenant, domain::china_day(now), seq);
@@ -182,7 +183,8 @@ impl IntakeApi {
             nature: Set(t.nature.as_str().into()),
             category: Set(t.category.clone()),
             urgency: Set(t.urgency.as_str().into()),
-            content: Set(t.content.clone()),
+            content: Set(redacted.clone()),
+            content_enc: Set(seal(&t.content, "content")?),
             lat: Set(t.point.map(|p| p.0)),
             lon: Set(t.point.map(|p| p.1)),
             address_enc: Set(t
@@ -227,7 +229,7 @@ impl IntakeApi {
             category: t.category.clone(),
             category_name: category.name.clone(),
             urgency: t.urgency.as_str().into(),
-            content_redacted: redact_text(&t.content),
+            content_redacted: redacted,
             point: t.point.map(|(lat, lon)| GeoPoint { lat, lon }),
             submitter_sub: who.sub.clone(),
             received_at: Some(to_timestamp(now)),
@@ -292,7 +294,7 @@ impl IntakeApi {
             content: t.content.clone(),
             urgency: t.urgency.clone(),
             citizen: Some(Citizen {
-                name: name.unwrap_or_default(),
+                name: name.as_deref().map(mask_name).unwrap_or_default(),
                 phone: phone.as_deref().map(mask_phone).unwrap_or_default(),
             }),
             location: Some(Location {

@@ -14,6 +14,7 @@ pub struct Model {
     pub category: String,
     pub urgency: String,
     pub content: String,
+    pub content_enc: String,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
     pub address_enc: Option<String>,
