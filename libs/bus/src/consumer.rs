@@ -38,6 +38,9 @@ use crate::{
     H_TRACEPARENT,
 };
 
+/// Pause before pulling again after a pull failed (NATS unreachable).
+const PULL_RETRY_DELAY: Duration = Duration::from_millis(1000);
+
 /// What the handler learns about a delivery besides the event.
 #[derive(Debug, Clone)]
 pub struct Delivery {
@@ -229,7 +232,7 @@ impl<H: Handler> Runner<H> {
                     tracing::warn!(consumer = %self.spec.durable, error = %e, "pull failed");
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = tokio::time::sleep(PULL_RETRY_DELAY) => {}
                     }
                     false
                 }
