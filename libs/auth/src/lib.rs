@@ -24,6 +24,3 @@ pub use interceptor::{AuthInterceptor, bearer_metadata, principal};
 pub use jwks::parse_jwks;
 pub use region::{Region, RegionError};
 pub use verifier::{AuthConfig, Verifier};
-
-#[cfg(test)]
-mod tests;

@@ -319,6 +319,3 @@ pub fn request_hash(t: &ValidTicket) -> String {
 pub fn received_note(channel: Channel) -> String {
     format!("诉求已受理（渠道：{}）", channel.zh())
 }
-
-#[cfg(test)]
-mod tests;

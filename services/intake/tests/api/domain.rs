@@ -1,6 +1,8 @@
-use jiesu_proto::intake::{Citizen, CreateTicketRequest, Location};
+//! Intake's pure rules: validation, phones, tracking numbers.
 
-use super::*;
+use chrono::{DateTime, Utc};
+use jiesu_intake::domain::*;
+use jiesu_proto::intake::{Citizen, CreateTicketRequest, Location};
 
 fn ok_request() -> CreateTicketRequest {
     CreateTicketRequest {

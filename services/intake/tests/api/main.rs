@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod domain;
+
 use std::time::Duration;
 
 use futures::StreamExt;
