@@ -98,6 +98,38 @@ async fn stream_len(bus: &Bus, name: &str) -> u64 {
     }
 }
 
+/// Runs `handler` as the durable consumer `durable` until `done` holds,
+/// then stops it and waits for it to drain.
+async fn consume_until<H, F, Fut>(
+    bus: &Bus,
+    db: &TestDb,
+    durable: &str,
+    handler: H,
+    what: &str,
+    mut done: F,
+) where
+    H: Handler,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let stop = CancellationToken::new();
+    let task = spawn_consumer(
+        bus.clone(),
+        db.connect().await,
+        ConsumerSpec::new(durable),
+        handler,
+        stop.clone(),
+        ReadinessRegistry::default().register("c"),
+    );
+    wait_until(Duration::from_secs(30), what, || {
+        let check = done();
+        async move { check.await.then_some(()) }
+    })
+    .await;
+    stop.cancel();
+    task.await.unwrap();
+}
+
 #[tokio::test]
 async fn outbox_rows_are_published_once_with_their_event_id() {
     let db = TestDb::new::<TestMigrations>("bus").await;
@@ -155,47 +187,36 @@ async fn redelivered_events_are_applied_once() {
     publish_via_outbox(&db, &bus, &events).await;
 
     let attempts = Arc::new(AtomicUsize::new(0));
-    let conn = db.connect().await;
-    let start = |stop: CancellationToken| {
-        spawn_consumer(
-            bus.clone(),
-            conn.clone(),
-            ConsumerSpec::new("test-recorder"),
-            Recorder {
-                attempts: attempts.clone(),
-            },
-            stop,
-            ReadinessRegistry::default().register("c"),
-        )
+    let recorder = || Recorder {
+        attempts: attempts.clone(),
     };
-    let stop = CancellationToken::new();
-    let task = start(stop.clone());
-    wait_until(Duration::from_secs(20), "5 effects", || async {
-        (db.count("SELECT count(*) FROM effects").await == 5).then_some(())
-    })
+    consume_until(
+        &bus,
+        &db,
+        "test-recorder",
+        recorder(),
+        "5 effects",
+        || async { db.count("SELECT count(*) FROM effects").await == 5 },
+    )
     .await;
-    stop.cancel();
-    task.await.unwrap();
 
     // Lose the consumer's state: JetStream delivers every event again.
     let stream = bus.js.get_stream(bus.stream_name("intake")).await.unwrap();
     stream.delete_consumer("test-recorder").await.unwrap();
-    let stop = CancellationToken::new();
-    let task = start(stop.clone());
-    wait_until(
-        Duration::from_secs(20),
+    consume_until(
+        &bus,
+        &db,
+        "test-recorder",
+        recorder(),
         "all 5 redelivered and acked",
-        || {
-            let stream = stream.clone();
-            async move {
-                let info = stream.consumer_info("test-recorder").await.ok()?;
-                (info.ack_floor.stream_sequence >= 5 && info.num_ack_pending == 0).then_some(())
-            }
+        || async {
+            stream
+                .consumer_info("test-recorder")
+                .await
+                .is_ok_and(|info| info.ack_floor.stream_sequence >= 5 && info.num_ack_pending == 0)
         },
     )
     .await;
-    stop.cancel();
-    task.await.unwrap();
     assert_eq!(db.count("SELECT count(*) FROM effects").await, 5);
     assert_eq!(db.count("SELECT count(*) FROM bus_inbox").await, 5);
     // The handler ran only for the first deliveries: the inbox stopped the rest.
@@ -215,24 +236,14 @@ async fn failing_events_are_retried_then_dead_lettered() {
     let ids = publish_via_outbox(&db, &bus, &[poison, event(1)]).await;
 
     let attempts = Arc::new(AtomicUsize::new(0));
-    let stop = CancellationToken::new();
-    let task = spawn_consumer(
-        bus.clone(),
-        db.connect().await,
-        ConsumerSpec::new("test-dlq"),
-        Recorder {
-            attempts: attempts.clone(),
-        },
-        stop.clone(),
-        ReadinessRegistry::default().register("c"),
-    );
+    let recorder = Recorder {
+        attempts: attempts.clone(),
+    };
     let dlq = bus.dead_letter_stream();
-    wait_until(Duration::from_secs(20), "a dead letter", || async {
-        (stream_len(&bus, &dlq).await == 1).then_some(())
+    consume_until(&bus, &db, "test-dlq", recorder, "a dead letter", || async {
+        stream_len(&bus, &dlq).await == 1
     })
     .await;
-    stop.cancel();
-    task.await.unwrap();
 
     let m = bus
         .js
@@ -289,24 +300,19 @@ async fn undecodable_or_unidentified_messages_are_dead_lettered_at_once() {
         .unwrap();
 
     let attempts = Arc::new(AtomicUsize::new(0));
-    let stop = CancellationToken::new();
-    let task = spawn_consumer(
-        bus.clone(),
-        db.connect().await,
-        ConsumerSpec::new("test-poison"),
-        Recorder {
-            attempts: attempts.clone(),
-        },
-        stop.clone(),
-        ReadinessRegistry::default().register("c"),
-    );
+    let recorder = Recorder {
+        attempts: attempts.clone(),
+    };
     let dlq = bus.dead_letter_stream();
-    wait_until(Duration::from_secs(20), "two dead letters", || async {
-        (stream_len(&bus, &dlq).await == 2).then_some(())
-    })
+    consume_until(
+        &bus,
+        &db,
+        "test-poison",
+        recorder,
+        "two dead letters",
+        || async { stream_len(&bus, &dlq).await == 2 },
+    )
     .await;
-    stop.cancel();
-    task.await.unwrap();
     let stream = bus.js.get_stream(&dlq).await.unwrap();
     let mut reasons = Vec::new();
     for seq in 1..=2 {
@@ -373,27 +379,23 @@ async fn run_flaky(
     bus.ensure_stream("intake").await.unwrap();
     publish_via_outbox(&db, &bus, &[event(1)]).await;
     let attempts = Arc::new(AtomicUsize::new(0));
-    let stop = CancellationToken::new();
-    let task = spawn_consumer(
-        bus.clone(),
-        db.connect().await,
-        ConsumerSpec::new("test-flaky"),
-        Flaky {
-            failures_left: AtomicUsize::new(failures),
-            kind,
-            attempts: attempts.clone(),
+    let flaky = Flaky {
+        failures_left: AtomicUsize::new(failures),
+        kind,
+        attempts: attempts.clone(),
+    };
+    consume_until(
+        &bus,
+        &db,
+        "test-flaky",
+        flaky,
+        "the event settled",
+        || async {
+            db.count("SELECT count(*) FROM effects").await == 1
+                || stream_len(&bus, &bus.dead_letter_stream()).await == 1
         },
-        stop.clone(),
-        ReadinessRegistry::default().register("c"),
-    );
-    wait_until(Duration::from_secs(30), "the event settled", || async {
-        let applied = db.count("SELECT count(*) FROM effects").await == 1;
-        let dead = stream_len(&bus, &bus.dead_letter_stream()).await == 1;
-        (applied || dead).then_some(())
-    })
+    )
     .await;
-    stop.cancel();
-    task.await.unwrap();
     (db, tb, bus, attempts)
 }
 

@@ -110,10 +110,6 @@ impl Keyring {
         .to_string())
     }
 
-    pub fn active_key_id(&self) -> &str {
-        &self.active
-    }
-
     /// Seals `plaintext`; `aad` binds the result to where it is stored (e.g.
     /// `tickets.citizen_phone:<ticket id>`), so ciphertexts cannot be swapped
     /// between rows. Format: `v1.<key id>.<base64(nonce ‖ ciphertext)>`.

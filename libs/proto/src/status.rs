@@ -57,19 +57,10 @@ pub fn unauthenticated(code: &str, message: impl Into<String>) -> Status {
     with_meta(Status::unauthenticated(message), code, None)
 }
 
-pub fn unavailable(message: impl Into<String>) -> Status {
-    with_meta(Status::unavailable(message), "unavailable", None)
-}
-
 /// An internal fault. The detail is for the log of the service that failed;
 /// the caller only learns that it failed.
 pub fn internal() -> Status {
     with_meta(Status::internal("internal error"), "internal", None)
-}
-
-/// A failed precondition with its own machine code, e.g. `illegal_transition`.
-pub fn failed_precondition(code: &str, message: impl Into<String>) -> Status {
-    with_meta(Status::failed_precondition(message), code, None)
 }
 
 /// Reads back what [`invalid_field`] and friends put in.

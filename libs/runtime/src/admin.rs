@@ -80,15 +80,6 @@ impl ReadinessRegistry {
             })
             .unwrap_or_else(|_| vec!["registry".into()])
     }
-
-    /// Marks every component not ready (used when draining).
-    pub fn set_all(&self, ready: bool) {
-        if let Ok(parts) = self.parts.lock() {
-            for p in parts.iter() {
-                p.set(ready);
-            }
-        }
-    }
 }
 
 #[derive(Clone)]

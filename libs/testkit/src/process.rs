@@ -81,17 +81,6 @@ impl ServiceProcess {
         let mut c = self.child.take()?;
         c.wait().ok().and_then(|s| s.code())
     }
-
-    pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
-    }
-
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
 }
 
 impl Drop for ServiceProcess {
