@@ -44,14 +44,20 @@ fn phone_for(phase: usize, i: usize) -> String {
 }
 
 fn body(phase: usize, i: usize, phone: &str, address: &str) -> Value {
-    json!({
+    let category = CATEGORIES[i % CATEGORIES.len()];
+    let mut body = json!({
         "channel": "hotline",
         "nature": "complaint",
-        "category": CATEGORIES[i % CATEGORIES.len()],
+        "category": category,
         "content": format!("第{phase}轮第{i}件：小区门口夜间施工噪音，影响休息"),
         "location": {"lat": 36.06 + (i as f64) * 1e-4, "lon": 120.38, "address": address},
         "citizen": {"name": "测试市民", "phone": phone},
-    })
+    });
+    // The demo's 噪声扰民 asks when the noise happens (a required attribute).
+    if category == "SH01" {
+        body["attributes"] = json!({"noise_period": "night", "source": ["renovation"]});
+    }
+    body
 }
 
 /// Submits one ticket, retrying with the same Idempotency-Key while the

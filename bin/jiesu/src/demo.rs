@@ -1,7 +1,10 @@
 //! The demo tenant loaded by `jiesu seed-demo`.
 
 use jiesu_dispatch::seed::{RouteSeed, UnitSeed};
-use jiesu_intake::seed::CategorySeed;
+use jiesu_intake::{
+    domain::attributes::{AttributeDef, AttributeOption, Datatype},
+    seed::CategorySeed,
+};
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
@@ -12,12 +15,49 @@ pub struct DemoTenant {
     pub categories: Vec<CategorySeed>,
     pub units: Vec<UnitSeed>,
     pub routes: Vec<RouteSeed>,
+    /// Open311 attributes, each naming its category.
+    #[serde(default)]
+    pub attributes: Vec<DemoAttribute>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoAttribute {
+    pub category: String,
+    pub code: String,
+    pub datatype: Datatype,
+    #[serde(default)]
+    pub required: bool,
+    pub description: String,
+    #[serde(default)]
+    pub datatype_description: String,
+    #[serde(default)]
+    pub order: i32,
+    #[serde(default)]
+    pub values: Vec<AttributeOption>,
 }
 
 pub const SHINAN: &str = include_str!("demo/370202.toml");
 
 pub fn shinan() -> anyhow::Result<DemoTenant> {
-    Ok(toml::from_str(SHINAN)?)
+    let mut d: DemoTenant = toml::from_str(SHINAN)?;
+    for a in std::mem::take(&mut d.attributes) {
+        let cat = d
+            .categories
+            .iter_mut()
+            .find(|c| c.code == a.category)
+            .ok_or_else(|| anyhow::anyhow!("attribute {} names unknown category {}", a.code, a.category))?;
+        cat.attributes.push(AttributeDef {
+            code: a.code,
+            datatype: a.datatype,
+            required: a.required,
+            description: a.description,
+            datatype_description: a.datatype_description,
+            order: a.order,
+            values: a.values,
+        });
+    }
+    Ok(d)
 }
 
 #[cfg(test)]

@@ -41,6 +41,12 @@ pub fn invalid_field(field: &str, message: impl Into<String>) -> Status {
     )
 }
 
+/// Any class with our own machine code, e.g. `AlreadyExists` +
+/// `external_id_reused`, or `PermissionDenied` + `api_key_invalid`.
+pub fn coded(grpc: Code, code: &str, message: impl Into<String>, field: Option<&str>) -> Status {
+    with_meta(Status::new(grpc, message.into()), code, field)
+}
+
 pub fn not_found(what: &str) -> Status {
     with_meta(
         Status::not_found(format!("{what} not found")),

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod config;
 pub mod grpc;
+pub mod json;
 pub mod shutdown;
 pub mod telemetry;
 

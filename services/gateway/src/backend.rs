@@ -6,7 +6,10 @@ use std::{future::Future, time::Duration};
 
 use jiesu_proto::{
     dispatch::dispatch_service_client::DispatchServiceClient,
-    intake::intake_service_client::IntakeServiceClient,
+    intake::{
+        intake_service_client::IntakeServiceClient,
+        public_intake_service_client::PublicIntakeServiceClient,
+    },
     notification::notification_service_client::NotificationServiceClient,
 };
 use tonic::{Code, Request, Status, transport::Channel};
@@ -16,6 +19,8 @@ use crate::GatewayConfig;
 #[derive(Clone)]
 pub struct Backends {
     pub intake: IntakeServiceClient<Channel>,
+    /// Intake's calls authenticated by channel credentials, or public.
+    pub public: PublicIntakeServiceClient<Channel>,
     pub dispatch: DispatchServiceClient<Channel>,
     pub notification: NotificationServiceClient<Channel>,
     pub retries: u32,
@@ -27,8 +32,10 @@ impl Backends {
             jiesu_runtime::grpc::lazy_channel(url, cfg.connect_timeout, cfg.request_timeout)
                 .map_err(|e| (key, e.to_string()))
         };
+        let intake = ch("gateway.intake_url", &cfg.intake_url)?;
         Ok(Self {
-            intake: IntakeServiceClient::new(ch("gateway.intake_url", &cfg.intake_url)?),
+            intake: IntakeServiceClient::new(intake.clone()),
+            public: PublicIntakeServiceClient::new(intake),
             dispatch: DispatchServiceClient::new(ch("gateway.dispatch_url", &cfg.dispatch_url)?),
             notification: NotificationServiceClient::new(ch(
                 "gateway.notification_url",
@@ -45,6 +52,14 @@ pub fn request<T>(token: &str, msg: T) -> Result<Request<T>, Status> {
     jiesu_auth::bearer_metadata(&mut req, token)?;
     jiesu_runtime::grpc::inject_traceparent(&mut req);
     Ok(req)
+}
+
+/// A request without a caller token (channel-authenticated or public),
+/// carrying the current trace.
+pub fn public_request<T>(msg: T) -> Request<T> {
+    let mut req = Request::new(msg);
+    jiesu_runtime::grpc::inject_traceparent(&mut req);
+    req
 }
 
 /// True for failures of the connection rather than answers of the service:

@@ -29,6 +29,8 @@ pub struct Problem {
 pub struct ApiError {
     pub status: StatusCode,
     pub problem: Problem,
+    /// Seconds for a `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -40,6 +42,7 @@ impl ApiError {
                 message: message.into(),
                 field: None,
             },
+            retry_after: None,
         }
     }
 
@@ -56,7 +59,19 @@ impl ApiError {
                 message: format!("{field}: {}", message.into()),
                 field: Some(field.to_owned()),
             },
+            retry_after: None,
         }
+    }
+
+    /// 429 with `Retry-After`.
+    pub fn rate_limited(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests; retry after {retry_after_secs} s"),
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -105,6 +120,7 @@ impl ApiError {
                 message,
                 field: p.field,
             },
+            retry_after: None,
         }
     }
 }
@@ -137,6 +153,10 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
     }

@@ -7,6 +7,7 @@ use axum::{
     http::{StatusCode, request::Parts},
 };
 use jiesu_auth::Principal;
+use jiesu_runtime::json::JsonError;
 use serde::de::DeserializeOwned;
 
 use crate::{AppState, error::ApiError};
@@ -56,104 +57,52 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 "send the body as application/json",
             ));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!(
-                        "the body must be at most {} bytes",
-                        state.cfg.max_body_bytes
-                    ),
-                )
-            } else {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "unreadable_body",
-                    "the body could not be read",
-                )
-            }
-        })?;
+        let bytes = read_body(req, state).await?;
         parse_json(&bytes).map(JsonBody)
     }
 }
 
 /// Parses JSON, turning serde's errors into messages that name the field and
 /// the expectation but never repeat the submitted value.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if std::str::from_utf8(bytes).is_err() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            "the body is not valid UTF-8",
-        ));
+/// The raw body, size-limited, with our error body on failure.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        read_body(req, state).await.map(RawBody)
     }
-    // Syntax first (with the nesting limit), then the shape, so every
-    // document too deep or malformed is a 400 whatever the target type.
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
-        let msg = if e.to_string().contains("recursion limit") {
-            "the JSON document is nested too deeply".to_owned()
-        } else if e.classify() == serde_json::error::Category::Eof {
-            "the body ends before the JSON document does".to_owned()
-        } else {
-            format!(
-                "the body is not valid JSON (line {}, column {})",
-                e.line(),
-                e.column()
+}
+
+pub async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!(
+                    "the body must be at most {} bytes",
+                    state.cfg.max_body_bytes
+                ),
             )
-        };
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", msg)
-    })?;
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
-        let path = err.path().to_string();
-        let (field, message) = describe_data_error(&path, &err.into_inner().to_string());
-        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &field, message)
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unreadable_body",
+                "the body could not be read",
+            )
+        }
     })
 }
 
-/// serde's data errors look like "invalid type: string \"x\", expected f64 at
-/// line 1 column 9"; keep the kind and the expectation, drop the value.
-fn describe_data_error(path: &str, raw: &str) -> (String, String) {
-    let raw = raw.split(" at line ").next().unwrap_or(raw);
-    let expected = raw.split_once(", expected ").map(|(_, e)| e.to_owned());
-    if let Some(rest) = raw.strip_prefix("missing field `") {
-        let name = rest.split('`').next().unwrap_or_default();
-        let field = if path == "." || path.is_empty() {
-            name.to_owned()
-        } else {
-            format!("{path}.{name}")
-        };
-        return (field, "is required".into());
-    }
-    if raw.starts_with("unknown field `") {
-        // The path already ends with the unknown field's name.
-        let field: String = path.chars().take(128).collect();
-        return (
-            field,
-            format!(
-                "is not a known field{}",
-                expected
-                    .map(|e| format!(" (expected {e})"))
-                    .unwrap_or_default()
-            ),
-        );
-    }
-    let kind = if raw.starts_with("invalid type") {
-        "has the wrong type"
-    } else if raw.starts_with("invalid value") {
-        "has an invalid value"
-    } else if raw.starts_with("invalid length") {
-        "has the wrong length"
-    } else if raw.starts_with("unknown variant") {
-        "is not one of the allowed values"
-    } else {
-        "is invalid"
-    };
-    let message = match expected {
-        Some(e) => format!("{kind} (expected {e})"),
-        None => kind.to_owned(),
-    };
-    (path.to_owned(), message)
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    jiesu_runtime::json::parse_strict(bytes).map_err(|e| match e {
+        JsonError::Syntax(msg) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", msg),
+        JsonError::Data { field, message } => {
+            ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, &field, message)
+        }
+    })
 }
 
 #[cfg(test)]

@@ -8,8 +8,11 @@
 //! `/api/v1/openapi.json`. Holds no data of its own and never logs bodies.
 
 pub mod backend;
+pub mod channels;
 pub mod error;
 pub mod extract;
+pub mod open311;
+pub mod ratelimit;
 pub mod reference;
 pub mod tickets;
 
@@ -51,6 +54,10 @@ pub struct GatewayConfig {
     pub retries: u32,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// The public base URL (e.g. `https://12345.example.gov.cn`) used in
+    /// Open311 discovery; empty means `http://<Host header>`.
+    pub public_url: String,
+    pub rate_limit: ratelimit::RateLimitConfig,
 }
 
 impl Default for GatewayConfig {
@@ -64,6 +71,8 @@ impl Default for GatewayConfig {
             connect_timeout: Duration::from_secs(2),
             retries: 3,
             max_body_bytes: 64 * 1024,
+            public_url: String::new(),
+            rate_limit: ratelimit::RateLimitConfig::default(),
         }
     }
 }
@@ -80,6 +89,15 @@ impl GatewayConfig {
                 return Err(ConfigError::invalid(key, "must be an http(s):// URL"));
             }
         }
+        if !(self.public_url.is_empty()
+            || self.public_url.starts_with("http://")
+            || self.public_url.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid(
+                "gateway.public_url",
+                "must be empty or an http(s):// URL",
+            ));
+        }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::invalid(
                 "gateway.max_body_bytes",
@@ -95,6 +113,7 @@ pub struct AppState {
     pub verifier: Verifier,
     pub backends: backend::Backends,
     pub cfg: Arc<GatewayConfig>,
+    pub limits: Arc<ratelimit::Limits>,
 }
 
 #[derive(OpenApi)]
@@ -111,6 +130,7 @@ pub struct AppState {
         (name = "tickets", description = "Requests (诉求) from intake to dispatch"),
         (name = "reference", description = "Tenant reference data"),
         (name = "notifications", description = "What units and people were told"),
+        (name = "channels", description = "Registered channels and the signed webhook of a tenant's own platform"),
         (name = "operations", description = "Health"),
     )
 )]
@@ -175,6 +195,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tickets::get_ticket))
         .routes(routes!(reference::list_categories))
         .routes(routes!(reference::list_notifications))
+        .routes(routes!(channels::register_channel, channels::list_channels))
+        .routes(routes!(channels::rotate_channel))
+        .routes(routes!(channels::disable_channel))
+        .routes(routes!(channels::webhook))
         .split_for_parts();
     let doc = Arc::new(api);
     router
@@ -185,6 +209,16 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
+        // Open311 GeoReport v2 has its own specification and error format.
+        .route("/open311/v2/{tenant}", get(open311::root))
+        .route("/open311/v2/{tenant}/", get(open311::root))
+        .route(
+            "/open311/v2/{tenant}/{file}",
+            get(open311::get_collection).post(open311::post_request),
+        )
+        .route("/open311/v2/{tenant}/services/{file}", get(open311::get_service))
+        .route("/open311/v2/{tenant}/requests/{file}", get(open311::get_request))
+        .route("/open311/v2/{tenant}/tokens/{file}", get(open311::get_token))
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint")
         })
@@ -257,13 +291,17 @@ impl Gateway {
         let app = router(AppState {
             verifier,
             backends,
+            limits: Arc::new(ratelimit::Limits::new(&cfg.rate_limit)),
             cfg: Arc::new(cfg.clone()),
         });
         let ready = ctx.readiness.register("gateway.http");
         let shutdown = ctx.shutdown.clone();
         let task = tokio::spawn(async move {
             ready.set(true);
-            let result = axum::serve(listener, app)
+            let result = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
                 .with_graceful_shutdown(async move { shutdown.cancelled().await })
                 .await;
             ready.set(false);

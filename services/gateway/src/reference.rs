@@ -29,6 +29,30 @@ pub struct CategoryView {
     pub level: i32,
     /// Only leaves can be put on a ticket.
     pub leaf: bool,
+    pub description: String,
+    /// Questions a ticket of this category answers in `attributes`.
+    pub attributes: Vec<AttributeView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttributeView {
+    #[schema(example = "noise_period")]
+    pub code: String,
+    /// `string`, `number`, `datetime` (ISO 8601 with zone), `text`,
+    /// `singlevaluelist` or `multivaluelist`.
+    pub datatype: String,
+    pub required: bool,
+    #[schema(example = "噪声主要出现在什么时段？")]
+    pub description: String,
+    pub order: i32,
+    /// Allowed keys for the list types.
+    pub values: Vec<OptionView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptionView {
+    pub key: String,
+    pub name: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -69,6 +93,26 @@ pub async fn list_categories(
                 parent_code: c.parent_code,
                 level: c.level,
                 leaf: c.leaf,
+                description: c.description,
+                attributes: c
+                    .attributes
+                    .into_iter()
+                    .map(|a| AttributeView {
+                        code: a.code,
+                        datatype: a.datatype,
+                        required: a.required,
+                        description: a.description,
+                        order: a.order,
+                        values: a
+                            .values
+                            .into_iter()
+                            .map(|o| OptionView {
+                                key: o.key,
+                                name: o.name,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
             })
             .collect(),
     }))

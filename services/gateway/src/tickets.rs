@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use jiesu_proto::{
     common::TimelineEntry,
     dispatch::GetWorkOrderByTicketRequest,
-    intake::{Citizen, CreateTicketRequest, GetTicketRequest, Location},
+    intake::{AttributeValue, Citizen, CreateTicketRequest, GetTicketRequest, Location},
     time::from_timestamp,
 };
 use serde::{Deserialize, Serialize};
@@ -49,6 +49,35 @@ pub struct CreateTicketBody {
     #[serde(default)]
     pub location: Option<LocationBody>,
     pub citizen: CitizenBody,
+    /// `livelihood` (民生, default), `development` (发展, default on the
+    /// enterprise channel) or `enforcement` (执法).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The caller asked for confidentiality (保密).
+    #[serde(default)]
+    pub confidential: bool,
+    /// Answers to the category's attributes: code → value, or a list of
+    /// values for a multi-value list (see `GET /api/v1/categories`).
+    #[serde(default)]
+    #[schema(value_type = Option<Object>, example = json!({"noise_period": "night", "source": ["renovation"]}))]
+    pub attributes: std::collections::BTreeMap<String, AttributeAnswer>,
+}
+
+/// One value, or several for a multi-value list.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum AttributeAnswer {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl AttributeAnswer {
+    fn into_values(self) -> Vec<String> {
+        match self {
+            AttributeAnswer::One(v) => vec![v],
+            AttributeAnswer::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -73,6 +102,9 @@ pub struct CitizenBody {
     /// Mobile or landline; stored encrypted, shown masked.
     #[schema(example = "13800138000")]
     pub phone: String,
+    /// Resident ID number (optional); stored encrypted, shown masked.
+    #[serde(default)]
+    pub id_number: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -88,9 +120,12 @@ pub struct TicketCreated {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CitizenView {
     pub name: String,
-    /// Always masked, e.g. `138****8000`.
+    /// Always masked, e.g. `138****8000`; `（保密）` for a confidential
+    /// caller unless the reader is an agent.
     #[schema(example = "138****8000")]
     pub phone: String,
+    /// Masked, empty when not given.
+    pub id_number: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,6 +167,18 @@ pub struct TicketView {
     pub category_name: String,
     pub content: String,
     pub urgency: String,
+    /// `livelihood`, `development` or `enforcement`.
+    pub kind: String,
+    pub confidential: bool,
+    /// Attribute code → values.
+    #[schema(value_type = Object)]
+    pub attributes: std::collections::BTreeMap<String, Vec<String>>,
+    /// The registered channel (tenant platform, Open311 client) it came
+    /// through, with that system's own id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
     pub citizen: CitizenView,
     pub location: LocationView,
@@ -207,8 +254,19 @@ pub async fn create_ticket(
         citizen: Some(Citizen {
             name: body.citizen.name.unwrap_or_default(),
             phone: body.citizen.phone,
+            id_number: body.citizen.id_number.unwrap_or_default(),
         }),
         urgency: body.urgency.unwrap_or_default(),
+        kind: body.kind.unwrap_or_default(),
+        confidential: body.confidential,
+        attributes: body
+            .attributes
+            .into_iter()
+            .map(|(code, v)| AttributeValue {
+                code,
+                values: v.into_values(),
+            })
+            .collect(),
     };
     let created = with_retry(state.backends.retries, || {
         let mut client = state.backends.intake.clone();
@@ -323,10 +381,20 @@ pub async fn get_ticket(
         category_name: ticket.category_name,
         content: ticket.content,
         urgency: ticket.urgency,
+        kind: ticket.kind,
+        confidential: ticket.confidential,
+        attributes: ticket
+            .attributes
+            .into_iter()
+            .map(|a| (a.code, a.values))
+            .collect(),
+        channel_id: (!ticket.channel_id.is_empty()).then_some(ticket.channel_id),
+        external_id: (!ticket.external_id.is_empty()).then_some(ticket.external_id),
         created_at: ticket.created_at.as_ref().and_then(from_timestamp),
         citizen: CitizenView {
             name: citizen.name,
             phone: citizen.phone,
+            id_number: citizen.id_number,
         },
         location: LocationView {
             lat: location.lat,

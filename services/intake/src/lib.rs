@@ -12,13 +12,16 @@ pub mod domain;
 pub mod seed;
 pub mod store;
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use jiesu_auth::{AuthInterceptor, Verifier};
 use jiesu_bus::{Bus, Outbox, Relay};
 use jiesu_db::{DbConfig, SqlMigration};
 use jiesu_pii::Keyring;
-use jiesu_proto::intake::intake_service_server::IntakeServiceServer;
+use jiesu_proto::intake::{
+    intake_service_server::IntakeServiceServer,
+    public_intake_service_server::PublicIntakeServiceServer,
+};
 use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
 use serde::Deserialize;
 
@@ -31,6 +34,12 @@ pub struct IntakeConfig {
     pub grpc_addr: String,
     /// Full database URL; empty means `<database.url>/<prefix>intake`.
     pub database_url: String,
+    /// How far a webhook's `X-Jiesu-Timestamp` may be from now.
+    #[serde(with = "humantime_serde")]
+    pub webhook_window: Duration,
+    /// How long a rotated channel credential keeps working by default.
+    #[serde(with = "humantime_serde")]
+    pub rotation_overlap: Duration,
 }
 
 impl Default for IntakeConfig {
@@ -38,6 +47,8 @@ impl Default for IntakeConfig {
         Self {
             grpc_addr: "0.0.0.0:50051".into(),
             database_url: String::new(),
+            webhook_window: Duration::from_secs(300),
+            rotation_overlap: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -52,6 +63,10 @@ impl jiesu_db::SqlMigrations for Migrations {
             SqlMigration {
                 name: "m20261122_000001_intake",
                 sql: include_str!("../migrations/0001_intake.sql"),
+            },
+            SqlMigration {
+                name: "m20261122_000002_channels",
+                sql: include_str!("../migrations/0002_channels.sql"),
             },
         ]
     }
@@ -78,8 +93,21 @@ impl Intake {
             .await
             .map_err(|e| err(&e))?;
 
+        if cfg.webhook_window < Duration::from_secs(10) || cfg.webhook_window > Duration::from_secs(3600) {
+            return Err(err(&jiesu_runtime::ConfigError::invalid(
+                "intake.webhook_window",
+                "must be between 10s and 1h",
+            )));
+        }
         let outbox = Outbox::new(&bus.cfg);
-        let api = api::IntakeApi::new(db.clone(), outbox.clone(), keyring);
+        let core = Arc::new(api::Core {
+            db: db.clone(),
+            outbox: outbox.clone(),
+            keyring,
+            webhook_window: cfg.webhook_window,
+            rotation_overlap: cfg.rotation_overlap,
+        });
+        let api = api::IntakeApi::new(core.clone());
         let health = jiesu_runtime::grpc::health::<IntakeServiceServer<api::IntakeApi>>(
             ctx.shutdown.clone(),
         )
@@ -89,7 +117,9 @@ impl Intake {
             .add_service(IntakeServiceServer::with_interceptor(
                 api,
                 AuthInterceptor::new(verifier),
-            ));
+            ))
+            // Authenticated by channel credentials (or public reads), not JWTs.
+            .add_service(PublicIntakeServiceServer::new(api::public::PublicApi::new(core)));
         let server = jiesu_runtime::grpc::serve(
             router,
             listener,
@@ -97,9 +127,33 @@ impl Intake {
             ctx.readiness.register("intake.grpc"),
             ctx.shutdown.clone(),
         );
+        let janitor = spawn_nonce_janitor(db.clone(), cfg.webhook_window * 2, ctx.shutdown.clone());
         let relay = Relay::new(db, bus, &outbox, TARGET);
         let relay_task =
             relay.spawn_after(vec![server], ctx.readiness.register("intake.outbox"), ctx);
-        Ok(RunningTarget::new(TARGET, grpc_addr, vec![relay_task]))
+        Ok(RunningTarget::new(TARGET, grpc_addr, vec![relay_task, janitor]))
     }
+}
+
+/// Forgets webhook nonces once their timestamps are outside the window
+/// (a replay is then refused as stale), every minute until shutdown.
+fn spawn_nonce_janitor(
+    db: sea_orm::DatabaseConnection,
+    keep: Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            match store::channels::purge_nonces(&db, keep).await {
+                Ok(n) if n > 0 => tracing::debug!(purged = n, "old webhook nonces purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "could not purge webhook nonces"),
+            }
+        }
+    })
 }

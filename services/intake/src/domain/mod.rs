@@ -1,6 +1,10 @@
 //! Intake's pure rules: what a valid request is, how tracking numbers look.
 //! No I/O here; `api` translates, `store` persists.
 
+pub mod attributes;
+pub mod credentials;
+pub mod webhook;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use jiesu_proto::intake::CreateTicketRequest;
 use sha2::{Digest, Sha256};
@@ -8,13 +12,13 @@ use sha2::{Digest, Sha256};
 /// A field that failed validation: the dotted path and why (never the value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: String,
     pub message: String,
 }
 
-fn bad(field: &'static str, message: impl Into<String>) -> FieldError {
+pub fn bad(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError {
-        field,
+        field: field.into(),
         message: message.into(),
     }
 }
@@ -67,6 +71,12 @@ string_enum!(Nature {
     Praise => "praise" / "表扬",
 });
 
+string_enum!(Kind {
+    Livelihood => "livelihood" / "民生诉求",
+    Development => "development" / "发展诉求",
+    Enforcement => "enforcement" / "执法诉求",
+});
+
 string_enum!(Urgency {
     Normal => "normal" / "一般",
     Urgent => "urgent" / "紧急",
@@ -86,16 +96,36 @@ impl Channel {
 /// Ticket status as intake knows it.
 pub const STATUS_RECEIVED: &str = "received";
 
+/// Statuses after which nothing more happens to a ticket: Open311 `closed`.
+/// Everything else (received, triage, dispatched, in progress...) is `open`.
+pub const CLOSED_STATUSES: &[&str] = &["answered", "withdrawn", "resolved", "closed"];
+
+pub fn is_closed(status: &str) -> bool {
+    CLOSED_STATUSES.contains(&status)
+}
+
+/// A tenant (jurisdiction) code: a 6- to 12-digit division code.
+pub fn tenant_code(raw: &str) -> Result<String, FieldError> {
+    let t = raw.trim();
+    if (6..=12).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(t.to_owned())
+    } else {
+        Err(bad("tenant", "must be a 6- to 12-digit division code"))
+    }
+}
+
 pub const MAX_CONTENT_CHARS: usize = 4000;
 pub const MAX_ADDRESS_CHARS: usize = 200;
 pub const MAX_NAME_CHARS: usize = 50;
 pub const MAX_IDEMPOTENCY_KEY: usize = 128;
+pub const MAX_ATTRIBUTES: usize = 50;
 
 /// A request that passed validation, normalised.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ValidTicket {
     pub idempotency_key: Option<String>,
     pub channel: Channel,
+    pub kind: Kind,
     pub nature: Nature,
     pub category: String,
     pub content: String,
@@ -104,6 +134,11 @@ pub struct ValidTicket {
     pub address: Option<String>,
     pub citizen_name: Option<String>,
     pub citizen_phone: String,
+    pub citizen_id_number: Option<String>,
+    pub confidential: bool,
+    /// As given (code → values), checked against the category by
+    /// [`attributes::check`] once the category is known.
+    pub attributes: Vec<(String, Vec<String>)>,
 }
 
 fn has_control(s: &str, allow_newlines: bool) -> bool {
@@ -141,6 +176,12 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
             bad("nature", format!("must be one of: {}", Nature::names()))
         }
     })?;
+    let kind = match req.kind.trim() {
+        "" if channel == Channel::Enterprise => Kind::Development,
+        "" => Kind::Livelihood,
+        k => Kind::parse(k)
+            .ok_or_else(|| bad("kind", format!("must be one of: {}", Kind::names())))?,
+    };
     let urgency = match req.urgency.trim() {
         "" => Urgency::Normal,
         u => Urgency::parse(u)
@@ -247,9 +288,37 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
         }
     })?;
 
+    let id_number = match citizen.id_number.trim() {
+        "" => None,
+        raw => Some(normalize_id_number(raw).ok_or_else(|| {
+            bad(
+                "citizen.id_number",
+                "must be an 18-character resident ID number with a valid check digit",
+            )
+        })?),
+    };
+    if req.attributes.len() > MAX_ATTRIBUTES {
+        return Err(bad(
+            "attributes",
+            format!("must have at most {MAX_ATTRIBUTES} entries"),
+        ));
+    }
+    let mut attributes: Vec<(String, Vec<String>)> = Vec::with_capacity(req.attributes.len());
+    for a in &req.attributes {
+        let code = a.code.trim();
+        if code.is_empty() || !attributes::is_code(code) {
+            return Err(bad("attributes", "attribute codes are letters, digits and _ (at most 64)"));
+        }
+        if attributes.iter().any(|(c, _)| c == code) {
+            return Err(bad(format!("attributes.{code}"), "is given twice"));
+        }
+        attributes.push((code.to_owned(), a.values.iter().map(|v| v.trim().to_owned()).collect()));
+    }
+
     Ok(ValidTicket {
         idempotency_key,
         channel,
+        kind,
         nature,
         category: category.to_owned(),
         content: content.to_owned(),
@@ -258,7 +327,28 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
         address,
         citizen_name: (!name.is_empty()).then(|| name.to_owned()),
         citizen_phone: phone,
+        citizen_id_number: id_number,
+        confidential: req.confidential,
+        attributes,
     })
+}
+
+/// A mainland resident ID number (GB 11643-1999): 17 digits and a check
+/// character. Returns it upper-cased, or `None` when the check fails.
+pub fn normalize_id_number(raw: &str) -> Option<String> {
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: &[u8; 11] = b"10X98765432";
+    let id = raw.trim().to_ascii_uppercase();
+    let b = id.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(WEIGHTS)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    (CHECK[(sum % 11) as usize] == b[17]).then_some(id)
 }
 
 /// `138 0013 8000` → `13800138000`; `0532 88886666` → `0532-88886666`.
@@ -297,6 +387,9 @@ pub fn request_hash(t: &ValidTicket) -> String {
     let mut h = Sha256::new();
     for part in [
         t.channel.as_str(),
+        t.kind.as_str(),
+        if t.confidential { "confidential" } else { "" },
+        t.citizen_id_number.as_deref().unwrap_or(""),
         t.nature.as_str(),
         &t.category,
         &t.content,
@@ -311,6 +404,14 @@ pub fn request_hash(t: &ValidTicket) -> String {
     if let Some((lat, lon)) = t.point {
         h.update(lat.to_be_bytes());
         h.update(lon.to_be_bytes());
+    }
+    for (code, values) in &t.attributes {
+        h.update(code.as_bytes());
+        for v in values {
+            h.update([1u8]);
+            h.update(v.as_bytes());
+        }
+        h.update([0u8]);
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

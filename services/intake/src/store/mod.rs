@@ -2,6 +2,7 @@
 //! tenant data takes the caller's [`Principal`] and scopes by it.
 
 pub mod categories;
+pub mod channels;
 pub mod ticket_events;
 pub mod tickets;
 
@@ -49,13 +50,27 @@ pub async fn find_visible_ticket<C: ConnectionTrait>(
 /// An earlier ticket by the same submitter with the same idempotency key.
 pub async fn find_by_idempotency_key<C: ConnectionTrait>(
     conn: &C,
-    who: &Principal,
+    tenant: &str,
+    submitter_sub: &str,
     key: &str,
 ) -> Result<Option<tickets::Model>, DbErr> {
     tickets::Entity::find()
-        .filter(tickets::Column::Tenant.eq(who.tenant.code()))
-        .filter(tickets::Column::SubmitterSub.eq(who.sub.clone()))
+        .filter(tickets::Column::Tenant.eq(tenant))
+        .filter(tickets::Column::SubmitterSub.eq(submitter_sub))
         .filter(tickets::Column::IdempotencyKey.eq(key))
+        .one(conn)
+        .await
+}
+
+/// The ticket a channel delivered under its own id.
+pub async fn find_by_external_id<C: ConnectionTrait>(
+    conn: &C,
+    channel_id: Uuid,
+    external_id: &str,
+) -> Result<Option<tickets::Model>, DbErr> {
+    tickets::Entity::find()
+        .filter(tickets::Column::ChannelId.eq(channel_id))
+        .filter(tickets::Column::ExternalId.eq(external_id))
         .one(conn)
         .await
 }

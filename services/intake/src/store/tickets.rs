@@ -27,6 +27,14 @@ pub struct Model {
     pub request_hash: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub kind: String,
+    pub confidential: bool,
+    pub id_number_enc: Option<String>,
+    pub attributes: Json,
+    pub channel_id: Option<Uuid>,
+    pub external_id: Option<String>,
+    pub public_token: Option<String>,
+    pub client_meta_enc: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

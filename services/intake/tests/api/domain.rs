@@ -19,8 +19,10 @@ fn ok_request() -> CreateTicketRequest {
         citizen: Some(Citizen {
             name: "张三".into(),
             phone: "138 0013 8000".into(),
+            ..Default::default()
         }),
         urgency: String::new(),
+        ..Default::default()
     }
 }
 
@@ -141,4 +143,96 @@ fn request_hash_tells_retries_from_reuse() {
     let b = validate(&other).unwrap();
     assert_eq!(request_hash(&a), request_hash(&a.clone()));
     assert_ne!(request_hash(&a), request_hash(&b));
+}
+
+#[test]
+fn id_numbers_kinds_and_confidentiality() {
+    let mut r = ok_request();
+    r.citizen.as_mut().unwrap().id_number = "11010519491231002x".into();
+    r.confidential = true;
+    let t = validate(&r).unwrap();
+    assert_eq!(t.citizen_id_number.as_deref(), Some("11010519491231002X"));
+    assert!(t.confidential);
+    assert_eq!(t.kind, Kind::Livelihood);
+    for bad in ["110105194912310021", "11010519491231002", "1101051949123100XX", "ABCDEFGHIJKLMNOPQR"] {
+        r.citizen.as_mut().unwrap().id_number = bad.into();
+        assert_eq!(validate(&r).unwrap_err().field, "citizen.id_number", "{bad}");
+    }
+    let mut r = ok_request();
+    r.channel = "enterprise".into();
+    assert_eq!(validate(&r).unwrap().kind, Kind::Development);
+    r.kind = "enforcement".into();
+    assert_eq!(validate(&r).unwrap().kind, Kind::Enforcement);
+    r.kind = "military".into();
+    assert_eq!(validate(&r).unwrap_err().field, "kind");
+}
+
+#[test]
+fn attributes_are_checked_against_the_definitions() {
+    use jiesu_intake::domain::attributes::{AttributeDef, AttributeOption, Datatype, check};
+    let def = |code: &str, datatype, required, values: &[&str]| AttributeDef {
+        code: code.into(),
+        datatype,
+        required,
+        description: code.into(),
+        datatype_description: String::new(),
+        order: 0,
+        values: values
+            .iter()
+            .map(|v| AttributeOption { key: (*v).into(), name: (*v).into() })
+            .collect(),
+    };
+    let defs = vec![
+        def("when", Datatype::Singlevaluelist, true, &["day", "night"]),
+        def("what", Datatype::Multivaluelist, false, &["a", "b"]),
+        def("n", Datatype::Number, false, &[]),
+        def("at", Datatype::Datetime, false, &[]),
+    ];
+    let given = |pairs: &[(&str, &[&str])]| -> Vec<(String, Vec<String>)> {
+        pairs
+            .iter()
+            .map(|(c, v)| ((*c).to_owned(), v.iter().map(|s| (*s).to_owned()).collect()))
+            .collect()
+    };
+    let ok = check(&defs, &given(&[("when", &["night"]), ("what", &["a", "b"]), ("n", &["-1.5"]), ("at", &["2026-11-22T08:00:00+08:00"])])).unwrap();
+    assert_eq!(ok.len(), 4);
+    for (pairs, field) in [
+        (given(&[]), "attributes.when"),
+        (given(&[("when", &["dusk"])]), "attributes.when"),
+        (given(&[("when", &["day", "night"])]), "attributes.when"),
+        (given(&[("when", &["day"]), ("what", &["c"])]), "attributes.what"),
+        (given(&[("when", &["day"]), ("n", &["ten"])]), "attributes.n"),
+        (given(&[("when", &["day"]), ("n", &["inf"])]), "attributes.n"),
+        (given(&[("when", &["day"]), ("at", &["2026-11-22 08:00"])]), "attributes.at"),
+        (given(&[("when", &["day"]), ("colour", &["red"])]), "attributes.colour"),
+    ] {
+        assert_eq!(check(&defs, &pairs).unwrap_err().field, field, "{pairs:?}");
+    }
+}
+
+#[test]
+fn webhook_signatures_freshness_and_rotation() {
+    use jiesu_intake::domain::webhook::{Refusal, check_freshness, sign, verify};
+    let body = br#"{"external_id":"1"}"#;
+    let old = b"whsec_old".to_vec();
+    let new = b"whsec_new".to_vec();
+    let sig = sign(&old, "1700000000", "nonce-0123456789", body);
+    assert!(sig.starts_with("v1=") && sig.len() == 67);
+    // Either of two valid keys; two signatures in one header.
+    assert_eq!(verify(&[new.clone(), old.clone()], "1700000000", "nonce-0123456789", body, &sig), Ok(()));
+    let both = format!("{}, {sig}", sign(b"whsec_other", "1700000000", "nonce-0123456789", body));
+    assert_eq!(verify(&[old.clone()], "1700000000", "nonce-0123456789", body, &both), Ok(()));
+    // Anything changed breaks it.
+    assert_eq!(verify(&[new.clone()], "1700000000", "nonce-0123456789", body, &sig), Err(Refusal::SignatureInvalid));
+    assert_eq!(verify(&[old.clone()], "1700000001", "nonce-0123456789", body, &sig), Err(Refusal::SignatureInvalid));
+    assert_eq!(verify(&[old.clone()], "1700000000", "nonce-0123456780", body, &sig), Err(Refusal::SignatureInvalid));
+    assert_eq!(verify(&[old.clone()], "1700000000", "nonce-0123456789", b"{}", &sig), Err(Refusal::SignatureInvalid));
+    assert_eq!(verify(&[old], "1700000000", "nonce-0123456789", body, ""), Err(Refusal::SignatureMissing));
+
+    assert_eq!(check_freshness("1700000000", "nonce-0123456789", 1700000299, 300), Ok(1700000000));
+    assert_eq!(check_freshness("1700000000", "nonce-0123456789", 1699999701, 300), Ok(1700000000));
+    assert_eq!(check_freshness("1700000000", "nonce-0123456789", 1700000301, 300), Err(Refusal::TimestampStale));
+    assert_eq!(check_freshness("soon", "nonce-0123456789", 1700000000, 300), Err(Refusal::TimestampMissing));
+    assert_eq!(check_freshness("1700000000", "short", 1700000000, 300), Err(Refusal::NonceInvalid));
+    assert_eq!(check_freshness("1700000000", "nonce with spaces!!", 1700000000, 300), Err(Refusal::NonceInvalid));
 }

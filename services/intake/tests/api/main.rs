@@ -38,6 +38,7 @@ async fn start() -> Env {
         code: code.into(),
         name: name.into(),
         parent: parent.into(),
+        ..CategorySeed::default()
     });
     jiesu_intake::seed::upsert_categories(&conn, "370202", &cats)
         .await
@@ -48,6 +49,7 @@ async fn start() -> Env {
     let cfg = IntakeConfig {
         grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
+        ..IntakeConfig::default()
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
     let intake = Intake::build(
@@ -97,8 +99,10 @@ fn ticket(phone: &str) -> CreateTicketRequest {
         citizen: Some(Citizen {
             name: "张先生".into(),
             phone: phone.into(),
+            ..Default::default()
         }),
         urgency: String::new(),
+        ..Default::default()
     }
 }
 

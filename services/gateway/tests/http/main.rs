@@ -1,0 +1,10 @@
+//! The public HTTP API with every service running in-process against real
+//! PostgreSQL and NATS: the REST tickets API, channels and their signed
+//! webhook, and the Open311 GeoReport v2 conformance suite.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod channels;
+mod open311;
+mod stack;
+mod tickets;

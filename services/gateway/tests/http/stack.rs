@@ -1,0 +1,292 @@
+//! Every service in-process on port 0 against a fresh database each and a
+//! private NATS prefix, with a small category tree and one unit.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jiesu_auth::{Role, Verifier};
+use jiesu_gateway::{Gateway, GatewayConfig};
+use jiesu_intake::{
+    domain::attributes::{AttributeDef, AttributeOption, Datatype},
+    seed::CategorySeed,
+};
+use jiesu_runtime::TargetCtx;
+use jiesu_testkit::{TestBus, TestDb, TestKeys};
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+pub struct Stack {
+    pub base: String,
+    pub keys: TestKeys,
+    pub http: Client,
+    pub stop: CancellationToken,
+    /// Dispatch alone, so a test can take it away.
+    pub stop_dispatch: CancellationToken,
+    pub intake_db: String,
+    _dbs: Vec<TestDb>,
+    _bus: TestBus,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        self.stop_dispatch.cancel();
+    }
+}
+
+fn option(key: &str, name: &str) -> AttributeOption {
+    AttributeOption {
+        key: key.into(),
+        name: name.into(),
+    }
+}
+
+fn attr(code: &str, datatype: Datatype, required: bool, order: i32, values: Vec<AttributeOption>) -> AttributeDef {
+    AttributeDef {
+        code: code.into(),
+        datatype,
+        required,
+        description: format!("{code}？"),
+        datatype_description: String::new(),
+        order,
+        values,
+    }
+}
+
+/// SH01 asks nothing; CG02 and SC01 ask every kind of attribute.
+fn categories() -> Vec<CategorySeed> {
+    let cat = |code: &str, name: &str, parent: &str| CategorySeed {
+        code: code.into(),
+        name: name.into(),
+        parent: parent.into(),
+        ..CategorySeed::default()
+    };
+    let mut cg02 = cat("CG02", "违章停车", "CG");
+    cg02.description = "车辆乱停乱放、占用消防通道".into();
+    cg02.keywords = "停车,占道,消防通道".into();
+    cg02.attributes = vec![
+        attr("plate", Datatype::String, false, 1, vec![]),
+        attr("blocking", Datatype::Singlevaluelist, true, 2, vec![option("yes", "是"), option("no", "否")]),
+        attr("note", Datatype::Text, false, 3, vec![]),
+    ];
+    let mut sc01 = cat("SC01", "预付卡消费", "SC");
+    sc01.attributes = vec![
+        attr("paid_at", Datatype::Datetime, false, 1, vec![]),
+        attr("amount", Datatype::Number, false, 2, vec![]),
+        attr("items", Datatype::Multivaluelist, false, 3, vec![option("gym", "健身"), option("salon", "美容美发"), option("edu", "教育培训")]),
+    ];
+    vec![
+        cat("SH", "社会治理", ""),
+        cat("SH01", "噪声扰民", "SH"),
+        cat("CG", "城市管理", ""),
+        cg02,
+        cat("SC", "市场监管", ""),
+        sc01,
+    ]
+}
+
+pub async fn stack() -> Stack {
+    stack_with(|_| {}).await
+}
+
+/// A stack whose gateway configuration the test adjusts (rate limits).
+pub async fn stack_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
+    let intake_db = TestDb::new::<jiesu_intake::Migrations>("intake").await;
+    let dispatch_db = TestDb::new::<jiesu_dispatch::Migrations>("dispatch").await;
+    let notification_db = TestDb::new::<jiesu_notification::Migrations>("notification").await;
+    let cats = categories();
+    jiesu_intake::seed::upsert_categories(&intake_db.connect().await, "370202", &cats)
+        .await
+        .unwrap();
+    let d = dispatch_db.connect().await;
+    jiesu_dispatch::seed::upsert_units(
+        &d,
+        "370202",
+        &[jiesu_dispatch::seed::UnitSeed {
+            id: "sn-gafj".into(),
+            name: "青岛市公安局市南分局".into(),
+            kind: "department".into(),
+            region_code: "370202".into(),
+            parent: String::new(),
+        }],
+    )
+    .await
+    .unwrap();
+    jiesu_dispatch::seed::upsert_routes(
+        &d,
+        "370202",
+        &["SH01", "CG02", "SC01"].map(|c| jiesu_dispatch::seed::RouteSeed {
+            category: c.into(),
+            unit: "sn-gafj".into(),
+        }),
+    )
+    .await
+    .unwrap();
+
+    let tb = TestBus::new();
+    let keys = TestKeys::new();
+    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
+    let stop = CancellationToken::new();
+    let stop_dispatch = CancellationToken::new();
+    let ctx = TargetCtx::new(stop.clone(), Duration::from_secs(5));
+    let dispatch_ctx = TargetCtx::new(stop_dispatch.clone(), Duration::from_secs(5));
+
+    let intake = jiesu_intake::Intake::build(
+        &jiesu_intake::IntakeConfig {
+            grpc_addr: "127.0.0.1:0".into(),
+            database_url: intake_db.url.clone(),
+            ..Default::default()
+        },
+        &intake_db.config(),
+        tb.connect().await,
+        verifier.clone(),
+        keys.keyring(),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let dispatch = jiesu_dispatch::Dispatch::build(
+        &jiesu_dispatch::DispatchConfig {
+            grpc_addr: "127.0.0.1:0".into(),
+            database_url: dispatch_db.url.clone(),
+        },
+        &dispatch_db.config(),
+        tb.connect().await,
+        verifier.clone(),
+        &dispatch_ctx,
+    )
+    .await
+    .unwrap();
+    let notification = jiesu_notification::NotificationTarget::build(
+        &jiesu_notification::NotificationConfig {
+            grpc_addr: "127.0.0.1:0".into(),
+            database_url: notification_db.url.clone(),
+        },
+        &notification_db.config(),
+        tb.connect().await,
+        verifier.clone(),
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let mut cfg = GatewayConfig {
+        http_addr: "127.0.0.1:0".into(),
+        intake_url: format!("http://{}", intake.addr()),
+        dispatch_url: format!("http://{}", dispatch.addr()),
+        notification_url: format!("http://{}", notification.addr()),
+        retries: 1,
+        ..GatewayConfig::default()
+    };
+    // Suites send many requests from one address; the limits have tests
+    // of their own.
+    cfg.rate_limit.per_ip_per_minute = 0;
+    cfg.rate_limit.per_channel_per_minute = 0;
+    tweak(&mut cfg);
+    let gateway = Gateway::build(
+        &cfg,
+        verifier,
+        &ctx,
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", gateway.addr());
+    tokio::spawn(intake.run_until_stopped());
+    tokio::spawn(dispatch.run_until_stopped());
+    tokio::spawn(notification.run_until_stopped());
+    tokio::spawn(gateway.run_until_stopped());
+    Stack {
+        base,
+        keys,
+        http: Client::new(),
+        stop,
+        stop_dispatch,
+        intake_db: intake_db.url.clone(),
+        _dbs: vec![intake_db, dispatch_db, notification_db],
+        _bus: tb,
+    }
+}
+
+pub fn ticket_body(phone: &str) -> Value {
+    json!({
+        "channel": "hotline",
+        "nature": "complaint",
+        "category": "SH01",
+        "content": "楼上噪音到半夜",
+        "location": {"lat": 36.06, "lon": 120.38, "address": "燕儿岛路10号"},
+        "citizen": {"name": "张先生", "phone": phone}
+    })
+}
+
+impl Stack {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn admin(&self) -> String {
+        self.keys.token("370202", &[Role::TenantAdmin], "admin-1")
+    }
+
+    pub fn agent(&self) -> String {
+        self.keys.token("370202", &[Role::Agent], "agent-1")
+    }
+
+    /// Registers a channel as the tenant admin; returns the whole answer.
+    pub async fn register(&self, name: &str, channel: &str, auth: &str) -> Value {
+        let resp = self
+            .http
+            .post(self.url("/api/v1/admin/channels"))
+            .bearer_auth(self.admin())
+            .json(&json!({"name": name, "channel": channel, "auth": auth}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        resp.json().await.unwrap()
+    }
+
+    pub async fn post_json(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post(&self, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/tickets", self.base))
+            .json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+}
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
