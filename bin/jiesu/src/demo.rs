@@ -46,7 +46,9 @@ pub fn shinan() -> anyhow::Result<DemoTenant> {
             .categories
             .iter_mut()
             .find(|c| c.code == a.category)
-            .ok_or_else(|| anyhow::anyhow!("attribute {} names unknown category {}", a.code, a.category))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!("attribute {} names unknown category {}", a.code, a.category)
+            })?;
         cat.attributes.push(AttributeDef {
             code: a.code,
             datatype: a.datatype,

@@ -57,6 +57,22 @@ impl Event for intake::TicketReceived {
     }
 }
 
+impl Event for intake::TicketInformationAdded {
+    const CONTEXT: &'static str = "intake";
+    const NAME: &'static str = "ticket.information_added";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
+impl Event for intake::TicketWithdrawn {
+    const CONTEXT: &'static str = "intake";
+    const NAME: &'static str = "ticket.withdrawn";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 impl Event for dispatch::TicketDispatched {
     const CONTEXT: &'static str = "dispatch";
     const NAME: &'static str = "ticket.dispatched";

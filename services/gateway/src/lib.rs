@@ -193,6 +193,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(healthz))
         .routes(routes!(tickets::create_ticket))
         .routes(routes!(tickets::get_ticket))
+        .routes(routes!(tickets::add_information))
+        .routes(routes!(tickets::withdraw))
+        .routes(routes!(tickets::track))
         .routes(routes!(reference::list_categories))
         .routes(routes!(reference::list_notifications))
         .routes(routes!(channels::register_channel, channels::list_channels))
@@ -216,9 +219,18 @@ pub fn router(state: AppState) -> Router {
             "/open311/v2/{tenant}/{file}",
             get(open311::get_collection).post(open311::post_request),
         )
-        .route("/open311/v2/{tenant}/services/{file}", get(open311::get_service))
-        .route("/open311/v2/{tenant}/requests/{file}", get(open311::get_request))
-        .route("/open311/v2/{tenant}/tokens/{file}", get(open311::get_token))
+        .route(
+            "/open311/v2/{tenant}/services/{file}",
+            get(open311::get_service),
+        )
+        .route(
+            "/open311/v2/{tenant}/requests/{file}",
+            get(open311::get_request),
+        )
+        .route(
+            "/open311/v2/{tenant}/tokens/{file}",
+            get(open311::get_token),
+        )
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint")
         })
@@ -302,8 +314,8 @@ impl Gateway {
                 listener,
                 app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
             )
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await;
+            .with_graceful_shutdown(async move { shutdown.cancelled().await })
+            .await;
             ready.set(false);
             if let Err(e) = result {
                 tracing::error!(error = %e, "gateway HTTP server failed");

@@ -291,7 +291,11 @@ fn split_file(file: &str) -> Result<(&str, Format)> {
         }
     };
     if stem.is_empty() {
-        return Err(Open311Error::new(StatusCode::NOT_FOUND, "not found", format));
+        return Err(Open311Error::new(
+            StatusCode::NOT_FOUND,
+            "not found",
+            format,
+        ));
     }
     Ok((stem, format))
 }
@@ -318,9 +322,7 @@ fn params(raw: &[u8], format: Format) -> Result<Vec<(String, String)>> {
 }
 
 fn first<'a>(p: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    p.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    p.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 fn text(p: &[(String, String)], name: &str) -> String {
@@ -328,7 +330,8 @@ fn text(p: &[(String, String)], name: &str) -> String {
 }
 
 fn check_tenant(tenant: &str, p: &[(String, String)], format: Format) -> Result<()> {
-    let known_shape = (6..=12).contains(&tenant.len()) && tenant.bytes().all(|b| b.is_ascii_digit());
+    let known_shape =
+        (6..=12).contains(&tenant.len()) && tenant.bytes().all(|b| b.is_ascii_digit());
     let jurisdiction_ok = first(p, "jurisdiction_id")
         .map(|j| j.trim().is_empty() || j.trim() == tenant)
         .unwrap_or(true);
@@ -377,12 +380,7 @@ fn parse_date(name: &str, raw: &str, format: Format) -> Result<DateTime<Utc>> {
     ))
 }
 
-async fn limit_ip(
-    state: &AppState,
-    headers: &HeaderMap,
-    peer: Peer,
-    format: Format,
-) -> Result<()> {
+async fn limit_ip(state: &AppState, headers: &HeaderMap, peer: Peer, format: Format) -> Result<()> {
     state
         .limits
         .check_ip(headers, peer)
@@ -468,7 +466,12 @@ pub async fn root(
     let p = params(query.unwrap_or_default().as_bytes(), format)?;
     check_tenant(&tenant, &p, format)?;
     services(&state, &tenant, format).await?;
-    Ok(render(format, "discovery", discovery(&state, &headers, &tenant), StatusCode::OK))
+    Ok(render(
+        format,
+        "discovery",
+        discovery(&state, &headers, &tenant),
+        StatusCode::OK,
+    ))
 }
 
 /// `GET /open311/v2/{tenant}/{discovery|services|requests}.{format}`
@@ -486,7 +489,12 @@ pub async fn get_collection(
     match stem {
         "discovery" => {
             services(&state, &tenant, format).await?;
-            Ok(render(format, "discovery", discovery(&state, &headers, &tenant), StatusCode::OK))
+            Ok(render(
+                format,
+                "discovery",
+                discovery(&state, &headers, &tenant),
+                StatusCode::OK,
+            ))
         }
         "services" => {
             let list = services(&state, &tenant, format).await?;
@@ -511,10 +519,19 @@ pub async fn get_collection(
                     ])
                 })
                 .collect();
-            Ok(render(format, "services", Node::List("service", items), StatusCode::OK))
+            Ok(render(
+                format,
+                "services",
+                Node::List("service", items),
+                StatusCode::OK,
+            ))
         }
         "requests" => search(&state, &tenant, &p, format).await,
-        _ => Err(Open311Error::new(StatusCode::NOT_FOUND, "not found", format)),
+        _ => Err(Open311Error::new(
+            StatusCode::NOT_FOUND,
+            "not found",
+            format,
+        )),
     }
 }
 
@@ -535,7 +552,9 @@ pub async fn get_service(
         .services
         .iter()
         .find(|c| c.code == code)
-        .ok_or_else(|| Open311Error::new(StatusCode::NOT_FOUND, "service_code not found", format))?;
+        .ok_or_else(|| {
+            Open311Error::new(StatusCode::NOT_FOUND, "service_code not found", format)
+        })?;
     let mut attributes = service.attributes.clone();
     attributes.sort_by_key(|a| a.order);
     let attrs = attributes
@@ -546,7 +565,10 @@ pub async fn get_service(
                 ("code", Node::Str(a.code.clone())),
                 ("datatype", Node::Str(a.datatype.clone())),
                 ("required", Node::Bool(a.required)),
-                ("datatype_description", Node::opt_str(&a.datatype_description)),
+                (
+                    "datatype_description",
+                    Node::opt_str(&a.datatype_description),
+                ),
                 ("order", Node::Int(i64::from(a.order))),
                 ("description", Node::Str(a.description.clone())),
                 (
@@ -584,8 +606,14 @@ fn request_node(r: &PublicRequest) -> Node {
         ("description", Node::opt_str(&r.description)),
         ("agency_responsible", Node::Null),
         ("service_notice", Node::Null),
-        ("requested_datetime", datetime(r.requested_at.as_ref().and_then(from_timestamp))),
-        ("updated_datetime", datetime(r.updated_at.as_ref().and_then(from_timestamp))),
+        (
+            "requested_datetime",
+            datetime(r.requested_at.as_ref().and_then(from_timestamp)),
+        ),
+        (
+            "updated_datetime",
+            datetime(r.updated_at.as_ref().and_then(from_timestamp)),
+        ),
         ("expected_datetime", Node::Null),
         ("address", Node::opt_str(&r.address)),
         ("address_id", Node::Null),
@@ -599,11 +627,9 @@ fn request_node(r: &PublicRequest) -> Node {
 fn int_param(p: &[(String, String)], name: &str, format: Format) -> Result<i32> {
     match first(p, name).map(str::trim) {
         None | Some("") => Ok(0),
-        Some(v) => v
-            .parse::<i32>()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| Open311Error::bad(format!("{name}: must be a positive integer"), format)),
+        Some(v) => v.parse::<i32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            Open311Error::bad(format!("{name}: must be a positive integer"), format)
+        }),
     }
 }
 
@@ -654,7 +680,12 @@ async fn search(
     };
     let found = search_call(state, msg, format).await?;
     let items = found.iter().map(request_node).collect();
-    Ok(render(format, "service_requests", Node::List("request", items), StatusCode::OK))
+    Ok(render(
+        format,
+        "service_requests",
+        Node::List("request", items),
+        StatusCode::OK,
+    ))
 }
 
 async fn search_call(
@@ -708,7 +739,12 @@ pub async fn get_request(
         ));
     }
     let items = found.iter().map(request_node).collect();
-    Ok(render(format, "service_requests", Node::List("request", items), StatusCode::OK))
+    Ok(render(
+        format,
+        "service_requests",
+        Node::List("request", items),
+        StatusCode::OK,
+    ))
 }
 
 /// `GET /open311/v2/{tenant}/tokens/{token}.{format}`
@@ -756,7 +792,10 @@ fn flag(p: &[(String, String)], name: &str, format: Format) -> Result<bool> {
         Some(v) => match v.as_str() {
             "" | "false" | "0" => Ok(false),
             "true" | "1" => Ok(true),
-            _ => Err(Open311Error::bad(format!("{name}: must be true or false"), format)),
+            _ => Err(Open311Error::bad(
+                format!("{name}: must be true or false"),
+                format,
+            )),
         },
     }
 }
@@ -784,9 +823,7 @@ fn attributes(p: &[(String, String)], format: Format) -> Result<Vec<AttributeVal
             .strip_suffix("][]")
             .or_else(|| rest.strip_suffix(']'))
             .filter(|c| !c.is_empty() && !c.contains(['[', ']']))
-            .ok_or_else(|| {
-                Open311Error::bad("attribute: write attribute[code]=value", format)
-            })?;
+            .ok_or_else(|| Open311Error::bad("attribute: write attribute[code]=value", format))?;
         match out.iter_mut().find(|a| a.code == code) {
             Some(a) => a.values.push(v.clone()),
             None => out.push(AttributeValue {
@@ -809,13 +846,20 @@ pub async fn post_request(
 ) -> Result<Response> {
     let (stem, format) = split_file(&file)?;
     if stem != "requests" {
-        return Err(Open311Error::new(StatusCode::NOT_FOUND, "not found", format));
+        return Err(Open311Error::new(
+            StatusCode::NOT_FOUND,
+            "not found",
+            format,
+        ));
     }
     limit_ip(&state, &headers, peer, format).await?;
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+        .is_some_and(|ct| {
+            ct.to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
     if !form {
         return Err(Open311Error::bad(
             "send the request as application/x-www-form-urlencoded",
@@ -931,11 +975,17 @@ mod tests {
 
     #[test]
     fn files_and_params() {
-        assert_eq!(split_file("services.json").ok().map(|f| f.1), Some(Format::Json));
+        assert_eq!(
+            split_file("services.json").ok().map(|f| f.1),
+            Some(Format::Json)
+        );
         assert_eq!(split_file("CG02.XML").ok().map(|f| f.1), Some(Format::Xml));
         assert!(split_file("services").is_err());
         assert!(split_file("services.csv").is_err());
-        assert_eq!(param_name("attributes.noise_period"), "attribute[noise_period]");
+        assert_eq!(
+            param_name("attributes.noise_period"),
+            "attribute[noise_period]"
+        );
         assert_eq!(param_name("location.lon"), "long");
         let p = vec![
             ("attribute[source][]".to_owned(), "shop".to_owned()),

@@ -118,44 +118,21 @@ pub fn retry_after_secs(wait: Duration) -> u64 {
 
 /// The client's address: the socket peer, or the last `X-Forwarded-For`
 /// entry when the gateway runs behind a trusted ingress.
-pub fn client_ip(
-    headers: &HeaderMap,
-    peer: Peer,
-    trust_forwarded_for: bool,
-) -> Option<IpAddr> {
+pub fn client_ip(headers: &HeaderMap, peer: Peer, trust_forwarded_for: bool) -> Option<IpAddr> {
     if trust_forwarded_for
         && let Some(ip) = headers
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
+            .collect::<Vec<_>>()
+            .into_iter()
             .filter_map(|s| s.trim().parse::<IpAddr>().ok())
-            .last()
+            .next_back()
     {
         return Some(ip);
     }
     peer.0.map(|a| a.ip())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn burst_then_rate() {
-        let l = Limiter::per_minute(60, 3).unwrap();
-        for _ in 0..3 {
-            assert!(l.check("a").is_ok());
-        }
-        let wait = l.check("a").unwrap_err();
-        assert!(wait <= Duration::from_secs(1) && wait > Duration::from_millis(900), "{wait:?}");
-        assert!(l.check("b").is_ok(), "keys are independent");
-        assert_eq!(retry_after_secs(wait), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
-        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
-        assert!(Limiter::per_minute(0, 3).is_none());
-    }
 }
 
 /// The gateway's limiters.
@@ -193,11 +170,7 @@ impl Limits {
     }
 
     /// Per client IP (public endpoints).
-    pub fn check_ip(
-        &self,
-        headers: &HeaderMap,
-        peer: Peer,
-    ) -> Result<(), crate::error::ApiError> {
+    pub fn check_ip(&self, headers: &HeaderMap, peer: Peer) -> Result<(), crate::error::ApiError> {
         Self::check(&self.ip, &self.ip_key(headers, peer))
     }
 
@@ -213,5 +186,29 @@ impl Limits {
         peer: Peer,
     ) -> Result<(), crate::error::ApiError> {
         Self::check(&self.lookup, &self.ip_key(headers, peer))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn burst_then_rate() {
+        let l = Limiter::per_minute(60, 3).unwrap();
+        for _ in 0..3 {
+            assert!(l.check("a").is_ok());
+        }
+        let wait = l.check("a").unwrap_err();
+        assert!(
+            wait <= Duration::from_secs(1) && wait > Duration::from_millis(900),
+            "{wait:?}"
+        );
+        assert!(l.check("b").is_ok(), "keys are independent");
+        assert_eq!(retry_after_secs(wait), 1);
+        assert_eq!(retry_after_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_secs(Duration::from_secs(2)), 2);
+        assert!(Limiter::per_minute(0, 3).is_none());
     }
 }

@@ -420,3 +420,188 @@ fn item(e: &TimelineEntry, source: &str) -> TimelineItem {
         }),
     }
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InformationBody {
+    /// What the citizen adds, up to 2000 characters.
+    #[schema(example = "补充：噪音主要在周末上午")]
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawBody {
+    /// Why, optional, up to 500 characters.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketStatus {
+    pub id: String,
+    pub tracking_no: String,
+    pub status: String,
+}
+
+impl From<jiesu_proto::intake::Ticket> for TicketStatus {
+    fn from(t: jiesu_proto::intake::Ticket) -> Self {
+        Self {
+            id: t.id,
+            tracking_no: t.tracking_no,
+            status: t.status,
+        }
+    }
+}
+
+/// The citizen (or an agent for them) adds information (补充信息).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tickets/{id}/information",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id")),
+    request_body = InformationBody,
+    responses(
+        (status = 201, description = "Added to the ticket", body = TicketStatus),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Only the citizen or an agent", body = Problem),
+        (status = 404, description = "No such ticket of the caller", body = Problem),
+        (status = 409, description = "The ticket is closed (`ticket_closed`)", body = Problem),
+        (status = 422, description = "A field is invalid", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn add_information(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<InformationBody>,
+) -> Result<Response, ApiError> {
+    let mut client = state.backends.intake.clone();
+    let req = request(
+        &caller.token,
+        jiesu_proto::intake::AddInformationRequest {
+            ticket_id: id,
+            text: body.text,
+        },
+    )?;
+    let t = client.add_information(req).await?.into_inner();
+    Ok((StatusCode::CREATED, Json(TicketStatus::from(t))).into_response())
+}
+
+/// The citizen (or an agent for them) withdraws the ticket (撤回).
+#[utoipa::path(
+    post,
+    path = "/api/v1/tickets/{id}/withdraw",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id")),
+    request_body = WithdrawBody,
+    responses(
+        (status = 200, description = "Withdrawn", body = TicketStatus),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Only the citizen or an agent", body = Problem),
+        (status = 404, description = "No such ticket of the caller", body = Problem),
+        (status = 409, description = "The ticket is already closed (`ticket_closed`)", body = Problem),
+        (status = 422, description = "A field is invalid", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn withdraw(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<WithdrawBody>,
+) -> Result<Json<TicketStatus>, ApiError> {
+    let mut client = state.backends.intake.clone();
+    let req = request(
+        &caller.token,
+        jiesu_proto::intake::WithdrawTicketRequest {
+            ticket_id: id,
+            reason: body.reason.unwrap_or_default(),
+        },
+    )?;
+    Ok(Json(client.withdraw_ticket(req).await?.into_inner().into()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TrackQuery {
+    /// 受理编号, e.g. `370202-20261122-00042`.
+    pub tracking_no: String,
+    /// Last four digits of the phone given with the request.
+    pub phone_last4: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PublicTimelineItem {
+    pub at: Option<DateTime<Utc>>,
+    pub event: String,
+    pub note: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Tracking {
+    pub tracking_no: String,
+    pub status: String,
+    pub category_name: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub timeline: Vec<PublicTimelineItem>,
+}
+
+/// Progress of a request for anyone holding its tracking number and the
+/// phone's last four digits (no login; 10 look-ups a minute per address).
+#[utoipa::path(
+    get,
+    path = "/api/v1/track",
+    tag = "tickets",
+    params(TrackQuery),
+    responses(
+        (status = 200, description = "Status and public timeline", body = Tracking),
+        (status = 400, description = "Query missing or malformed", body = Problem),
+        (status = 401, description = "Never: no token needed", body = Problem),
+        (status = 404, description = "No ticket with this number and these digits", body = Problem),
+        (status = 422, description = "A parameter is invalid", body = Problem),
+        (status = 429, description = "Too many look-ups; see Retry-After", body = Problem),
+    ),
+)]
+pub async fn track(
+    State(state): State<AppState>,
+    peer: crate::ratelimit::Peer,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<TrackQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Tracking>, ApiError> {
+    state.limits.check_lookup(&headers, peer)?;
+    let axum::extract::Query(q) = query.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            "give tracking_no and phone_last4",
+        )
+    })?;
+    let resp = with_retry(state.backends.retries, || {
+        let mut client = state.backends.public.clone();
+        let req = crate::backend::public_request(jiesu_proto::intake::TrackTicketRequest {
+            tracking_no: q.tracking_no.clone(),
+            phone_last4: q.phone_last4.clone(),
+        });
+        async move { client.track_ticket(req).await }
+    })
+    .await?
+    .into_inner();
+    Ok(Json(Tracking {
+        tracking_no: resp.tracking_no,
+        status: resp.status,
+        category_name: resp.category_name,
+        created_at: resp.created_at.as_ref().and_then(from_timestamp),
+        timeline: resp
+            .timeline
+            .into_iter()
+            .map(|e| PublicTimelineItem {
+                at: e.at.as_ref().and_then(from_timestamp),
+                event: e.event,
+                note: e.note,
+            })
+            .collect(),
+    }))
+}

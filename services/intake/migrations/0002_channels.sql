@@ -61,3 +61,14 @@ ALTER TABLE tickets ADD COLUMN client_meta_enc TEXT;
 CREATE UNIQUE INDEX tickets_external ON tickets (channel_id, external_id) WHERE external_id IS NOT NULL;
 CREATE UNIQUE INDEX tickets_public_token ON tickets (tenant, public_token) WHERE public_token IS NOT NULL;
 CREATE INDEX tickets_tenant_created ON tickets (tenant, created_at DESC);
+
+-- What a citizen adds after the ticket is accepted (补充信息).
+CREATE TABLE ticket_supplements (
+    id            BIGSERIAL PRIMARY KEY,
+    ticket_id     UUID NOT NULL REFERENCES tickets (id),
+    at            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    actor_role    TEXT NOT NULL,
+    text_redacted TEXT NOT NULL,
+    text_enc      TEXT NOT NULL
+);
+CREATE INDEX ticket_supplements_ticket ON ticket_supplements (ticket_id, at);

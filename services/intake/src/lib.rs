@@ -93,7 +93,9 @@ impl Intake {
             .await
             .map_err(|e| err(&e))?;
 
-        if cfg.webhook_window < Duration::from_secs(10) || cfg.webhook_window > Duration::from_secs(3600) {
+        if cfg.webhook_window < Duration::from_secs(10)
+            || cfg.webhook_window > Duration::from_secs(3600)
+        {
             return Err(err(&jiesu_runtime::ConfigError::invalid(
                 "intake.webhook_window",
                 "must be between 10s and 1h",
@@ -119,7 +121,9 @@ impl Intake {
                 AuthInterceptor::new(verifier),
             ))
             // Authenticated by channel credentials (or public reads), not JWTs.
-            .add_service(PublicIntakeServiceServer::new(api::public::PublicApi::new(core)));
+            .add_service(PublicIntakeServiceServer::new(api::public::PublicApi::new(
+                core,
+            )));
         let server = jiesu_runtime::grpc::serve(
             router,
             listener,
@@ -131,7 +135,11 @@ impl Intake {
         let relay = Relay::new(db, bus, &outbox, TARGET);
         let relay_task =
             relay.spawn_after(vec![server], ctx.readiness.register("intake.outbox"), ctx);
-        Ok(RunningTarget::new(TARGET, grpc_addr, vec![relay_task, janitor]))
+        Ok(RunningTarget::new(
+            TARGET,
+            grpc_addr,
+            vec![relay_task, janitor],
+        ))
     }
 }
 

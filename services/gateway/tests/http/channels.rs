@@ -104,13 +104,15 @@ async fn a_registered_platform_delivers_signed_tickets_once() {
     assert!(!list.to_string().contains(&secret));
 
     let body = delivery("NN-2026-000123", "13912345678");
-    let (status, first) = status_and_body(Send::signed(&channel, &secret, &body).to(&s).await).await;
+    let (status, first) =
+        status_and_body(Send::signed(&channel, &secret, &body).to(&s).await).await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     let id = first["id"].as_str().unwrap().to_owned();
 
     // The platform did not hear back and redelivers with a new nonce: the
     // same ticket, 200 instead of 201.
-    let (status, again) = status_and_body(Send::signed(&channel, &secret, &body).to(&s).await).await;
+    let (status, again) =
+        status_and_body(Send::signed(&channel, &secret, &body).to(&s).await).await;
     assert_eq!(status, StatusCode::OK, "{again}");
     assert_eq!(again["id"], first["id"]);
     assert_eq!(again["tracking_no"], first["tracking_no"]);
@@ -135,7 +137,8 @@ async fn a_registered_platform_delivers_signed_tickets_once() {
     // silent overwrite or a second ticket.
     let mut changed = body.clone();
     changed["content"] = json!("内容被改动了");
-    let (status, err) = status_and_body(Send::signed(&channel, &secret, &changed).to(&s).await).await;
+    let (status, err) =
+        status_and_body(Send::signed(&channel, &secret, &changed).to(&s).await).await;
     assert_eq!(status, StatusCode::CONFLICT, "{err}");
     assert_eq!(err["code"], "external_id_reused");
     assert_eq!(err["field"], "external_id");
@@ -197,7 +200,12 @@ async fn every_webhook_refusal_has_its_own_code() {
 
     let mut short_nonce = Send::signed(&channel, &secret, &body);
     short_nonce.nonce = "abc".into();
-    short_nonce.signature = Some(signature(&secret, &short_nonce.ts, "abc", &short_nonce.body));
+    short_nonce.signature = Some(signature(
+        &secret,
+        &short_nonce.ts,
+        "abc",
+        &short_nonce.body,
+    ));
     expect("nonce_invalid")(status_and_body(short_nonce.to(&s).await).await);
 
     // An exact replay of an accepted delivery.
@@ -212,29 +220,41 @@ async fn every_webhook_refusal_has_its_own_code() {
 
     // Authentic but invalid content names the field.
     let mut bad_phone = delivery("LXB-2", "12345");
-    let (status, v) = status_and_body(Send::signed(&channel, &secret, &bad_phone).to(&s).await).await;
+    let (status, v) =
+        status_and_body(Send::signed(&channel, &secret, &bad_phone).to(&s).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["field"], "citizen.phone");
     bad_phone["citizen"]["phone"] = json!("13912345679");
     bad_phone["citizen"]["id_number"] = json!("110105194912310021");
-    let (status, v) = status_and_body(Send::signed(&channel, &secret, &bad_phone).to(&s).await).await;
+    let (status, v) =
+        status_and_body(Send::signed(&channel, &secret, &bad_phone).to(&s).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["field"], "citizen.id_number");
     let mut unknown_field = delivery("LXB-3", "13912345679");
     unknown_field["fax"] = json!("1");
-    let (status, v) = status_and_body(Send::signed(&channel, &secret, &unknown_field).to(&s).await).await;
+    let (status, v) =
+        status_and_body(Send::signed(&channel, &secret, &unknown_field).to(&s).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["field"], "fax");
     let mut not_json = Send::signed(&channel, &secret, &json!({}));
     not_json.body = b"{\"external_id\": ".to_vec();
-    not_json.signature = Some(signature(&secret, &not_json.ts, &not_json.nonce, &not_json.body));
+    not_json.signature = Some(signature(
+        &secret,
+        &not_json.ts,
+        &not_json.nonce,
+        &not_json.body,
+    ));
     let (status, v) = status_and_body(not_json.to(&s).await).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["field"], "body");
 
     // A disabled channel is unknown to the webhook.
     let (status, v) = s
-        .post_json(&s.admin(), &format!("/api/v1/admin/channels/{channel}/disable"), json!({}))
+        .post_json(
+            &s.admin(),
+            &format!("/api/v1/admin/channels/{channel}/disable"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["active"], false);
@@ -291,9 +311,7 @@ async fn a_rotation_keeps_the_previous_key_for_the_overlap_only() {
     // The second lasts one more second, then only the third works.
     wait_until(Duration::from_secs(10), "the overlap to end", || {
         let second = second.clone();
-        async move {
-            (send(second, "CM-5").await == StatusCode::UNAUTHORIZED).then_some(())
-        }
+        async move { (send(second, "CM-5").await == StatusCode::UNAUTHORIZED).then_some(()) }
     })
     .await;
     assert_eq!(send(third, "CM-6").await, StatusCode::CREATED);
@@ -306,7 +324,11 @@ async fn only_tenant_admins_manage_channels_and_fields_are_checked() {
     let s = stack().await;
     let agent = s.agent();
     let (status, v) = s
-        .post_json(&agent, "/api/v1/admin/channels", json!({"name": "x", "channel": "app", "auth": "open311"}))
+        .post_json(
+            &agent,
+            "/api/v1/admin/channels",
+            json!({"name": "x", "channel": "app", "auth": "open311"}),
+        )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
     let (status, _) = s.get(&agent, "/api/v1/admin/channels").await;
@@ -314,11 +336,26 @@ async fn only_tenant_admins_manage_channels_and_fields_are_checked() {
 
     let admin = s.admin();
     for (body, field) in [
-        (json!({"name": "", "channel": "app", "auth": "open311"}), "name"),
-        (json!({"name": "x", "channel": "fax", "auth": "open311"}), "channel"),
-        (json!({"name": "x", "channel": "hotline", "auth": "webhook"}), "channel"),
-        (json!({"name": "x", "channel": "app", "auth": "basic"}), "auth"),
-        (json!({"name": "x".repeat(65), "channel": "app", "auth": "open311"}), "name"),
+        (
+            json!({"name": "", "channel": "app", "auth": "open311"}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "channel": "fax", "auth": "open311"}),
+            "channel",
+        ),
+        (
+            json!({"name": "x", "channel": "hotline", "auth": "webhook"}),
+            "channel",
+        ),
+        (
+            json!({"name": "x", "channel": "app", "auth": "basic"}),
+            "auth",
+        ),
+        (
+            json!({"name": "x".repeat(65), "channel": "app", "auth": "open311"}),
+            "name",
+        ),
         (json!({"name": "x", "channel": "app"}), "auth"),
     ] {
         let (status, v) = s.post_json(&admin, "/api/v1/admin/channels", body).await;
@@ -327,7 +364,11 @@ async fn only_tenant_admins_manage_channels_and_fields_are_checked() {
     }
     s.register("市民App", "app", "open311").await;
     let (status, v) = s
-        .post_json(&admin, "/api/v1/admin/channels", json!({"name": "市民App", "channel": "app", "auth": "open311"}))
+        .post_json(
+            &admin,
+            "/api/v1/admin/channels",
+            json!({"name": "市民App", "channel": "app", "auth": "open311"}),
+        )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{v}");
 
@@ -338,11 +379,19 @@ async fn only_tenant_admins_manage_channels_and_fields_are_checked() {
     let (_, mine) = s.get(&admin, "/api/v1/admin/channels").await;
     let id = mine["channels"][0]["id"].as_str().unwrap();
     let (status, _) = s
-        .post_json(&other, &format!("/api/v1/admin/channels/{id}/rotate"), json!({}))
+        .post_json(
+            &other,
+            &format!("/api/v1/admin/channels/{id}/rotate"),
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, v) = s
-        .post_json(&admin, &format!("/api/v1/admin/channels/{id}/rotate"), json!({"overlap_seconds": -5}))
+        .post_json(
+            &admin,
+            &format!("/api/v1/admin/channels/{id}/rotate"),
+            json!({"overlap_seconds": -5}),
+        )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["field"], "overlap_seconds");
@@ -362,11 +411,18 @@ async fn per_channel_and_per_ip_limits_answer_429_with_retry_after() {
     let mut statuses = Vec::new();
     let mut retry_after = None;
     for i in 0..4 {
-        let r = Send::signed(&channel, &secret, &delivery(&format!("RL-{i}"), "13812340001"))
-            .to(&s)
-            .await;
+        let r = Send::signed(
+            &channel,
+            &secret,
+            &delivery(&format!("RL-{i}"), "13812340001"),
+        )
+        .to(&s)
+        .await;
         if r.status() == StatusCode::TOO_MANY_REQUESTS {
-            retry_after = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+            retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
             let (_, v) = status_and_body(r).await;
             assert_eq!(v["code"], "rate_limited");
             statuses.push(StatusCode::TOO_MANY_REQUESTS);
@@ -387,7 +443,13 @@ async fn per_channel_and_per_ip_limits_answer_429_with_retry_after() {
     .await;
     let mut codes = Vec::new();
     for _ in 0..5 {
-        codes.push(s.http.get(s.url("/open311/v2/370202/services.json")).send().await.unwrap());
+        codes.push(
+            s.http
+                .get(s.url("/open311/v2/370202/services.json"))
+                .send()
+                .await
+                .unwrap(),
+        );
     }
     let last = codes.pop().unwrap();
     assert_eq!(codes[0].status(), StatusCode::OK);

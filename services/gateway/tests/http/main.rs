@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod channels;
+mod citizen;
+mod malformed;
 mod open311;
 mod stack;
 mod tickets;

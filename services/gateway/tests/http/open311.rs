@@ -17,7 +17,10 @@ async fn json(s: &Stack, path: &str) -> (StatusCode, Value) {
     let r = get(s, path).await;
     let status = r.status();
     assert!(
-        r.headers()["content-type"].to_str().unwrap().starts_with("application/json"),
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
         "{path}"
     );
     (status, r.json().await.unwrap())
@@ -27,11 +30,17 @@ async fn xml(s: &Stack, path: &str) -> (StatusCode, String) {
     let r = get(s, path).await;
     let status = r.status();
     assert!(
-        r.headers()["content-type"].to_str().unwrap().starts_with("text/xml"),
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/xml"),
         "{path}"
     );
     let text = r.text().await.unwrap();
-    assert!(text.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"), "{text}");
+    assert!(
+        text.starts_with("<?xml version=\"1.0\" encoding=\"utf-8\"?>"),
+        "{text}"
+    );
     (status, text)
 }
 
@@ -86,19 +95,31 @@ fn refs<'a>(form: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> 
 #[tokio::test]
 async fn discovery_and_services_in_both_formats() {
     let s = stack().await;
-    for path in [format!("{BASE}/discovery.json"), format!("{BASE}/"), BASE.to_owned()] {
+    for path in [
+        format!("{BASE}/discovery.json"),
+        format!("{BASE}/"),
+        BASE.to_owned(),
+    ] {
         let (status, d) = json(&s, &path).await;
         assert_eq!(status, StatusCode::OK);
         let ep = &d["endpoints"][0];
         assert_eq!(ep["specification"], "http://wiki.open311.org/GeoReport_v2");
-        assert!(ep["url"].as_str().unwrap().ends_with("/open311/v2/370202"), "{d}");
-        assert_eq!(ep["formats"], serde_json::json!(["text/xml", "application/json"]));
+        assert!(
+            ep["url"].as_str().unwrap().ends_with("/open311/v2/370202"),
+            "{d}"
+        );
+        assert_eq!(
+            ep["formats"],
+            serde_json::json!(["text/xml", "application/json"])
+        );
         assert!(d["changeset"].as_str().unwrap().ends_with("+08:00"));
     }
     let (status, d) = xml(&s, &format!("{BASE}/discovery.xml")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(d.contains("<discovery><changeset>"), "{d}");
-    assert!(d.contains("<formats><format>text/xml</format><format>application/json</format></formats>"));
+    assert!(
+        d.contains("<formats><format>text/xml</format><format>application/json</format></formats>")
+    );
 
     let (status, list) = json(&s, &format!("{BASE}/services.json")).await;
     assert_eq!(status, StatusCode::OK);
@@ -134,7 +155,10 @@ async fn discovery_and_services_in_both_formats() {
     assert_eq!(attrs[1]["datatype"], "singlevaluelist");
     assert_eq!(attrs[1]["required"], true);
     assert_eq!(attrs[1]["order"], 2);
-    assert_eq!(attrs[1]["values"][0], serde_json::json!({"key": "yes", "name": "是"}));
+    assert_eq!(
+        attrs[1]["values"][0],
+        serde_json::json!({"key": "yes", "name": "是"})
+    );
     assert_eq!(attrs[0]["datatype_description"], Value::Null);
     let (_, x) = xml(&s, &format!("{BASE}/services/CG02.xml")).await;
     assert!(x.contains("<service_definition><service_code>CG02</service_code><attributes><attribute><variable>true</variable>"), "{x}");
@@ -191,7 +215,10 @@ async fn post_requests_then_read_them_back_publicly() {
     let r = post(&s, "xml", &xml_form).await;
     assert_eq!(r.status(), StatusCode::OK);
     let x = r.text().await.unwrap();
-    assert!(x.contains("<service_requests><request><service_request_id>370202-"), "{x}");
+    assert!(
+        x.contains("<service_requests><request><service_request_id>370202-"),
+        "{x}"
+    );
     assert!(x.contains("<account_id/>"), "{x}");
     let xml_id = x
         .split("<service_request_id>")
@@ -214,13 +241,40 @@ async fn post_requests_then_read_them_back_publicly() {
     assert_eq!(req["description"], "一辆白色轿车长期占用消防通道");
     assert_eq!(req["lat"], 36.0662);
     assert_eq!(req["long"], 120.3826);
-    assert!(req["requested_datetime"].as_str().unwrap().ends_with("+08:00"), "{req}");
-    for field in ["status_notes", "agency_responsible", "service_notice", "expected_datetime", "address_id", "zipcode", "media_url"] {
-        assert_eq!(req[field], Value::Null, "{field} must be present as null: {req}");
+    assert!(
+        req["requested_datetime"]
+            .as_str()
+            .unwrap()
+            .ends_with("+08:00"),
+        "{req}"
+    );
+    for field in [
+        "status_notes",
+        "agency_responsible",
+        "service_notice",
+        "expected_datetime",
+        "address_id",
+        "zipcode",
+        "media_url",
+    ] {
+        assert_eq!(
+            req[field],
+            Value::Null,
+            "{field} must be present as null: {req}"
+        );
     }
     let address = req["address"].as_str().unwrap();
-    assert!(address.ends_with("****") && !address.contains("10号"), "{address}");
-    for secret in ["13700001111", "citizen@example.com", "燕儿岛路10号", "李 明", key.as_str()] {
+    assert!(
+        address.ends_with("****") && !address.contains("10号"),
+        "{address}"
+    );
+    for secret in [
+        "13700001111",
+        "citizen@example.com",
+        "燕儿岛路10号",
+        "李 明",
+        key.as_str(),
+    ] {
         assert!(!v.to_string().contains(secret), "{secret} leaked: {v}");
     }
     let (status, x) = xml(&s, &format!("{BASE}/requests/{id}.xml")).await;
@@ -235,7 +289,12 @@ async fn post_requests_then_read_them_back_publicly() {
     assert_eq!(v[0]["service_request_id"], id.as_str());
     assert_eq!(v[0]["token"], token.as_str());
     let (_, x) = xml(&s, &format!("{BASE}/tokens/{token}.xml")).await;
-    assert!(x.contains(&format!("<request><service_request_id>{id}</service_request_id><token>{token}</token></request>")), "{x}");
+    assert!(
+        x.contains(&format!(
+            "<request><service_request_id>{id}</service_request_id><token>{token}</token></request>"
+        )),
+        "{x}"
+    );
     let (status, v) = json(&s, &format!("{BASE}/tokens/nope.json")).await;
     assert_error(status, &v, StatusCode::NOT_FOUND, "token");
     let (status, v) = json(&s, "/open311/v2/370203/tokens/{token}.json").await;
@@ -248,7 +307,11 @@ async fn post_requests_then_read_them_back_publicly() {
     let (_, v) = json(&s, &format!("{BASE}/requests.json?service_code=SC01")).await;
     assert_eq!(v.as_array().unwrap().len(), 1);
     assert_eq!(v[0]["service_request_id"], xml_id.as_str());
-    let (_, v) = json(&s, &format!("{BASE}/requests.json?service_request_id={id},{xml_id}")).await;
+    let (_, v) = json(
+        &s,
+        &format!("{BASE}/requests.json?service_request_id={id},{xml_id}"),
+    )
+    .await;
     assert_eq!(v.as_array().unwrap().len(), 2);
     let (_, v) = json(&s, &format!("{BASE}/requests.json?status=open")).await;
     assert_eq!(v.as_array().unwrap().len(), 2);
@@ -302,10 +365,15 @@ async fn post_requests_then_read_them_back_publicly() {
         .unwrap();
     let ticket_id: String = row.try_get("", "id").unwrap();
     assert_eq!(row.try_get::<String>("", "channel").unwrap(), "app");
-    let (status, view) = s.get(&s.agent(), &format!("/api/v1/tickets/{ticket_id}")).await;
+    let (status, view) = s
+        .get(&s.agent(), &format!("/api/v1/tickets/{ticket_id}"))
+        .await;
     assert_eq!(status, StatusCode::OK, "{view}");
     assert_eq!(view["channel_id"], channel.as_str());
-    assert_eq!(view["attributes"]["items"], serde_json::json!(["gym", "salon"]));
+    assert_eq!(
+        view["attributes"]["items"],
+        serde_json::json!(["gym", "salon"])
+    );
     assert_eq!(view["attributes"]["amount"], serde_json::json!(["3999.5"]));
     assert_eq!(view["citizen"]["phone"], "053****6666");
     // The e-mail address given to Open311 is stored only encrypted.
@@ -337,27 +405,80 @@ async fn post_refusals_follow_the_spec() {
     };
     let without = |name: &'static str| with(name, "");
 
-    let cases: Vec<(Vec<(&'static str, String)>, StatusCode, &str)> = vec![
+    type Case<'a> = (Vec<(&'static str, String)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         (without("api_key"), StatusCode::FORBIDDEN, "api_key"),
-        (with("api_key", "o311_wrong"), StatusCode::FORBIDDEN, "api_key"),
+        (
+            with("api_key", "o311_wrong"),
+            StatusCode::FORBIDDEN,
+            "api_key",
+        ),
         (with("api_key", &secret), StatusCode::FORBIDDEN, "api_key"),
-        (with("jurisdiction_id", "370203"), StatusCode::NOT_FOUND, "jurisdiction_id"),
-        (with("service_code", "NOPE"), StatusCode::BAD_REQUEST, "service_code"),
-        (with("service_code", "CG"), StatusCode::BAD_REQUEST, "service_code"),
-        (without("service_code"), StatusCode::BAD_REQUEST, "service_code"),
-        (without("description"), StatusCode::BAD_REQUEST, "description"),
-        (with("description", &"很".repeat(4001)), StatusCode::BAD_REQUEST, "description"),
+        (
+            with("jurisdiction_id", "370203"),
+            StatusCode::NOT_FOUND,
+            "jurisdiction_id",
+        ),
+        (
+            with("service_code", "NOPE"),
+            StatusCode::BAD_REQUEST,
+            "service_code",
+        ),
+        (
+            with("service_code", "CG"),
+            StatusCode::BAD_REQUEST,
+            "service_code",
+        ),
+        (
+            without("service_code"),
+            StatusCode::BAD_REQUEST,
+            "service_code",
+        ),
+        (
+            without("description"),
+            StatusCode::BAD_REQUEST,
+            "description",
+        ),
+        (
+            with("description", &"很".repeat(4001)),
+            StatusCode::BAD_REQUEST,
+            "description",
+        ),
         (with("lat", "north"), StatusCode::BAD_REQUEST, "lat"),
         (with("long", "NaN"), StatusCode::BAD_REQUEST, "long"),
         (with("lat", "95"), StatusCode::BAD_REQUEST, "lat"),
         (without("phone"), StatusCode::BAD_REQUEST, "phone"),
         (with("phone", "12"), StatusCode::BAD_REQUEST, "phone"),
-        (without("attribute[blocking]"), StatusCode::BAD_REQUEST, "attribute[blocking]"),
-        (with("attribute[blocking]", "maybe"), StatusCode::BAD_REQUEST, "attribute[blocking]"),
-        (with("attribute[colour]", "red"), StatusCode::BAD_REQUEST, "attribute[colour]"),
-        (with("attribute[", "x"), StatusCode::BAD_REQUEST, "attribute"),
-        (with("confidential", "perhaps"), StatusCode::BAD_REQUEST, "confidential"),
-        (with("email", &format!("{}@x.cn", "a".repeat(300))), StatusCode::BAD_REQUEST, "email"),
+        (
+            without("attribute[blocking]"),
+            StatusCode::BAD_REQUEST,
+            "attribute[blocking]",
+        ),
+        (
+            with("attribute[blocking]", "maybe"),
+            StatusCode::BAD_REQUEST,
+            "attribute[blocking]",
+        ),
+        (
+            with("attribute[colour]", "red"),
+            StatusCode::BAD_REQUEST,
+            "attribute[colour]",
+        ),
+        (
+            with("attribute[", "x"),
+            StatusCode::BAD_REQUEST,
+            "attribute",
+        ),
+        (
+            with("confidential", "perhaps"),
+            StatusCode::BAD_REQUEST,
+            "confidential",
+        ),
+        (
+            with("email", &format!("{}@x.cn", "a".repeat(300))),
+            StatusCode::BAD_REQUEST,
+            "email",
+        ),
     ];
     for (form, want, mentions) in cases {
         let r = post(&s, "json", &refs(&form)).await;
@@ -370,9 +491,17 @@ async fn post_refusals_follow_the_spec() {
     f.retain(|(k, _)| *k != "long" && *k != "address_string");
     let r = post(&s, "json", &refs(&f)).await;
     let status = r.status();
-    assert_error(status, &r.json().await.unwrap(), StatusCode::BAD_REQUEST, "address_string");
+    assert_error(
+        status,
+        &r.json().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "address_string",
+    );
     // Number and datetime attributes are typed.
-    for (attr, value) in [("attribute[amount]", "lots"), ("attribute[paid_at]", "2026-10-01 10:00")] {
+    for (attr, value) in [
+        ("attribute[amount]", "lots"),
+        ("attribute[paid_at]", "2026-10-01 10:00"),
+    ] {
         let form = vec![
             ("api_key", key.as_str()),
             ("service_code", "SC01"),
@@ -383,13 +512,21 @@ async fn post_refusals_follow_the_spec() {
         ];
         let r = post(&s, "json", &form).await;
         let status = r.status();
-        assert_error(status, &r.json().await.unwrap(), StatusCode::BAD_REQUEST, attr);
+        assert_error(
+            status,
+            &r.json().await.unwrap(),
+            StatusCode::BAD_REQUEST,
+            attr,
+        );
     }
     // The XML error format for a refusal.
     let r = post(&s, "xml", &refs(&without("api_key"))).await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let x = r.text().await.unwrap();
-    assert!(x.contains("<errors><error><code>403</code><description>"), "{x}");
+    assert!(
+        x.contains("<errors><error><code>403</code><description>"),
+        "{x}"
+    );
     // Not a form.
     let r = s
         .http
@@ -399,7 +536,12 @@ async fn post_refusals_follow_the_spec() {
         .await
         .unwrap();
     let status = r.status();
-    assert_error(status, &r.json().await.unwrap(), StatusCode::BAD_REQUEST, "x-www-form-urlencoded");
+    assert_error(
+        status,
+        &r.json().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "x-www-form-urlencoded",
+    );
     // Invalid UTF-8 in a value.
     let r = s
         .http
@@ -410,7 +552,12 @@ async fn post_refusals_follow_the_spec() {
         .await
         .unwrap();
     let status = r.status();
-    assert_error(status, &r.json().await.unwrap(), StatusCode::BAD_REQUEST, "UTF-8");
+    assert_error(
+        status,
+        &r.json().await.unwrap(),
+        StatusCode::BAD_REQUEST,
+        "UTF-8",
+    );
 
     // A disabled channel's key stops working.
     let (_, list) = s.get(&s.admin(), "/api/v1/admin/channels").await;
@@ -423,12 +570,24 @@ async fn post_refusals_follow_the_spec() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert_eq!(post(&s, "json", &refs(&good_form(&key))).await.status(), StatusCode::OK);
-    s.post_json(&s.admin(), &format!("/api/v1/admin/channels/{app}/disable"), serde_json::json!({}))
-        .await;
+    assert_eq!(
+        post(&s, "json", &refs(&good_form(&key))).await.status(),
+        StatusCode::OK
+    );
+    s.post_json(
+        &s.admin(),
+        &format!("/api/v1/admin/channels/{app}/disable"),
+        serde_json::json!({}),
+    )
+    .await;
     let r = post(&s, "json", &refs(&good_form(&key))).await;
     let status = r.status();
-    assert_error(status, &r.json().await.unwrap(), StatusCode::FORBIDDEN, "api_key");
+    assert_error(
+        status,
+        &r.json().await.unwrap(),
+        StatusCode::FORBIDDEN,
+        "api_key",
+    );
 }
 
 #[tokio::test]

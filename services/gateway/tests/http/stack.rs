@@ -41,7 +41,13 @@ fn option(key: &str, name: &str) -> AttributeOption {
     }
 }
 
-fn attr(code: &str, datatype: Datatype, required: bool, order: i32, values: Vec<AttributeOption>) -> AttributeDef {
+fn attr(
+    code: &str,
+    datatype: Datatype,
+    required: bool,
+    order: i32,
+    values: Vec<AttributeOption>,
+) -> AttributeDef {
     AttributeDef {
         code: code.into(),
         datatype,
@@ -66,14 +72,30 @@ fn categories() -> Vec<CategorySeed> {
     cg02.keywords = "停车,占道,消防通道".into();
     cg02.attributes = vec![
         attr("plate", Datatype::String, false, 1, vec![]),
-        attr("blocking", Datatype::Singlevaluelist, true, 2, vec![option("yes", "是"), option("no", "否")]),
+        attr(
+            "blocking",
+            Datatype::Singlevaluelist,
+            true,
+            2,
+            vec![option("yes", "是"), option("no", "否")],
+        ),
         attr("note", Datatype::Text, false, 3, vec![]),
     ];
     let mut sc01 = cat("SC01", "预付卡消费", "SC");
     sc01.attributes = vec![
         attr("paid_at", Datatype::Datetime, false, 1, vec![]),
         attr("amount", Datatype::Number, false, 2, vec![]),
-        attr("items", Datatype::Multivaluelist, false, 3, vec![option("gym", "健身"), option("salon", "美容美发"), option("edu", "教育培训")]),
+        attr(
+            "items",
+            Datatype::Multivaluelist,
+            false,
+            3,
+            vec![
+                option("gym", "健身"),
+                option("salon", "美容美发"),
+                option("edu", "教育培训"),
+            ],
+        ),
     ];
     vec![
         cat("SH", "社会治理", ""),
@@ -181,14 +203,9 @@ pub async fn stack_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
     // of their own.
     cfg.rate_limit.per_ip_per_minute = 0;
     cfg.rate_limit.per_channel_per_minute = 0;
+    cfg.rate_limit.lookup_per_minute = 0;
     tweak(&mut cfg);
-    let gateway = Gateway::build(
-        &cfg,
-        verifier,
-        &ctx,
-    )
-    .await
-    .unwrap();
+    let gateway = Gateway::build(&cfg, verifier, &ctx).await.unwrap();
     let base = format!("http://{}", gateway.addr());
     tokio::spawn(intake.run_until_stopped());
     tokio::spawn(dispatch.run_until_stopped());
@@ -244,6 +261,23 @@ impl Stack {
         resp.json().await.unwrap()
     }
 
+    /// One value from intake's own database.
+    pub async fn intake_scalar<T: sea_orm::TryGetable>(&self, sql: &str) -> T {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&self.intake_db).await.unwrap();
+        let row = db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql.to_owned(),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        let v = row.try_get_by_index(0).unwrap();
+        db.close().await.ok();
+        v
+    }
+
     pub async fn post_json(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
         let resp = self
             .http
@@ -289,4 +323,3 @@ pub fn now() -> u64 {
         .unwrap()
         .as_secs()
 }
-

@@ -40,8 +40,7 @@ fn message(c: &ChannelRow) -> RegisteredChannel {
 }
 
 fn parse_id(raw: &str) -> Result<Uuid, IntakeError> {
-    Uuid::parse_str(raw.trim())
-        .map_err(|_| bad("channel_id", "must be a channel id (UUID)").into())
+    Uuid::parse_str(raw.trim()).map_err(|_| bad("channel_id", "must be a channel id (UUID)").into())
 }
 
 impl Core {
@@ -62,9 +61,8 @@ impl Core {
             )
             .into());
         }
-        let channel = Channel::parse(req.channel.trim()).ok_or_else(|| {
-            bad("channel", format!("must be one of: {}", Channel::names()))
-        })?;
+        let channel = Channel::parse(req.channel.trim())
+            .ok_or_else(|| bad("channel", format!("must be one of: {}", Channel::names())))?;
         if channel == Channel::Hotline {
             return Err(bad(
                 "channel",

@@ -7,6 +7,7 @@
 
 pub mod accept;
 pub mod channels;
+pub mod citizen;
 pub mod public;
 pub mod read;
 
@@ -17,10 +18,11 @@ use jiesu_bus::Outbox;
 use jiesu_pii::{Keyring, PiiError};
 use jiesu_proto::{
     intake::{
-        ChannelCredential, CreateTicketRequest, CreateTicketResponse, DisableChannelRequest,
-        GetTicketRequest, ListCategoriesRequest, ListCategoriesResponse, ListChannelsRequest,
-        ListChannelsResponse, RegisterChannelRequest, RegisteredChannel,
-        RotateChannelCredentialRequest, Ticket, intake_service_server::IntakeService,
+        AddInformationRequest, ChannelCredential, CreateTicketRequest, CreateTicketResponse,
+        DisableChannelRequest, GetTicketRequest, ListCategoriesRequest, ListCategoriesResponse,
+        ListChannelsRequest, ListChannelsResponse, RegisterChannelRequest, RegisteredChannel,
+        RotateChannelCredentialRequest, Ticket, WithdrawTicketRequest,
+        intake_service_server::IntakeService,
     },
     status,
 };
@@ -45,6 +47,9 @@ pub enum IntakeError {
     ExternalIdReused,
     #[error("{0}")]
     Conflict(String),
+    /// The ticket is already closed (answered, withdrawn, closed...).
+    #[error("the ticket is {0} and can no longer change")]
+    Closed(String),
     /// A webhook delivery that is not authentic.
     #[error("{}", .0.message())]
     Refused(Refusal),
@@ -86,6 +91,12 @@ impl From<IntakeError> for Status {
                 Some("external_id"),
             ),
             IntakeError::Conflict(m) => status::coded(Code::AlreadyExists, "conflict", m, None),
+            e @ IntakeError::Closed(_) => status::coded(
+                Code::FailedPrecondition,
+                "ticket_closed",
+                e.to_string(),
+                None,
+            ),
             IntakeError::Refused(r) => status::unauthenticated(r.code(), r.message()),
             IntakeError::ApiKeyInvalid => status::coded(
                 Code::PermissionDenied,
@@ -197,6 +208,26 @@ impl IntakeService for IntakeApi {
         let who = caller(&request)?;
         Ok(Response::new(
             self.core.rotate_channel(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn add_information(
+        &self,
+        request: Request<AddInformationRequest>,
+    ) -> Result<Response<Ticket>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.add_information(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn withdraw_ticket(
+        &self,
+        request: Request<WithdrawTicketRequest>,
+    ) -> Result<Response<Ticket>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.withdraw(&who, request.get_ref()).await?,
         ))
     }
 

@@ -10,7 +10,7 @@ use jiesu_proto::{
         CreateTicketResponse, CreateWithApiKeyRequest, CreateWithApiKeyResponse,
         ListServicesRequest, ListServicesResponse, PublicRequest, ResolveTokenRequest,
         ResolveTokenResponse, SearchRequestsRequest, SearchRequestsResponse, SubmitSignedRequest,
-        public_intake_service_server::PublicIntakeService,
+        TrackTicketRequest, TrackTicketResponse, public_intake_service_server::PublicIntakeService,
     },
     time::{from_timestamp, to_timestamp},
 };
@@ -67,8 +67,14 @@ impl Core {
                     .map(String::into_bytes)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        webhook::verify(&secrets, &req.timestamp, &req.nonce, &req.body, &req.signature)
-            .map_err(IntakeError::Refused)?;
+        webhook::verify(
+            &secrets,
+            &req.timestamp,
+            &req.nonce,
+            &req.body,
+            &req.signature,
+        )
+        .map_err(IntakeError::Refused)?;
 
         let (external_id, mut ticket) = webhook::parse_delivery(&req.body)?;
         ticket.channel = channel.channel.clone();
@@ -125,11 +131,7 @@ impl Core {
         }
         let t = domain::validate(&ticket)?;
         if t.point.is_none() && t.address.is_none() {
-            return Err(bad(
-                "location",
-                "lat and long, or address_string, is required",
-            )
-            .into());
+            return Err(bad("location", "lat and long, or address_string, is required").into());
         }
         let meta: serde_json::Map<String, serde_json::Value> = [
             ("account_id", &req.account_id),
@@ -141,8 +143,17 @@ impl Core {
         .filter(|(_, v)| !v.trim().is_empty())
         .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.trim().to_owned())))
         .collect();
-        for (field, limit) in [("account_id", 128), ("device_id", 128), ("email", 254), ("media_url", 2048)] {
-            if meta.get(field).and_then(|v| v.as_str()).is_some_and(|v| v.chars().count() > limit) {
+        for (field, limit) in [
+            ("account_id", 128),
+            ("device_id", 128),
+            ("email", 254),
+            ("media_url", 2048),
+        ] {
+            if meta
+                .get(field)
+                .and_then(|v| v.as_str())
+                .is_some_and(|v| v.chars().count() > limit)
+            {
                 return Err(bad(field, format!("must be at most {limit} characters")).into());
             }
         }
@@ -183,9 +194,15 @@ impl Core {
             if req.ids.len() > MAX_IDS {
                 return Err(bad("service_request_id", format!("at most {MAX_IDS} ids")).into());
             }
-            q = q.filter(tickets::Column::TrackingNo.is_in(req.ids.iter().map(|i| i.trim().to_owned())));
+            q = q.filter(
+                tickets::Column::TrackingNo.is_in(req.ids.iter().map(|i| i.trim().to_owned())),
+            );
         } else {
-            let end = req.end.as_ref().and_then(from_timestamp).unwrap_or_else(Utc::now);
+            let end = req
+                .end
+                .as_ref()
+                .and_then(from_timestamp)
+                .unwrap_or_else(Utc::now);
             let start = req
                 .start
                 .as_ref()
@@ -204,8 +221,16 @@ impl Core {
             }
             match req.status.trim() {
                 "" => {}
-                "open" => q = q.filter(tickets::Column::Status.is_not_in(domain::CLOSED_STATUSES.iter().copied())),
-                "closed" => q = q.filter(tickets::Column::Status.is_in(domain::CLOSED_STATUSES.iter().copied())),
+                "open" => {
+                    q = q.filter(
+                        tickets::Column::Status.is_not_in(domain::CLOSED_STATUSES.iter().copied()),
+                    )
+                }
+                "closed" => {
+                    q = q.filter(
+                        tickets::Column::Status.is_in(domain::CLOSED_STATUSES.iter().copied()),
+                    )
+                }
                 _ => return Err(bad("status", "must be open or closed").into()),
             }
         }
@@ -217,7 +242,13 @@ impl Core {
         let size = match req.page_size {
             0 => DEFAULT_PAGE_SIZE,
             s if (1..=MAX_PAGE_SIZE).contains(&s) => s,
-            _ => return Err(bad("page_size", format!("must be between 1 and {MAX_PAGE_SIZE}")).into()),
+            _ => {
+                return Err(bad(
+                    "page_size",
+                    format!("must be between 1 and {MAX_PAGE_SIZE}"),
+                )
+                .into());
+            }
         };
         let rows = q
             .order_by_desc(tickets::Column::CreatedAt)
@@ -240,7 +271,11 @@ impl Core {
         t: tickets::Model,
         names: &HashMap<String, String>,
     ) -> Result<PublicRequest, IntakeError> {
-        let status = if domain::is_closed(&t.status) { "closed" } else { "open" };
+        let status = if domain::is_closed(&t.status) {
+            "closed"
+        } else {
+            "open"
+        };
         let mut out = PublicRequest {
             tracking_no: t.tracking_no.clone(),
             status: status.into(),
@@ -294,14 +329,18 @@ impl PublicIntakeService for PublicApi {
         &self,
         request: Request<SubmitSignedRequest>,
     ) -> Result<Response<CreateTicketResponse>, Status> {
-        Ok(Response::new(self.core.submit_signed(request.get_ref()).await?))
+        Ok(Response::new(
+            self.core.submit_signed(request.get_ref()).await?,
+        ))
     }
 
     async fn list_services(
         &self,
         request: Request<ListServicesRequest>,
     ) -> Result<Response<ListServicesResponse>, Status> {
-        Ok(Response::new(self.core.services(&request.get_ref().tenant).await?))
+        Ok(Response::new(
+            self.core.services(&request.get_ref().tenant).await?,
+        ))
     }
 
     async fn create_with_api_key(
@@ -317,13 +356,24 @@ impl PublicIntakeService for PublicApi {
         &self,
         request: Request<SearchRequestsRequest>,
     ) -> Result<Response<SearchRequestsResponse>, Status> {
-        Ok(Response::new(self.core.search_requests(request.get_ref()).await?))
+        Ok(Response::new(
+            self.core.search_requests(request.get_ref()).await?,
+        ))
     }
 
     async fn resolve_token(
         &self,
         request: Request<ResolveTokenRequest>,
     ) -> Result<Response<ResolveTokenResponse>, Status> {
-        Ok(Response::new(self.core.resolve_token(request.get_ref()).await?))
+        Ok(Response::new(
+            self.core.resolve_token(request.get_ref()).await?,
+        ))
+    }
+
+    async fn track_ticket(
+        &self,
+        request: Request<TrackTicketRequest>,
+    ) -> Result<Response<TrackTicketResponse>, Status> {
+        Ok(Response::new(self.core.track(request.get_ref()).await?))
     }
 }

@@ -109,7 +109,8 @@ impl Core {
         // A confidential caller is known (masked) to the agents who call
         // back and to the citizen themself; to everyone else only as 保密.
         let hide_identity = t.confidential
-            && !(who.has_role(Role::Agent) || (who.is_citizen_only() && who.sub == t.submitter_sub));
+            && !(who.has_role(Role::Agent)
+                || (who.is_citizen_only() && who.sub == t.submitter_sub));
         let masked = |v: Option<String>, mask: fn(&str) -> String| {
             if hide_identity {
                 v.map(|_| CONFIDENTIAL.to_owned()).unwrap_or_default()

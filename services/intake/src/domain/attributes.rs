@@ -61,9 +61,7 @@ pub struct AttributeDef {
 
 /// Attribute codes: ASCII letters, digits and `_`, at most 64.
 pub fn is_code(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 /// Checks definitions when a tenant imports them.
@@ -71,7 +69,10 @@ pub fn check_definitions(defs: &[AttributeDef]) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for d in defs {
         if !is_code(&d.code) {
-            return Err(format!("attribute code {:?} is not letters, digits and _", d.code));
+            return Err(format!(
+                "attribute code {:?} is not letters, digits and _",
+                d.code
+            ));
         }
         if !seen.insert(d.code.as_str()) {
             return Err(format!("attribute {} is defined twice", d.code));
@@ -143,10 +144,7 @@ pub fn check(
                 Datatype::Singlevaluelist | Datatype::Multivaluelist => {
                     if !d.values.iter().any(|o| &o.key == v) {
                         let keys: Vec<&str> = d.values.iter().map(|o| o.key.as_str()).collect();
-                        return Err(bad(
-                            field(),
-                            format!("must be one of: {}", keys.join(", ")),
-                        ));
+                        return Err(bad(field(), format!("must be one of: {}", keys.join(", "))));
                     }
                 }
                 Datatype::String | Datatype::Text => {}

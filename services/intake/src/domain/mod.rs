@@ -95,6 +95,7 @@ impl Channel {
 
 /// Ticket status as intake knows it.
 pub const STATUS_RECEIVED: &str = "received";
+pub const STATUS_WITHDRAWN: &str = "withdrawn";
 
 /// Statuses after which nothing more happens to a ticket: Open311 `closed`.
 /// Everything else (received, triage, dispatched, in progress...) is `open`.
@@ -307,12 +308,18 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
     for a in &req.attributes {
         let code = a.code.trim();
         if code.is_empty() || !attributes::is_code(code) {
-            return Err(bad("attributes", "attribute codes are letters, digits and _ (at most 64)"));
+            return Err(bad(
+                "attributes",
+                "attribute codes are letters, digits and _ (at most 64)",
+            ));
         }
         if attributes.iter().any(|(c, _)| c == code) {
             return Err(bad(format!("attributes.{code}"), "is given twice"));
         }
-        attributes.push((code.to_owned(), a.values.iter().map(|v| v.trim().to_owned()).collect()));
+        attributes.push((
+            code.to_owned(),
+            a.values.iter().map(|v| v.trim().to_owned()).collect(),
+        ));
     }
 
     Ok(ValidTicket {

@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 
 use hmac::{Hmac, Mac};
-use jiesu_runtime::json::JsonError;
 use jiesu_proto::intake::{AttributeValue, Citizen, CreateTicketRequest, Location};
+use jiesu_runtime::json::JsonError;
 use serde::Deserialize;
 use sha2::Sha256;
 
@@ -45,7 +45,9 @@ impl Refusal {
         match self {
             Refusal::ChannelUnknown => "no active webhook channel with this id",
             Refusal::SignatureMissing => "X-Jiesu-Signature is missing",
-            Refusal::SignatureInvalid => "the signature does not match any valid key of the channel",
+            Refusal::SignatureInvalid => {
+                "the signature does not match any valid key of the channel"
+            }
             Refusal::TimestampMissing => "X-Jiesu-Timestamp is missing or not Unix seconds",
             Refusal::TimestampStale => "X-Jiesu-Timestamp is outside the accepted window",
             Refusal::NonceInvalid => "X-Jiesu-Nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -",
@@ -56,7 +58,12 @@ impl Refusal {
 
 /// Checks the timestamp against `now` (both Unix seconds) and the nonce's
 /// shape; returns the parsed timestamp.
-pub fn check_freshness(timestamp: &str, nonce: &str, now: i64, window_secs: i64) -> Result<i64, Refusal> {
+pub fn check_freshness(
+    timestamp: &str,
+    nonce: &str,
+    now: i64,
+    window_secs: i64,
+) -> Result<i64, Refusal> {
     let ts: i64 = timestamp
         .trim()
         .parse()
@@ -66,7 +73,9 @@ pub fn check_freshness(timestamp: &str, nonce: &str, now: i64, window_secs: i64)
     }
     let n = nonce.trim();
     if !(16..=64).contains(&n.len())
-        || !n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        || !n
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
         return Err(Refusal::NonceInvalid);
     }
@@ -77,7 +86,10 @@ pub fn check_freshness(timestamp: &str, nonce: &str, now: i64, window_secs: i64)
 pub fn sign(secret: &[u8], timestamp: &str, nonce: &str, body: &[u8]) -> String {
     let mut mac = mac(secret, timestamp, nonce);
     mac.update(body);
-    format!("v1={}", super::credentials::hex(&mac.finalize().into_bytes()))
+    format!(
+        "v1={}",
+        super::credentials::hex(&mac.finalize().into_bytes())
+    )
 }
 
 fn mac(secret: &[u8], timestamp: &str, nonce: &str) -> Hmac<Sha256> {
@@ -92,7 +104,13 @@ fn mac(secret: &[u8], timestamp: &str, nonce: &str) -> Hmac<Sha256> {
 
 /// True when one of the header's `v1=` signatures matches one of the keys
 /// (compared in constant time).
-pub fn verify(secrets: &[Vec<u8>], timestamp: &str, nonce: &str, body: &[u8], header: &str) -> Result<(), Refusal> {
+pub fn verify(
+    secrets: &[Vec<u8>],
+    timestamp: &str,
+    nonce: &str,
+    body: &[u8],
+    header: &str,
+) -> Result<(), Refusal> {
     let sigs: Vec<Vec<u8>> = header
         .split(',')
         .filter_map(|part| part.trim().strip_prefix("v1="))

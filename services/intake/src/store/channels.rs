@@ -234,7 +234,10 @@ pub async fn record_nonce<C: ConnectionTrait>(
 
 /// Forgets nonces older than `keep`: their timestamps are outside the window
 /// anyway, so a replay is refused as stale.
-pub async fn purge_nonces<C: ConnectionTrait>(conn: &C, keep: std::time::Duration) -> Result<u64, DbErr> {
+pub async fn purge_nonces<C: ConnectionTrait>(
+    conn: &C,
+    keep: std::time::Duration,
+) -> Result<u64, DbErr> {
     let res = conn
         .execute_raw(stmt(
             "DELETE FROM webhook_nonces WHERE seen_at < now() - make_interval(secs => $1)",

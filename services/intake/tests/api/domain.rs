@@ -154,9 +154,18 @@ fn id_numbers_kinds_and_confidentiality() {
     assert_eq!(t.citizen_id_number.as_deref(), Some("11010519491231002X"));
     assert!(t.confidential);
     assert_eq!(t.kind, Kind::Livelihood);
-    for bad in ["110105194912310021", "11010519491231002", "1101051949123100XX", "ABCDEFGHIJKLMNOPQR"] {
+    for bad in [
+        "110105194912310021",
+        "11010519491231002",
+        "1101051949123100XX",
+        "ABCDEFGHIJKLMNOPQR",
+    ] {
         r.citizen.as_mut().unwrap().id_number = bad.into();
-        assert_eq!(validate(&r).unwrap_err().field, "citizen.id_number", "{bad}");
+        assert_eq!(
+            validate(&r).unwrap_err().field,
+            "citizen.id_number",
+            "{bad}"
+        );
     }
     let mut r = ok_request();
     r.channel = "enterprise".into();
@@ -179,7 +188,10 @@ fn attributes_are_checked_against_the_definitions() {
         order: 0,
         values: values
             .iter()
-            .map(|v| AttributeOption { key: (*v).into(), name: (*v).into() })
+            .map(|v| AttributeOption {
+                key: (*v).into(),
+                name: (*v).into(),
+            })
             .collect(),
     };
     let defs = vec![
@@ -194,17 +206,41 @@ fn attributes_are_checked_against_the_definitions() {
             .map(|(c, v)| ((*c).to_owned(), v.iter().map(|s| (*s).to_owned()).collect()))
             .collect()
     };
-    let ok = check(&defs, &given(&[("when", &["night"]), ("what", &["a", "b"]), ("n", &["-1.5"]), ("at", &["2026-11-22T08:00:00+08:00"])])).unwrap();
+    let ok = check(
+        &defs,
+        &given(&[
+            ("when", &["night"]),
+            ("what", &["a", "b"]),
+            ("n", &["-1.5"]),
+            ("at", &["2026-11-22T08:00:00+08:00"]),
+        ]),
+    )
+    .unwrap();
     assert_eq!(ok.len(), 4);
     for (pairs, field) in [
         (given(&[]), "attributes.when"),
         (given(&[("when", &["dusk"])]), "attributes.when"),
         (given(&[("when", &["day", "night"])]), "attributes.when"),
-        (given(&[("when", &["day"]), ("what", &["c"])]), "attributes.what"),
-        (given(&[("when", &["day"]), ("n", &["ten"])]), "attributes.n"),
-        (given(&[("when", &["day"]), ("n", &["inf"])]), "attributes.n"),
-        (given(&[("when", &["day"]), ("at", &["2026-11-22 08:00"])]), "attributes.at"),
-        (given(&[("when", &["day"]), ("colour", &["red"])]), "attributes.colour"),
+        (
+            given(&[("when", &["day"]), ("what", &["c"])]),
+            "attributes.what",
+        ),
+        (
+            given(&[("when", &["day"]), ("n", &["ten"])]),
+            "attributes.n",
+        ),
+        (
+            given(&[("when", &["day"]), ("n", &["inf"])]),
+            "attributes.n",
+        ),
+        (
+            given(&[("when", &["day"]), ("at", &["2026-11-22 08:00"])]),
+            "attributes.at",
+        ),
+        (
+            given(&[("when", &["day"]), ("colour", &["red"])]),
+            "attributes.colour",
+        ),
     ] {
         assert_eq!(check(&defs, &pairs).unwrap_err().field, field, "{pairs:?}");
     }
@@ -219,20 +255,98 @@ fn webhook_signatures_freshness_and_rotation() {
     let sig = sign(&old, "1700000000", "nonce-0123456789", body);
     assert!(sig.starts_with("v1=") && sig.len() == 67);
     // Either of two valid keys; two signatures in one header.
-    assert_eq!(verify(&[new.clone(), old.clone()], "1700000000", "nonce-0123456789", body, &sig), Ok(()));
-    let both = format!("{}, {sig}", sign(b"whsec_other", "1700000000", "nonce-0123456789", body));
-    assert_eq!(verify(&[old.clone()], "1700000000", "nonce-0123456789", body, &both), Ok(()));
+    assert_eq!(
+        verify(
+            &[new.clone(), old.clone()],
+            "1700000000",
+            "nonce-0123456789",
+            body,
+            &sig
+        ),
+        Ok(())
+    );
+    let both = format!(
+        "{}, {sig}",
+        sign(b"whsec_other", "1700000000", "nonce-0123456789", body)
+    );
+    assert_eq!(
+        verify(
+            std::slice::from_ref(&old),
+            "1700000000",
+            "nonce-0123456789",
+            body,
+            &both
+        ),
+        Ok(())
+    );
     // Anything changed breaks it.
-    assert_eq!(verify(&[new.clone()], "1700000000", "nonce-0123456789", body, &sig), Err(Refusal::SignatureInvalid));
-    assert_eq!(verify(&[old.clone()], "1700000001", "nonce-0123456789", body, &sig), Err(Refusal::SignatureInvalid));
-    assert_eq!(verify(&[old.clone()], "1700000000", "nonce-0123456780", body, &sig), Err(Refusal::SignatureInvalid));
-    assert_eq!(verify(&[old.clone()], "1700000000", "nonce-0123456789", b"{}", &sig), Err(Refusal::SignatureInvalid));
-    assert_eq!(verify(&[old], "1700000000", "nonce-0123456789", body, ""), Err(Refusal::SignatureMissing));
+    assert_eq!(
+        verify(
+            std::slice::from_ref(&new),
+            "1700000000",
+            "nonce-0123456789",
+            body,
+            &sig
+        ),
+        Err(Refusal::SignatureInvalid)
+    );
+    assert_eq!(
+        verify(
+            std::slice::from_ref(&old),
+            "1700000001",
+            "nonce-0123456789",
+            body,
+            &sig
+        ),
+        Err(Refusal::SignatureInvalid)
+    );
+    assert_eq!(
+        verify(
+            std::slice::from_ref(&old),
+            "1700000000",
+            "nonce-0123456780",
+            body,
+            &sig
+        ),
+        Err(Refusal::SignatureInvalid)
+    );
+    assert_eq!(
+        verify(
+            std::slice::from_ref(&old),
+            "1700000000",
+            "nonce-0123456789",
+            b"{}",
+            &sig
+        ),
+        Err(Refusal::SignatureInvalid)
+    );
+    assert_eq!(
+        verify(&[old], "1700000000", "nonce-0123456789", body, ""),
+        Err(Refusal::SignatureMissing)
+    );
 
-    assert_eq!(check_freshness("1700000000", "nonce-0123456789", 1700000299, 300), Ok(1700000000));
-    assert_eq!(check_freshness("1700000000", "nonce-0123456789", 1699999701, 300), Ok(1700000000));
-    assert_eq!(check_freshness("1700000000", "nonce-0123456789", 1700000301, 300), Err(Refusal::TimestampStale));
-    assert_eq!(check_freshness("soon", "nonce-0123456789", 1700000000, 300), Err(Refusal::TimestampMissing));
-    assert_eq!(check_freshness("1700000000", "short", 1700000000, 300), Err(Refusal::NonceInvalid));
-    assert_eq!(check_freshness("1700000000", "nonce with spaces!!", 1700000000, 300), Err(Refusal::NonceInvalid));
+    assert_eq!(
+        check_freshness("1700000000", "nonce-0123456789", 1700000299, 300),
+        Ok(1700000000)
+    );
+    assert_eq!(
+        check_freshness("1700000000", "nonce-0123456789", 1699999701, 300),
+        Ok(1700000000)
+    );
+    assert_eq!(
+        check_freshness("1700000000", "nonce-0123456789", 1700000301, 300),
+        Err(Refusal::TimestampStale)
+    );
+    assert_eq!(
+        check_freshness("soon", "nonce-0123456789", 1700000000, 300),
+        Err(Refusal::TimestampMissing)
+    );
+    assert_eq!(
+        check_freshness("1700000000", "short", 1700000000, 300),
+        Err(Refusal::NonceInvalid)
+    );
+    assert_eq!(
+        check_freshness("1700000000", "nonce with spaces!!", 1700000000, 300),
+        Err(Refusal::NonceInvalid)
+    );
 }

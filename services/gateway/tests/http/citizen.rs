@@ -1,0 +1,187 @@
+//! The citizen's side: adding information, withdrawing, and the public
+//! tracking look-up.
+
+use std::time::Duration;
+
+use jiesu_auth::Role;
+use jiesu_testkit::wait_until;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::stack::{Stack, stack, stack_with};
+
+async fn citizen_ticket(s: &Stack, citizen: &str) -> (String, String) {
+    let body = json!({
+        "channel": "app",
+        "nature": "complaint",
+        "category": "SH01",
+        "content": "夜里楼下烧烤店噪音很大",
+        "location": {"address": "云南路12号"},
+        "citizen": {"name": "赵女士", "phone": "13800001234"}
+    });
+    let (status, v) = s.post(Some(citizen), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["tracking_no"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn track(s: &Stack, query: &str) -> (StatusCode, Value) {
+    let r = s
+        .http
+        .get(s.url(&format!("/api/v1/track?{query}")))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn a_citizen_adds_information_withdraws_and_anyone_with_the_digits_tracks() {
+    let s = stack().await;
+    let me = s.keys.token("370202", &[Role::Citizen], "citizen-1");
+    let (id, no) = citizen_ticket(&s, &me).await;
+
+    let info = format!("/api/v1/tickets/{id}/information");
+    let (status, v) = s
+        .post_json(
+            &me,
+            &info,
+            json!({"text": "补充：周五周六最严重，可拨13900009999联系我"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["status"], "received");
+    // An agent may add for the caller; another citizen may not see it at all.
+    let (status, _) = s
+        .post_json(
+            &s.agent(),
+            &info,
+            json!({"text": "电话补充：店名为老王烧烤"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let other = s.keys.token("370202", &[Role::Citizen], "citizen-2");
+    let (status, _) = s
+        .post_json(&other, &info, json!({"text": "不是我的"}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let handler = s.keys.token("370202", &[Role::Handler], "h-1");
+    let (status, _) = s.post_json(&handler, &info, json!({"text": "x"})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for (body, field) in [
+        (json!({"text": "  "}), "text"),
+        (json!({"text": "长".repeat(2001)}), "text"),
+        (json!({"text": 5}), "text"),
+        (json!({}), "text"),
+    ] {
+        let (status, v) = s.post_json(&me, &info, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["field"], field);
+    }
+    // The added text is stored redacted for readers and encrypted in full.
+    let plain: i64 = s
+        .intake_scalar("SELECT count(*) FROM ticket_supplements WHERE text_redacted LIKE '%13900009999%' OR text_enc LIKE '%13900009999%'")
+        .await;
+    assert_eq!(plain, 0);
+    let kept: i64 = s
+        .intake_scalar("SELECT count(*) FROM ticket_supplements")
+        .await;
+    assert_eq!(kept, 2);
+
+    // Tracking: number + last four digits; nothing personal in the answer.
+    let (status, t) = track(&s, &format!("tracking_no={no}&phone_last4=1234")).await;
+    assert_eq!(status, StatusCode::OK, "{t}");
+    assert_eq!(t["status"], "received");
+    assert_eq!(t["category_name"], "噪声扰民");
+    let events: Vec<&str> = t["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["received", "information_added", "information_added"]
+    );
+    for secret in ["13800001234", "13900009999", "云南路12号", "赵"] {
+        assert!(!t.to_string().contains(secret), "{secret} in {t}");
+    }
+    let (status, v) = track(&s, &format!("tracking_no={no}&phone_last4=4321")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "wrong digits look like no ticket: {v}"
+    );
+    let (status, _) = track(&s, "tracking_no=370202-19990101-00001&phone_last4=1234").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, v) = track(&s, &format!("tracking_no={no}&phone_last4=12a4")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(v["field"], "phone_last4");
+    let (status, _) = track(&s, &format!("tracking_no={no}")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Withdraw: once; afterwards the ticket no longer changes.
+    let withdraw = format!("/api/v1/tickets/{id}/withdraw");
+    let (status, _) = s.post_json(&other, &withdraw, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, v) = s
+        .post_json(&me, &withdraw, json!({"reason": "问题已自行协商解决"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "withdrawn");
+    let (status, v) = s.post_json(&me, &withdraw, json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "ticket_closed");
+    let (status, v) = s.post_json(&me, &info, json!({"text": "再补充"})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(v["code"], "ticket_closed");
+    let (_, t) = track(&s, &format!("tracking_no={no}&phone_last4=1234")).await;
+    assert_eq!(t["status"], "withdrawn");
+    assert_eq!(
+        t["timeline"].as_array().unwrap().last().unwrap()["note"],
+        "诉求人撤回诉求：问题已自行协商解决"
+    );
+
+    // Both kinds of event left intake through the bus.
+    wait_until(Duration::from_secs(10), "events published", || async {
+        let n: i64 = s
+            .intake_scalar("SELECT count(*) FROM bus_outbox WHERE published_at IS NOT NULL AND event IN ('intake.ticket.information_added', 'intake.ticket.withdrawn')")
+            .await;
+        (n == 3).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn tracking_look_ups_are_rate_limited_per_address() {
+    let s = stack_with(|cfg| {
+        cfg.rate_limit.lookup_per_minute = 3;
+        cfg.rate_limit.burst = 3;
+    })
+    .await;
+    let mut last = StatusCode::OK;
+    let mut retry_after = None;
+    for i in 0..5 {
+        let r = s
+            .http
+            .get(s.url(&format!(
+                "/api/v1/track?tracking_no=370202-20261122-0000{i}&phone_last4=0000"
+            )))
+            .send()
+            .await
+            .unwrap();
+        last = r.status();
+        retry_after = r
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        if i < 3 {
+            assert_eq!(last, StatusCode::NOT_FOUND);
+        }
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
+}
