@@ -41,23 +41,52 @@ pub const SHINAN: &str = include_str!("demo/370202.toml");
 
 pub fn shinan() -> anyhow::Result<DemoTenant> {
     let mut d: DemoTenant = toml::from_str(SHINAN)?;
+    // Routes and attributes given on a group apply to each of its leaves.
+    let leaves_under = |code: &str, cats: &[CategorySeed]| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![code.to_owned()];
+        while let Some(c) = stack.pop() {
+            let children: Vec<String> = cats
+                .iter()
+                .filter(|x| x.parent == c)
+                .map(|x| x.code.clone())
+                .collect();
+            if children.is_empty() {
+                out.push(c);
+            } else {
+                stack.extend(children);
+            }
+        }
+        out.sort();
+        out
+    };
+    let mut routes = Vec::new();
+    for r in std::mem::take(&mut d.routes) {
+        for leaf in leaves_under(&r.category, &d.categories) {
+            routes.push(RouteSeed {
+                category: leaf,
+                unit: r.unit.clone(),
+            });
+        }
+    }
+    d.routes = routes;
     for a in std::mem::take(&mut d.attributes) {
-        let cat = d
-            .categories
-            .iter_mut()
-            .find(|c| c.code == a.category)
-            .ok_or_else(|| {
-                anyhow::anyhow!("attribute {} names unknown category {}", a.code, a.category)
-            })?;
-        cat.attributes.push(AttributeDef {
-            code: a.code,
-            datatype: a.datatype,
-            required: a.required,
-            description: a.description,
-            datatype_description: a.datatype_description,
-            order: a.order,
-            values: a.values,
-        });
+        if !d.categories.iter().any(|c| c.code == a.category) {
+            anyhow::bail!("attribute {} names unknown category {}", a.code, a.category);
+        }
+        for leaf in leaves_under(&a.category, &d.categories) {
+            if let Some(cat) = d.categories.iter_mut().find(|c| c.code == leaf) {
+                cat.attributes.push(AttributeDef {
+                    code: a.code.clone(),
+                    datatype: a.datatype,
+                    required: a.required,
+                    description: a.description.clone(),
+                    datatype_description: a.datatype_description.clone(),
+                    order: a.order,
+                    values: a.values.clone(),
+                });
+            }
+        }
     }
     Ok(d)
 }
@@ -97,5 +126,30 @@ mod tests {
             assert!(d.categories.iter().any(|c| c.name == must), "{must}");
         }
         assert!(d.units.iter().filter(|u| u.kind == "street").count() >= 5);
+        // Three levels; routes and attributes land on leaves only.
+        let parents: std::collections::HashSet<_> =
+            d.categories.iter().map(|c| c.parent.as_str()).collect();
+        let depth = |code: &str| {
+            let mut n = 1;
+            let mut cur = code;
+            while let Some(c) = d
+                .categories
+                .iter()
+                .find(|c| c.code == cur && !c.parent.is_empty())
+            {
+                n += 1;
+                cur = &c.parent;
+            }
+            n
+        };
+        assert!(d.categories.iter().all(|c| depth(&c.code) <= 3));
+        assert!(d.categories.iter().filter(|c| depth(&c.code) == 3).count() >= 40);
+        assert!(
+            d.routes
+                .iter()
+                .all(|r| !parents.contains(r.category.as_str()))
+        );
+        let noise = d.categories.iter().find(|c| c.code == "SH0101").unwrap();
+        assert_eq!(noise.attributes[0].code, "noise_period");
     }
 }

@@ -197,6 +197,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tickets::withdraw))
         .routes(routes!(tickets::track))
         .routes(routes!(reference::list_categories))
+        .routes(routes!(reference::suggest_categories))
         .routes(routes!(reference::list_notifications))
         .routes(routes!(channels::register_channel, channels::list_channels))
         .routes(routes!(channels::rotate_channel))

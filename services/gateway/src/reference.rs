@@ -219,3 +219,75 @@ pub async fn list_notifications(
         next_page_token: resp.next_page_token,
     }))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuggestBody {
+    /// The request text as the agent typed it.
+    #[schema(example = "小区门口白色轿车天天堵消防通道")]
+    pub text: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SuggestionView {
+    pub code: String,
+    pub name: String,
+    /// 0 to 1.
+    pub score: f64,
+    /// `model` (learned from this tenant's tickets), `keywords`, or both.
+    pub source: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Suggestions {
+    /// At most three, likeliest first.
+    pub suggestions: Vec<SuggestionView>,
+    /// Tickets the tenant's model learned from.
+    pub training_tickets: i64,
+}
+
+/// Suggest leaf categories for a request text (top 3 with scores).
+#[utoipa::path(
+    post,
+    path = "/api/v1/categories/suggest",
+    tag = "reference",
+    request_body = SuggestBody,
+    responses(
+        (status = 200, description = "Suggestions", body = Suggestions),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Role may not ask", body = Problem),
+        (status = 422, description = "text missing or too long", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn suggest_categories(
+    State(state): State<AppState>,
+    caller: Caller,
+    crate::extract::JsonBody(body): crate::extract::JsonBody<SuggestBody>,
+) -> Result<Json<Suggestions>, ApiError> {
+    let resp = with_retry(state.backends.retries, || {
+        let mut client = state.backends.intake.clone();
+        let req = request(
+            &caller.token,
+            jiesu_proto::intake::SuggestCategoriesRequest {
+                text: body.text.clone(),
+            },
+        );
+        async move { client.suggest_categories(req?).await }
+    })
+    .await?
+    .into_inner();
+    Ok(Json(Suggestions {
+        suggestions: resp
+            .suggestions
+            .into_iter()
+            .map(|s| SuggestionView {
+                code: s.code,
+                name: s.name,
+                score: s.score,
+                source: s.source,
+            })
+            .collect(),
+        training_tickets: resp.training_tickets,
+    }))
+}

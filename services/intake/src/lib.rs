@@ -40,6 +40,11 @@ pub struct IntakeConfig {
     /// How long a rotated channel credential keeps working by default.
     #[serde(with = "humantime_serde")]
     pub rotation_overlap: Duration,
+    /// A tenant's category-suggestion model is rebuilt when older than this.
+    #[serde(with = "humantime_serde")]
+    pub suggest_refresh: Duration,
+    /// How many of the latest tickets the model learns from.
+    pub suggest_training_limit: u32,
 }
 
 impl Default for IntakeConfig {
@@ -49,6 +54,8 @@ impl Default for IntakeConfig {
             database_url: String::new(),
             webhook_window: Duration::from_secs(300),
             rotation_overlap: Duration::from_secs(24 * 3600),
+            suggest_refresh: api::suggest::DEFAULT_REFRESH,
+            suggest_training_limit: 50_000,
         }
     }
 }
@@ -108,6 +115,9 @@ impl Intake {
             keyring,
             webhook_window: cfg.webhook_window,
             rotation_overlap: cfg.rotation_overlap,
+            suggesters: Default::default(),
+            suggest_refresh: cfg.suggest_refresh,
+            suggest_training_limit: cfg.suggest_training_limit,
         });
         let api = api::IntakeApi::new(core.clone());
         let health = jiesu_runtime::grpc::health::<IntakeServiceServer<api::IntakeApi>>(

@@ -157,6 +157,8 @@ pub async fn stack_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
         &jiesu_intake::IntakeConfig {
             grpc_addr: "127.0.0.1:0".into(),
             database_url: intake_db.url.clone(),
+            // Retrain on every suggestion so tests see new tickets at once.
+            suggest_refresh: Duration::ZERO,
             ..Default::default()
         },
         &intake_db.config(),

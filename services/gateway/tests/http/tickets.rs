@@ -288,9 +288,13 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/admin/channels/{id}/rotate", "post"),
         ("/api/v1/admin/channels/{id}/disable", "post"),
         ("/api/v1/channels/{id}/tickets", "post"),
+        ("/api/v1/categories/suggest", "post"),
+        ("/api/v1/tickets/{id}/information", "post"),
+        ("/api/v1/tickets/{id}/withdraw", "post"),
+        ("/api/v1/track", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 9, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 13, "{:?}", paths.keys());
     for (path, method) in expected {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} undocumented");
@@ -300,7 +304,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         if path != "/healthz" {
             assert!(op["responses"]["401"].is_object(), "{path}");
         }
-        if path != "/healthz" && path != "/api/v1/channels/{id}/tickets" {
+        if !["/healthz", "/api/v1/channels/{id}/tickets", "/api/v1/track"].contains(&path) {
             assert_eq!(op["security"][0]["bearer"], json!([]), "{path}");
         }
     }
@@ -322,4 +326,63 @@ async fn the_openapi_document_describes_every_endpoint() {
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn suggestions_start_from_keywords_and_learn_from_tickets() {
+    let s = stack().await;
+    let agent = s.agent();
+    let ask = |text: &str| {
+        let s = &s;
+        let agent = agent.clone();
+        let text = text.to_owned();
+        async move {
+            s.post_json(
+                &agent,
+                "/api/v1/categories/suggest",
+                json!({ "text": text }),
+            )
+            .await
+        }
+    };
+    let (status, v) = ask("小区门口有车堵住消防通道").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["training_tickets"], 0);
+    assert_eq!(v["suggestions"][0]["code"], "CG02");
+    assert_eq!(v["suggestions"][0]["source"], "keywords");
+    // Nothing to go on: no suggestion rather than a guess.
+    let (_, v) = ask("楼下半夜蹦迪吵得睡不着").await;
+    assert_eq!(v["suggestions"].as_array().unwrap().len(), 0, "{v}");
+
+    // Sixty tickets filed under 噪声扰民 with words no keyword has.
+    for i in 0..60 {
+        let mut body = ticket_body(&format!("1380000{i:04}"));
+        body["content"] = json!(format!("楼下酒吧半夜蹦迪，吵得睡不着，第{i}次反映"));
+        let (status, v) = s.post(Some(&agent), body).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    let (_, v) = ask("楼下半夜蹦迪吵得睡不着").await;
+    assert_eq!(v["training_tickets"], 60, "{v}");
+    let top = &v["suggestions"][0];
+    assert_eq!(top["code"], "SH01", "{v}");
+    assert_eq!(top["source"], "model");
+    assert!(top["score"].as_f64().unwrap() > 0.5, "{v}");
+    assert!(v["suggestions"].as_array().unwrap().len() <= 3);
+
+    let handler = s.keys.token("370202", &[Role::Handler], "h-1");
+    let (status, _) = s
+        .post_json(&handler, "/api/v1/categories/suggest", json!({"text": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    for body in [
+        json!({"text": ""}),
+        json!({"text": "长".repeat(4001)}),
+        json!({}),
+    ] {
+        let (status, v) = s
+            .post_json(&agent, "/api/v1/categories/suggest", body)
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+        assert_eq!(v["field"], "text");
+    }
 }

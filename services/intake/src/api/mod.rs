@@ -10,6 +10,7 @@ pub mod channels;
 pub mod citizen;
 pub mod public;
 pub mod read;
+pub mod suggest;
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,8 +22,8 @@ use jiesu_proto::{
         AddInformationRequest, ChannelCredential, CreateTicketRequest, CreateTicketResponse,
         DisableChannelRequest, GetTicketRequest, ListCategoriesRequest, ListCategoriesResponse,
         ListChannelsRequest, ListChannelsResponse, RegisterChannelRequest, RegisteredChannel,
-        RotateChannelCredentialRequest, Ticket, WithdrawTicketRequest,
-        intake_service_server::IntakeService,
+        RotateChannelCredentialRequest, SuggestCategoriesRequest, SuggestCategoriesResponse,
+        Ticket, WithdrawTicketRequest, intake_service_server::IntakeService,
     },
     status,
 };
@@ -132,6 +133,11 @@ pub struct Core {
     pub webhook_window: Duration,
     /// How long a rotated credential keeps working by default.
     pub rotation_overlap: Duration,
+    pub suggesters: suggest::Suggesters,
+    /// A tenant's suggestion model is rebuilt when older than this.
+    pub suggest_refresh: Duration,
+    /// Latest tickets a model learns from.
+    pub suggest_training_limit: u32,
 }
 
 /// The JWT-authenticated service.
@@ -180,6 +186,16 @@ impl IntakeService for IntakeApi {
         who.require_any(READERS).map_err(IntakeError::from)?;
         Ok(Response::new(
             self.core.categories(who.tenant.code()).await?,
+        ))
+    }
+
+    async fn suggest_categories(
+        &self,
+        request: Request<SuggestCategoriesRequest>,
+    ) -> Result<Response<SuggestCategoriesResponse>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.suggest(&who, request.get_ref()).await?,
         ))
     }
 

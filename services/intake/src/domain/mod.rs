@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod credentials;
+pub mod suggest;
 pub mod webhook;
 
 use chrono::{DateTime, NaiveDate, Utc};
