@@ -198,6 +198,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tickets::track))
         .routes(routes!(reference::list_categories))
         .routes(routes!(reference::suggest_categories))
+        .routes(routes!(reference::export_categories))
+        .routes(routes!(reference::import_categories))
         .routes(routes!(reference::list_notifications))
         .routes(routes!(channels::register_channel, channels::list_channels))
         .routes(routes!(channels::rotate_channel))

@@ -291,3 +291,117 @@ pub async fn suggest_categories(
         training_tickets: resp.training_tickets,
     }))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ExportQuery {
+    /// `json` (default, with attribute definitions) or `csv`.
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportSummary {
+    pub created: i32,
+    pub updated: i32,
+    /// Categories left out of the import; tickets keep their codes.
+    pub deactivated: i32,
+    pub leaves: i32,
+}
+
+/// Export the tenant's category tree (tenant admin).
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/categories/export",
+    tag = "reference",
+    params(ExportQuery),
+    responses(
+        (status = 200, description = "JSON list, or CSV with the columns code,name,parent,description,keywords,attributes for format=csv", body = String, content_type = "application/json"),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not a tenant admin", body = Problem),
+        (status = 422, description = "format is neither json nor csv", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn export_categories(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let format = q.format.unwrap_or_else(|| "json".into());
+    let resp = with_retry(state.backends.retries, || {
+        let mut client = state.backends.intake.clone();
+        let req = request(
+            &caller.token,
+            jiesu_proto::intake::ExportCategoriesRequest {
+                format: format.clone(),
+            },
+        );
+        async move { client.export_categories(req?).await }
+    })
+    .await?
+    .into_inner();
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, resp.content_type)],
+        resp.data,
+    )
+        .into_response())
+}
+
+/// Replace the tenant's category tree from JSON or CSV (tenant admin).
+/// Categories left out are deactivated, never deleted.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/categories/import",
+    tag = "reference",
+    request_body(content = String, description = "The export format: a JSON list (application/json) or CSV (text/csv)", content_type = "text/csv"),
+    responses(
+        (status = 200, description = "Imported", body = ImportSummary),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not a tenant admin", body = Problem),
+        (status = 413, description = "Body too large", body = Problem),
+        (status = 415, description = "Neither JSON nor CSV", body = Problem),
+        (status = 422, description = "The tree breaks a rule; `message` lists the entries", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn import_categories(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: axum::http::HeaderMap,
+    crate::extract::RawBody(body): crate::extract::RawBody,
+) -> Result<Json<ImportSummary>, ApiError> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let format = if ct.starts_with("application/json") {
+        "json"
+    } else if ct.starts_with("text/csv") {
+        "csv"
+    } else {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the tree as application/json or text/csv",
+        ));
+    };
+    let mut client = state.backends.intake.clone();
+    let req = request(
+        &caller.token,
+        jiesu_proto::intake::ImportCategoriesRequest {
+            format: format.into(),
+            data: body.to_vec(),
+        },
+    )?;
+    let r = client.import_categories(req).await?.into_inner();
+    Ok(Json(ImportSummary {
+        created: r.created,
+        updated: r.updated,
+        deactivated: r.deactivated,
+        leaves: r.leaves,
+    }))
+}

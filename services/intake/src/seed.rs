@@ -5,7 +5,8 @@ use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement};
 use crate::domain::attributes::{AttributeDef, check_definitions};
 
 /// One category of a tree; `parent` empty for a top-level group.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
 pub struct CategorySeed {
     pub code: String,
     pub name: String,

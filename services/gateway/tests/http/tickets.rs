@@ -292,9 +292,11 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/tickets/{id}/information", "post"),
         ("/api/v1/tickets/{id}/withdraw", "post"),
         ("/api/v1/track", "get"),
+        ("/api/v1/admin/categories/export", "get"),
+        ("/api/v1/admin/categories/import", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 13, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 15, "{:?}", paths.keys());
     for (path, method) in expected {
         let op = &doc["paths"][path][method];
         assert!(op.is_object(), "{method} {path} undocumented");
@@ -385,4 +387,180 @@ async fn suggestions_start_from_keywords_and_learn_from_tickets() {
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
         assert_eq!(v["field"], "text");
     }
+}
+
+#[tokio::test]
+async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
+    let s = stack().await;
+    let admin = s.admin();
+    let get_raw = |path: &str| {
+        let s = &s;
+        let admin = admin.clone();
+        let path = path.to_owned();
+        async move {
+            let r = s
+                .http
+                .get(s.url(&path))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+            (status, ct, r.text().await.unwrap())
+        }
+    };
+    let import = |ct: &str, body: String| {
+        let s = &s;
+        let admin = admin.clone();
+        let ct = ct.to_owned();
+        async move {
+            let r = s
+                .http
+                .post(s.url("/api/v1/admin/categories/import"))
+                .bearer_auth(&admin)
+                .header("content-type", ct)
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    let (status, ct, json_tree) = get_raw("/api/v1/admin/categories/export").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(ct.starts_with("application/json"));
+    let tree: Value = serde_json::from_str(&json_tree).unwrap();
+    assert_eq!(tree.as_array().unwrap().len(), 6);
+    let cg02 = tree
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "CG02")
+        .unwrap();
+    assert_eq!(cg02["attributes"][1]["code"], "blocking");
+    let (_, ct, csv) = get_raw("/api/v1/admin/categories/export?format=csv").await;
+    assert!(ct.starts_with("text/csv"));
+    assert!(
+        csv.starts_with("code,name,parent,description,keywords,attributes\n"),
+        "{csv}"
+    );
+
+    // Re-importing the export changes nothing.
+    let (status, v) = import("text/csv", csv.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"created": 0, "updated": 6, "deactivated": 0, "leaves": 3})
+    );
+
+    // A new tree: 市场监管 goes, 环境保护 arrives with three levels.
+    let new_tree = "code,name,parent,description,keywords,attributes\n\
+        SH,社会治理,,,,\n\
+        SH01,噪声扰民,SH,,噪音,\n\
+        CG,城市管理,,,,\n\
+        CG02,违章停车,CG,,停车,\n\
+        HB,环境保护,,,,\n\
+        HB01,大气污染,HB,,,\n\
+        HB0101,餐饮油烟,HB01,饭店油烟直排,\"油烟,排烟\",\n";
+    let (status, v) = import("text/csv", new_tree.into()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"created": 3, "updated": 4, "deactivated": 2, "leaves": 3})
+    );
+    let (_, cats) = s.get(&s.agent(), "/api/v1/categories").await;
+    let codes: Vec<&str> = cats["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["code"].as_str().unwrap())
+        .collect();
+    assert!(
+        codes.contains(&"HB0101") && !codes.contains(&"SC01"),
+        "{codes:?}"
+    );
+    let leaf = cats["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == "HB0101")
+        .unwrap();
+    assert_eq!(leaf["level"], 3);
+    // CSV carries no attributes: CG02 no longer asks them.
+    let (status, v) = s
+        .post(Some(&s.agent()), {
+            let mut b = ticket_body("13800138000");
+            b["category"] = json!("SC01");
+            b
+        })
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["field"], "category");
+    let services: Value = s
+        .http
+        .get(s.url("/open311/v2/370202/services.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(services.to_string().contains("HB0101"));
+
+    // The JSON export round-trips through import as well.
+    let (status, v) = import("application/json", json_tree).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // SC and SC01 come back (reactivated, not created); 环境保护 goes.
+    assert_eq!(v, json!({"created": 0, "updated": 6, "deactivated": 3, "leaves": 3}));
+
+    for (ct, body, mentions) in [
+        (
+            "text/csv",
+            "code,name,parent\nA,一,\nA1,二,A\nA11,三,A1\nA111,四,A11\n".to_owned(),
+            "deeper than 3",
+        ),
+        (
+            "text/csv",
+            "code,name,parent\nA,一,\nB,二,Z\n".to_owned(),
+            "parent Z",
+        ),
+        (
+            "text/csv",
+            "code,name,parent\nA,一,\nA,二,\n".to_owned(),
+            "twice",
+        ),
+        ("text/csv", "code,name,parent\nA,,\n".to_owned(), "name"),
+        ("text/csv", "code,name,parent\nA B,一,\n".to_owned(), "code"),
+        (
+            "text/csv",
+            "code,name,parent\nA,一,B\nB,二,A\n".to_owned(),
+            "cycle",
+        ),
+        ("text/csv", "name\n一\n".to_owned(), "header"),
+        ("text/csv", "code,name,parent\nA,一\n".to_owned(), "row 2"),
+        ("text/csv", "code,name,parent\n".to_owned(), "no categories"),
+        ("application/json", "[{\"code\":\"A\"}]".to_owned(), "name"),
+        ("application/json", "{]".to_owned(), "JSON"),
+        (
+            "application/json",
+            "[{\"code\":\"A\",\"name\":\"一\",\"colour\":\"red\"}]".to_owned(),
+            "colour",
+        ),
+    ] {
+        let (status, v) = import(ct, body.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(mentions),
+            "{body}: {v}"
+        );
+    }
+    let (status, _) = import("application/xml", "<x/>".into()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _, _) = get_raw("/api/v1/admin/categories/export?format=xml").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = s.get(&s.agent(), "/api/v1/admin/categories/export").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

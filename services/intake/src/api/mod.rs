@@ -11,6 +11,7 @@ pub mod citizen;
 pub mod public;
 pub mod read;
 pub mod suggest;
+pub mod tree;
 
 use std::{sync::Arc, time::Duration};
 
@@ -20,10 +21,12 @@ use jiesu_pii::{Keyring, PiiError};
 use jiesu_proto::{
     intake::{
         AddInformationRequest, ChannelCredential, CreateTicketRequest, CreateTicketResponse,
-        DisableChannelRequest, GetTicketRequest, ListCategoriesRequest, ListCategoriesResponse,
-        ListChannelsRequest, ListChannelsResponse, RegisterChannelRequest, RegisteredChannel,
-        RotateChannelCredentialRequest, SuggestCategoriesRequest, SuggestCategoriesResponse,
-        Ticket, WithdrawTicketRequest, intake_service_server::IntakeService,
+        DisableChannelRequest, ExportCategoriesRequest, ExportCategoriesResponse, GetTicketRequest,
+        ImportCategoriesRequest, ImportCategoriesResponse, ListCategoriesRequest,
+        ListCategoriesResponse, ListChannelsRequest, ListChannelsResponse, RegisterChannelRequest,
+        RegisteredChannel, RotateChannelCredentialRequest, SuggestCategoriesRequest,
+        SuggestCategoriesResponse, Ticket, WithdrawTicketRequest,
+        intake_service_server::IntakeService,
     },
     status,
 };
@@ -196,6 +199,26 @@ impl IntakeService for IntakeApi {
         let who = caller(&request)?;
         Ok(Response::new(
             self.core.suggest(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn import_categories(
+        &self,
+        request: Request<ImportCategoriesRequest>,
+    ) -> Result<Response<ImportCategoriesResponse>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.import_categories(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn export_categories(
+        &self,
+        request: Request<ExportCategoriesRequest>,
+    ) -> Result<Response<ExportCategoriesResponse>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.export_categories(&who, request.get_ref()).await?,
         ))
     }
 

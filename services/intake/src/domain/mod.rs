@@ -2,6 +2,7 @@
 //! No I/O here; `api` translates, `store` persists.
 
 pub mod attributes;
+pub mod categories;
 pub mod credentials;
 pub mod suggest;
 pub mod webhook;
