@@ -348,7 +348,7 @@ fn generate(per_leaf: usize, rng: &mut Rng) -> Vec<(String, String, bool)> {
             let p = (rng.next() % phrases.len() as u64) as usize;
             let phrase: &str = phrases[p];
             let held_out = p + 1 == phrases.len();
-            let detail: &str = rng.pick(details);
+            let detail: &str = rng.pick::<&str>(details);
             let problem = phrase.replace("{}", detail);
             let (place, time, ask) = (*rng.pick(PLACES), *rng.pick(TIMES), *rng.pick(ASKS));
             let text = format!("{place}{time}{problem}{ask}");
