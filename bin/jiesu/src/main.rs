@@ -42,6 +42,16 @@ enum Command {
         #[arg(long, default_value = "all", value_delimiter = ',')]
         target: Vec<String>,
     },
+    /// Re-encrypt personal data still sealed with an older key using the
+    /// keyring's active key (after a key rotation). Safe while serving and
+    /// safe to repeat.
+    Rekey {
+        #[arg(long, default_value = "intake", value_delimiter = ',')]
+        target: Vec<String>,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 500)]
+        batch: u32,
+    },
     /// Print a JWT signed with the local development key.
     Token {
         /// Tenant region code, e.g. 370202.
@@ -157,6 +167,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             sub,
             ttl,
         } => token(&settings, tenant, role, scope, unit, grids, sub, ttl),
+        Command::Rekey { target, batch } => {
+            quiet_logs();
+            rekey(&settings, &parse_targets(&target)?, batch).await
+        }
         Command::SeedDemo => {
             quiet_logs();
             seed_demo(&settings).await
@@ -337,6 +351,38 @@ fn token(
         .sign(&spec, &settings.auth.issuer, &settings.auth.audience)
         .map_err(|e| anyhow!("signing failed: {e}"))?;
     println!("{jwt}");
+    Ok(())
+}
+
+async fn rekey(settings: &Settings, targets: &[Target], batch: u32) -> anyhow::Result<()> {
+    if batch == 0 {
+        anyhow::bail!("--batch must be at least 1");
+    }
+    let keyring = Keyring::load(&settings.pii)?;
+    let db = &settings.database;
+    for t in targets {
+        match t {
+            Target::Intake => {
+                let conn =
+                    jiesu_db::connect(&db.url_for("intake", &settings.intake.database_url)?, db)
+                        .await?;
+                let report = jiesu_intake::rekey::rekey(&conn, &keyring, batch).await?;
+                for (column, n) in &report.resealed {
+                    if *n > 0 {
+                        println!("intake {column}: {n} re-encrypted");
+                    }
+                }
+                let left = jiesu_intake::rekey::remaining(&conn, &keyring).await?;
+                println!(
+                    "intake: {} values re-encrypted with key {}; {left} left under other keys",
+                    report.total(),
+                    keyring.active_key_id()
+                );
+            }
+            // Only intake keeps personal data so far.
+            other => println!("{}: no personal data to re-encrypt", other.name()),
+        }
+    }
     Ok(())
 }
 

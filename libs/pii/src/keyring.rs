@@ -163,6 +163,11 @@ impl Keyring {
         String::from_utf8(pt).map_err(|_| PiiError::Tampered)
     }
 
+    /// The key id new ciphertexts are written with.
+    pub fn active_key_id(&self) -> &str {
+        &self.active
+    }
+
     /// True when `sealed` was written with a key other than the active one.
     pub fn needs_rotation(&self, sealed: &str) -> bool {
         sealed.split('.').nth(1) != Some(self.active.as_str())

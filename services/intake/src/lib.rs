@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod rekey;
 pub mod seed;
 pub mod store;
 

@@ -514,7 +514,10 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
     let (status, v) = import("application/json", json_tree).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     // SC and SC01 come back (reactivated, not created); 环境保护 goes.
-    assert_eq!(v, json!({"created": 0, "updated": 6, "deactivated": 3, "leaves": 3}));
+    assert_eq!(
+        v,
+        json!({"created": 0, "updated": 6, "deactivated": 3, "leaves": 3})
+    );
 
     for (ct, body, mentions) in [
         (

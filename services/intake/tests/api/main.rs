@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod domain;
+mod rekey;
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use jiesu_proto::intake::{
 use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget};
 use tonic::{Code, Request, transport::Channel};
 
-struct Env {
+pub(crate) struct Env {
     db: TestDb,
     tb: TestBus,
     keys: TestKeys,
@@ -25,7 +26,7 @@ struct Env {
     _target: TestTarget,
 }
 
-async fn start() -> Env {
+pub(crate) async fn start() -> Env {
     let db = TestDb::new::<Migrations>("intake").await;
     let conn = db.connect().await;
     let cats = [
@@ -78,13 +79,13 @@ async fn start() -> Env {
     }
 }
 
-fn authed<T>(token: &str, msg: T) -> Request<T> {
+pub(crate) fn authed<T>(token: &str, msg: T) -> Request<T> {
     let mut r = Request::new(msg);
     jiesu_auth::bearer_metadata(&mut r, token).unwrap();
     r
 }
 
-fn ticket(phone: &str) -> CreateTicketRequest {
+pub(crate) fn ticket(phone: &str) -> CreateTicketRequest {
     CreateTicketRequest {
         idempotency_key: String::new(),
         channel: "hotline".into(),
