@@ -65,6 +65,14 @@ impl Event for intake::TicketInformationAdded {
     }
 }
 
+impl Event for intake::TicketAnsweredDirectly {
+    const CONTEXT: &'static str = "intake";
+    const NAME: &'static str = "ticket.answered_directly";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 impl Event for intake::TicketWithdrawn {
     const CONTEXT: &'static str = "intake";
     const NAME: &'static str = "ticket.withdrawn";

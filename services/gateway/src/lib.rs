@@ -11,6 +11,7 @@ pub mod backend;
 pub mod channels;
 pub mod error;
 pub mod extract;
+pub mod kb;
 pub mod open311;
 pub mod ratelimit;
 pub mod reference;
@@ -130,6 +131,7 @@ pub struct AppState {
         (name = "tickets", description = "Requests (诉求) from intake to dispatch"),
         (name = "reference", description = "Tenant reference data"),
         (name = "notifications", description = "What units and people were told"),
+        (name = "knowledge", description = "Knowledge base for direct answers (直接答复) and intake counts"),
         (name = "channels", description = "Registered channels and the signed webhook of a tenant's own platform"),
         (name = "operations", description = "Health"),
     )
@@ -205,6 +207,11 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(channels::rotate_channel))
         .routes(routes!(channels::disable_channel))
         .routes(routes!(channels::webhook))
+        .routes(routes!(kb::create_entry))
+        .routes(routes!(kb::update_entry))
+        .routes(routes!(kb::retire_entry))
+        .routes(routes!(kb::search))
+        .routes(routes!(kb::stats))
         .split_for_parts();
     let doc = Arc::new(api);
     router

@@ -921,6 +921,7 @@ pub async fn post_request(
             kind: text(&p, "kind"),
             confidential: flag(&p, "confidential", format)?,
             attributes: attributes(&p, format)?,
+            direct_answer: None,
         }),
         account_id: text(&p, "account_id"),
         device_id: text(&p, "device_id"),

@@ -61,6 +61,19 @@ pub struct CreateTicketBody {
     #[serde(default)]
     #[schema(value_type = Option<Object>, example = json!({"noise_period": "night", "source": ["renovation"]}))]
     pub attributes: std::collections::BTreeMap<String, AttributeAnswer>,
+    /// Answer a consultation from the knowledge base and close it at
+    /// intake (agents only; see `POST /api/v1/kb/search`).
+    #[serde(default)]
+    pub direct_answer: Option<DirectAnswerBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DirectAnswerBody {
+    pub kb_entry_id: String,
+    /// What the agent told the caller; the entry's text when absent.
+    #[serde(default)]
+    pub reply: Option<String>,
 }
 
 /// One value, or several for a multi-value list.
@@ -259,6 +272,12 @@ pub async fn create_ticket(
         urgency: body.urgency.unwrap_or_default(),
         kind: body.kind.unwrap_or_default(),
         confidential: body.confidential,
+        direct_answer: body
+            .direct_answer
+            .map(|a| jiesu_proto::intake::DirectAnswer {
+                kb_entry_id: a.kb_entry_id,
+                reply: a.reply.unwrap_or_default(),
+            }),
         attributes: body
             .attributes
             .into_iter()

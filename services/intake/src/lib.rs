@@ -76,6 +76,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000002_channels",
                 sql: include_str!("../migrations/0002_channels.sql"),
             },
+            SqlMigration {
+                name: "m20261122_000003_knowledge",
+                sql: include_str!("../migrations/0003_knowledge.sql"),
+            },
         ]
     }
 }

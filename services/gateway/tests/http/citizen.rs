@@ -8,7 +8,7 @@ use jiesu_testkit::wait_until;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::stack::{Stack, stack, stack_with};
+use crate::stack::{Stack, stack, stack_with, timeline_events};
 
 async fn citizen_ticket(s: &Stack, citizen: &str) -> (String, String) {
     let body = json!({
@@ -96,12 +96,7 @@ async fn a_citizen_adds_information_withdraws_and_anyone_with_the_digits_tracks(
     assert_eq!(status, StatusCode::OK, "{t}");
     assert_eq!(t["status"], "received");
     assert_eq!(t["category_name"], "噪声扰民");
-    let events: Vec<&str> = t["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
+    let events = timeline_events(&t);
     assert_eq!(
         events,
         ["received", "information_added", "information_added"]

@@ -6,6 +6,7 @@
 
 mod channels;
 mod citizen;
+mod knowledge;
 mod malformed;
 mod open311;
 mod stack;

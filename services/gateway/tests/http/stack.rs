@@ -325,3 +325,15 @@ pub fn now() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// The `event` names of a ticket's (or tracking answer's) timeline, in order.
+pub fn timeline_events(view: &Value) -> Vec<String> {
+    view["timeline"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| e["event"].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -65,6 +65,16 @@ pub struct Extras {
     pub public_token: bool,
     /// Open311 account_id, device_id, email, media_url (stored encrypted).
     pub client_meta: Option<serde_json::Value>,
+    /// Answered and closed at intake from the knowledge base.
+    pub answer: Option<Answer>,
+}
+
+/// A direct answer (直接答复) checked against the knowledge base.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub kb_entry_id: Uuid,
+    pub title: String,
+    pub reply: String,
 }
 
 /// A ticket accepted now, or an earlier one a retry refers to.
@@ -116,8 +126,19 @@ impl Core {
                 t.channel.as_str()
             )));
         }
+        let answer = match &req.direct_answer {
+            Some(a) => Some(self.check_direct_answer(who, &t, a).await?),
+            None => None,
+        };
         Ok(self
-            .accept(&Submitter::person(who), t, Extras::default())
+            .accept(
+                &Submitter::person(who),
+                t,
+                Extras {
+                    answer,
+                    ..Extras::default()
+                },
+            )
             .await?
             .into())
     }
@@ -247,6 +268,11 @@ impl Core {
         )
         .unwrap_or_default();
 
+        let status = if x.answer.is_some() {
+            domain::STATUS_ANSWERED
+        } else {
+            domain::STATUS_RECEIVED
+        };
         let redacted = redact_text(&t.content);
         let day = domain::china_day(now);
         let seq = store::next_tracking_seq(&txn, &tenant, day).await?;
@@ -256,7 +282,7 @@ impl Core {
             tenant: Set(tenant.clone()),
             region_code: Set(tenant.clone()),
             tracking_no: Set(tracking_no.clone()),
-            status: Set(domain::STATUS_RECEIVED.into()),
+            status: Set(status.into()),
             channel: Set(t.channel.as_str().into()),
             nature: Set(t.nature.as_str().into()),
             category: Set(t.category.clone()),
@@ -275,6 +301,8 @@ impl Core {
             request_hash: Set(Some(hash.to_owned())),
             created_at: Set(now),
             updated_at: Set(now),
+            answered_kb_id: Set(x.answer.as_ref().map(|a| a.kb_entry_id)),
+            answered_at: Set(x.answer.as_ref().map(|_| now)),
             kind: Set(t.kind.as_str().into()),
             confidential: Set(t.confidential),
             id_number_enc: Set(sealed(t.citizen_id_number.as_deref(), "id_number")?),
@@ -301,6 +329,43 @@ impl Core {
         }
         .insert(&txn)
         .await?;
+        if let Some(a) = &x.answer {
+            let reply: String = redact_text(&a.reply).chars().take(500).collect();
+            ticket_events::ActiveModel {
+                ticket_id: Set(id),
+                tenant: Set(tenant.clone()),
+                at: Set(now),
+                event: Set("answered".into()),
+                actor_role: Set(s.actor.into()),
+                note: Set(format!("直接答复（知识库：{}）：{reply}", a.title)),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+            // Closed here: dispatch is never told, evaluation counts it.
+            self.outbox
+                .enqueue(
+                    &txn,
+                    &jiesu_proto::intake::TicketAnsweredDirectly {
+                        ticket_id: id.to_string(),
+                        tenant: tenant.clone(),
+                        tracking_no: tracking_no.clone(),
+                        channel: t.channel.as_str().into(),
+                        category: t.category.clone(),
+                        kb_entry_id: a.kb_entry_id.to_string(),
+                        at: Some(to_timestamp(now)),
+                    },
+                )
+                .await?;
+            txn.commit().await?;
+            return Ok(Accepted {
+                id,
+                tracking_no,
+                status: status.into(),
+                replayed: false,
+                public_token,
+            });
+        }
         let event = TicketReceived {
             ticket_id: id.to_string(),
             tenant: tenant.clone(),

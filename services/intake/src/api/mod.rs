@@ -8,6 +8,7 @@
 pub mod accept;
 pub mod channels;
 pub mod citizen;
+pub mod kb;
 pub mod public;
 pub mod read;
 pub mod suggest;
@@ -22,10 +23,11 @@ use jiesu_proto::{
     intake::{
         AddInformationRequest, ChannelCredential, CreateTicketRequest, CreateTicketResponse,
         DisableChannelRequest, ExportCategoriesRequest, ExportCategoriesResponse, GetTicketRequest,
-        ImportCategoriesRequest, ImportCategoriesResponse, ListCategoriesRequest,
-        ListCategoriesResponse, ListChannelsRequest, ListChannelsResponse, RegisterChannelRequest,
-        RegisteredChannel, RotateChannelCredentialRequest, SuggestCategoriesRequest,
-        SuggestCategoriesResponse, Ticket, WithdrawTicketRequest,
+        ImportCategoriesRequest, ImportCategoriesResponse, IntakeStats, IntakeStatsRequest,
+        KbEntry, ListCategoriesRequest, ListCategoriesResponse, ListChannelsRequest,
+        ListChannelsResponse, RegisterChannelRequest, RegisteredChannel, RetireKbEntryRequest,
+        RotateChannelCredentialRequest, SearchKbRequest, SearchKbResponse,
+        SuggestCategoriesRequest, SuggestCategoriesResponse, Ticket, WithdrawTicketRequest,
         intake_service_server::IntakeService,
     },
     status,
@@ -199,6 +201,43 @@ impl IntakeService for IntakeApi {
         let who = caller(&request)?;
         Ok(Response::new(
             self.core.suggest(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn save_kb_entry(&self, request: Request<KbEntry>) -> Result<Response<KbEntry>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.save_kb_entry(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn retire_kb_entry(
+        &self,
+        request: Request<RetireKbEntryRequest>,
+    ) -> Result<Response<KbEntry>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.retire_kb_entry(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn search_kb(
+        &self,
+        request: Request<SearchKbRequest>,
+    ) -> Result<Response<SearchKbResponse>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.search_kb(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn get_intake_stats(
+        &self,
+        request: Request<IntakeStatsRequest>,
+    ) -> Result<Response<IntakeStats>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.intake_stats(&who, request.get_ref()).await?,
         ))
     }
 

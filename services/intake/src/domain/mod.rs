@@ -98,6 +98,7 @@ impl Channel {
 /// Ticket status as intake knows it.
 pub const STATUS_RECEIVED: &str = "received";
 pub const STATUS_WITHDRAWN: &str = "withdrawn";
+pub const STATUS_ANSWERED: &str = "answered";
 
 /// Statuses after which nothing more happens to a ticket: Open311 `closed`.
 /// Everything else (received, triage, dispatched, in progress...) is `open`.

@@ -238,6 +238,7 @@ pub fn parse_delivery(body: &[u8]) -> Result<(String, CreateTicketRequest), Fiel
                 },
             })
             .collect(),
+        direct_answer: None,
     };
     Ok((external_id, req))
 }

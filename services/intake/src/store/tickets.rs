@@ -35,6 +35,8 @@ pub struct Model {
     pub external_id: Option<String>,
     pub public_token: Option<String>,
     pub client_meta_enc: Option<String>,
+    pub answered_kb_id: Option<Uuid>,
+    pub answered_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
