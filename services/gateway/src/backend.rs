@@ -34,7 +34,9 @@ impl Backends {
         };
         let intake = ch("gateway.intake_url", &cfg.intake_url)?;
         Ok(Self {
-            intake: IntakeServiceClient::new(intake.clone()),
+            intake: IntakeServiceClient::new(intake.clone())
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
             public: PublicIntakeServiceClient::new(intake),
             dispatch: DispatchServiceClient::new(ch("gateway.dispatch_url", &cfg.dispatch_url)?),
             notification: NotificationServiceClient::new(ch(
@@ -45,6 +47,9 @@ impl Backends {
         })
     }
 }
+
+/// Largest gRPC message to intake (attachments travel in one message).
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// A request carrying the caller's token and the current trace.
 pub fn request<T>(token: &str, msg: T) -> Result<Request<T>, Status> {

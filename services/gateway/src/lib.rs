@@ -7,6 +7,7 @@
 //! its OpenAPI 3.1 document, generated from the handlers, at
 //! `/api/v1/openapi.json`. Holds no data of its own and never logs bodies.
 
+pub mod attachments;
 pub mod backend;
 pub mod channels;
 pub mod error;
@@ -55,6 +56,8 @@ pub struct GatewayConfig {
     pub retries: u32,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Largest attachment upload (intake applies its per-kind limits).
+    pub max_attachment_bytes: usize,
     /// The public base URL (e.g. `https://12345.example.gov.cn`) used in
     /// Open311 discovery; empty means `http://<Host header>`.
     pub public_url: String,
@@ -72,6 +75,7 @@ impl Default for GatewayConfig {
             connect_timeout: Duration::from_secs(2),
             retries: 3,
             max_body_bytes: 64 * 1024,
+            max_attachment_bytes: 20 << 20,
             public_url: String::new(),
             rate_limit: ratelimit::RateLimitConfig::default(),
         }
@@ -119,6 +123,7 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
+    paths(attachments::upload),
     info(
         title = "Jiesu 接诉即办 API",
         description = "Public API of the Jiesu request-handling platform. Every endpoint but \
@@ -191,6 +196,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 /// The router and its OpenAPI document, both built from the handlers.
 pub fn router(state: AppState) -> Router {
     let max_body = state.cfg.max_body_bytes;
+    let max_attachment = state.cfg.max_attachment_bytes;
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(tickets::create_ticket))
@@ -198,6 +204,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tickets::add_information))
         .routes(routes!(tickets::withdraw))
         .routes(routes!(tickets::track))
+        .routes(routes!(attachments::download))
         .routes(routes!(reference::list_categories))
         .routes(routes!(reference::suggest_categories))
         .routes(routes!(reference::export_categories))
@@ -221,6 +228,11 @@ pub fn router(state: AppState) -> Router {
                 let doc = doc.clone();
                 async move { Json(doc.as_ref().clone()) }
             }),
+        )
+        // Uploads get their own, larger body limit.
+        .route(
+            "/api/v1/tickets/{id}/attachments",
+            axum::routing::post(attachments::upload).layer(DefaultBodyLimit::max(max_attachment)),
         )
         // Open311 GeoReport v2 has its own specification and error format.
         .route("/open311/v2/{tenant}", get(open311::root))

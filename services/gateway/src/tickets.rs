@@ -198,6 +198,8 @@ pub struct TicketView {
     /// The responsible unit once dispatched.
     pub unit: Option<UnitView>,
     pub timeline: Vec<TimelineItem>,
+    /// Photos and recordings.
+    pub attachments: Vec<crate::attachments::AttachmentView>,
     /// Parts that could not be read right now (e.g. `["dispatch"]`); the
     /// rest of the ticket is still correct.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -422,6 +424,11 @@ pub async fn get_ticket(
         },
         unit,
         timeline,
+        attachments: ticket
+            .attachments
+            .into_iter()
+            .map(|a| crate::attachments::view(&id, a))
+            .collect(),
         degraded,
     }))
 }

@@ -28,6 +28,9 @@ use serde::Deserialize;
 
 pub const TARGET: &str = "intake";
 
+/// Largest gRPC message: attachments travel in one message.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct IntakeConfig {
@@ -46,6 +49,91 @@ pub struct IntakeConfig {
     pub suggest_refresh: Duration,
     /// How many of the latest tickets the model learns from.
     pub suggest_training_limit: u32,
+    pub attachments: AttachmentsConfig,
+}
+
+/// Where photos and recordings go, and how big they may be.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachmentsConfig {
+    /// `local` (a directory) or `s3` (any S3-compatible store).
+    pub store: String,
+    pub local_dir: String,
+    pub s3_bucket: String,
+    /// e.g. `https://oss-cn-qingdao.aliyuncs.com` or `http://127.0.0.1:9000`.
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    /// Set through `JIESU__INTAKE__ATTACHMENTS__S3_SECRET_ACCESS_KEY`.
+    pub s3_secret_access_key: String,
+    pub max_image_bytes: usize,
+    pub max_audio_bytes: usize,
+    pub max_per_ticket: u32,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        Self {
+            store: "local".into(),
+            local_dir: ".local/attachments".into(),
+            s3_bucket: String::new(),
+            s3_endpoint: String::new(),
+            s3_region: "us-east-1".into(),
+            s3_access_key_id: String::new(),
+            s3_secret_access_key: String::new(),
+            max_image_bytes: 10 << 20,
+            max_audio_bytes: 20 << 20,
+            max_per_ticket: 9,
+        }
+    }
+}
+
+impl AttachmentsConfig {
+    /// The object store this configuration names.
+    pub fn open(&self) -> Result<Arc<dyn object_store::ObjectStore>, jiesu_runtime::ConfigError> {
+        use jiesu_runtime::ConfigError;
+        match self.store.as_str() {
+            "local" => {
+                std::fs::create_dir_all(&self.local_dir).map_err(|e| {
+                    ConfigError::invalid(
+                        "intake.attachments.local_dir",
+                        format!("cannot create it: {e}"),
+                    )
+                })?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&self.local_dir)
+                    .map_err(|e| {
+                        ConfigError::invalid("intake.attachments.local_dir", e.to_string())
+                    })?;
+                Ok(Arc::new(fs))
+            }
+            "s3" => {
+                if self.s3_bucket.is_empty() {
+                    return Err(ConfigError::invalid(
+                        "intake.attachments.s3_bucket",
+                        "is required for store s3",
+                    ));
+                }
+                let mut b = object_store::aws::AmazonS3Builder::new()
+                    .with_bucket_name(&self.s3_bucket)
+                    .with_region(&self.s3_region)
+                    .with_access_key_id(&self.s3_access_key_id)
+                    .with_secret_access_key(&self.s3_secret_access_key);
+                if !self.s3_endpoint.is_empty() {
+                    b = b
+                        .with_endpoint(&self.s3_endpoint)
+                        .with_allow_http(self.s3_endpoint.starts_with("http://"));
+                }
+                let s3 = b
+                    .build()
+                    .map_err(|e| ConfigError::invalid("intake.attachments", e.to_string()))?;
+                Ok(Arc::new(s3))
+            }
+            _ => Err(ConfigError::invalid(
+                "intake.attachments.store",
+                "must be local or s3",
+            )),
+        }
+    }
 }
 
 impl Default for IntakeConfig {
@@ -57,6 +145,7 @@ impl Default for IntakeConfig {
             rotation_overlap: Duration::from_secs(24 * 3600),
             suggest_refresh: api::suggest::DEFAULT_REFRESH,
             suggest_training_limit: 50_000,
+            attachments: AttachmentsConfig::default(),
         }
     }
 }
@@ -79,6 +168,10 @@ impl jiesu_db::SqlMigrations for Migrations {
             SqlMigration {
                 name: "m20261122_000003_knowledge",
                 sql: include_str!("../migrations/0003_knowledge.sql"),
+            },
+            SqlMigration {
+                name: "m20261122_000004_attachments",
+                sql: include_str!("../migrations/0004_attachments.sql"),
             },
         ]
     }
@@ -113,8 +206,11 @@ impl Intake {
                 "must be between 10s and 1h",
             )));
         }
+        let objects = cfg.attachments.open().map_err(|e| err(&e))?;
         let outbox = Outbox::new(&bus.cfg);
         let core = Arc::new(api::Core {
+            objects,
+            attachments: cfg.attachments.clone(),
             db: db.clone(),
             outbox: outbox.clone(),
             keyring,
@@ -131,8 +227,10 @@ impl Intake {
         .await;
         let router = jiesu_runtime::grpc::server()
             .add_service(health)
-            .add_service(IntakeServiceServer::with_interceptor(
-                api,
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                IntakeServiceServer::new(api)
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
                 AuthInterceptor::new(verifier),
             ))
             // Authenticated by channel credentials (or public reads), not JWTs.

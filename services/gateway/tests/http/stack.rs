@@ -23,12 +23,15 @@ pub struct Stack {
     /// Dispatch alone, so a test can take it away.
     pub stop_dispatch: CancellationToken,
     pub intake_db: String,
+    /// Where intake's object store keeps attachment bytes.
+    pub attachments_dir: std::path::PathBuf,
     _dbs: Vec<TestDb>,
     _bus: TestBus,
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.attachments_dir);
         self.stop.cancel();
         self.stop_dispatch.cancel();
     }
@@ -117,6 +120,8 @@ pub async fn stack_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
     let dispatch_db = TestDb::new::<jiesu_dispatch::Migrations>("dispatch").await;
     let notification_db = TestDb::new::<jiesu_notification::Migrations>("notification").await;
     let cats = categories();
+    let attachments_dir =
+        std::env::temp_dir().join(format!("jiesu-att-{}", jiesu_testkit::unique_tag()));
     jiesu_intake::seed::upsert_categories(&intake_db.connect().await, "370202", &cats)
         .await
         .unwrap();
@@ -159,6 +164,11 @@ pub async fn stack_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
             database_url: intake_db.url.clone(),
             // Retrain on every suggestion so tests see new tickets at once.
             suggest_refresh: Duration::ZERO,
+            attachments: jiesu_intake::AttachmentsConfig {
+                local_dir: attachments_dir.display().to_string(),
+                max_image_bytes: 256 * 1024,
+                ..Default::default()
+            },
             ..Default::default()
         },
         &intake_db.config(),
@@ -220,6 +230,7 @@ pub async fn stack_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
         stop,
         stop_dispatch,
         intake_db: intake_db.url.clone(),
+        attachments_dir,
         _dbs: vec![intake_db, dispatch_db, notification_db],
         _bus: tb,
     }

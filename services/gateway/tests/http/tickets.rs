@@ -294,6 +294,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/admin/kb/{id}/retire", "post"),
         ("/api/v1/kb/search", "post"),
         ("/api/v1/intake/stats", "get"),
+        ("/api/v1/tickets/{id}/attachments", "post"),
+        ("/api/v1/tickets/{id}/attachments/{attachment_id}", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: std::collections::HashSet<&str> = expected.iter().map(|(p, _)| *p).collect();

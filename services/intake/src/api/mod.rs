@@ -6,6 +6,7 @@
 //! webhook, or an Open311 client with an api key.
 
 pub mod accept;
+pub mod attachments;
 pub mod channels;
 pub mod citizen;
 pub mod kb;
@@ -21,14 +22,14 @@ use jiesu_bus::Outbox;
 use jiesu_pii::{Keyring, PiiError};
 use jiesu_proto::{
     intake::{
-        AddInformationRequest, ChannelCredential, CreateTicketRequest, CreateTicketResponse,
-        DisableChannelRequest, ExportCategoriesRequest, ExportCategoriesResponse, GetTicketRequest,
-        ImportCategoriesRequest, ImportCategoriesResponse, IntakeStats, IntakeStatsRequest,
-        KbEntry, ListCategoriesRequest, ListCategoriesResponse, ListChannelsRequest,
-        ListChannelsResponse, RegisterChannelRequest, RegisteredChannel, RetireKbEntryRequest,
-        RotateChannelCredentialRequest, SearchKbRequest, SearchKbResponse,
-        SuggestCategoriesRequest, SuggestCategoriesResponse, Ticket, WithdrawTicketRequest,
-        intake_service_server::IntakeService,
+        AddInformationRequest, Attachment, AttachmentData, ChannelCredential, CreateTicketRequest,
+        CreateTicketResponse, DisableChannelRequest, ExportCategoriesRequest,
+        ExportCategoriesResponse, GetAttachmentRequest, GetTicketRequest, ImportCategoriesRequest,
+        ImportCategoriesResponse, IntakeStats, IntakeStatsRequest, KbEntry, ListCategoriesRequest,
+        ListCategoriesResponse, ListChannelsRequest, ListChannelsResponse, RegisterChannelRequest,
+        RegisteredChannel, RetireKbEntryRequest, RotateChannelCredentialRequest, SearchKbRequest,
+        SearchKbResponse, SuggestCategoriesRequest, SuggestCategoriesResponse, Ticket,
+        UploadAttachmentRequest, WithdrawTicketRequest, intake_service_server::IntakeService,
     },
     status,
 };
@@ -69,6 +70,8 @@ pub enum IntakeError {
     Pii(#[from] PiiError),
     #[error("random source: {0}")]
     Random(#[from] getrandom::Error),
+    #[error("object store: {0}")]
+    Storage(#[from] object_store::Error),
 }
 
 impl From<FieldError> for IntakeError {
@@ -118,6 +121,10 @@ impl From<IntakeError> for Status {
                 tracing::error!(error = %e, "intake personal-data error");
                 status::internal()
             }
+            IntakeError::Storage(e) => {
+                tracing::error!(error = %e, "attachment store failed");
+                Status::unavailable("the attachment store is unavailable; retry")
+            }
             IntakeError::Random(e) => {
                 tracing::error!(error = %e, "intake random source failed");
                 status::internal()
@@ -143,6 +150,9 @@ pub struct Core {
     pub suggest_refresh: Duration,
     /// Latest tickets a model learns from.
     pub suggest_training_limit: u32,
+    /// Where attachment bytes live.
+    pub objects: Arc<dyn object_store::ObjectStore>,
+    pub attachments: crate::AttachmentsConfig,
 }
 
 /// The JWT-authenticated service.
@@ -201,6 +211,26 @@ impl IntakeService for IntakeApi {
         let who = caller(&request)?;
         Ok(Response::new(
             self.core.suggest(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn upload_attachment(
+        &self,
+        request: Request<UploadAttachmentRequest>,
+    ) -> Result<Response<Attachment>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.upload_attachment(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn get_attachment(
+        &self,
+        request: Request<GetAttachmentRequest>,
+    ) -> Result<Response<AttachmentData>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.get_attachment(&who, request.get_ref()).await?,
         ))
     }
 

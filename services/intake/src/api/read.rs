@@ -124,7 +124,9 @@ impl Core {
             id_number: masked(open(&t.id_number_enc, "id_number")?, mask_id_number),
         };
         let address = open(&t.address_enc, "address")?;
+        let attachments = self.attachments_of(&self.db, t.id).await?;
         Ok(Ticket {
+            attachments,
             id: t.id.to_string(),
             tenant: t.tenant.clone(),
             region_code: t.region_code.clone(),
