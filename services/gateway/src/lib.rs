@@ -204,6 +204,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tickets::add_information))
         .routes(routes!(tickets::withdraw))
         .routes(routes!(tickets::track))
+        .routes(routes!(tickets::duplicates))
         .routes(routes!(attachments::download))
         .routes(routes!(reference::list_categories))
         .routes(routes!(reference::suggest_categories))

@@ -631,3 +631,80 @@ pub async fn track(
             .collect(),
     }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DuplicateView {
+    pub ticket_id: String,
+    pub tracking_no: String,
+    pub status: String,
+    pub category: String,
+    pub created_at: Option<DateTime<Utc>>,
+    /// 0 to 1, what candidates are ranked by.
+    pub score: f64,
+    pub text_likeness: f64,
+    pub same_caller: bool,
+    /// Why (zh-CN), e.g. `内容相似 82%，同一地址，同一分类`.
+    pub reasons: String,
+    /// The same caller about the same problem within 24 hours.
+    pub clear_case: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Duplicates {
+    /// At most ten, best first.
+    pub candidates: Vec<DuplicateView>,
+    /// Earlier tickets of the window compared.
+    pub compared: i32,
+}
+
+/// Earlier open tickets that are likely the same problem (并件 candidates).
+#[utoipa::path(
+    get,
+    path = "/api/v1/tickets/{id}/duplicates",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id")),
+    responses(
+        (status = 200, description = "Candidates, best first", body = Duplicates),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Agents, dispatchers and supervisors only", body = Problem),
+        (status = 404, description = "No such ticket in the caller's scope", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn duplicates(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Duplicates>, ApiError> {
+    let resp = with_retry(state.backends.retries, || {
+        let mut client = state.backends.intake.clone();
+        let req = request(
+            &caller.token,
+            jiesu_proto::intake::FindDuplicatesRequest {
+                ticket_id: id.clone(),
+            },
+        );
+        async move { client.find_duplicates(req?).await }
+    })
+    .await?
+    .into_inner();
+    Ok(Json(Duplicates {
+        compared: resp.compared,
+        candidates: resp
+            .candidates
+            .into_iter()
+            .map(|c| DuplicateView {
+                ticket_id: c.ticket_id,
+                tracking_no: c.tracking_no,
+                status: c.status,
+                category: c.category,
+                created_at: c.created_at.as_ref().and_then(from_timestamp),
+                score: c.score,
+                text_likeness: c.text_likeness,
+                same_caller: c.same_caller,
+                reasons: c.reasons,
+                clear_case: c.clear_case,
+            })
+            .collect(),
+    }))
+}

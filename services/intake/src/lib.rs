@@ -50,6 +50,9 @@ pub struct IntakeConfig {
     /// How many of the latest tickets the model learns from.
     pub suggest_training_limit: u32,
     pub attachments: AttachmentsConfig,
+    /// How far back the duplicate check looks.
+    #[serde(with = "humantime_serde")]
+    pub duplicate_window: Duration,
 }
 
 /// Where photos and recordings go, and how big they may be.
@@ -146,6 +149,7 @@ impl Default for IntakeConfig {
             suggest_refresh: api::suggest::DEFAULT_REFRESH,
             suggest_training_limit: 50_000,
             attachments: AttachmentsConfig::default(),
+            duplicate_window: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -172,6 +176,10 @@ impl jiesu_db::SqlMigrations for Migrations {
             SqlMigration {
                 name: "m20261122_000004_attachments",
                 sql: include_str!("../migrations/0004_attachments.sql"),
+            },
+            SqlMigration {
+                name: "m20261122_000005_duplicates",
+                sql: include_str!("../migrations/0005_duplicates.sql"),
             },
         ]
     }
@@ -211,6 +219,7 @@ impl Intake {
         let core = Arc::new(api::Core {
             objects,
             attachments: cfg.attachments.clone(),
+            duplicate_window: cfg.duplicate_window,
             db: db.clone(),
             outbox: outbox.clone(),
             keyring,

@@ -296,6 +296,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/intake/stats", "get"),
         ("/api/v1/tickets/{id}/attachments", "post"),
         ("/api/v1/tickets/{id}/attachments/{attachment_id}", "get"),
+        ("/api/v1/tickets/{id}/duplicates", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: std::collections::HashSet<&str> = expected.iter().map(|(p, _)| *p).collect();
@@ -569,4 +570,106 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (status, _) = s.get(&s.agent(), "/api/v1/admin/categories/export").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn the_same_problem_reported_twice_is_offered_as_a_duplicate() {
+    let s = stack().await;
+    let agent = s.agent();
+    let create = |phone: &str, content: &str, lat: f64, category: &str| {
+        let s = &s;
+        let agent = agent.clone();
+        let mut b = ticket_body(phone);
+        b["content"] = json!(content);
+        b["category"] = json!(category);
+        // The far report gives another address as well as another point.
+        let address = if lat > 36.09 { "东海西路200号" } else { "燕儿岛路10号" };
+        b["location"] = json!({"lat": lat, "lon": 120.3826, "address": address});
+        async move {
+            let (status, v) = s.post(Some(&agent), b).await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+            v["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = create(
+        "13800000001",
+        "燕儿岛路10号楼下烧烤店晚上吵到十二点，油烟很大",
+        36.0662,
+        "SH01",
+    )
+    .await;
+    let other = create("13800000002", "路口井盖丢了，晚上很危险", 36.0662, "SH01").await;
+    let far = create(
+        "13800000003",
+        "燕儿岛路10号楼下烧烤店晚上吵到十二点，油烟很大",
+        36.1,
+        "SH01",
+    )
+    .await;
+    // A neighbour, and the first caller again.
+    let neighbour = create(
+        "13800000004",
+        "楼下烧烤店晚上吵到十二点，油烟大",
+        36.0663,
+        "SH01",
+    )
+    .await;
+    let again = create(
+        "13800000001",
+        "燕儿岛路10号楼下的烧烤店晚上吵到十二点，油烟很大",
+        36.0662,
+        "SH01",
+    )
+    .await;
+
+    let (status, d) = s
+        .get(&agent, &format!("/api/v1/tickets/{neighbour}/duplicates"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{d}");
+    let ids: Vec<&str> = d["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ticket_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&first.as_str()), "{d}");
+    assert!(!ids.contains(&other.as_str()), "a different problem: {d}");
+    assert!(d["compared"].as_i64().unwrap() >= 3);
+    let c = &d["candidates"][0];
+    assert!(c["reasons"].as_str().unwrap().contains("内容相似"), "{c}");
+    assert_eq!(c["clear_case"], false);
+
+    let (_, d) = s
+        .get(&agent, &format!("/api/v1/tickets/{again}/duplicates"))
+        .await;
+    let top = &d["candidates"][0];
+    assert_eq!(top["ticket_id"], first.as_str(), "{d}");
+    assert_eq!(top["same_caller"], true);
+    assert_eq!(
+        top["clear_case"], true,
+        "same caller, same problem, within 24 h"
+    );
+    // The far one (4 km away, another caller) is not offered for the neighbour.
+    let (_, d) = s
+        .get(&agent, &format!("/api/v1/tickets/{neighbour}/duplicates"))
+        .await;
+    assert!(
+        d["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["ticket_id"] != far.as_str()),
+        "{d}"
+    );
+
+    let citizen = s.keys.token("370202", &[Role::Citizen], "c-1");
+    let (status, _) = s
+        .get(&citizen, &format!("/api/v1/tickets/{again}/duplicates"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let elsewhere = s.keys.token("370203", &[Role::Agent], "a-9");
+    let (status, _) = s
+        .get(&elsewhere, &format!("/api/v1/tickets/{again}/duplicates"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -301,6 +301,10 @@ impl Core {
             request_hash: Set(Some(hash.to_owned())),
             created_at: Set(now),
             updated_at: Set(now),
+            address_bidx: Set(t
+                .address
+                .as_deref()
+                .map(|a| self.keyring.blind_index("address", a))),
             answered_kb_id: Set(x.answer.as_ref().map(|a| a.kb_entry_id)),
             answered_at: Set(x.answer.as_ref().map(|_| now)),
             kind: Set(t.kind.as_str().into()),

@@ -9,6 +9,7 @@ pub mod accept;
 pub mod attachments;
 pub mod channels;
 pub mod citizen;
+pub mod duplicates;
 pub mod kb;
 pub mod public;
 pub mod read;
@@ -24,12 +25,13 @@ use jiesu_proto::{
     intake::{
         AddInformationRequest, Attachment, AttachmentData, ChannelCredential, CreateTicketRequest,
         CreateTicketResponse, DisableChannelRequest, ExportCategoriesRequest,
-        ExportCategoriesResponse, GetAttachmentRequest, GetTicketRequest, ImportCategoriesRequest,
-        ImportCategoriesResponse, IntakeStats, IntakeStatsRequest, KbEntry, ListCategoriesRequest,
-        ListCategoriesResponse, ListChannelsRequest, ListChannelsResponse, RegisterChannelRequest,
-        RegisteredChannel, RetireKbEntryRequest, RotateChannelCredentialRequest, SearchKbRequest,
-        SearchKbResponse, SuggestCategoriesRequest, SuggestCategoriesResponse, Ticket,
-        UploadAttachmentRequest, WithdrawTicketRequest, intake_service_server::IntakeService,
+        ExportCategoriesResponse, FindDuplicatesRequest, FindDuplicatesResponse,
+        GetAttachmentRequest, GetTicketRequest, ImportCategoriesRequest, ImportCategoriesResponse,
+        IntakeStats, IntakeStatsRequest, KbEntry, ListCategoriesRequest, ListCategoriesResponse,
+        ListChannelsRequest, ListChannelsResponse, RegisterChannelRequest, RegisteredChannel,
+        RetireKbEntryRequest, RotateChannelCredentialRequest, SearchKbRequest, SearchKbResponse,
+        SuggestCategoriesRequest, SuggestCategoriesResponse, Ticket, UploadAttachmentRequest,
+        WithdrawTicketRequest, intake_service_server::IntakeService,
     },
     status,
 };
@@ -153,6 +155,7 @@ pub struct Core {
     /// Where attachment bytes live.
     pub objects: Arc<dyn object_store::ObjectStore>,
     pub attachments: crate::AttachmentsConfig,
+    pub duplicate_window: Duration,
 }
 
 /// The JWT-authenticated service.
@@ -211,6 +214,16 @@ impl IntakeService for IntakeApi {
         let who = caller(&request)?;
         Ok(Response::new(
             self.core.suggest(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn find_duplicates(
+        &self,
+        request: Request<FindDuplicatesRequest>,
+    ) -> Result<Response<FindDuplicatesResponse>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.find_duplicates(&who, request.get_ref()).await?,
         ))
     }
 

@@ -4,6 +4,7 @@
 pub mod attributes;
 pub mod categories;
 pub mod credentials;
+pub mod duplicates;
 pub mod media;
 pub mod suggest;
 pub mod webhook;

@@ -37,6 +37,7 @@ pub struct Model {
     pub client_meta_enc: Option<String>,
     pub answered_kb_id: Option<Uuid>,
     pub answered_at: Option<DateTimeUtc>,
+    pub address_bidx: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
