@@ -13,7 +13,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
 use jiesu_proto::{
     intake::{
         AttributeValue, Citizen, CreateTicketRequest, CreateWithApiKeyRequest, ListServicesRequest,
@@ -345,16 +345,14 @@ fn check_tenant(tenant: &str, p: &[(String, String)], format: Format) -> Result<
     Ok(())
 }
 
-fn china() -> FixedOffset {
-    #[allow(clippy::unwrap_used)] // a constant, valid offset
-    FixedOffset::east_opt(8 * 3600).unwrap()
-}
+/// China Standard Time: UTC+8, no daylight saving.
+const CHINA_OFFSET: TimeDelta = TimeDelta::hours(8);
 
 fn datetime(at: Option<DateTime<Utc>>) -> Node {
     at.map(|t| {
         Node::Str(
-            t.with_timezone(&china())
-                .format("%Y-%m-%dT%H:%M:%S%:z")
+            (t + CHINA_OFFSET)
+                .format("%Y-%m-%dT%H:%M:%S+08:00")
                 .to_string(),
         )
     })
@@ -367,12 +365,8 @@ fn parse_date(name: &str, raw: &str, format: Format) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
         return Ok(t.with_timezone(&Utc));
     }
-    if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        && let Some(t) = d
-            .and_hms_opt(0, 0, 0)
-            .and_then(|t| china().from_local_datetime(&t).single())
-    {
-        return Ok(t.with_timezone(&Utc));
+    if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(d.and_time(NaiveTime::MIN).and_utc() - CHINA_OFFSET);
     }
     Err(Open311Error::bad(
         format!("{name}: must be ISO 8601 with a time zone, e.g. 2026-11-01T00:00:00+08:00"),
@@ -385,6 +379,24 @@ async fn limit_ip(state: &AppState, headers: &HeaderMap, peer: Peer, format: For
         .limits
         .check_ip(headers, peer)
         .map_err(|e| Open311Error::from_api(e, format))
+}
+
+/// What every GET does first: the format from the file name (it decides
+/// how errors are written), the per-IP limit, the query and the
+/// jurisdiction.
+async fn read_request<'f>(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: Peer,
+    tenant: &str,
+    file: &'f str,
+    query: Option<String>,
+) -> Result<(&'f str, Format, Vec<(String, String)>)> {
+    let (stem, format) = split_file(file)?;
+    limit_ip(state, headers, peer, format).await?;
+    let p = params(query.unwrap_or_default().as_bytes(), format)?;
+    check_tenant(tenant, &p, format)?;
+    Ok((stem, format, p))
 }
 
 async fn services(state: &AppState, tenant: &str, format: Format) -> Result<ListServicesResponse> {
@@ -482,10 +494,7 @@ pub async fn get_collection(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let (stem, format) = split_file(&file)?;
-    limit_ip(&state, &headers, peer, format).await?;
-    let p = params(query.unwrap_or_default().as_bytes(), format)?;
-    check_tenant(&tenant, &p, format)?;
+    let (stem, format, p) = read_request(&state, &headers, peer, &tenant, &file, query).await?;
     match stem {
         "discovery" => {
             services(&state, &tenant, format).await?;
@@ -543,10 +552,7 @@ pub async fn get_service(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let (code, format) = split_file(&file)?;
-    limit_ip(&state, &headers, peer, format).await?;
-    let p = params(query.unwrap_or_default().as_bytes(), format)?;
-    check_tenant(&tenant, &p, format)?;
+    let (code, format, _) = read_request(&state, &headers, peer, &tenant, &file, query).await?;
     let list = services(&state, &tenant, format).await?;
     let service = list
         .services
@@ -717,10 +723,7 @@ pub async fn get_request(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let (id, format) = split_file(&file)?;
-    limit_ip(&state, &headers, peer, format).await?;
-    let p = params(query.unwrap_or_default().as_bytes(), format)?;
-    check_tenant(&tenant, &p, format)?;
+    let (id, format, _) = read_request(&state, &headers, peer, &tenant, &file, query).await?;
     let found = search_call(
         &state,
         SearchRequestsRequest {
@@ -755,10 +758,7 @@ pub async fn get_token(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response> {
-    let (token, format) = split_file(&file)?;
-    limit_ip(&state, &headers, peer, format).await?;
-    let p = params(query.unwrap_or_default().as_bytes(), format)?;
-    check_tenant(&tenant, &p, format)?;
+    let (token, format, _) = read_request(&state, &headers, peer, &tenant, &file, query).await?;
     let resolved = with_retry(state.backends.retries, || {
         let mut client = state.backends.public.clone();
         let req = public_request(ResolveTokenRequest {

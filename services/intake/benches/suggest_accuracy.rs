@@ -10,8 +10,6 @@
 //! caller wants, so the same words recur across categories (噪音 in four of
 //! them, 收费 in three) as they do in real 12345 traffic.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)]
-
 use std::time::Instant;
 
 use jiesu_intake::domain::suggest::{Candidate, Model};
@@ -380,9 +378,8 @@ fn evaluate(model: &Model, test: &[(String, String, bool)]) -> (f64, f64, f64) {
     (top1 as f64 / n, top3 as f64 / n, per)
 }
 
-fn main() {
-    let demo: Demo = toml::from_str(include_str!("../../../bin/jiesu/src/demo/370202.toml"))
-        .expect("demo tenant parses");
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let demo: Demo = toml::from_str(include_str!("../../../bin/jiesu/src/demo/370202.toml"))?;
     let parents: std::collections::HashSet<&str> =
         demo.categories.iter().map(|c| c.parent.as_str()).collect();
     let candidates: Vec<Candidate> = demo
@@ -395,16 +392,19 @@ fn main() {
             keywords: c.keywords.clone(),
         })
         .collect();
-    assert_eq!(
-        candidates.len(),
-        PHRASES.len(),
-        "a phrase list per demo leaf"
-    );
-    for (code, _, _) in PHRASES {
-        assert!(
-            candidates.iter().any(|c| c.code == *code),
-            "{code} is not a demo leaf"
-        );
+    if candidates.len() != PHRASES.len() {
+        return Err(format!(
+            "{} demo leaves but {} phrase lists",
+            candidates.len(),
+            PHRASES.len()
+        )
+        .into());
+    }
+    if let Some((code, _, _)) = PHRASES
+        .iter()
+        .find(|(code, _, _)| !candidates.iter().any(|c| c.code == *code))
+    {
+        return Err(format!("{code} is not a demo leaf").into());
     }
 
     let mut rng = Rng(0x5eed_1234_abcd_0042);
@@ -470,4 +470,5 @@ fn main() {
     let (unseen, seen): (Vec<_>, Vec<_>) = data.into_iter().partition(|x| x.2);
     let train = noisy(&seen, &mut rng);
     report("B. unseen phrasing", &train, &unseen);
+    Ok(())
 }

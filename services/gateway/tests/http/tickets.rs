@@ -583,7 +583,11 @@ async fn the_same_problem_reported_twice_is_offered_as_a_duplicate() {
         b["content"] = json!(content);
         b["category"] = json!(category);
         // The far report gives another address as well as another point.
-        let address = if lat > 36.09 { "东海西路200号" } else { "燕儿岛路10号" };
+        let address = if lat > 36.09 {
+            "东海西路200号"
+        } else {
+            "燕儿岛路10号"
+        };
         b["location"] = json!({"lat": lat, "lon": 120.3826, "address": address});
         async move {
             let (status, v) = s.post(Some(&agent), b).await;

@@ -8,21 +8,17 @@ use jiesu_proto::{
     time::to_timestamp,
 };
 use object_store::{PutPayload, path::Path};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbBackend, QueryResult, Set, Statement};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, QueryResult, Set};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Core, IntakeError, READERS};
 use crate::{
-    domain::{self, bad, credentials::hex, media},
-    store::{self, ticket_events},
+    domain::{self, bad, credentials::hex, media, parse_id},
+    store::{self, stmt, ticket_events},
 };
 
 const UPLOADERS: &[Role] = &[Role::Citizen, Role::Agent, Role::GridWorker];
-
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
 
 fn message(r: &QueryResult) -> Result<(Attachment, String), sea_orm::DbErr> {
     let created: DateTime<Utc> = r.try_get("", "created_at")?;
@@ -37,10 +33,6 @@ fn message(r: &QueryResult) -> Result<(Attachment, String), sea_orm::DbErr> {
         },
         r.try_get("", "object_key")?,
     ))
-}
-
-fn ticket_id(raw: &str) -> Result<Uuid, IntakeError> {
-    Uuid::parse_str(raw.trim()).map_err(|_| bad("ticket_id", "must be a ticket id (UUID)").into())
 }
 
 impl Core {
@@ -68,7 +60,7 @@ impl Core {
         req: &UploadAttachmentRequest,
     ) -> Result<Attachment, IntakeError> {
         who.require_any(UPLOADERS)?;
-        let id = ticket_id(&req.ticket_id)?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
             .ok_or(IntakeError::NotFound("ticket"))?;
@@ -190,9 +182,8 @@ impl Core {
         req: &GetAttachmentRequest,
     ) -> Result<AttachmentData, IntakeError> {
         who.require_any(READERS)?;
-        let id = ticket_id(&req.ticket_id)?;
-        let att = Uuid::parse_str(req.attachment_id.trim())
-            .map_err(|_| bad("attachment_id", "must be an attachment id (UUID)"))?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let att = parse_id("attachment_id", &req.attachment_id, "an attachment")?;
         store::find_visible_ticket(&self.db, who, id)
             .await?
             .ok_or(IntakeError::NotFound("ticket"))?;

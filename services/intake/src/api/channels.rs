@@ -17,6 +17,7 @@ use crate::{
     domain::{
         Channel, bad,
         credentials::{self, AuthKind},
+        parse_id,
     },
     store::channels::{self, ChannelRow, NewChannel},
 };
@@ -37,10 +38,6 @@ fn message(c: &ChannelRow) -> RegisteredChannel {
         created_at: Some(to_timestamp(c.created_at)),
         valid_credentials: i32::try_from(c.valid_credentials).unwrap_or(i32::MAX),
     }
-}
-
-fn parse_id(raw: &str) -> Result<Uuid, IntakeError> {
-    Uuid::parse_str(raw.trim()).map_err(|_| bad("channel_id", "must be a channel id (UUID)").into())
 }
 
 impl Core {
@@ -156,7 +153,7 @@ impl Core {
         req: &RotateChannelCredentialRequest,
     ) -> Result<ChannelCredential, IntakeError> {
         who.require_any(ADMINS)?;
-        let id = parse_id(&req.channel_id)?;
+        let id = parse_id("channel_id", &req.channel_id, "a channel")?;
         let overlap = match req.overlap_seconds {
             0 => chrono::TimeDelta::from_std(self.rotation_overlap)
                 .unwrap_or(chrono::TimeDelta::hours(24)),
@@ -199,7 +196,7 @@ impl Core {
         channel_id: &str,
     ) -> Result<RegisteredChannel, IntakeError> {
         who.require_any(ADMINS)?;
-        let id = parse_id(channel_id)?;
+        let id = parse_id("channel_id", channel_id, "a channel")?;
         channels::get(&self.db, who.tenant.code(), id)
             .await?
             .ok_or(IntakeError::NotFound("channel"))?;

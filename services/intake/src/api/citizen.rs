@@ -19,31 +19,13 @@ use uuid::Uuid;
 
 use super::{Core, IntakeError};
 use crate::{
-    domain::{self, bad},
+    domain::{self, bad, check_text, parse_id},
     store::{self, ticket_events, tickets},
 };
 
 pub const MAX_SUPPLEMENT_CHARS: usize = 2000;
 pub const MAX_REASON_CHARS: usize = 500;
 const ACTORS: &[Role] = &[Role::Citizen, Role::Agent];
-
-fn parse_ticket_id(raw: &str) -> Result<Uuid, IntakeError> {
-    Uuid::parse_str(raw.trim()).map_err(|_| bad("ticket_id", "must be a ticket id (UUID)").into())
-}
-
-fn check_text(field: &str, text: &str, max: usize, required: bool) -> Result<String, IntakeError> {
-    let t = text.trim();
-    if required && t.is_empty() {
-        return Err(bad(field, "is required").into());
-    }
-    if t.chars().count() > max {
-        return Err(bad(field, format!("must be at most {max} characters")).into());
-    }
-    if t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(bad(field, "must not contain control characters").into());
-    }
-    Ok(t.to_owned())
-}
 
 fn actor(who: &Principal) -> &'static str {
     if who.has_role(Role::Agent) {
@@ -86,7 +68,7 @@ impl Core {
         who: &Principal,
         req: &AddInformationRequest,
     ) -> Result<Ticket, IntakeError> {
-        let id = parse_ticket_id(&req.ticket_id)?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
         let text = check_text("text", &req.text, MAX_SUPPLEMENT_CHARS, true)?;
         let now = Utc::now();
         let redacted = redact_text(&text);
@@ -140,7 +122,7 @@ impl Core {
         who: &Principal,
         req: &WithdrawTicketRequest,
     ) -> Result<Ticket, IntakeError> {
-        let id = parse_ticket_id(&req.ticket_id)?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
         let reason = check_text("reason", &req.reason, MAX_REASON_CHARS, false)?;
         let now = Utc::now();
         let txn = self.db.begin().await?;

@@ -10,13 +10,13 @@ use jiesu_proto::{
     time::to_timestamp,
 };
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
-use uuid::Uuid;
 
 use super::{Core, IntakeError};
 use crate::{
     domain::{
-        self, bad,
+        self,
         duplicates::{Report, Rules, shingles},
+        parse_id,
     },
     store::{self, tickets},
 };
@@ -44,8 +44,7 @@ impl Core {
         req: &FindDuplicatesRequest,
     ) -> Result<FindDuplicatesResponse, IntakeError> {
         who.require_any(FINDERS)?;
-        let id = Uuid::parse_str(req.ticket_id.trim())
-            .map_err(|_| bad("ticket_id", "must be a ticket id (UUID)"))?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
             .ok_or(IntakeError::NotFound("ticket"))?;

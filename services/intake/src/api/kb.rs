@@ -11,11 +11,14 @@ use jiesu_proto::{
     },
     time::from_timestamp,
 };
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, QueryResult};
 use uuid::Uuid;
 
 use super::{Core, IntakeError, accept::Answer};
-use crate::domain::{self, Nature, ValidTicket, bad, suggest::features};
+use crate::{
+    domain::{self, Nature, ValidTicket, bad, check_text, parse_id, suggest::features},
+    store::stmt,
+};
 
 const EDITORS: &[Role] = &[Role::TenantAdmin];
 const SEARCHERS: &[Role] = &[Role::Agent, Role::TenantAdmin];
@@ -29,10 +32,6 @@ pub const MAX_TITLE_CHARS: usize = 100;
 pub const MAX_BODY_CHARS: usize = 4000;
 pub const MAX_REPLY_CHARS: usize = 2000;
 const HITS: usize = 5;
-
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
 
 fn entry(r: &QueryResult) -> Result<KbEntry, sea_orm::DbErr> {
     let valid_to: Option<NaiveDate> = r.try_get("", "valid_to")?;
@@ -57,21 +56,6 @@ fn date(field: &str, raw: &str) -> Result<Option<NaiveDate>, IntakeError> {
     }
 }
 
-fn text(field: &str, raw: &str, max: usize) -> Result<String, IntakeError> {
-    let t = raw.trim();
-    if t.is_empty() {
-        return Err(bad(field, "is required").into());
-    }
-    if t.chars().count() > max || t.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(bad(
-            field,
-            format!("must be at most {max} characters without control characters"),
-        )
-        .into());
-    }
-    Ok(t.to_owned())
-}
-
 /// Dice coefficient of the two texts' character n-gram sets.
 fn similarity(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
     if a.is_empty() || b.is_empty() {
@@ -87,8 +71,8 @@ impl Core {
         req: &KbEntry,
     ) -> Result<KbEntry, IntakeError> {
         who.require_any(EDITORS)?;
-        let title = text("title", &req.title, MAX_TITLE_CHARS)?;
-        let body = text("body", &req.body, MAX_BODY_CHARS)?;
+        let title = check_text("title", &req.title, MAX_TITLE_CHARS, true)?;
+        let body = check_text("body", &req.body, MAX_BODY_CHARS, true)?;
         let valid_from =
             date("valid_from", &req.valid_from)?.unwrap_or_else(|| domain::china_day(Utc::now()));
         let valid_to = date("valid_to", &req.valid_to)?;
@@ -130,8 +114,7 @@ impl Core {
                 ))
                 .await?
         } else {
-            let id = Uuid::parse_str(req.id.trim())
-                .map_err(|_| bad("id", "must be an entry id (UUID)"))?;
+            let id = parse_id("id", &req.id, "an entry")?;
             self.db
                 .query_one_raw(stmt(
                     "UPDATE kb_entries SET title = $3, body = $4, categories = $5, valid_from = $6, \
@@ -159,8 +142,7 @@ impl Core {
         req: &RetireKbEntryRequest,
     ) -> Result<KbEntry, IntakeError> {
         who.require_any(EDITORS)?;
-        let id =
-            Uuid::parse_str(req.id.trim()).map_err(|_| bad("id", "must be an entry id (UUID)"))?;
+        let id = parse_id("id", &req.id, "an entry")?;
         let row = self
             .db
             .query_one_raw(stmt(
@@ -192,7 +174,7 @@ impl Core {
         req: &SearchKbRequest,
     ) -> Result<SearchKbResponse, IntakeError> {
         who.require_any(SEARCHERS)?;
-        let query = text("text", &req.text, MAX_BODY_CHARS)?;
+        let query = check_text("text", &req.text, MAX_BODY_CHARS, true)?;
         let q: HashSet<u64> = features(&query).into_iter().collect();
         let category = req.category.trim();
         let mut hits: Vec<KbHit> = self
@@ -243,8 +225,7 @@ impl Core {
             )
             .into());
         }
-        let id = Uuid::parse_str(a.kb_entry_id.trim())
-            .map_err(|_| bad("direct_answer.kb_entry_id", "must be an entry id (UUID)"))?;
+        let id = parse_id("direct_answer.kb_entry_id", &a.kb_entry_id, "an entry")?;
         let e = self
             .valid_entries(who.tenant.code())
             .await?
@@ -258,7 +239,7 @@ impl Core {
             })?;
         let reply = match a.reply.trim() {
             "" => e.body.clone(),
-            r => text("direct_answer.reply", r, MAX_REPLY_CHARS)?,
+            r => check_text("direct_answer.reply", r, MAX_REPLY_CHARS, true)?,
         };
         Ok(Answer {
             kb_entry_id: id,

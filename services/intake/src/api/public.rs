@@ -181,14 +181,14 @@ impl Core {
         req: &SearchRequestsRequest,
     ) -> Result<SearchRequestsResponse, IntakeError> {
         let tenant = domain::tenant_code(&req.tenant)?;
-        if store::categories_of(&self.db, &tenant).await?.is_empty() {
-            return Err(IntakeError::NotFound("jurisdiction"));
-        }
         let names: HashMap<String, String> = store::categories_of(&self.db, &tenant)
             .await?
             .into_iter()
             .map(|c| (c.code, c.name))
             .collect();
+        if names.is_empty() {
+            return Err(IntakeError::NotFound("jurisdiction"));
+        }
         let mut q = tickets::Entity::find().filter(tickets::Column::Tenant.eq(tenant.clone()));
         if !req.ids.is_empty() {
             if req.ids.len() > MAX_IDS {

@@ -12,11 +12,10 @@ use jiesu_proto::{
     },
     time::to_timestamp,
 };
-use uuid::Uuid;
 
 use super::{Core, IntakeError, READERS};
 use crate::{
-    domain::bad,
+    domain::parse_id,
     store::{self, categories, tickets},
 };
 
@@ -77,7 +76,7 @@ pub fn category_message(c: categories::Model, leaf: bool) -> Category {
 impl Core {
     pub async fn get(&self, who: &Principal, id: &str) -> Result<Ticket, IntakeError> {
         who.require_any(READERS)?;
-        let id = Uuid::parse_str(id.trim()).map_err(|_| bad("id", "must be a ticket id (UUID)"))?;
+        let id = parse_id("id", id, "a ticket")?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
             .ok_or(IntakeError::NotFound("ticket"))?;

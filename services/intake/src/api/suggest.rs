@@ -49,19 +49,18 @@ impl Core {
             return Ok(m.clone());
         }
         let started = Instant::now();
-        let parents: std::collections::HashSet<String> = store::categories_of(&self.db, tenant)
-            .await?
+        let all = store::categories_of(&self.db, tenant).await?;
+        let parents: std::collections::HashSet<&str> = all
             .iter()
-            .filter_map(|c| c.parent_code.clone())
+            .filter_map(|c| c.parent_code.as_deref())
             .collect();
-        let candidates: Vec<Candidate> = store::categories_of(&self.db, tenant)
-            .await?
-            .into_iter()
-            .filter(|c| !parents.contains(&c.code))
+        let candidates: Vec<Candidate> = all
+            .iter()
+            .filter(|c| !parents.contains(c.code.as_str()))
             .map(|c| Candidate {
-                code: c.code,
-                name: c.name,
-                keywords: c.keywords,
+                code: c.code.clone(),
+                name: c.name.clone(),
+                keywords: c.keywords.clone(),
             })
             .collect();
         let rows = self

@@ -363,6 +363,32 @@ pub fn normalize_id_number(raw: &str) -> Option<String> {
     (CHECK[(sum % 11) as usize] == b[17]).then_some(id)
 }
 
+/// An id given by a client: `field` must be a UUID naming a `noun`.
+pub fn parse_id(field: &str, raw: &str, noun: &str) -> Result<uuid::Uuid, FieldError> {
+    uuid::Uuid::parse_str(raw.trim()).map_err(|_| bad(field, format!("must be {noun} id (UUID)")))
+}
+
+/// Free text from a person: trimmed, at most `max` characters, no control
+/// characters but newlines; empty refused when `required`.
+pub fn check_text(
+    field: &str,
+    raw: &str,
+    max: usize,
+    required: bool,
+) -> Result<String, FieldError> {
+    let t = raw.trim();
+    if required && t.is_empty() {
+        return Err(bad(field, "is required"));
+    }
+    if t.chars().count() > max {
+        return Err(bad(field, format!("must be at most {max} characters")));
+    }
+    if t.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(bad(field, "must not contain control characters"));
+    }
+    Ok(t.to_owned())
+}
+
 /// `138 0013 8000` → `13800138000`; `0532 88886666` → `0532-88886666`.
 pub fn normalize_phone(raw: &str) -> Option<String> {
     let digits: String = raw.chars().filter(|c| !matches!(c, ' ' | '-')).collect();

@@ -1,7 +1,9 @@
 //! Registered channels and their credentials.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, QueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
+
+use super::stmt;
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -32,10 +34,6 @@ fn row(r: &QueryResult) -> Result<ChannelRow, DbErr> {
         created_at: r.try_get("", "created_at")?,
         valid_credentials: r.try_get("", "valid_credentials")?,
     })
-}
-
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
 pub struct NewChannel<'a> {

@@ -12,6 +12,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
+/// A PostgreSQL statement with positional values.
+pub fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
 /// Next number of the tenant's daily tracking sequence (inside the caller's
 /// transaction, so a rollback gives the number back).
 pub async fn next_tracking_seq<C: ConnectionTrait>(

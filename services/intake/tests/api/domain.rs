@@ -252,7 +252,7 @@ fn webhook_signatures_freshness_and_rotation() {
     let body = br#"{"external_id":"1"}"#;
     let old = b"whsec_old".to_vec();
     let new = b"whsec_new".to_vec();
-    let sig = sign(&old, "1700000000", "nonce-0123456789", body);
+    let sig = sign(&old, "1700000000", "nonce-0123456789", body).unwrap();
     assert!(sig.starts_with("v1=") && sig.len() == 67);
     // Either of two valid keys; two signatures in one header.
     assert_eq!(
@@ -267,7 +267,7 @@ fn webhook_signatures_freshness_and_rotation() {
     );
     let both = format!(
         "{}, {sig}",
-        sign(b"whsec_other", "1700000000", "nonce-0123456789", body)
+        sign(b"whsec_other", "1700000000", "nonce-0123456789", body).unwrap()
     );
     assert_eq!(
         verify(
