@@ -81,6 +81,22 @@ impl Event for intake::TicketWithdrawn {
     }
 }
 
+impl Event for intake::TicketMerged {
+    const CONTEXT: &'static str = "intake";
+    const NAME: &'static str = "ticket.merged";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
+impl Event for intake::TicketUnmerged {
+    const CONTEXT: &'static str = "intake";
+    const NAME: &'static str = "ticket.unmerged";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 impl Event for dispatch::TicketDispatched {
     const CONTEXT: &'static str = "dispatch";
     const NAME: &'static str = "ticket.dispatched";

@@ -307,6 +307,11 @@ pub async fn webhook(
             id: created.id,
             tracking_no: created.tracking_no,
             status: created.status,
+            duplicates: Vec::new(),
+            merged_into: crate::tickets::ticket_ref(
+                created.merged_into,
+                created.merged_into_tracking_no,
+            ),
         }),
     )
         .into_response())

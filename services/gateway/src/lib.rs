@@ -205,6 +205,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(tickets::withdraw))
         .routes(routes!(tickets::track))
         .routes(routes!(tickets::duplicates))
+        .routes(routes!(tickets::merge))
+        .routes(routes!(tickets::unmerge))
         .routes(routes!(attachments::download))
         .routes(routes!(reference::list_categories))
         .routes(routes!(reference::suggest_categories))

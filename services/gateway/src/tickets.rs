@@ -128,6 +128,24 @@ pub struct TicketCreated {
     pub tracking_no: String,
     #[schema(example = "received")]
     pub status: String,
+    /// 并件 candidates found for it, best first (agents only; empty
+    /// otherwise).
+    pub duplicates: Vec<DuplicateView>,
+    /// Set when it was merged at once into an earlier ticket of the same
+    /// caller about the same problem (status `merged`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<TicketRef>,
+}
+
+/// Another ticket, by id and tracking number.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketRef {
+    pub id: String,
+    pub tracking_no: String,
+}
+
+pub fn ticket_ref(id: String, tracking_no: String) -> Option<TicketRef> {
+    (!id.is_empty()).then_some(TicketRef { id, tracking_no })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -172,8 +190,15 @@ pub struct TimelineItem {
 pub struct TicketView {
     pub id: String,
     pub tracking_no: String,
-    /// `received`, `triage`, `dispatched`, ...
+    /// `received`, `triage`, `dispatched`, ...; a merged ticket shows its
+    /// master's status.
     pub status: String,
+    /// The master this ticket is merged into (并件), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<TicketRef>,
+    /// Tickets merged into this one (staff only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<TicketRef>,
     pub channel: String,
     pub nature: String,
     pub category: String,
@@ -302,6 +327,8 @@ pub async fn create_ticket(
             id: created.id,
             tracking_no: created.tracking_no,
             status: created.status,
+            duplicates: created.duplicates.into_iter().map(duplicate_view).collect(),
+            merged_into: ticket_ref(created.merged_into, created.merged_into_tracking_no),
         }),
     )
         .into_response();
@@ -350,29 +377,17 @@ pub async fn get_ticket(
     // Intake has answered and enforced the caller's scope; the work order is
     // extra. If dispatch cannot answer, say so instead of failing.
     let mut degraded = Vec::new();
-    let order = match with_retry(retries, || {
-        let mut client = state.backends.dispatch.clone();
-        let req = request(
-            &caller.token,
-            GetWorkOrderByTicketRequest {
-                ticket_id: id.clone(),
-            },
-        );
-        async move { client.get_work_order_by_ticket(req?).await }
-    })
-    .await
-    {
-        Ok(o) => Some(o.into_inner()),
-        Err(s) if s.code() == Code::NotFound => None,
-        Err(s)
-            if crate::backend::is_transport_failure(&s)
-                || matches!(s.code(), Code::DeadlineExceeded | Code::Cancelled) =>
-        {
-            tracing::warn!(grpc_code = ?s.code(), "dispatch did not answer; serving a degraded ticket");
-            degraded.push("dispatch".to_owned());
-            None
-        }
-        Err(s) => return Err(s.into()),
+    let order = work_order(&state, &caller, &id, &mut degraded).await?;
+    // A merged ticket follows its master: dispatch's status of the master
+    // when there is one, else intake's.
+    let master_status = if ticket.merged_into.is_empty() {
+        None
+    } else {
+        let master = work_order(&state, &caller, &ticket.merged_into, &mut degraded)
+            .await
+            .ok()
+            .flatten();
+        Some(master.map_or_else(|| ticket.merged_into_status.clone(), |o| o.status))
     };
 
     let mut timeline: Vec<TimelineItem> =
@@ -382,10 +397,12 @@ pub async fn get_ticket(
     }
     timeline.sort_by_key(|e| e.at);
     // Dispatch owns the status from the moment a work order exists.
-    let status = order
-        .as_ref()
-        .map(|o| o.status.clone())
-        .unwrap_or(ticket.status);
+    let status = master_status.unwrap_or_else(|| {
+        order
+            .as_ref()
+            .map(|o| o.status.clone())
+            .unwrap_or(ticket.status)
+    });
     let unit = order.and_then(|o| o.unit).map(|u| UnitView {
         id: u.id,
         name: u.name,
@@ -396,6 +413,12 @@ pub async fn get_ticket(
         id: ticket.id,
         tracking_no: ticket.tracking_no,
         status,
+        merged_into: ticket_ref(ticket.merged_into, ticket.merged_into_tracking_no),
+        merged: ticket
+            .merged
+            .into_iter()
+            .filter_map(|m| ticket_ref(m.ticket_id, m.tracking_no))
+            .collect(),
         channel: ticket.channel,
         nature: ticket.nature,
         category: ticket.category,
@@ -431,6 +454,42 @@ pub async fn get_ticket(
             .collect(),
         degraded,
     }))
+}
+
+/// The work order of ticket `id`, if dispatch has one. If dispatch cannot
+/// answer, `degraded` says so and the ticket is served without it.
+async fn work_order(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    degraded: &mut Vec<String>,
+) -> Result<Option<jiesu_proto::dispatch::WorkOrder>, ApiError> {
+    match with_retry(state.backends.retries, || {
+        let mut client = state.backends.dispatch.clone();
+        let req = request(
+            &caller.token,
+            GetWorkOrderByTicketRequest {
+                ticket_id: id.to_owned(),
+            },
+        );
+        async move { client.get_work_order_by_ticket(req?).await }
+    })
+    .await
+    {
+        Ok(o) => Ok(Some(o.into_inner())),
+        Err(s) if s.code() == Code::NotFound => Ok(None),
+        Err(s)
+            if crate::backend::is_transport_failure(&s)
+                || matches!(s.code(), Code::DeadlineExceeded | Code::Cancelled) =>
+        {
+            tracing::warn!(grpc_code = ?s.code(), "dispatch did not answer; serving a degraded ticket");
+            if !degraded.iter().any(|d| d == "dispatch") {
+                degraded.push("dispatch".to_owned());
+            }
+            Ok(None)
+        }
+        Err(s) => Err(s.into()),
+    }
 }
 
 fn item(e: &TimelineEntry, source: &str) -> TimelineItem {
@@ -690,21 +749,108 @@ pub async fn duplicates(
     .into_inner();
     Ok(Json(Duplicates {
         compared: resp.compared,
-        candidates: resp
-            .candidates
-            .into_iter()
-            .map(|c| DuplicateView {
-                ticket_id: c.ticket_id,
-                tracking_no: c.tracking_no,
-                status: c.status,
-                category: c.category,
-                created_at: c.created_at.as_ref().and_then(from_timestamp),
-                score: c.score,
-                text_likeness: c.text_likeness,
-                same_caller: c.same_caller,
-                reasons: c.reasons,
-                clear_case: c.clear_case,
-            })
-            .collect(),
+        candidates: resp.candidates.into_iter().map(duplicate_view).collect(),
     }))
+}
+
+fn duplicate_view(c: jiesu_proto::intake::DuplicateCandidate) -> DuplicateView {
+    DuplicateView {
+        ticket_id: c.ticket_id,
+        tracking_no: c.tracking_no,
+        status: c.status,
+        category: c.category,
+        created_at: c.created_at.as_ref().and_then(from_timestamp),
+        score: c.score,
+        text_likeness: c.text_likeness,
+        same_caller: c.same_caller,
+        reasons: c.reasons,
+        clear_case: c.clear_case,
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// The open ticket this one joins (主件).
+    pub master_id: String,
+    /// Why, optional, up to 500 characters.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UnmergeBody {
+    /// Why the tickets are not the same problem, up to 500 characters.
+    pub reason: String,
+}
+
+/// Merge a ticket into another open one (并件); it then follows the
+/// master's status and its caller is told.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tickets/{id}/merge",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id")),
+    request_body = MergeBody,
+    responses(
+        (status = 200, description = "Merged", body = TicketStatus),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Agents, dispatchers and supervisors only", body = Problem),
+        (status = 404, description = "No such ticket or master in the caller's scope", body = Problem),
+        (status = 409, description = "`ticket_closed`, `already_merged`, `has_merged_tickets`, `master_closed` or `master_merged`", body = Problem),
+        (status = 422, description = "A field is invalid", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn merge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<MergeBody>,
+) -> Result<Json<TicketStatus>, ApiError> {
+    let mut client = state.backends.intake.clone();
+    let req = request(
+        &caller.token,
+        jiesu_proto::intake::MergeTicketRequest {
+            ticket_id: id,
+            master_id: body.master_id,
+            note: body.note.unwrap_or_default(),
+        },
+    )?;
+    Ok(Json(client.merge_ticket(req).await?.into_inner().into()))
+}
+
+/// Undo a merge: the ticket is handled on its own again.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tickets/{id}/unmerge",
+    tag = "tickets",
+    params(("id" = String, Path, description = "Ticket id")),
+    request_body = UnmergeBody,
+    responses(
+        (status = 200, description = "Unmerged", body = TicketStatus),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Agents, dispatchers and supervisors only", body = Problem),
+        (status = 404, description = "No such ticket in the caller's scope", body = Problem),
+        (status = 409, description = "`not_merged`", body = Problem),
+        (status = 422, description = "A field is invalid", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn unmerge(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UnmergeBody>,
+) -> Result<Json<TicketStatus>, ApiError> {
+    let mut client = state.backends.intake.clone();
+    let req = request(
+        &caller.token,
+        jiesu_proto::intake::UnmergeTicketRequest {
+            ticket_id: id,
+            reason: body.reason,
+        },
+    )?;
+    Ok(Json(client.unmerge_ticket(req).await?.into_inner().into()))
 }

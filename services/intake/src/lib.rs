@@ -181,6 +181,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000005_duplicates",
                 sql: include_str!("../migrations/0005_duplicates.sql"),
             },
+            SqlMigration {
+                name: "m20261122_000006_merge",
+                sql: include_str!("../migrations/0006_merge.sql"),
+            },
         ]
     }
 }

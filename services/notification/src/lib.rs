@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 
 pub const TARGET: &str = "notification";
 pub const CONSUMER_TICKET_DISPATCHED: &str = "notification-ticket-dispatched";
+pub const CONSUMER_TICKET_MERGED: &str = "notification-ticket-merged";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -95,13 +96,22 @@ impl NotificationTarget {
         );
         let wake = Arc::new(Notify::new());
         let consumer = spawn_consumer(
-            bus,
+            bus.clone(),
             db.clone(),
             ConsumerSpec::new(CONSUMER_TICKET_DISPATCHED),
             events::TicketDispatchedHandler { wake: wake.clone() },
             ctx.shutdown.clone(),
             ctx.readiness
                 .register("notification.consumer.ticket_dispatched"),
+        );
+        let merged = spawn_consumer(
+            bus,
+            db.clone(),
+            ConsumerSpec::new(CONSUMER_TICKET_MERGED),
+            events::TicketMergedHandler { wake: wake.clone() },
+            ctx.shutdown.clone(),
+            ctx.readiness
+                .register("notification.consumer.ticket_merged"),
         );
         let deliverer = delivery::Deliverer {
             db,
@@ -115,7 +125,7 @@ impl NotificationTarget {
         Ok(RunningTarget::new(
             TARGET,
             grpc_addr,
-            vec![server, consumer, delivery_task],
+            vec![server, consumer, merged, delivery_task],
         ))
     }
 }

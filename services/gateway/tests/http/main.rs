@@ -9,6 +9,7 @@ mod channels;
 mod citizen;
 mod knowledge;
 mod malformed;
+mod merge;
 mod open311;
 mod stack;
 mod tickets;

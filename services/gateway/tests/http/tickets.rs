@@ -297,6 +297,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/tickets/{id}/attachments", "post"),
         ("/api/v1/tickets/{id}/attachments/{attachment_id}", "get"),
         ("/api/v1/tickets/{id}/duplicates", "get"),
+        ("/api/v1/tickets/{id}/merge", "post"),
+        ("/api/v1/tickets/{id}/unmerge", "post"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: std::collections::HashSet<&str> = expected.iter().map(|(p, _)| *p).collect();

@@ -5,7 +5,7 @@ use jiesu_auth::{Principal, Role};
 use jiesu_pii::redact_text;
 use jiesu_proto::{
     common::GeoPoint,
-    intake::{CreateTicketRequest, CreateTicketResponse, TicketReceived},
+    intake::{CreateTicketRequest, CreateTicketResponse, DuplicateCandidate, TicketReceived},
     time::to_timestamp,
 };
 use sea_orm::{
@@ -13,9 +13,11 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{Core, IntakeError};
+use super::{Core, IntakeError, duplicates::MergedBy};
 use crate::{
-    domain::{self, FieldError, ValidTicket, attributes, bad, webhook::Refusal},
+    domain::{
+        self, FieldError, ValidTicket, attributes, bad, duplicates::Report, webhook::Refusal,
+    },
     store::{self, categories, ticket_events, tickets},
 };
 
@@ -85,6 +87,10 @@ pub struct Accepted {
     pub status: String,
     pub replayed: bool,
     pub public_token: Option<String>,
+    /// 并件 candidates found at acceptance, best first.
+    pub duplicates: Vec<DuplicateCandidate>,
+    /// The master it was merged into at once (clear case): id, tracking no.
+    pub merged_into: Option<(Uuid, String)>,
 }
 
 impl From<Accepted> for CreateTicketResponse {
@@ -94,6 +100,13 @@ impl From<Accepted> for CreateTicketResponse {
             tracking_no: a.tracking_no,
             status: a.status,
             replayed: a.replayed,
+            duplicates: a.duplicates,
+            merged_into: a
+                .merged_into
+                .as_ref()
+                .map(|m| m.0.to_string())
+                .unwrap_or_default(),
+            merged_into_tracking_no: a.merged_into.map(|m| m.1).unwrap_or_default(),
         }
     }
 }
@@ -108,6 +121,8 @@ fn replay(existing: tickets::Model, hash: &str, err: IntakeError) -> Result<Acce
         status: existing.status,
         replayed: true,
         public_token: existing.public_token,
+        duplicates: Vec::new(),
+        merged_into: None,
     })
 }
 
@@ -130,7 +145,7 @@ impl Core {
             Some(a) => Some(self.check_direct_answer(who, &t, a).await?),
             None => None,
         };
-        Ok(self
+        let mut accepted = self
             .accept(
                 &Submitter::person(who),
                 t,
@@ -139,8 +154,12 @@ impl Core {
                     ..Extras::default()
                 },
             )
-            .await?
-            .into())
+            .await?;
+        // Other people's tickets are for agents' eyes only.
+        if !who.has_role(Role::Agent) {
+            accepted.duplicates.clear();
+        }
+        Ok(accepted.into())
     }
 
     /// Finds the earlier ticket a retry refers to, by idempotency key or
@@ -183,7 +202,6 @@ impl Core {
         }
         let category = self.leaf_category(&s.tenant, &t.category).await?;
         t.attributes = attributes::check(&category.attribute_defs(), &t.attributes)?;
-
         let txn = self.db.begin().await?;
         if let (Some(ch), Some(nonce)) = (s.channel_id, &x.nonce) {
             if !store::channels::record_nonce(&txn, ch, nonce).await? {
@@ -268,8 +286,36 @@ impl Core {
         )
         .unwrap_or_default();
 
+        // 并件 on every new ticket (not on one answered and closed here).
+        let found = if x.answer.is_none() {
+            let new = Report {
+                text: redact_text(&t.content),
+                category: t.category.clone(),
+                point: t.point,
+                address_key: t
+                    .address
+                    .as_deref()
+                    .map(|a| self.keyring.blind_index("address", a)),
+                caller_key: Some(self.keyring.blind_index("phone", &t.citizen_phone)),
+                at: Utc::now(),
+            };
+            Some(self.duplicates_of(&txn, &s.tenant, &new, None).await?)
+        } else {
+            None
+        };
+
+        let (duplicates, clear) = found.map_or((Vec::new(), None), |f| {
+            let clear = f.clear_case();
+            (f.candidates, clear)
+        });
+        let master = match clear {
+            Some(m) => self.lock_master(&txn, m).await?,
+            None => None,
+        };
         let status = if x.answer.is_some() {
             domain::STATUS_ANSWERED
+        } else if master.is_some() {
+            domain::STATUS_MERGED
         } else {
             domain::STATUS_RECEIVED
         };
@@ -277,7 +323,7 @@ impl Core {
         let day = domain::china_day(now);
         let seq = store::next_tracking_seq(&txn, &tenant, day).await?;
         let tracking_no = domain::tracking_no(&tenant, day, seq);
-        tickets::ActiveModel {
+        let row = tickets::ActiveModel {
             id: Set(id),
             tenant: Set(tenant.clone()),
             region_code: Set(tenant.clone()),
@@ -319,6 +365,11 @@ impl Core {
                 .as_ref()
                 .map(|m| seal(&m.to_string(), "client_meta"))
                 .transpose()?),
+            merged_into: Set(master.as_ref().map(|m| m.id)),
+            merged_at: Set(master.as_ref().map(|_| now)),
+            // Dispatch hears of a ticket merged at intake only if it is
+            // unmerged.
+            forwarded: Set(master.is_none()),
         }
         .insert(&txn)
         .await?;
@@ -368,34 +419,57 @@ impl Core {
                 status: status.into(),
                 replayed: false,
                 public_token,
+                duplicates: Vec::new(),
+                merged_into: None,
             });
         }
-        let event = TicketReceived {
-            ticket_id: id.to_string(),
-            tenant: tenant.clone(),
-            region_code: tenant.clone(),
-            tracking_no: tracking_no.clone(),
-            channel: t.channel.as_str().into(),
-            nature: t.nature.as_str().into(),
-            category: t.category.clone(),
-            category_name: category.name.clone(),
-            urgency: t.urgency.as_str().into(),
-            content_redacted: redacted,
-            point: t.point.map(|(lat, lon)| GeoPoint { lat, lon }),
-            submitter_sub: s.sub.clone(),
-            received_at: Some(to_timestamp(now)),
-            kind: t.kind.as_str().into(),
-            confidential: t.confidential,
-            channel_id: s.channel_id.map(|c| c.to_string()).unwrap_or_default(),
-        };
-        self.outbox.enqueue(&txn, &event).await?;
+        match &master {
+            Some(m) => {
+                let by = MergedBy {
+                    automatic: true,
+                    actor: "system",
+                    how: "同一来电人 24 小时内反映同一问题，系统自动并件",
+                };
+                self.record_merge(&txn, &row, m, by, now).await?;
+            }
+            None => {
+                self.outbox
+                    .enqueue(&txn, &received_event(&row, &category.name))
+                    .await?;
+            }
+        }
         txn.commit().await?;
         Ok(Accepted {
             id,
             tracking_no,
-            status: domain::STATUS_RECEIVED.into(),
+            status: status.into(),
             replayed: false,
             public_token,
+            duplicates,
+            merged_into: master.map(|m| (m.id, m.tracking_no)),
         })
+    }
+}
+
+/// `ticket.received` for a stored ticket: what dispatch needs, no personal
+/// data (the content is the redacted text).
+pub fn received_event(t: &tickets::Model, category_name: &str) -> TicketReceived {
+    TicketReceived {
+        ticket_id: t.id.to_string(),
+        tenant: t.tenant.clone(),
+        region_code: t.region_code.clone(),
+        tracking_no: t.tracking_no.clone(),
+        channel: t.channel.clone(),
+        nature: t.nature.clone(),
+        category: t.category.clone(),
+        category_name: category_name.to_owned(),
+        urgency: t.urgency.clone(),
+        content_redacted: t.content.clone(),
+        point: t.lat.zip(t.lon).map(|(lat, lon)| GeoPoint { lat, lon }),
+        submitter_sub: t.submitter_sub.clone(),
+        received_at: Some(to_timestamp(t.created_at)),
+        kind: t.kind.clone(),
+        confidential: t.confidential,
+        channel_id: t.channel_id.map(|c| c.to_string()).unwrap_or_default(),
     }
 }

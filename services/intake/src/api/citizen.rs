@@ -138,6 +138,7 @@ impl Core {
         };
         self.record(&txn, &t, "withdrawn", actor(who), &note, now)
             .await?;
+        self.promote_merged(&txn, &t, now).await?;
         self.outbox
             .enqueue(
                 &txn,
@@ -209,6 +210,14 @@ impl Core {
         if !phone.ends_with(last4) {
             return Err(IntakeError::NotFound("ticket"));
         }
+        // A merged ticket follows its master's status.
+        let status = match t.merged_into.filter(|_| t.status == domain::STATUS_MERGED) {
+            Some(m) => tickets::Entity::find_by_id(m)
+                .one(&self.db)
+                .await?
+                .map_or_else(|| t.status.clone(), |m| m.status),
+            None => t.status.clone(),
+        };
         let category_name = store::category_for_ticket(&self.db, &t.tenant, &t.category)
             .await?
             .map(|(c, _)| c.name)
@@ -224,7 +233,7 @@ impl Core {
             .collect();
         Ok(TrackTicketResponse {
             tracking_no: t.tracking_no,
-            status: t.status,
+            status,
             category_name,
             created_at: Some(to_timestamp(t.created_at)),
             timeline,

@@ -28,10 +28,11 @@ use jiesu_proto::{
         ExportCategoriesResponse, FindDuplicatesRequest, FindDuplicatesResponse,
         GetAttachmentRequest, GetTicketRequest, ImportCategoriesRequest, ImportCategoriesResponse,
         IntakeStats, IntakeStatsRequest, KbEntry, ListCategoriesRequest, ListCategoriesResponse,
-        ListChannelsRequest, ListChannelsResponse, RegisterChannelRequest, RegisteredChannel,
-        RetireKbEntryRequest, RotateChannelCredentialRequest, SearchKbRequest, SearchKbResponse,
-        SuggestCategoriesRequest, SuggestCategoriesResponse, Ticket, UploadAttachmentRequest,
-        WithdrawTicketRequest, intake_service_server::IntakeService,
+        ListChannelsRequest, ListChannelsResponse, MergeTicketRequest, RegisterChannelRequest,
+        RegisteredChannel, RetireKbEntryRequest, RotateChannelCredentialRequest, SearchKbRequest,
+        SearchKbResponse, SuggestCategoriesRequest, SuggestCategoriesResponse, Ticket,
+        UnmergeTicketRequest, UploadAttachmentRequest, WithdrawTicketRequest,
+        intake_service_server::IntakeService,
     },
     status,
 };
@@ -56,6 +57,9 @@ pub enum IntakeError {
     ExternalIdReused,
     #[error("{0}")]
     Conflict(String),
+    /// A merge or unmerge the tickets' states do not allow; `code` says why.
+    #[error("{message}")]
+    MergeRefused { code: &'static str, message: String },
     /// The ticket is already closed (answered, withdrawn, closed...).
     #[error("the ticket is {0} and can no longer change")]
     Closed(String),
@@ -102,6 +106,9 @@ impl From<IntakeError> for Status {
                 Some("external_id"),
             ),
             IntakeError::Conflict(m) => status::coded(Code::AlreadyExists, "conflict", m, None),
+            IntakeError::MergeRefused { code, message } => {
+                status::coded(Code::FailedPrecondition, code, message, None)
+            }
             e @ IntakeError::Closed(_) => status::coded(
                 Code::FailedPrecondition,
                 "ticket_closed",
@@ -349,6 +356,26 @@ impl IntakeService for IntakeApi {
         let who = caller(&request)?;
         Ok(Response::new(
             self.core.withdraw(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn merge_ticket(
+        &self,
+        request: Request<MergeTicketRequest>,
+    ) -> Result<Response<Ticket>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.merge(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn unmerge_ticket(
+        &self,
+        request: Request<UnmergeTicketRequest>,
+    ) -> Result<Response<Ticket>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.unmerge(&who, request.get_ref()).await?,
         ))
     }
 

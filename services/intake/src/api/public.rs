@@ -79,7 +79,7 @@ impl Core {
         let (external_id, mut ticket) = webhook::parse_delivery(&req.body)?;
         ticket.channel = channel.channel.clone();
         let t = domain::validate(&ticket)?;
-        let accepted = self
+        let mut accepted = self
             .accept(
                 &Submitter::channel(&channel.tenant, channel.id),
                 t,
@@ -90,6 +90,8 @@ impl Core {
                 },
             )
             .await?;
+        // Other people's tickets are for agents' eyes only.
+        accepted.duplicates.clear();
         Ok(accepted.into())
     }
 

@@ -8,14 +8,15 @@ use jiesu_proto::{
     common::TimelineEntry,
     intake::{
         AttributeDefinition, AttributeOption, AttributeValue, Category, Citizen,
-        ListCategoriesResponse, Location, Ticket,
+        ListCategoriesResponse, Location, MergedTicket, Ticket,
     },
     time::to_timestamp,
 };
+use sea_orm::EntityTrait;
 
 use super::{Core, IntakeError, READERS};
 use crate::{
-    domain::parse_id,
+    domain::{self, parse_id},
     store::{self, categories, tickets},
 };
 
@@ -124,7 +125,35 @@ impl Core {
         };
         let address = open(&t.address_enc, "address")?;
         let attachments = self.attachments_of(&self.db, t.id).await?;
+        let master = match t.merged_into.filter(|_| t.status == domain::STATUS_MERGED) {
+            Some(m) => tickets::Entity::find_by_id(m).one(&self.db).await?,
+            None => None,
+        };
+        // Other callers' tickets merged into this one: staff only.
+        let merged = if who.is_citizen_only() {
+            Vec::new()
+        } else {
+            store::merged_into(&self.db, t.id).await?
+        };
+        let merged = merged
+            .into_iter()
+            .map(|c| MergedTicket {
+                ticket_id: c.id.to_string(),
+                tracking_no: c.tracking_no,
+                merged_at: c.merged_at.map(to_timestamp),
+            })
+            .collect();
         Ok(Ticket {
+            merged_into: master
+                .as_ref()
+                .map(|m| m.id.to_string())
+                .unwrap_or_default(),
+            merged_into_tracking_no: master
+                .as_ref()
+                .map(|m| m.tracking_no.clone())
+                .unwrap_or_default(),
+            merged_into_status: master.map(|m| m.status).unwrap_or_default(),
+            merged,
             attachments,
             id: t.id.to_string(),
             tenant: t.tenant.clone(),

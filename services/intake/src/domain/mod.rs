@@ -101,6 +101,8 @@ impl Channel {
 pub const STATUS_RECEIVED: &str = "received";
 pub const STATUS_WITHDRAWN: &str = "withdrawn";
 pub const STATUS_ANSWERED: &str = "answered";
+/// Merged into another ticket (并件): follows that ticket's status.
+pub const STATUS_MERGED: &str = "merged";
 
 /// Statuses after which nothing more happens to a ticket: Open311 `closed`.
 /// Everything else (received, triage, dispatched, in progress...) is `open`.

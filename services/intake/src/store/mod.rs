@@ -129,3 +129,16 @@ pub async fn category_for_ticket<C: ConnectionTrait>(
         .await?;
     Ok(Some((cat, child.is_none())))
 }
+
+/// Tickets merged into `master`, oldest first.
+pub async fn merged_into<C: ConnectionTrait>(
+    conn: &C,
+    master: Uuid,
+) -> Result<Vec<tickets::Model>, DbErr> {
+    tickets::Entity::find()
+        .filter(tickets::Column::MergedInto.eq(master))
+        .filter(tickets::Column::Status.eq(crate::domain::STATUS_MERGED))
+        .order_by_asc(tickets::Column::CreatedAt)
+        .all(conn)
+        .await
+}

@@ -38,6 +38,9 @@ pub struct Model {
     pub answered_kb_id: Option<Uuid>,
     pub answered_at: Option<DateTimeUtc>,
     pub address_bidx: Option<String>,
+    pub merged_into: Option<Uuid>,
+    pub merged_at: Option<DateTimeUtc>,
+    pub forwarded: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

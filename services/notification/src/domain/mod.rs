@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use jiesu_proto::dispatch::TicketDispatched;
+use jiesu_proto::{dispatch::TicketDispatched, intake::TicketMerged};
 
 pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_SENT: &str = "sent";
@@ -23,6 +23,22 @@ pub fn new_work_order(ev: &TicketDispatched) -> (String, String) {
     let body = format!(
         "【接诉即办】{}：您单位有一件新工单待签收。工单编号 {}，诉求类别：{}。请登录平台及时签收办理。",
         ev.unit_name, ev.tracking_no, category
+    );
+    (title, body)
+}
+
+/// A ticket's caller, addressed by the ticket id; the delivery channel asks
+/// intake for the contact at the moment of sending.
+pub const RECIPIENT_CITIZEN: &str = "citizen";
+pub const CITIZEN_NAME: &str = "诉求人";
+
+/// Tells a caller their request is handled together with an earlier one.
+/// Carries tracking numbers only.
+pub fn merged(ev: &TicketMerged) -> (String, String) {
+    let title = "诉求已合并办理".to_owned();
+    let body = format!(
+        "【接诉即办】您反映的诉求（受理编号 {}）与受理编号 {} 的诉求为同一问题，已合并办理，办理进展和结果将一并告知您。可凭受理编号和手机号后四位查询进度。",
+        ev.tracking_no, ev.master_tracking_no
     );
     (title, body)
 }
@@ -50,6 +66,19 @@ mod tests {
         assert!(body.contains("区住建局"));
         assert!(body.contains("370202-20261122-00001"));
         assert!(body.contains("物业管理"));
+    }
+
+    #[test]
+    fn merge_message_names_both_tickets_only() {
+        let ev = TicketMerged {
+            tracking_no: "370202-20261122-00002".into(),
+            master_tracking_no: "370202-20261122-00001".into(),
+            ..Default::default()
+        };
+        let (title, body) = merged(&ev);
+        assert_eq!(title, "诉求已合并办理");
+        assert!(body.contains("370202-20261122-00002"));
+        assert!(body.contains("370202-20261122-00001"));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use jiesu_bus::{Delivery, HandleError, Handler};
-use jiesu_proto::dispatch::TicketDispatched;
+use jiesu_proto::{dispatch::TicketDispatched, intake::TicketMerged};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -37,32 +37,112 @@ impl Handler for TicketDispatchedHandler {
         } else {
             ev.region_code.clone()
         };
-        // The unique key (event, recipient, channel) is a second guard behind
-        // the inbox: even a replay past inbox retention cannot notify twice.
-        txn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "INSERT INTO notifications (id, tenant, region_code, recipient_kind, recipient_id, \
-               recipient_name, channel, title, body, ticket_id, source_event_id, status, created_at) \
-             VALUES ($1, $2, $3, 'unit', $4, $5, 'log', $6, $7, $8, $9, 'pending', $10) \
-             ON CONFLICT (source_event_id, recipient_kind, recipient_id, channel) DO NOTHING",
-            [
-                Uuid::now_v7().into(),
-                ev.tenant.clone().into(),
-                region.into(),
-                ev.unit_id.clone().into(),
-                ev.unit_name.clone().into(),
-                title.into(),
-                body.into(),
-                ticket_id.into(),
-                delivery.event_id.into(),
-                Utc::now().into(),
-            ],
-        ))
-        .await?;
-        Ok(())
+        store(
+            txn,
+            Pending {
+                tenant: &ev.tenant,
+                region: &region,
+                recipient_kind: "unit",
+                recipient_id: &ev.unit_id,
+                recipient_name: &ev.unit_name,
+                title,
+                body,
+                ticket_id,
+            },
+            delivery,
+        )
+        .await
     }
 
     fn after_commit(&self) {
         self.wake.notify_one();
     }
+}
+
+/// `intake ticket.merged` → the caller is told their request is handled
+/// together with an earlier one. The recipient is the ticket's caller,
+/// named by the ticket id only: the contact stays in intake.
+pub struct TicketMergedHandler {
+    pub wake: Arc<Notify>,
+}
+
+#[async_trait::async_trait]
+impl Handler for TicketMergedHandler {
+    type Event = TicketMerged;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: TicketMerged,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let ticket_id = Uuid::parse_str(&ev.ticket_id)
+            .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
+        if ev.tenant.is_empty() {
+            return Err(HandleError::Reject("event names no tenant".into()));
+        }
+        let (title, body) = domain::merged(&ev);
+        store(
+            txn,
+            Pending {
+                tenant: &ev.tenant,
+                region: &ev.tenant,
+                recipient_kind: domain::RECIPIENT_CITIZEN,
+                recipient_id: &ev.ticket_id,
+                recipient_name: domain::CITIZEN_NAME,
+                title,
+                body,
+                ticket_id,
+            },
+            delivery,
+        )
+        .await
+    }
+
+    fn after_commit(&self) {
+        self.wake.notify_one();
+    }
+}
+
+struct Pending<'a> {
+    tenant: &'a str,
+    region: &'a str,
+    recipient_kind: &'a str,
+    recipient_id: &'a str,
+    recipient_name: &'a str,
+    title: String,
+    body: String,
+    ticket_id: Uuid,
+}
+
+/// Stores one pending notification for the deliverer. The unique key
+/// (event, recipient, channel) is a second guard behind the inbox: even a
+/// replay past inbox retention cannot notify twice.
+async fn store(
+    txn: &DatabaseTransaction,
+    n: Pending<'_>,
+    delivery: &Delivery,
+) -> Result<(), HandleError> {
+    txn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO notifications (id, tenant, region_code, recipient_kind, recipient_id, \
+           recipient_name, channel, title, body, ticket_id, source_event_id, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'log', $7, $8, $9, $10, 'pending', $11) \
+         ON CONFLICT (source_event_id, recipient_kind, recipient_id, channel) DO NOTHING",
+        [
+            Uuid::now_v7().into(),
+            n.tenant.into(),
+            n.region.into(),
+            n.recipient_kind.into(),
+            n.recipient_id.into(),
+            n.recipient_name.into(),
+            n.title.into(),
+            n.body.into(),
+            n.ticket_id.into(),
+            delivery.event_id.into(),
+            Utc::now().into(),
+        ],
+    ))
+    .await?;
+    Ok(())
 }
