@@ -67,13 +67,24 @@ impl Platform {
     }
 
     pub async fn start() -> Platform {
+        Self::start_with(&[]).await
+    }
+
+    /// [`Platform::start`] with environment entries that override the
+    /// common ones (e.g. a quieter log filter for a load run).
+    pub async fn start_with(overrides: &[(&str, &str)]) -> Platform {
         let tag = unique_tag();
         let keys = TestKeys::new();
         let bus = TestBus::new();
         let db_prefix = format!("jt_e2e_{tag}_");
         let logs = out_dir().join(&tag);
         std::fs::create_dir_all(&logs).expect("log dir");
-        let base = Self::base_env(&keys, &bus, &db_prefix);
+        let mut base = Self::base_env(&keys, &bus, &db_prefix);
+        base.extend(
+            overrides
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
 
         // Listen to everything the platform publishes, from the start.
         let sniffed: Sniffed = Arc::default();

@@ -119,26 +119,24 @@ async fn note<C: ConnectionTrait>(
     Ok(())
 }
 
-impl Core {
-    /// Earlier open, unmerged tickets of `tenant` likely the same problem as
-    /// `new`, scored and best first.
-    pub async fn duplicates_of<C: ConnectionTrait>(
-        &self,
-        conn: &C,
-        tenant: &str,
-        new: &Report,
-        exclude: Option<Uuid>,
-    ) -> Result<Found, IntakeError> {
-        let since: DateTime<Utc> = new.at
-            - chrono::TimeDelta::from_std(self.duplicate_window)
-                .unwrap_or(chrono::TimeDelta::days(7));
-        let mut excluded: Vec<String> = domain::CLOSED_STATUSES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        excluded.push(domain::STATUS_MERGED.to_owned());
-        // Three index-driven look-ups inside the window, united.
-        let rows = conn
+/// Earlier open, unmerged tickets of `tenant` within `window` before
+/// `new.at` that are likely the same problem as `new`, scored, best first.
+pub async fn find<C: ConnectionTrait>(
+    conn: &C,
+    window: std::time::Duration,
+    tenant: &str,
+    new: &Report,
+    exclude: Option<Uuid>,
+) -> Result<Found, IntakeError> {
+    let since: DateTime<Utc> =
+        new.at - chrono::TimeDelta::from_std(window).unwrap_or(chrono::TimeDelta::days(7));
+    let mut excluded: Vec<String> = domain::CLOSED_STATUSES
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    excluded.push(domain::STATUS_MERGED.to_owned());
+    // Three index-driven look-ups inside the window, united.
+    let rows = conn
             .query_all_raw(stmt(
                 "SELECT * FROM tickets WHERE id IN ( \
                    (SELECT id FROM tickets WHERE tenant = $1 AND category = $2 \
@@ -161,39 +159,51 @@ impl Core {
                 ],
             ))
             .await?;
-        let earlier: Vec<tickets::Model> = rows
-            .iter()
-            .map(|r| <tickets::Model as sea_orm::FromQueryResult>::from_query_result(r, ""))
-            .collect::<Result<_, _>>()?;
-        let rules = Rules::default();
-        let new_sh = shingles(&new.text);
-        let mut candidates: Vec<DuplicateCandidate> = earlier
-            .iter()
-            .filter_map(|o| {
-                let old = report(o);
-                let l = rules.compare(new, &new_sh, &old, &shingles(&old.text));
-                rules
-                    .is_candidate(new, &old, &l)
-                    .then(|| DuplicateCandidate {
-                        ticket_id: o.id.to_string(),
-                        tracking_no: o.tracking_no.clone(),
-                        status: o.status.clone(),
-                        category: o.category.clone(),
-                        created_at: Some(to_timestamp(o.created_at)),
-                        score: l.score,
-                        text_likeness: (l.text * 1000.0).round() / 1000.0,
-                        same_caller: l.same_caller,
-                        clear_case: rules.is_auto_merge(new, &old, &l),
-                        reasons: l.reasons,
-                    })
-            })
-            .collect();
-        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
-        candidates.truncate(SHOWN);
-        Ok(Found {
-            candidates,
-            compared: earlier.len(),
+    let earlier: Vec<tickets::Model> = rows
+        .iter()
+        .map(|r| <tickets::Model as sea_orm::FromQueryResult>::from_query_result(r, ""))
+        .collect::<Result<_, _>>()?;
+    let rules = Rules::default();
+    let new_sh = shingles(&new.text);
+    let mut candidates: Vec<DuplicateCandidate> = earlier
+        .iter()
+        .filter_map(|o| {
+            let old = report(o);
+            let l = rules.compare(new, &new_sh, &old, &shingles(&old.text));
+            rules
+                .is_candidate(new, &old, &l)
+                .then(|| DuplicateCandidate {
+                    ticket_id: o.id.to_string(),
+                    tracking_no: o.tracking_no.clone(),
+                    status: o.status.clone(),
+                    category: o.category.clone(),
+                    created_at: Some(to_timestamp(o.created_at)),
+                    score: l.score,
+                    text_likeness: (l.text * 1000.0).round() / 1000.0,
+                    same_caller: l.same_caller,
+                    clear_case: rules.is_auto_merge(new, &old, &l),
+                    reasons: l.reasons,
+                })
         })
+        .collect();
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+    candidates.truncate(SHOWN);
+    Ok(Found {
+        candidates,
+        compared: earlier.len(),
+    })
+}
+
+impl Core {
+    /// [`find`] with intake's window.
+    pub async fn duplicates_of<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant: &str,
+        new: &Report,
+        exclude: Option<Uuid>,
+    ) -> Result<Found, IntakeError> {
+        find(conn, self.duplicate_window, tenant, new, exclude).await
     }
 
     pub async fn find_duplicates(

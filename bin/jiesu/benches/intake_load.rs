@@ -1,0 +1,215 @@
+//! Intake accept latency through the gateway under a fixed request rate.
+//!
+//! ```text
+//! cargo bench -p jiesu --bench intake_load -- [--rates 200,500] [--seconds 60]
+//! ```
+//!
+//! Starts the platform as separate processes of the release `jiesu` binary
+//! (gateway, intake, dispatch, notification; fresh databases on the local
+//! PostgreSQL, a fresh NATS stream prefix), loads the demo tenant, then for
+//! each rate sends `POST /api/v1/tickets` open-loop: request `i` is due at
+//! `start + i / rate` whatever happened to the earlier ones, and its latency
+//! counts from that due time (so a stalled server cannot hide its queue).
+//! Every request is a different caller with its own Idempotency-Key, so no
+//! duplicate check merges them. Prints achieved rate, errors and latency
+//! percentiles per rate, then how many tickets dispatch turned into work
+//! orders.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[allow(dead_code)]
+#[path = "../../../tests/e2e/platform.rs"]
+mod platform;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use jiesu_auth::Role;
+use jiesu_testkit::wait_until;
+use platform::Platform;
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::sync::Mutex;
+
+/// Categories of the demo tenant that have a responsible unit.
+const CATEGORIES: [&str; 8] = [
+    "CX0101", "CX0201", "CX0301", "CG0101", "CG0401", "SH0101", "SC0101", "CG0301",
+];
+const PROBLEMS: [&str; 8] = [
+    "小区门口夜间施工噪音，影响休息",
+    "路口井盖缺失，晚上很危险",
+    "楼下烧烤店油烟很大",
+    "小区垃圾清运不及时",
+    "人行道砖块松动",
+    "供暖温度不达标",
+    "违章停车堵塞消防通道",
+    "路灯不亮",
+];
+
+struct Args {
+    rates: Vec<u32>,
+    seconds: u64,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        rates: vec![200, 500],
+        seconds: 60,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--rates" => {
+                a.rates = it
+                    .next()
+                    .expect("--rates 200,500")
+                    .split(',')
+                    .map(|r| r.trim().parse().expect("a rate"))
+                    .collect();
+            }
+            "--seconds" => a.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds N"),
+            _ => {}
+        }
+    }
+    a
+}
+
+fn body(run: u32, i: u64) -> serde_json::Value {
+    let k = usize::try_from(i % 8).unwrap_or(0);
+    let mut b = json!({
+        "channel": "hotline",
+        "nature": "complaint",
+        "category": CATEGORIES[k],
+        "content": format!("{}（第{run}轮第{i}件）", PROBLEMS[k]),
+        "location": {"lat": 36.06 + (i % 500) as f64 * 1e-4, "lon": 120.38,
+                     "address": format!("燕儿岛路{}号{}室", run, i)},
+        "citizen": {"name": "测试市民", "phone": format!("139{run:02}{i:06}")},
+    });
+    if CATEGORIES[k].starts_with("SH01") {
+        b["attributes"] = json!({"noise_period": "night", "source": ["renovation"]});
+    }
+    b
+}
+
+struct Outcome {
+    latency: Duration,
+    ok: bool,
+}
+
+fn pct(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let a = args();
+    // Info-level logs: the e2e suite's debug logs would measure the logger.
+    let p = Platform::start_with(&[("JIESU__TELEMETRY__LOG_FILTER", "info")]).await;
+    let token = p.token("370202", &[Role::Agent], "load-agent");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    println!(
+        "platform up: {} (4 processes, release build); machine: {} cores",
+        p.gateway,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    // Warm-up: connections, caches, the suggestion model.
+    for i in 0..50 {
+        let r = http
+            .post(format!("{}/api/v1/tickets", p.gateway))
+            .bearer_auth(&token)
+            .json(&body(0, i))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED);
+    }
+    let mut total: i64 = 50;
+    println!();
+    println!(
+        "| target rate | duration | sent | accepted | errors | achieved/s | p50 ms | p90 ms | p99 ms | max ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (run, rate) in a.rates.iter().enumerate() {
+        let run = u32::try_from(run + 1).unwrap();
+        let n = u64::from(*rate) * a.seconds;
+        let outcomes = Arc::new(Mutex::new(Vec::with_capacity(n as usize)));
+        let start = Instant::now() + Duration::from_millis(100);
+        let mut tasks = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let due = start + Duration::from_secs_f64(i as f64 / f64::from(*rate));
+            tokio::time::sleep_until(due.into()).await;
+            let http = http.clone();
+            let url = format!("{}/api/v1/tickets", p.gateway);
+            let token = token.clone();
+            let outcomes = outcomes.clone();
+            tasks.push(tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .bearer_auth(token)
+                    .header("Idempotency-Key", format!("load-{run}-{i}"))
+                    .json(&body(run, i))
+                    .send()
+                    .await;
+                let ok = matches!(&r, Ok(r) if r.status() == StatusCode::CREATED);
+                if let Ok(r) = r {
+                    let _ = r.bytes().await;
+                }
+                outcomes.lock().await.push(Outcome {
+                    latency: due.elapsed(),
+                    ok,
+                });
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let wall = start.elapsed();
+        let outcomes = outcomes.lock().await;
+        let mut lat: Vec<Duration> = outcomes
+            .iter()
+            .filter(|o| o.ok)
+            .map(|o| o.latency)
+            .collect();
+        lat.sort();
+        let accepted = lat.len();
+        total += i64::try_from(accepted).unwrap();
+        println!(
+            "| {rate}/s | {}s | {n} | {accepted} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            a.seconds,
+            outcomes.len() - accepted,
+            accepted as f64 / wall.as_secs_f64(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.9),
+            pct(&lat, 0.99),
+            pct(&lat, 1.0),
+        );
+        // Let the pipeline drain before the next rate.
+        let expected = total;
+        wait_until(
+            Duration::from_secs(600),
+            "every ticket dispatched",
+            || async {
+                let n = p
+                    .scalar("dispatch", "SELECT count(*) FROM work_orders")
+                    .await;
+                (n >= expected).then_some(())
+            },
+        )
+        .await;
+    }
+    println!();
+    println!(
+        "all {total} accepted tickets became work orders in dispatch; logs in {}",
+        p.logs.display()
+    );
+}
