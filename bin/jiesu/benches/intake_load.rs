@@ -11,9 +11,10 @@
 //! `start + i / rate` whatever happened to the earlier ones, and its latency
 //! counts from that due time (so a stalled server cannot hide its queue).
 //! Every request is a different caller with its own Idempotency-Key, so no
-//! duplicate check merges them. Prints achieved rate, errors and latency
-//! percentiles per rate, then how many tickets dispatch turned into work
-//! orders.
+//! duplicate check merges them. Prints the accepted rate, requests refused
+//! at once as `overloaded` (intake's `max_concurrent_creates`), other
+//! errors, and latency percentiles per rate; then waits until dispatch has
+//! turned every accepted ticket into a work order.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -96,6 +97,8 @@ fn body(run: u32, i: u64) -> serde_json::Value {
 struct Outcome {
     latency: Duration,
     ok: bool,
+    /// 503 `overloaded`: refused at once by intake, to be retried.
+    shed: bool,
 }
 
 fn pct(sorted: &[Duration], q: f64) -> f64 {
@@ -136,9 +139,9 @@ async fn main() {
     let mut total: i64 = 50;
     println!();
     println!(
-        "| target rate | duration | sent | accepted | errors | achieved/s | p50 ms | p90 ms | p99 ms | max ms |"
+        "| target rate | duration | sent | accepted | refused (503 overloaded) | other errors | accepted/s | p50 ms | p90 ms | p99 ms | max ms | refusal p99 ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (run, rate) in a.rates.iter().enumerate() {
         let run = u32::try_from(run + 1).unwrap();
         let n = u64::from(*rate) * a.seconds;
@@ -161,12 +164,15 @@ async fn main() {
                     .send()
                     .await;
                 let ok = matches!(&r, Ok(r) if r.status() == StatusCode::CREATED);
+                let mut shed = false;
                 if let Ok(r) = r {
-                    let _ = r.bytes().await;
+                    let body = r.bytes().await.unwrap_or_default();
+                    shed = String::from_utf8_lossy(&body).contains("\"overloaded\"");
                 }
                 outcomes.lock().await.push(Outcome {
                     latency: due.elapsed(),
                     ok,
+                    shed,
                 });
             }));
         }
@@ -182,16 +188,24 @@ async fn main() {
             .collect();
         lat.sort();
         let accepted = lat.len();
+        let mut shed: Vec<Duration> = outcomes
+            .iter()
+            .filter(|o| o.shed)
+            .map(|o| o.latency)
+            .collect();
+        shed.sort();
         total += i64::try_from(accepted).unwrap();
         println!(
-            "| {rate}/s | {}s | {n} | {accepted} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            "| {rate}/s | {}s | {n} | {accepted} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             a.seconds,
-            outcomes.len() - accepted,
+            shed.len(),
+            outcomes.len() - accepted - shed.len(),
             accepted as f64 / wall.as_secs_f64(),
             pct(&lat, 0.5),
             pct(&lat, 0.9),
             pct(&lat, 0.99),
             pct(&lat, 1.0),
+            pct(&shed, 0.99),
         );
         // Let the pipeline drain before the next rate.
         let expected = total;

@@ -41,6 +41,23 @@ pub fn invalid_field(field: &str, message: impl Into<String>) -> Status {
     )
 }
 
+/// The service is at capacity: refused at once, before any work, so the
+/// caller may retry (with the same idempotency key) after a moment.
+pub fn overloaded(message: impl Into<String>) -> Status {
+    with_meta(Status::unavailable(message), OVERLOADED, None)
+}
+
+pub const OVERLOADED: &str = "overloaded";
+
+/// Whether `status` is [`overloaded`] (retrying at once only adds load).
+pub fn is_overloaded(status: &Status) -> bool {
+    status.code() == Code::Unavailable
+        && status
+            .metadata()
+            .get(CODE_KEY)
+            .is_some_and(|v| v.as_bytes() == OVERLOADED.as_bytes())
+}
+
 /// Any class with our own machine code, e.g. `AlreadyExists` +
 /// `external_id_reused`, or `PermissionDenied` + `api_key_invalid`.
 pub fn coded(grpc: Code, code: &str, message: impl Into<String>, field: Option<&str>) -> Status {

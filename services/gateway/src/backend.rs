@@ -72,7 +72,7 @@ pub fn public_request<T>(msg: T) -> Request<T> {
 /// mid-call, so the outcome is unknown). Our services never answer
 /// `Unknown` themselves.
 pub fn is_transport_failure(s: &Status) -> bool {
-    matches!(s.code(), Code::Unavailable | Code::Unknown)
+    matches!(s.code(), Code::Unavailable | Code::Unknown) && !jiesu_proto::status::is_overloaded(s)
 }
 
 /// Calls `f` until it succeeds, fails with an answer of the service, or

@@ -83,6 +83,15 @@ impl ApiError {
     }
 
     pub fn from_status(s: &tonic::Status) -> Self {
+        if jiesu_proto::status::is_overloaded(s) {
+            let mut e = Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                jiesu_proto::status::OVERLOADED,
+                "the service is at capacity; retry after 1 s with the same Idempotency-Key",
+            );
+            e.retry_after = Some(1);
+            return e;
+        }
         let p = jiesu_proto::status::problem(s);
         let status = match s.code() {
             Code::InvalidArgument | Code::OutOfRange => StatusCode::UNPROCESSABLE_ENTITY,

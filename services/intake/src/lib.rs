@@ -53,6 +53,10 @@ pub struct IntakeConfig {
     /// How far back the duplicate check looks.
     #[serde(with = "humantime_serde")]
     pub duplicate_window: Duration,
+    /// Creates running at once; beyond, a create is refused at once with
+    /// 503 `overloaded` (and `Retry-After`) instead of queueing until the
+    /// caller's deadline.
+    pub max_concurrent_creates: usize,
 }
 
 /// Where photos and recordings go, and how big they may be.
@@ -150,6 +154,7 @@ impl Default for IntakeConfig {
             suggest_training_limit: 50_000,
             attachments: AttachmentsConfig::default(),
             duplicate_window: Duration::from_secs(7 * 24 * 3600),
+            max_concurrent_creates: 32,
         }
     }
 }
@@ -218,12 +223,19 @@ impl Intake {
                 "must be between 10s and 1h",
             )));
         }
+        if cfg.max_concurrent_creates == 0 {
+            return Err(err(&jiesu_runtime::ConfigError::invalid(
+                "intake.max_concurrent_creates",
+                "must be at least 1",
+            )));
+        }
         let objects = cfg.attachments.open().map_err(|e| err(&e))?;
         let outbox = Outbox::new(&bus.cfg);
         let core = Arc::new(api::Core {
             objects,
             attachments: cfg.attachments.clone(),
             duplicate_window: cfg.duplicate_window,
+            creates: Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_creates)),
             db: db.clone(),
             outbox: outbox.clone(),
             keyring,

@@ -116,6 +116,18 @@ pub async fn stack() -> Stack {
 
 /// A stack whose gateway configuration the test adjusts (rate limits).
 pub async fn stack_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
+    stack_configured(tweak, |_| {}).await
+}
+
+/// A stack whose intake configuration the test adjusts.
+pub async fn stack_with_intake(tweak: impl FnOnce(&mut jiesu_intake::IntakeConfig)) -> Stack {
+    stack_configured(|_| {}, tweak).await
+}
+
+async fn stack_configured(
+    tweak: impl FnOnce(&mut GatewayConfig),
+    tweak_intake: impl FnOnce(&mut jiesu_intake::IntakeConfig),
+) -> Stack {
     let intake_db = TestDb::new::<jiesu_intake::Migrations>("intake").await;
     let dispatch_db = TestDb::new::<jiesu_dispatch::Migrations>("dispatch").await;
     let notification_db = TestDb::new::<jiesu_notification::Migrations>("notification").await;
@@ -158,19 +170,21 @@ pub async fn stack_with(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
     let ctx = TargetCtx::new(stop.clone(), Duration::from_secs(5));
     let dispatch_ctx = TargetCtx::new(stop_dispatch.clone(), Duration::from_secs(5));
 
-    let intake = jiesu_intake::Intake::build(
-        &jiesu_intake::IntakeConfig {
-            grpc_addr: "127.0.0.1:0".into(),
-            database_url: intake_db.url.clone(),
-            // Retrain on every suggestion so tests see new tickets at once.
-            suggest_refresh: Duration::ZERO,
-            attachments: jiesu_intake::AttachmentsConfig {
-                local_dir: attachments_dir.display().to_string(),
-                max_image_bytes: 256 * 1024,
-                ..Default::default()
-            },
+    let mut intake_cfg = jiesu_intake::IntakeConfig {
+        grpc_addr: "127.0.0.1:0".into(),
+        database_url: intake_db.url.clone(),
+        // Retrain on every suggestion so tests see new tickets at once.
+        suggest_refresh: Duration::ZERO,
+        attachments: jiesu_intake::AttachmentsConfig {
+            local_dir: attachments_dir.display().to_string(),
+            max_image_bytes: 256 * 1024,
             ..Default::default()
         },
+        ..Default::default()
+    };
+    tweak_intake(&mut intake_cfg);
+    let intake = jiesu_intake::Intake::build(
+        &intake_cfg,
         &intake_db.config(),
         tb.connect().await,
         verifier.clone(),

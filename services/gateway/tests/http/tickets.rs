@@ -679,3 +679,57 @@ async fn the_same_problem_reported_twice_is_offered_as_a_duplicate() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn at_capacity_intake_refuses_at_once_and_a_retry_with_the_key_lands_once() {
+    // One create at a time: concurrent ones are refused with 503
+    // `overloaded` and Retry-After instead of queueing.
+    let s = crate::stack::stack_with_intake(|cfg| cfg.max_concurrent_creates = 1).await;
+    let agent = s.agent();
+    let send = |i: usize| {
+        let s = &s;
+        let agent = agent.clone();
+        async move {
+            let mut b = ticket_body(&format!("1390000{i:04}"));
+            b["content"] = json!(format!("第{i}件：路灯不亮"));
+            let resp = s
+                .http
+                .post(s.url("/api/v1/tickets"))
+                .bearer_auth(&agent)
+                .header("Idempotency-Key", format!("cap-{i}"))
+                .json(&b)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            let retry_after = resp
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let v: Value = resp.json().await.unwrap();
+            (status, retry_after, v)
+        }
+    };
+    let first = futures::future::join_all((0..24).map(send)).await;
+    let mut pending = Vec::new();
+    for (i, (status, retry_after, v)) in first.into_iter().enumerate() {
+        match status {
+            StatusCode::CREATED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(v["code"], "overloaded", "{v}");
+                assert_eq!(retry_after.as_deref(), Some("1"));
+                pending.push(i);
+            }
+            other => panic!("{other}: {v}"),
+        }
+    }
+    // The refused ones retry one by one with their keys and land.
+    for i in pending {
+        let (status, _, v) = send(i).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    let n: i64 = s
+        .intake_scalar("SELECT count(*) FROM tickets WHERE idempotency_key LIKE 'cap-%'")
+        .await;
+    assert_eq!(n, 24, "each request accepted exactly once");
+}

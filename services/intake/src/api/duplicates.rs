@@ -48,6 +48,22 @@ pub fn report(t: &tickets::Model) -> Report {
     }
 }
 
+/// The columns of an earlier ticket the check compares: not the sealed
+/// personal data, not the attributes.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct Earlier {
+    id: Uuid,
+    tracking_no: String,
+    status: String,
+    category: String,
+    content: String,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    address_bidx: Option<String>,
+    citizen_phone_bidx: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
 /// What the look-up found for one report.
 pub struct Found {
     /// Best first, at most `SHOWN`.
@@ -135,54 +151,64 @@ pub async fn find<C: ConnectionTrait>(
         .map(|s| (*s).to_owned())
         .collect();
     excluded.push(domain::STATUS_MERGED.to_owned());
-    // Three index-driven look-ups inside the window, united.
+    // Three index-driven look-ups inside the window, each reading the
+    // compared columns straight from its rows, united.
     let rows = conn
-            .query_all_raw(stmt(
-                "SELECT * FROM tickets WHERE id IN ( \
-                   (SELECT id FROM tickets WHERE tenant = $1 AND category = $2 \
-                      AND created_at >= $3 AND created_at <= $4 ORDER BY created_at DESC LIMIT $8) \
-                   UNION (SELECT id FROM tickets WHERE tenant = $1 AND citizen_phone_bidx = $5 \
-                      AND created_at >= $3 AND created_at <= $4 ORDER BY created_at DESC LIMIT $8) \
-                   UNION (SELECT id FROM tickets WHERE tenant = $1 AND address_bidx = $6 \
-                      AND created_at >= $3 AND created_at <= $4 ORDER BY created_at DESC LIMIT $8)) \
-                 AND id IS DISTINCT FROM $7 AND NOT (status = ANY($9))",
-                vec![
-                    tenant.into(),
-                    new.category.clone().into(),
-                    since.into(),
-                    new.at.into(),
-                    new.caller_key.clone().into(),
-                    new.address_key.clone().into(),
-                    exclude.into(),
-                    PER_LOOKUP.into(),
-                    excluded.into(),
-                ],
-            ))
-            .await?;
-    let earlier: Vec<tickets::Model> = rows
+        .query_all_raw(stmt(
+            &format!(
+                "({q} AND category = $2 {tail}) UNION ({q} AND citizen_phone_bidx = $5 {tail}) \
+                     UNION ({q} AND address_bidx = $6 {tail})",
+                q = "SELECT id, tracking_no, status, category, content, lat, lon, \
+                           address_bidx, citizen_phone_bidx, created_at FROM tickets \
+                         WHERE tenant = $1 AND created_at >= $3 AND created_at <= $4 \
+                           AND id IS DISTINCT FROM $7 AND NOT (status = ANY($9))",
+                tail = "ORDER BY created_at DESC LIMIT $8",
+            ),
+            vec![
+                tenant.into(),
+                new.category.clone().into(),
+                since.into(),
+                new.at.into(),
+                new.caller_key.clone().into(),
+                new.address_key.clone().into(),
+                exclude.into(),
+                PER_LOOKUP.into(),
+                excluded.into(),
+            ],
+        ))
+        .await?;
+    let earlier: Vec<Earlier> = rows
         .iter()
-        .map(|r| <tickets::Model as sea_orm::FromQueryResult>::from_query_result(r, ""))
+        .map(|r| <Earlier as sea_orm::FromQueryResult>::from_query_result(r, ""))
         .collect::<Result<_, _>>()?;
+    let compared = earlier.len();
     let rules = Rules::default();
     let new_sh = shingles(&new.text);
     let mut candidates: Vec<DuplicateCandidate> = earlier
-        .iter()
+        .into_iter()
         .filter_map(|o| {
-            let old = report(o);
+            let old = Report {
+                text: o.content,
+                category: o.category,
+                point: o.lat.zip(o.lon),
+                address_key: o.address_bidx,
+                caller_key: o.citizen_phone_bidx,
+                at: o.created_at,
+            };
             let l = rules.compare(new, &new_sh, &old, &shingles(&old.text));
             rules
                 .is_candidate(new, &old, &l)
                 .then(|| DuplicateCandidate {
                     ticket_id: o.id.to_string(),
-                    tracking_no: o.tracking_no.clone(),
-                    status: o.status.clone(),
-                    category: o.category.clone(),
+                    tracking_no: o.tracking_no,
+                    status: o.status,
                     created_at: Some(to_timestamp(o.created_at)),
                     score: l.score,
                     text_likeness: (l.text * 1000.0).round() / 1000.0,
                     same_caller: l.same_caller,
                     clear_case: rules.is_auto_merge(new, &old, &l),
-                    reasons: l.reasons,
+                    reasons: rules.explain(&l),
+                    category: old.category,
                 })
         })
         .collect();
@@ -190,7 +216,7 @@ pub async fn find<C: ConnectionTrait>(
     candidates.truncate(SHOWN);
     Ok(Found {
         candidates,
-        compared: earlier.len(),
+        compared,
     })
 }
 

@@ -163,6 +163,40 @@ pub struct Core {
     pub objects: Arc<dyn object_store::ObjectStore>,
     pub attachments: crate::AttachmentsConfig,
     pub duplicate_window: Duration,
+    /// Permits for creates running at once.
+    pub creates: Arc<tokio::sync::Semaphore>,
+}
+
+impl Core {
+    /// Runs one create to its end in its own task, so a caller that gives
+    /// up cannot cut its transaction short, and refuses at once (503
+    /// `overloaded`) while `max_concurrent_creates` are running.
+    pub async fn guarded<T, F, Fut>(self: &Arc<Self>, f: F) -> Result<T, Status>
+    where
+        F: FnOnce(Arc<Core>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, IntakeError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let Ok(permit) = self.creates.clone().try_acquire_owned() else {
+            metrics::counter!("jiesu_intake_creates_refused_total").increment(1);
+            return Err(status::overloaded(
+                "intake is at capacity; retry shortly with the same idempotency key",
+            ));
+        };
+        let work = f(self.clone());
+        match tokio::spawn(async move {
+            let _permit = permit;
+            work.await
+        })
+        .await
+        {
+            Ok(result) => result.map_err(Status::from),
+            Err(e) => {
+                tracing::error!(error = %e, "create task failed");
+                Err(status::internal())
+            }
+        }
+    }
 }
 
 /// The JWT-authenticated service.
@@ -188,9 +222,12 @@ impl IntakeService for IntakeApi {
         request: Request<CreateTicketRequest>,
     ) -> Result<Response<CreateTicketResponse>, Status> {
         let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.create_as(&who, request.get_ref()).await?,
-        ))
+        let req = request.into_inner();
+        let created = self
+            .core
+            .guarded(move |core| async move { core.create_as(&who, &req).await })
+            .await?;
+        Ok(Response::new(created))
     }
 
     async fn get_ticket(

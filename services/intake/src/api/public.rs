@@ -331,9 +331,12 @@ impl PublicIntakeService for PublicApi {
         &self,
         request: Request<SubmitSignedRequest>,
     ) -> Result<Response<CreateTicketResponse>, Status> {
-        Ok(Response::new(
-            self.core.submit_signed(request.get_ref()).await?,
-        ))
+        let req = request.into_inner();
+        let created = self
+            .core
+            .guarded(move |core| async move { core.submit_signed(&req).await })
+            .await?;
+        Ok(Response::new(created))
     }
 
     async fn list_services(
@@ -349,9 +352,12 @@ impl PublicIntakeService for PublicApi {
         &self,
         request: Request<CreateWithApiKeyRequest>,
     ) -> Result<Response<CreateWithApiKeyResponse>, Status> {
-        Ok(Response::new(
-            self.core.create_with_api_key(request.get_ref()).await?,
-        ))
+        let req = request.into_inner();
+        let created = self
+            .core
+            .guarded(move |core| async move { core.create_with_api_key(&req).await })
+            .await?;
+        Ok(Response::new(created))
     }
 
     async fn search_requests(

@@ -3,8 +3,6 @@
 //! asking an agent. Pure: the store supplies the earlier open tickets of
 //! the window, this module scores them.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::suggest::features;
@@ -61,21 +59,37 @@ pub struct Likeness {
     pub place: f64,
     pub same_category: bool,
     pub same_caller: bool,
-    /// Why, for the agent (zh-CN), e.g. "内容相似 82%，同一地址，同一来电人".
-    pub reasons: String,
+    /// The same address (blind index), as opposed to merely near.
+    pub same_address: bool,
 }
 
-/// A text's comparable form: its set of hashed character n-grams.
-pub fn shingles(text: &str) -> HashSet<u64> {
-    features(text).into_iter().collect()
+/// A text's comparable form: its hashed character n-grams, sorted and
+/// without repeats (a set that intersects by one merge pass).
+pub fn shingles(text: &str) -> Vec<u64> {
+    let mut f = features(text);
+    f.sort_unstable();
+    f.dedup();
+    f
 }
 
 /// Dice coefficient of two shingle sets.
-pub fn text_likeness(a: &HashSet<u64>, b: &HashSet<u64>) -> f64 {
+pub fn text_likeness(a: &[u64], b: &[u64]) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
-    2.0 * a.intersection(b).count() as f64 / (a.len() + b.len()) as f64
+    let (mut i, mut j, mut common) = (0, 0, 0usize);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    2.0 * common as f64 / (a.len() + b.len()) as f64
 }
 
 /// Great-circle distance in metres.
@@ -113,13 +127,7 @@ impl Rules {
     }
 
     /// How alike `new` is to the earlier `old` (shingles precomputed).
-    pub fn compare(
-        &self,
-        new: &Report,
-        new_sh: &HashSet<u64>,
-        old: &Report,
-        old_sh: &HashSet<u64>,
-    ) -> Likeness {
+    pub fn compare(&self, new: &Report, new_sh: &[u64], old: &Report, old_sh: &[u64]) -> Likeness {
         let text = text_likeness(new_sh, old_sh);
         let place = self.place(new, old);
         let same_category = new.category == old.category;
@@ -128,32 +136,36 @@ impl Rules {
             + 0.25 * place
             + 0.1 * f64::from(u8::from(same_category))
             + 0.05 * f64::from(u8::from(same_caller));
-        let mut reasons = vec![format!("内容相似 {:.0}%", text * 100.0)];
-        if place >= 1.0 {
-            reasons.push(
-                if new.address_key.is_some() && new.address_key == old.address_key {
-                    "同一地址".into()
-                } else {
-                    format!("相距 {:.0} 米以内", self.near_m)
-                },
-            );
-        } else if place > 0.0 {
-            reasons.push("位置相近".into());
-        }
-        if same_category {
-            reasons.push("同一分类".into());
-        }
-        if same_caller {
-            reasons.push("同一来电人".into());
-        }
         Likeness {
             score: (score * 1000.0).round() / 1000.0,
             text,
             place,
             same_category,
             same_caller,
-            reasons: reasons.join("，"),
+            same_address: new.address_key.is_some() && new.address_key == old.address_key,
         }
+    }
+
+    /// Why, for the agent (zh-CN), e.g. "内容相似 82%，同一地址，同一来电人".
+    /// Only asked for candidates, so most comparisons allocate nothing.
+    pub fn explain(&self, l: &Likeness) -> String {
+        let mut reasons = vec![format!("内容相似 {:.0}%", l.text * 100.0)];
+        if l.place >= 1.0 {
+            reasons.push(if l.same_address {
+                "同一地址".into()
+            } else {
+                format!("相距 {:.0} 米以内", self.near_m)
+            });
+        } else if l.place > 0.0 {
+            reasons.push("位置相近".into());
+        }
+        if l.same_category {
+            reasons.push("同一分类".into());
+        }
+        if l.same_caller {
+            reasons.push("同一来电人".into());
+        }
+        reasons.join("，")
     }
 
     /// Alike enough to show an agent. Two located reports far apart are
@@ -221,7 +233,8 @@ mod tests {
         assert!(r.is_candidate(&again, &old, &l), "{l:?}");
         assert!(l.place >= 1.0 && l.same_caller && l.same_category);
         assert!(r.is_auto_merge(&again, &old, &l));
-        assert!(l.reasons.contains("同一来电人"), "{}", l.reasons);
+        let why = r.explain(&l);
+        assert!(why.contains("同一来电人"), "{why}");
 
         // A neighbour reporting the same shop: a candidate, not merged.
         let neighbour = report(
