@@ -14,6 +14,10 @@ else
   cargo build --bin jiesu
   JIESU="$ROOT/target/debug/jiesu"
   "$JIESU" dev-keys --dir "$LOCAL/dev" >/dev/null
+  # Notification asks intake for citizens' contacts with this key; intake
+  # knows only its SHA-256.
+  CONTACT_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  CONTACT_KEY_SHA256="$(printf %s "$CONTACT_KEY" | sha256sum | cut -d' ' -f1)"
   # It holds the database password: readable by you only.
   (umask 077; : > "$LOCAL/env")
   cat > "$LOCAL/env" <<ENV
@@ -21,6 +25,8 @@ export JIESU__DATABASE__URL='$DB_URL'
 export JIESU__BUS__URL='$NATS_URL'
 export JIESU__AUTH__DEV_SIGNING_KEY_FILE='$LOCAL/dev/jwt-dev-key.pem'
 export JIESU__PII__KEYRING_FILE='$LOCAL/dev/pii-keyring.json'
+export JIESU__NOTIFICATION__CONTACT_KEY='$CONTACT_KEY'
+export JIESU__INTAKE__CONTACT_KEY_DIGESTS='$CONTACT_KEY_SHA256'
 ENV
   # shellcheck disable=SC1091
   source "$LOCAL/env"

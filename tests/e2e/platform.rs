@@ -11,6 +11,11 @@ use futures::StreamExt;
 use jiesu_testkit::{ServiceProcess, TestBus, TestKeys, free_port, unique_tag, wait_until};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
+/// The service key notification presents to intake, and its SHA-256.
+pub const CONTACT_KEY: &str = "jiesu-test-contact-key";
+pub const CONTACT_KEY_SHA256: &str =
+    "61709366bfa13a4fa90d46b7b3409bfb819bd6c6590141d92ec8d5ce7d5b4386";
+
 pub const TARGETS: [&str; 4] = ["gateway", "intake", "dispatch", "notification"];
 
 pub fn bin() -> PathBuf {
@@ -63,6 +68,9 @@ impl Platform {
                     .into(),
             ),
             ("JIESU__SHUTDOWN__GRACE".into(), "5s".into()),
+            // Notification asks intake for citizens' contacts with this key.
+            ("JIESU__NOTIFICATION__CONTACT_KEY".into(), CONTACT_KEY.into()),
+            ("JIESU__INTAKE__CONTACT_KEY_DIGESTS".into(), CONTACT_KEY_SHA256.into()),
         ]
     }
 
@@ -172,10 +180,18 @@ impl Platform {
                         ));
                     }
                 }
-                s => env.push((
-                    format!("JIESU__{}__GRPC_ADDR", s.to_uppercase()),
-                    format!("127.0.0.1:{}", grpc[s]),
-                )),
+                s => {
+                    env.push((
+                        format!("JIESU__{}__GRPC_ADDR", s.to_uppercase()),
+                        format!("127.0.0.1:{}", grpc[s]),
+                    ));
+                    if s == "notification" {
+                        env.push((
+                            "JIESU__NOTIFICATION__INTAKE_URL".into(),
+                            format!("http://127.0.0.1:{}", grpc["intake"]),
+                        ));
+                    }
+                }
             }
             let mut p = ServiceProcess::new(
                 t,

@@ -36,6 +36,9 @@ pub use jiesu::dispatch::v1 as dispatch;
 pub use jiesu::intake::v1 as intake;
 pub use jiesu::notification::v1 as notification;
 
+/// gRPC metadata key carrying a service key (intake's contact hand-over).
+pub const SERVICE_KEY: &str = "x-jiesu-service-key";
+
 /// A protobuf message published as a fact on JetStream.
 ///
 /// The subject is `<root>.<CONTEXT>.<tenant>.<NAME>`; the body is the encoded

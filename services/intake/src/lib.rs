@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod domain;
+pub mod events;
 pub mod rekey;
 pub mod seed;
 pub mod store;
@@ -20,13 +21,14 @@ use jiesu_bus::{Bus, Outbox, Relay};
 use jiesu_db::{DbConfig, SqlMigration};
 use jiesu_pii::Keyring;
 use jiesu_proto::intake::{
-    intake_service_server::IntakeServiceServer,
+    contact_service_server::ContactServiceServer, intake_service_server::IntakeServiceServer,
     public_intake_service_server::PublicIntakeServiceServer,
 };
 use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
 use serde::Deserialize;
 
 pub const TARGET: &str = "intake";
+pub const CONSUMER_TICKET_DISPATCHED: &str = "intake-ticket-dispatched";
 
 /// Largest gRPC message: attachments travel in one message.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -57,6 +59,9 @@ pub struct IntakeConfig {
     /// 503 `overloaded` (and `Retry-After`) instead of queueing until the
     /// caller's deadline.
     pub max_concurrent_creates: usize,
+    /// Comma-separated SHA-256 digests (hex) of the service keys that may
+    /// read a caller's contact (the notification path). Empty: nobody may.
+    pub contact_key_digests: String,
 }
 
 /// Where photos and recordings go, and how big they may be.
@@ -155,6 +160,7 @@ impl Default for IntakeConfig {
             attachments: AttachmentsConfig::default(),
             duplicate_window: Duration::from_secs(7 * 24 * 3600),
             max_concurrent_creates: 32,
+            contact_key_digests: String::new(),
         }
     }
 }
@@ -189,6 +195,10 @@ impl jiesu_db::SqlMigrations for Migrations {
             SqlMigration {
                 name: "m20261122_000006_merge",
                 sql: include_str!("../migrations/0006_merge.sql"),
+            },
+            SqlMigration {
+                name: "m20261122_000007_contact_reads",
+                sql: include_str!("../migrations/0007_contact_reads.sql"),
             },
         ]
     }
@@ -236,6 +246,8 @@ impl Intake {
             attachments: cfg.attachments.clone(),
             duplicate_window: cfg.duplicate_window,
             creates: Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_creates)),
+            contact_clients: api::contact::parse_digests(&cfg.contact_key_digests)
+                .map_err(|e| err(&e))?,
             db: db.clone(),
             outbox: outbox.clone(),
             keyring,
@@ -260,6 +272,10 @@ impl Intake {
             ))
             // Authenticated by channel credentials (or public reads), not JWTs.
             .add_service(PublicIntakeServiceServer::new(api::public::PublicApi::new(
+                core.clone(),
+            )))
+            // Authenticated by a service key.
+            .add_service(ContactServiceServer::new(api::contact::ContactApi::new(
                 core,
             )));
         let server = jiesu_runtime::grpc::serve(
@@ -270,9 +286,20 @@ impl Intake {
             ctx.shutdown.clone(),
         );
         let janitor = spawn_nonce_janitor(db.clone(), cfg.webhook_window * 2, ctx.shutdown.clone());
+        let dispatched = jiesu_bus::spawn_consumer(
+            bus.clone(),
+            db.clone(),
+            jiesu_bus::ConsumerSpec::new(CONSUMER_TICKET_DISPATCHED),
+            events::TicketDispatchedHandler,
+            ctx.shutdown.clone(),
+            ctx.readiness.register("intake.consumer.ticket_dispatched"),
+        );
         let relay = Relay::new(db, bus, &outbox, TARGET);
-        let relay_task =
-            relay.spawn_after(vec![server], ctx.readiness.register("intake.outbox"), ctx);
+        let relay_task = relay.spawn_after(
+            vec![server, dispatched],
+            ctx.readiness.register("intake.outbox"),
+            ctx,
+        );
         Ok(RunningTarget::new(
             TARGET,
             grpc_addr,

@@ -16,24 +16,48 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use jiesu_proto::{
+    SERVICE_KEY,
+    intake::{Contact, GetContactRequest, contact_service_client::ContactServiceClient},
+};
+use tonic::{
+    metadata::{Ascii, MetadataValue},
+    transport::Channel,
+};
+
 use crate::{domain, store::notifications};
 
 #[async_trait::async_trait]
 pub trait Sink: Send + Sync {
-    async fn deliver(&self, n: &notifications::Model) -> Result<(), String>;
+    /// Sends `n`; `contact` is the citizen's, asked of intake just now for
+    /// a citizen recipient. A sink uses it to send and forgets it.
+    async fn deliver(
+        &self,
+        n: &notifications::Model,
+        contact: Option<&Contact>,
+    ) -> Result<(), String>;
 }
 
-/// Writes a line per notification to the service log (ids and title only).
+/// Writes a line per notification to the service log (ids, title and a
+/// masked contact only).
 pub struct LogSink;
 
 #[async_trait::async_trait]
 impl Sink for LogSink {
-    async fn deliver(&self, n: &notifications::Model) -> Result<(), String> {
+    async fn deliver(
+        &self,
+        n: &notifications::Model,
+        contact: Option<&Contact>,
+    ) -> Result<(), String> {
+        let to = contact
+            .map(|c| jiesu_pii::mask_phone(&c.phone))
+            .unwrap_or_default();
         tracing::info!(
             notification_id = %n.id,
             tenant = %n.tenant,
             recipient_kind = %n.recipient_kind,
             recipient_id = %n.recipient_id,
+            to = %to,
             title = %n.title,
             "notification delivered"
         );
@@ -41,9 +65,52 @@ impl Sink for LogSink {
     }
 }
 
+/// Where a citizen's contact comes from: intake, asked at the moment of
+/// sending with this service's key.
+#[derive(Clone)]
+pub struct Contacts {
+    client: ContactServiceClient<Channel>,
+    key: MetadataValue<Ascii>,
+}
+
+impl Contacts {
+    pub fn new(channel: Channel, key: &str) -> Result<Self, String> {
+        let key = key
+            .parse()
+            .map_err(|_| "notification.contact_key must be printable ASCII".to_owned())?;
+        Ok(Self {
+            client: ContactServiceClient::new(channel),
+            key,
+        })
+    }
+
+    async fn of(&self, n: &notifications::Model) -> Result<Contact, String> {
+        let mut req = tonic::Request::new(GetContactRequest {
+            ticket_id: n.recipient_id.clone(),
+            tenant: n.tenant.clone(),
+            purpose: format!("notification:{}", n.id),
+        });
+        req.metadata_mut().insert(SERVICE_KEY, self.key.clone());
+        self.client
+            .clone()
+            .get_contact(req)
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|s| {
+                format!(
+                    "intake did not hand over the contact: {:?} {}",
+                    s.code(),
+                    s.message()
+                )
+            })
+    }
+}
+
 pub struct Deliverer {
     pub db: DatabaseConnection,
     pub sink: Arc<dyn Sink>,
+    /// None when no contact key is configured: citizen notices wait.
+    pub contacts: Option<Contacts>,
     pub wake: Arc<Notify>,
 }
 
@@ -68,6 +135,19 @@ impl Deliverer {
         ready.set(false);
     }
 
+    /// One attempt: the contact first for a citizen, then the sink.
+    async fn send(&self, n: &notifications::Model) -> Result<(), String> {
+        if n.recipient_kind != domain::RECIPIENT_CITIZEN {
+            return self.sink.deliver(n, None).await;
+        }
+        let contacts = self
+            .contacts
+            .as_ref()
+            .ok_or_else(|| "no contact source: set notification.contact_key".to_owned())?;
+        let contact = contacts.of(n).await?;
+        self.sink.deliver(n, Some(&contact)).await
+    }
+
     /// Delivers what is due; returns how many were attempted.
     pub async fn deliver_due(&self) -> Result<usize, DbErr> {
         let due = notifications::Entity::find()
@@ -84,7 +164,7 @@ impl Deliverer {
             .await?;
         for n in &due {
             let attempt = n.attempts + 1;
-            match self.sink.deliver(n).await {
+            match self.send(n).await {
                 Ok(()) => {
                     self.db
                         .execute_raw(Statement::from_sql_and_values(

@@ -4,7 +4,8 @@
 //! ticket.dispatched` through an inbox (and a unique key per event and
 //! recipient), stores one notification per recipient, and delivers it through
 //! its channel's sink with retries. Never holds citizens' personal data: a
-//! contact it needs will come from intake on demand.
+//! citizen's contact is asked of intake at the moment of sending (with this
+//! service's key) and forgotten once sent.
 
 pub mod api;
 pub mod delivery;
@@ -32,6 +33,13 @@ pub struct NotificationConfig {
     pub grpc_addr: String,
     /// Full database URL; empty means `<database.url>/<prefix>notification`.
     pub database_url: String,
+    /// Intake's gRPC address, asked for a caller's contact when a notice
+    /// to a citizen is sent.
+    pub intake_url: String,
+    /// The service key intake knows by its SHA-256
+    /// (`intake.contact_key_digests`). Empty: notices to citizens cannot be
+    /// sent and are retried until it is set.
+    pub contact_key: String,
 }
 
 impl Default for NotificationConfig {
@@ -39,6 +47,8 @@ impl Default for NotificationConfig {
         Self {
             grpc_addr: "0.0.0.0:50056".into(),
             database_url: String::new(),
+            intake_url: "http://127.0.0.1:50051".into(),
+            contact_key: String::new(),
         }
     }
 }
@@ -113,9 +123,24 @@ impl NotificationTarget {
             ctx.readiness
                 .register("notification.consumer.ticket_merged"),
         );
+        let contacts = if cfg.contact_key.trim().is_empty() {
+            tracing::warn!(
+                "notification.contact_key is not set: notices to citizens wait until it is"
+            );
+            None
+        } else {
+            let channel = jiesu_runtime::grpc::lazy_channel(
+                &cfg.intake_url,
+                std::time::Duration::from_secs(2),
+                std::time::Duration::from_secs(5),
+            )
+            .map_err(|e| err(&e))?;
+            Some(delivery::Contacts::new(channel, cfg.contact_key.trim()).map_err(|e| err(&e))?)
+        };
         let deliverer = delivery::Deliverer {
             db,
             sink: Arc::new(delivery::LogSink),
+            contacts,
             wake,
         };
         let delivery_task = tokio::spawn(deliverer.run(

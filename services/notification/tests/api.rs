@@ -38,6 +38,7 @@ async fn start() -> Env {
     let cfg = NotificationConfig {
         grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
+        ..NotificationConfig::default()
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
     let svc = NotificationTarget::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)

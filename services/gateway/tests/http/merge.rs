@@ -102,6 +102,25 @@ async fn the_same_callers_repeat_is_merged_at_once_and_follows_its_master() {
             .contains(first["tracking_no"].as_str().unwrap())
     );
     assert!(!page.to_string().contains("13800000011"));
+    // It is sent with the contact intake hands over at that moment (and
+    // records); notification never stores it.
+    wait_until(Duration::from_secs(15), "the merge notice sent", || async {
+        let (_, v) = s
+            .get(
+                &dispatcher,
+                &format!("/api/v1/notifications?ticket_id={merged}"),
+            )
+            .await;
+        (v["notifications"][0]["status"] == "sent").then_some(())
+    })
+    .await;
+    let reads: i64 = s
+        .intake_scalar(&format!(
+            "SELECT count(*) FROM contact_reads WHERE ticket_id = '{merged}' \
+             AND purpose LIKE 'notification:%'"
+        ))
+        .await;
+    assert_eq!(reads, 1);
 
     // The public tracking answer follows the master too.
     let track = |no: Value| {

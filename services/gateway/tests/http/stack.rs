@@ -110,6 +110,11 @@ fn categories() -> Vec<CategorySeed> {
     ]
 }
 
+/// The service key notification presents to intake, and its SHA-256.
+pub const CONTACT_KEY: &str = "jiesu-test-contact-key";
+pub const CONTACT_KEY_SHA256: &str =
+    "61709366bfa13a4fa90d46b7b3409bfb819bd6c6590141d92ec8d5ce7d5b4386";
+
 pub async fn stack() -> Stack {
     stack_with(|_| {}).await
 }
@@ -180,6 +185,7 @@ async fn stack_configured(
             max_image_bytes: 256 * 1024,
             ..Default::default()
         },
+        contact_key_digests: CONTACT_KEY_SHA256.into(),
         ..Default::default()
     };
     tweak_intake(&mut intake_cfg);
@@ -209,6 +215,8 @@ async fn stack_configured(
         &jiesu_notification::NotificationConfig {
             grpc_addr: "127.0.0.1:0".into(),
             database_url: notification_db.url.clone(),
+            intake_url: format!("http://{}", intake.addr()),
+            contact_key: CONTACT_KEY.into(),
         },
         &notification_db.config(),
         tb.connect().await,

@@ -9,6 +9,7 @@ pub mod accept;
 pub mod attachments;
 pub mod channels;
 pub mod citizen;
+pub mod contact;
 pub mod duplicates;
 pub mod kb;
 pub mod public;
@@ -165,6 +166,8 @@ pub struct Core {
     pub duplicate_window: Duration,
     /// Permits for creates running at once.
     pub creates: Arc<tokio::sync::Semaphore>,
+    /// SHA-256 digests (hex) of the service keys that may read contacts.
+    pub contact_clients: Vec<String>,
 }
 
 impl Core {
@@ -184,10 +187,16 @@ impl Core {
             ));
         };
         let work = f(self.clone());
-        match tokio::spawn(async move {
+        // The task keeps the request's span, so its events carry the
+        // request's trace context.
+        let task = async move {
             let _permit = permit;
             work.await
-        })
+        };
+        match tokio::spawn(tracing::Instrument::instrument(
+            task,
+            tracing::Span::current(),
+        ))
         .await
         {
             Ok(result) => result.map_err(Status::from),

@@ -101,6 +101,8 @@ impl Channel {
 pub const STATUS_RECEIVED: &str = "received";
 pub const STATUS_WITHDRAWN: &str = "withdrawn";
 pub const STATUS_ANSWERED: &str = "answered";
+/// Dispatch made a work order for it (from `ticket.dispatched`).
+pub const STATUS_DISPATCHED: &str = "dispatched";
 /// Merged into another ticket (并件): follows that ticket's status.
 pub const STATUS_MERGED: &str = "merged";
 

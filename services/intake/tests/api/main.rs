@@ -26,6 +26,10 @@ pub(crate) struct Env {
     _target: TestTarget,
 }
 
+pub(crate) const NOTIFIER_KEY: &str = "notifier-key";
+pub(crate) const NOTIFIER_KEY_SHA256: &str =
+    "c922e7e07f52b959a8d4b8ffc21646968b65c74e11c33736a35632b2e77d7d03";
+
 pub(crate) async fn start() -> Env {
     let db = TestDb::new::<Migrations>("intake").await;
     let conn = db.connect().await;
@@ -50,6 +54,8 @@ pub(crate) async fn start() -> Env {
     let cfg = IntakeConfig {
         grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
+        // sha256("notifier-key")
+        contact_key_digests: NOTIFIER_KEY_SHA256.into(),
         ..IntakeConfig::default()
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
@@ -76,6 +82,23 @@ pub(crate) async fn start() -> Env {
         client: IntakeServiceClient::new(channel.clone()),
         channel,
         _target: target,
+    }
+}
+
+impl Env {
+    /// One number from intake's database.
+    pub(crate) async fn scalar(&self, sql: &str) -> i64 {
+        use sea_orm::ConnectionTrait;
+        let conn = self.db.connect().await;
+        let row = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                sql,
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get_by_index::<i64>(0).unwrap()
     }
 }
 
@@ -413,5 +436,77 @@ async fn grpc_health_reports_serving() {
     assert_eq!(
         status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+}
+
+#[tokio::test]
+async fn only_a_configured_service_key_gets_a_contact_and_each_hand_over_is_recorded() {
+    use jiesu_proto::intake::{GetContactRequest, contact_service_client::ContactServiceClient};
+    let mut env = start().await;
+    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let created = env
+        .client
+        .create_ticket(authed(&agent, ticket("13800138077")))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut contacts = ContactServiceClient::new(env.channel.clone());
+    let ask = |key: Option<&str>, tenant: &str, ticket_id: &str| {
+        let mut r = Request::new(GetContactRequest {
+            ticket_id: ticket_id.into(),
+            tenant: tenant.into(),
+            purpose: "notification:test".into(),
+        });
+        if let Some(k) = key {
+            r.metadata_mut()
+                .insert(jiesu_proto::SERVICE_KEY, k.parse().unwrap());
+        }
+        r
+    };
+    // No key, a wrong key, and a user's JWT instead of a key: refused.
+    for req in [
+        ask(None, "370202", &created.id),
+        ask(Some("guess"), "370202", &created.id),
+        authed(
+            &agent,
+            GetContactRequest {
+                ticket_id: created.id.clone(),
+                tenant: "370202".into(),
+                purpose: "x".into(),
+            },
+        ),
+    ] {
+        let err = contacts.get_contact(req).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated, "{err:?}");
+        assert!(!err.message().contains("13800138077"));
+    }
+    // Another tenant's name for the ticket: not found.
+    let err = contacts
+        .get_contact(ask(Some(NOTIFIER_KEY), "370203", &created.id))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = contacts
+        .get_contact(ask(Some(NOTIFIER_KEY), "370202", "nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(env.scalar("SELECT count(*) FROM contact_reads").await, 0);
+
+    let contact = contacts
+        .get_contact(ask(Some(NOTIFIER_KEY), "370202", &created.id))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(contact.phone, "13800138077");
+    assert_eq!(
+        env.scalar(
+            "SELECT count(*) FROM contact_reads WHERE purpose = 'notification:test' \
+             AND client = left('NOTIFIER', 12)"
+                .replace("NOTIFIER", NOTIFIER_KEY_SHA256)
+                .as_str()
+        )
+        .await,
+        1
     );
 }
