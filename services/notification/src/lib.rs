@@ -1,8 +1,9 @@
 //! Notification: tells units and people what they must know, exactly once.
 //!
 //! Owns notifications and their delivery state. Consumes `dispatch
-//! ticket.dispatched` through an inbox (and a unique key per event and
-//! recipient), stores one notification per recipient, and delivers it through
+//! ticket.dispatched` (to the unit) and `intake ticket.merged` (to the
+//! caller) through an inbox (and a unique key per event and recipient),
+//! stores one notification per recipient, and delivers it through
 //! its channel's sink with retries. Never holds citizens' personal data: a
 //! citizen's contact is asked of intake at the moment of sending (with this
 //! service's key) and forgotten once sent.
