@@ -2,6 +2,8 @@
 //! routing table's answer. (SLAs, escalation and the work-order state machine
 //! come with the dispatch issue.)
 
+pub mod calendar;
+
 /// Work-order status names.
 pub const STATUS_TRIAGE: &str = "triage";
 pub const STATUS_DISPATCHED: &str = "dispatched";
