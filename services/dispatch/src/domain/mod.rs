@@ -3,6 +3,7 @@
 //! come with the dispatch issue.)
 
 pub mod calendar;
+pub mod sla;
 
 /// Work-order status names.
 pub const STATUS_TRIAGE: &str = "triage";
