@@ -16,9 +16,9 @@
 //! errors, and latency percentiles per rate; then waits until dispatch has
 //! turned every accepted ticket into a work order.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-#[allow(dead_code)]
+// The e2e suite's launcher: test code, which stops the run where the
+// platform cannot start.
+#[allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 #[path = "../../../tests/e2e/platform.rs"]
 mod platform;
 
@@ -33,6 +33,9 @@ use platform::Platform;
 use reqwest::StatusCode;
 use serde_json::json;
 use tokio::sync::Mutex;
+
+/// Every failure ends the run with its message (no panics).
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Categories of the demo tenant that have a responsible unit.
 const CATEGORIES: [&str; 8] = [
@@ -54,7 +57,7 @@ struct Args {
     seconds: u64,
 }
 
-fn args() -> Args {
+fn args() -> Res<Args> {
     let mut a = Args {
         rates: vec![200, 500],
         seconds: 60,
@@ -65,16 +68,21 @@ fn args() -> Args {
             "--rates" => {
                 a.rates = it
                     .next()
-                    .expect("--rates 200,500")
+                    .ok_or("--rates takes a list such as 200,500")?
                     .split(',')
-                    .map(|r| r.trim().parse().expect("a rate"))
-                    .collect();
+                    .map(|r| r.trim().parse())
+                    .collect::<Result<_, _>>()?;
             }
-            "--seconds" => a.seconds = it.next().and_then(|v| v.parse().ok()).expect("--seconds N"),
+            "--seconds" => {
+                a.seconds = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--seconds takes a number")?;
+            }
             _ => {}
         }
     }
-    a
+    Ok(a)
 }
 
 fn body(run: u32, i: u64) -> serde_json::Value {
@@ -110,16 +118,15 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
 }
 
 #[tokio::main]
-async fn main() {
-    let a = args();
+async fn main() -> Res<()> {
+    let a = args()?;
     // Info-level logs: the e2e suite's debug logs would measure the logger.
     let p = Platform::start_with(&[("JIESU__TELEMETRY__LOG_FILTER", "info")]).await;
     let token = p.token("370202", &[Role::Agent], "load-agent");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+        .build()?;
     println!(
         "platform up: {} (4 processes, release build); machine: {} cores",
         p.gateway,
@@ -132,9 +139,10 @@ async fn main() {
             .bearer_auth(&token)
             .json(&body(0, i))
             .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::CREATED);
+            .await?;
+        if r.status() != StatusCode::CREATED {
+            return Err(format!("warm-up create answered {}", r.status()).into());
+        }
     }
     let mut total: i64 = 50;
     println!();
@@ -143,7 +151,7 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (run, rate) in a.rates.iter().enumerate() {
-        let run = u32::try_from(run + 1).unwrap();
+        let run = u32::try_from(run + 1)?;
         let n = u64::from(*rate) * a.seconds;
         let outcomes = Arc::new(Mutex::new(Vec::with_capacity(n as usize)));
         let start = Instant::now() + Duration::from_millis(100);
@@ -177,7 +185,7 @@ async fn main() {
             }));
         }
         for t in tasks {
-            t.await.unwrap();
+            t.await?;
         }
         let wall = start.elapsed();
         let outcomes = outcomes.lock().await;
@@ -194,7 +202,7 @@ async fn main() {
             .map(|o| o.latency)
             .collect();
         shed.sort();
-        total += i64::try_from(accepted).unwrap();
+        total += i64::try_from(accepted)?;
         println!(
             "| {rate}/s | {}s | {n} | {accepted} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             a.seconds,
@@ -226,4 +234,5 @@ async fn main() {
         "all {total} accepted tickets became work orders in dispatch; logs in {}",
         p.logs.display()
     );
+    Ok(())
 }

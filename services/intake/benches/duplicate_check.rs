@@ -21,14 +21,15 @@
 //! same 7-day window and once over the whole history. Prints latency
 //! percentiles and how many repeats each found.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use jiesu_db::DbConfig;
 use jiesu_intake::{api::duplicates::find, domain::duplicates::Report};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+
+/// Every failure ends the run with its message (no panics).
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
 const TENANT: &str = "370202";
 const WINDOW: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -129,7 +130,7 @@ struct Args {
     fresh: bool,
 }
 
-fn args() -> Args {
+fn args() -> Res<Args> {
     let mut a = Args {
         tickets: 2_000_000,
         queries: 1000,
@@ -138,14 +139,24 @@ fn args() -> Args {
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "--tickets" => a.tickets = it.next().and_then(|v| v.parse().ok()).expect("--tickets N"),
-            "--queries" => a.queries = it.next().and_then(|v| v.parse().ok()).expect("--queries N"),
+            "--tickets" => {
+                a.tickets = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--tickets takes a number")?;
+            }
+            "--queries" => {
+                a.queries = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("--queries takes a number")?;
+            }
             "--fresh" => a.fresh = true,
             // cargo bench passes --bench
             _ => {}
         }
     }
-    a
+    Ok(a)
 }
 
 fn sql_array(items: &[&str]) -> String {
@@ -153,22 +164,22 @@ fn sql_array(items: &[&str]) -> String {
     format!("ARRAY[{}]", quoted.join(","))
 }
 
-async fn exec(db: &DatabaseConnection, sql: &str) {
+async fn exec(db: &DatabaseConnection, sql: &str) -> Res<()> {
     db.execute_unprepared(sql)
         .await
-        .unwrap_or_else(|e| panic!("{e}: {sql}"));
+        .map_err(|e| format!("{e}: {sql}"))?;
+    Ok(())
 }
 
-async fn scalar_i64(db: &DatabaseConnection, sql: &str) -> i64 {
+async fn scalar_i64(db: &DatabaseConnection, sql: &str) -> Res<i64> {
     let row = db
         .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
+        .await?
+        .ok_or_else(|| format!("no row: {sql}"))?;
+    Ok(row.try_get_by_index::<i64>(0)?)
 }
 
-async fn prepare(server: &str, a: &Args) -> DatabaseConnection {
+async fn prepare(server: &str, a: &Args) -> Res<DatabaseConnection> {
     let name = format!("jiesu_bench_duplicates_{}", a.tickets);
     let cfg = DbConfig {
         url: server.to_owned(),
@@ -176,30 +187,27 @@ async fn prepare(server: &str, a: &Args) -> DatabaseConnection {
         min_connections: 0,
         ..DbConfig::default()
     };
-    let admin = jiesu_db::connect(&jiesu_db::with_database(server, "postgres").unwrap(), &cfg)
-        .await
-        .expect("connect to the PostgreSQL server");
+    let admin = jiesu_db::connect(&jiesu_db::with_database(server, "postgres")?, &cfg).await?;
     let exists = admin
         .query_one_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT 1 FROM pg_database WHERE datname = $1",
             [name.clone().into()],
         ))
-        .await
-        .unwrap()
+        .await?
         .is_some();
-    let url = jiesu_db::with_database(server, &name).unwrap();
+    let url = jiesu_db::with_database(server, &name)?;
     if exists && !a.fresh {
-        let db = jiesu_db::connect(&url, &cfg).await.unwrap();
-        let n = scalar_i64(&db, "SELECT count(*) FROM tickets").await;
+        let db = jiesu_db::connect(&url, &cfg).await?;
+        let n = scalar_i64(&db, "SELECT count(*) FROM tickets").await?;
         let trgm = scalar_i64(
             &db,
             "SELECT count(*) FROM pg_indexes WHERE indexname = 'bench_tickets_content_trgm'",
         )
-        .await;
+        .await?;
         if n == a.tickets && trgm == 1 {
             println!("reusing {name}: {n} tickets");
-            return db;
+            return Ok(db);
         }
         drop(db);
     }
@@ -207,13 +215,11 @@ async fn prepare(server: &str, a: &Args) -> DatabaseConnection {
         &admin,
         &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
     )
-    .await;
-    exec(&admin, &format!("CREATE DATABASE \"{name}\"")).await;
-    jiesu_db::migrate::<jiesu_intake::Migrations>(&url, &cfg)
-        .await
-        .expect("intake migrations");
-    let db = jiesu_db::connect(&url, &cfg).await.unwrap();
-    exec(&db, "SET synchronous_commit = off").await;
+    .await?;
+    exec(&admin, &format!("CREATE DATABASE \"{name}\"")).await?;
+    jiesu_db::migrate::<jiesu_intake::Migrations>(&url, &cfg).await?;
+    let db = jiesu_db::connect(&url, &cfg).await?;
+    exec(&db, "SET synchronous_commit = off").await?;
     let t0 = Instant::now();
     let roads = sql_array(ROADS);
     let problems = sql_array(PROBLEMS);
@@ -250,25 +256,25 @@ async fn prepare(server: &str, a: &Args) -> DatabaseConnection {
             np = PROBLEMS.len(),
             nd = DETAILS.len(),
         );
-        exec(&db, &sql).await;
+        exec(&db, &sql).await?;
         from = to + 1;
         println!("  generated {from} tickets ({:.0?})", t0.elapsed());
     }
     let generated = t0.elapsed();
-    exec(&db, "CREATE EXTENSION IF NOT EXISTS pg_trgm").await;
+    exec(&db, "CREATE EXTENSION IF NOT EXISTS pg_trgm").await?;
     let t1 = Instant::now();
     exec(
         &db,
         "CREATE INDEX bench_tickets_content_trgm ON tickets USING gin (content gin_trgm_ops)",
     )
-    .await;
+    .await?;
     let trgm_index = t1.elapsed();
-    exec(&db, "VACUUM ANALYZE tickets").await;
+    exec(&db, "VACUUM ANALYZE tickets").await?;
     println!(
         "generated {} tickets in {generated:.1?} (intake's schema and indexes); pg_trgm GIN index built in {trgm_index:.1?}",
         a.tickets
     );
-    db
+    Ok(db)
 }
 
 /// A small deterministic generator for the queries.
@@ -292,7 +298,7 @@ struct Query {
     original: Option<uuid::Uuid>,
 }
 
-async fn queries(db: &DatabaseConnection, n: usize, now: DateTime<Utc>) -> Vec<Query> {
+async fn queries(db: &DatabaseConnection, n: usize, now: DateTime<Utc>) -> Res<Vec<Query>> {
     let repeats = db
         .query_all_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
@@ -302,29 +308,27 @@ async fn queries(db: &DatabaseConnection, n: usize, now: DateTime<Utc>) -> Vec<Q
             [
                 TENANT.into(),
                 (now - TimeDelta::days(3)).into(),
-                i64::try_from(n / 2).unwrap().into(),
+                i64::try_from(n / 2)?.into(),
             ],
         ))
-        .await
-        .unwrap();
+        .await?;
     let mut out = Vec::with_capacity(n);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let rephrase = ["还是", "又发现", "再次反映：", "我之前说过，"];
     for r in &repeats {
-        let content: String = r.try_get("", "content").unwrap();
+        let content: String = r.try_get("", "content")?;
         out.push(Query {
             report: Report {
                 text: format!("{}{content}", rephrase[out.len() % rephrase.len()]),
-                category: r.try_get("", "category").unwrap(),
+                category: r.try_get("", "category")?,
                 point: r
-                    .try_get::<Option<f64>>("", "lat")
-                    .unwrap()
-                    .zip(r.try_get::<Option<f64>>("", "lon").unwrap()),
-                address_key: r.try_get("", "address_bidx").unwrap(),
-                caller_key: r.try_get("", "citizen_phone_bidx").unwrap(),
+                    .try_get::<Option<f64>>("", "lat")?
+                    .zip(r.try_get::<Option<f64>>("", "lon")?),
+                address_key: r.try_get("", "address_bidx")?,
+                caller_key: r.try_get("", "citizen_phone_bidx")?,
                 at: now,
             },
-            original: Some(r.try_get("", "id").unwrap()),
+            original: Some(r.try_get("", "id")?),
         });
     }
     while out.len() < n {
@@ -347,7 +351,7 @@ async fn queries(db: &DatabaseConnection, n: usize, now: DateTime<Utc>) -> Vec<Q
             original: None,
         });
     }
-    out
+    Ok(out)
 }
 
 fn excluded() -> Vec<String> {
@@ -356,7 +360,7 @@ fn excluded() -> Vec<String> {
         .to_vec()
 }
 
-async fn trgm(db: &DatabaseConnection, q: &Report, window: bool) -> Vec<uuid::Uuid> {
+async fn trgm(db: &DatabaseConnection, q: &Report, window: bool) -> Res<Vec<uuid::Uuid>> {
     let (sql, values): (&str, Vec<Value>) = if window {
         (
             "SELECT id FROM tickets WHERE tenant = $1 AND content % $2 \
@@ -365,7 +369,7 @@ async fn trgm(db: &DatabaseConnection, q: &Report, window: bool) -> Vec<uuid::Uu
             vec![
                 TENANT.into(),
                 q.text.clone().into(),
-                (q.at - TimeDelta::from_std(WINDOW).unwrap()).into(),
+                (q.at - TimeDelta::from_std(WINDOW)?).into(),
                 q.at.into(),
                 excluded().into(),
             ],
@@ -377,16 +381,17 @@ async fn trgm(db: &DatabaseConnection, q: &Report, window: bool) -> Vec<uuid::Uu
             vec![TENANT.into(), q.text.clone().into()],
         )
     };
-    db.query_all_raw(Statement::from_sql_and_values(
-        DbBackend::Postgres,
-        sql,
-        values,
-    ))
-    .await
-    .unwrap()
-    .iter()
-    .map(|r| r.try_get("", "id").unwrap())
-    .collect()
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            sql,
+            values,
+        ))
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| r.try_get("", "id"))
+        .collect::<Result<_, _>>()?)
 }
 
 struct Stats {
@@ -435,22 +440,20 @@ impl Stats {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() {
-    let a = args();
+async fn main() -> Res<()> {
+    let a = args()?;
     let server = std::env::var("JIESU_BENCH_DATABASE_URL")
         .or_else(|_| std::env::var("JIESU_TEST_DATABASE_URL"))
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-    let db = prepare(&server, &a).await;
+    let db = prepare(&server, &a).await?;
     let now: DateTime<Utc> = db
         .query_one_raw(Statement::from_string(
             DbBackend::Postgres,
             "SELECT max(created_at) + interval '1 minute' AS at FROM tickets",
         ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get("", "at")
-        .unwrap();
+        .await?
+        .ok_or("no tickets")?
+        .try_get("", "at")?;
     let in_window = scalar_i64(
         &db,
         &format!(
@@ -458,22 +461,22 @@ async fn main() {
             now.to_rfc3339()
         ),
     )
-    .await;
+    .await?;
     let trigrams = scalar_i64(
         &db,
         "SELECT cardinality(show_trgm('燕儿岛路10号楼下烧烤店油烟扰民'))::bigint",
     )
-    .await;
+    .await?;
     println!(
         "{} tickets, {in_window} in the 7-day window; pg_trgm extracts {trigrams} trigrams from '燕儿岛路10号楼下烧烤店油烟扰民'",
         a.tickets
     );
-    let qs = queries(&db, a.queries, now).await;
+    let qs = queries(&db, a.queries, now).await?;
     // Warm the caches for all three.
     for q in qs.iter().take(20) {
-        find(&db, WINDOW, TENANT, &q.report, None).await.unwrap();
-        trgm(&db, &q.report, true).await;
-        trgm(&db, &q.report, false).await;
+        find(&db, WINDOW, TENANT, &q.report, None).await?;
+        trgm(&db, &q.report, true).await?;
+        trgm(&db, &q.report, false).await?;
     }
     let mut ours = Stats::new("intake check (window look-ups + Rust scoring)");
     let mut windowed = Stats::new("pg_trgm `%` + similarity, same 7-day window");
@@ -482,20 +485,20 @@ async fn main() {
     let history_every = 10;
     for (i, q) in qs.iter().enumerate() {
         let t = Instant::now();
-        let found = find(&db, WINDOW, TENANT, &q.report, None).await.unwrap();
+        let found = find(&db, WINDOW, TENANT, &q.report, None).await?;
         let took = t.elapsed();
         let ids: Vec<uuid::Uuid> = found
             .candidates
             .iter()
-            .map(|c| c.ticket_id.parse().unwrap())
-            .collect();
+            .map(|c| c.ticket_id.parse())
+            .collect::<Result<_, _>>()?;
         ours.record(took, q, &ids);
         let t = Instant::now();
-        let ids = trgm(&db, &q.report, true).await;
+        let ids = trgm(&db, &q.report, true).await?;
         windowed.record(t.elapsed(), q, &ids);
         if i % history_every == 0 {
             let t = Instant::now();
-            let ids = trgm(&db, &q.report, false).await;
+            let ids = trgm(&db, &q.report, false).await?;
             history.record(t.elapsed(), q, &ids);
         }
     }
@@ -505,4 +508,5 @@ async fn main() {
     ours.print();
     windowed.print();
     history.print();
+    Ok(())
 }

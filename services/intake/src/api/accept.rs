@@ -286,18 +286,21 @@ impl Core {
         )
         .unwrap_or_default();
 
+        let redacted = redact_text(&t.content);
+        let caller_key = self.keyring.blind_index("phone", &t.citizen_phone);
+        let address_key = t
+            .address
+            .as_deref()
+            .map(|a| self.keyring.blind_index("address", a));
         // 并件 on every new ticket (not on one answered and closed here).
         let found = if x.answer.is_none() {
             let new = Report {
-                text: redact_text(&t.content),
+                text: redacted.clone(),
                 category: t.category.clone(),
                 point: t.point,
-                address_key: t
-                    .address
-                    .as_deref()
-                    .map(|a| self.keyring.blind_index("address", a)),
-                caller_key: Some(self.keyring.blind_index("phone", &t.citizen_phone)),
-                at: Utc::now(),
+                address_key: address_key.clone(),
+                caller_key: Some(caller_key.clone()),
+                at: now,
             };
             Some(self.duplicates_of(&txn, &s.tenant, &new, None).await?)
         } else {
@@ -319,7 +322,6 @@ impl Core {
         } else {
             domain::STATUS_RECEIVED
         };
-        let redacted = redact_text(&t.content);
         let day = domain::china_day(now);
         let seq = store::next_tracking_seq(&txn, &tenant, day).await?;
         let tracking_no = domain::tracking_no(&tenant, day, seq);
@@ -340,17 +342,14 @@ impl Core {
             address_enc: Set(sealed(t.address.as_deref(), "address")?),
             citizen_name_enc: Set(sealed(t.citizen_name.as_deref(), "citizen_name")?),
             citizen_phone_enc: Set(Some(seal(&t.citizen_phone, "citizen_phone")?)),
-            citizen_phone_bidx: Set(Some(self.keyring.blind_index("phone", &t.citizen_phone))),
+            citizen_phone_bidx: Set(Some(caller_key)),
             submitter_sub: Set(s.sub.clone()),
             submitter_role: Set(s.actor.into()),
             idempotency_key: Set(t.idempotency_key.clone()),
             request_hash: Set(Some(hash.to_owned())),
             created_at: Set(now),
             updated_at: Set(now),
-            address_bidx: Set(t
-                .address
-                .as_deref()
-                .map(|a| self.keyring.blind_index("address", a))),
+            address_bidx: Set(address_key),
             answered_kb_id: Set(x.answer.as_ref().map(|a| a.kb_entry_id)),
             answered_at: Set(x.answer.as_ref().map(|_| now)),
             kind: Set(t.kind.as_str().into()),

@@ -499,12 +499,17 @@ impl Core {
         master: &tickets::Model,
         at: DateTime<Utc>,
     ) -> Result<(), IntakeError> {
+        let found = store::merged_into(conn, master.id).await?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        // Locked, then read again: a concurrent unmerge may have taken one.
+        let ids: Vec<Uuid> = found.iter().map(|c| c.id).collect();
+        lock(conn, &ids).await?;
         let children = store::merged_into(conn, master.id).await?;
         let Some((first, rest)) = children.split_first() else {
             return Ok(());
         };
-        let ids: Vec<Uuid> = children.iter().map(|c| c.id).collect();
-        lock(conn, &ids).await?;
         let text = format!("主件 {} 已撤回，本件转为单独办理", master.tracking_no);
         self.split_off(conn, first, "system", "主件已撤回", &text, at)
             .await?;
