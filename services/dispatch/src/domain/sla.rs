@@ -159,27 +159,17 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
-    use crate::domain::calendar::china;
+    use crate::domain::calendar::tests::cn;
 
-    fn cn(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
-        china()
-            .with_ymd_and_hms(y, m, d, h, min, 0)
-            .single()
-            .unwrap()
-            .with_timezone(&Utc)
-    }
-
-    fn rule(category: &str, urgency: &str, s: &str, f: &str, r: &str) -> Rule {
-        Rule {
+    fn rule(category: &str, urgency: &str, s: &str, f: &str, r: &str) -> Result<Rule, String> {
+        Ok(Rule {
             category: category.into(),
             urgency: urgency.into(),
-            sign_for: Limit::parse(s).unwrap(),
-            first_response: Limit::parse(f).unwrap(),
-            resolve: Limit::parse(r).unwrap(),
-        }
+            sign_for: Limit::parse(s)?,
+            first_response: Limit::parse(f)?,
+            resolve: Limit::parse(r)?,
+        })
     }
 
     #[test]
@@ -192,18 +182,18 @@ mod tests {
     }
 
     #[test]
-    fn the_most_specific_rule_wins_and_defaults_cover_the_rest() {
+    fn the_most_specific_rule_wins_and_defaults_cover_the_rest() -> Result<(), String> {
         let p = Policy::new(vec![
-            rule("", "normal", "4h", "2d", "10d"),
-            rule("CG", "normal", "2h", "1d", "5d"),
-            rule("CG0201", "normal", "1h", "4h", "2d"),
-            rule("CG", "urgent", "1h", "2h", "8h"),
-        ])
-        .unwrap();
-        assert_eq!(p.rule("CG0201", "normal").unwrap().category, "CG0201");
-        assert_eq!(p.rule("CG0101", "normal").unwrap().category, "CG");
-        assert_eq!(p.rule("SH0101", "normal").unwrap().category, "");
-        assert_eq!(p.rule("CG0101", "urgent").unwrap().category, "CG");
+            rule("", "normal", "4h", "2d", "10d")?,
+            rule("CG", "normal", "2h", "1d", "5d")?,
+            rule("CG0201", "normal", "1h", "4h", "2d")?,
+            rule("CG", "urgent", "1h", "2h", "8h")?,
+        ])?;
+        let category = |c: &str, u: &str| p.rule(c, u).map(|r| r.category.clone());
+        assert_eq!(category("CG0201", "normal").as_deref(), Some("CG0201"));
+        assert_eq!(category("CG0101", "normal").as_deref(), Some("CG"));
+        assert_eq!(category("SH0101", "normal").as_deref(), Some(""));
+        assert_eq!(category("CG0101", "urgent").as_deref(), Some("CG"));
         assert!(p.rule("SH0101", "urgent").is_none());
 
         let cal = Calendar::national();
@@ -223,18 +213,23 @@ mod tests {
         assert_eq!(d.sign_for, cn(2026, 10, 8, 10, 0));
         // One working day: Sep 30 16-17, then Oct 8 9-12 and 13-16.
         assert_eq!(d.first_response, cn(2026, 10, 8, 16, 0));
+        Ok(())
     }
 
     #[test]
-    fn conflicting_rules_are_named() {
+    fn conflicting_rules_are_named() -> Result<(), String> {
         let err = Policy::new(vec![
-            rule("CG", "normal", "2h", "1d", "5d"),
-            rule("SH", "normal", "2h", "1d", "5d"),
-            rule("CG", "normal", "1h", "1d", "5d"),
+            rule("CG", "normal", "2h", "1d", "5d")?,
+            rule("SH", "normal", "2h", "1d", "5d")?,
+            rule("CG", "normal", "1h", "1d", "5d")?,
         ])
-        .unwrap_err();
+        .err()
+        .unwrap_or_default();
         assert!(err.contains("rules 1 and 3"), "{err}");
-        let err = Policy::new(vec![rule("CG", "soon", "2h", "1d", "5d")]).unwrap_err();
+        let err = Policy::new(vec![rule("CG", "soon", "2h", "1d", "5d")?])
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("urgency"), "{err}");
+        Ok(())
     }
 }
