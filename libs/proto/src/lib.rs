@@ -107,3 +107,33 @@ impl Event for dispatch::TicketDispatched {
         &self.tenant
     }
 }
+
+/// Work-order events: each wraps a [`dispatch::WorkOrderChange`].
+macro_rules! work_order_event {
+    ($($ty:ident => $name:literal),* $(,)?) => {$(
+        impl Event for dispatch::$ty {
+            const CONTEXT: &'static str = "dispatch";
+            const NAME: &'static str = $name;
+            fn tenant(&self) -> &str {
+                self.change.as_ref().map_or("", |c| c.tenant.as_str())
+            }
+        }
+    )*};
+}
+
+work_order_event! {
+    WorkOrderSigned => "work_order.signed",
+    WorkOrderReturned => "work_order.returned",
+    WorkOrderReturnArbitrated => "work_order.return_arbitrated",
+    WorkOrderExtensionRequested => "work_order.extension_requested",
+    WorkOrderExtensionDecided => "work_order.extension_decided",
+    WorkOrderResolved => "work_order.resolved",
+    WorkOrderReviewed => "work_order.reviewed",
+    WorkOrderClosed => "work_order.closed",
+    WorkOrderReopened => "work_order.reopened",
+    WorkOrderEscalated => "work_order.escalated",
+    WorkOrderWhistleBlown => "work_order.whistle_blown",
+    WorkOrderUnitReported => "work_order.unit_reported",
+    WorkOrderNoticeIssued => "work_order.notice_issued",
+    WorkOrderUpdated => "work_order.updated",
+}

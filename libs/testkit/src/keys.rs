@@ -71,6 +71,19 @@ impl TestKeys {
         })
     }
 
+    /// A valid token for `sub` acting for handling unit `unit`.
+    pub fn unit_token(&self, tenant: &str, roles: &[Role], sub: &str, unit: &str) -> String {
+        self.token_with(TokenSpec {
+            sub: sub.into(),
+            tenant: tenant.into(),
+            scope: None,
+            roles: roles.to_vec(),
+            unit: Some(unit.into()),
+            grids: vec![],
+            ttl: Duration::from_secs(3600),
+        })
+    }
+
     pub fn token_with(&self, spec: TokenSpec) -> String {
         let cfg = AuthConfig::default();
         self.signer

@@ -66,6 +66,7 @@ async fn start() -> Env {
     let cfg = DispatchConfig {
         grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
+        ..DispatchConfig::default()
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
     let dispatch = Dispatch::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)

@@ -17,6 +17,7 @@ pub mod open311;
 pub mod ratelimit;
 pub mod reference;
 pub mod tickets;
+pub mod work_orders;
 
 use std::{sync::Arc, time::Duration};
 
@@ -138,6 +139,7 @@ pub struct AppState {
         (name = "notifications", description = "What units and people were told"),
         (name = "knowledge", description = "Knowledge base for direct answers (直接答复) and intake counts"),
         (name = "channels", description = "Registered channels and the signed webhook of a tenant's own platform"),
+        (name = "work orders", description = "Work orders (工单): queues, actions, clocks, the SLA policy and the working calendar"),
         (name = "operations", description = "Health"),
     )
 )]
@@ -222,6 +224,14 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(kb::retire_entry))
         .routes(routes!(kb::search))
         .routes(routes!(kb::stats))
+        .routes(routes!(work_orders::list))
+        .routes(routes!(work_orders::get))
+        .routes(routes!(work_orders::act))
+        .routes(routes!(work_orders::get_policy, work_orders::put_policy))
+        .routes(routes!(
+            work_orders::get_calendar,
+            work_orders::set_calendar
+        ))
         .split_for_parts();
     let doc = Arc::new(api);
     router

@@ -390,10 +390,13 @@ pub async fn get_ticket(
         Some(master.map_or_else(|| ticket.merged_into_status.clone(), |o| o.status))
     };
 
-    let mut timeline: Vec<TimelineItem> =
-        ticket.timeline.iter().map(|e| item(e, "intake")).collect();
+    let mut timeline: Vec<TimelineItem> = ticket
+        .timeline
+        .iter()
+        .map(|e| timeline_item(e, "intake"))
+        .collect();
     if let Some(o) = &order {
-        timeline.extend(o.timeline.iter().map(|e| item(e, "dispatch")));
+        timeline.extend(o.timeline.iter().map(|e| timeline_item(e, "dispatch")));
     }
     timeline.sort_by_key(|e| e.at);
     // Dispatch owns the status from the moment a work order exists.
@@ -492,7 +495,7 @@ async fn work_order(
     }
 }
 
-fn item(e: &TimelineEntry, source: &str) -> TimelineItem {
+pub fn timeline_item(e: &TimelineEntry, source: &str) -> TimelineItem {
     TimelineItem {
         at: e.at.as_ref().and_then(from_timestamp),
         event: e.event.clone(),

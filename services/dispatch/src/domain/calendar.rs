@@ -22,6 +22,31 @@ pub struct Shift {
     pub end: NaiveTime,
 }
 
+impl Shift {
+    /// Parses `09:00-12:00`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let bad = || format!("`{raw}` is not working hours such as 09:00-12:00");
+        let (a, b) = raw.trim().split_once('-').ok_or_else(bad)?;
+        let t = |x: &str| NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| bad());
+        let (start, end) = (t(a)?, t(b)?);
+        if start >= end {
+            return Err(format!("`{raw}` ends before it starts"));
+        }
+        Ok(Self { start, end })
+    }
+}
+
+impl std::fmt::Display for Shift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}-{}",
+            self.start.format("%H:%M"),
+            self.end.format("%H:%M")
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum CalendarError {
     #[error(
@@ -91,6 +116,53 @@ impl Calendar {
             workdays,
             shifts: default_shifts(),
         }
+    }
+
+    /// The national arrangements with a tenant's own changes on top:
+    /// `Some(true)` makes a day a holiday, `Some(false)` a workday, `None`
+    /// takes back the national arrangement for that day (plain weekday or
+    /// weekend).
+    pub fn with_overrides(
+        overrides: &[(NaiveDate, Option<bool>)],
+        shifts: Vec<Shift>,
+    ) -> Result<Self, CalendarError> {
+        let (mut holidays, mut workdays) = national_days();
+        for (day, kind) in overrides {
+            holidays.remove(day);
+            workdays.remove(day);
+            match kind {
+                Some(true) => {
+                    holidays.insert(*day);
+                }
+                Some(false) => {
+                    workdays.insert(*day);
+                }
+                None => {}
+            }
+        }
+        Self::new(holidays, workdays, shifts)
+    }
+
+    /// Holidays (`true`) and make-up workdays (`false`) of a year, in order.
+    pub fn special_days(&self, year: i32) -> Vec<(NaiveDate, bool)> {
+        let mut out: Vec<(NaiveDate, bool)> = self
+            .holidays
+            .iter()
+            .filter(|d| d.year() == year)
+            .map(|d| (*d, true))
+            .chain(
+                self.workdays
+                    .iter()
+                    .filter(|d| d.year() == year)
+                    .map(|d| (*d, false)),
+            )
+            .collect();
+        out.sort();
+        out
+    }
+
+    pub fn shifts(&self) -> &[Shift] {
+        &self.shifts
     }
 
     pub fn is_workday(&self, day: NaiveDate) -> bool {

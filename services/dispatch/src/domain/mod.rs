@@ -3,7 +3,9 @@
 //! come with the dispatch issue.)
 
 pub mod calendar;
+pub mod clock;
 pub mod sla;
+pub mod workflow;
 
 /// Work-order status names.
 pub const STATUS_TRIAGE: &str = "triage";

@@ -38,11 +38,28 @@ impl Limit {
         }
     }
 
+    /// The working time this limit stands for on `cal`.
+    pub fn duration(self, cal: &Calendar) -> Duration {
+        match self {
+            Self::Hours(h) => Duration::hours(i64::from(h)),
+            Self::Days(d) => cal.day_length() * i32::try_from(d).unwrap_or(i32::MAX),
+        }
+    }
+
     /// The deadline this limit sets from `from`.
     pub fn deadline(self, cal: &Calendar, from: DateTime<Utc>) -> DateTime<Utc> {
         match self {
             Self::Hours(h) => cal.add(from, Duration::hours(i64::from(h))),
             Self::Days(d) => cal.add_days(from, d),
+        }
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Hours(h) => write!(f, "{h}h"),
+            Self::Days(d) => write!(f, "{d}d"),
         }
     }
 }
@@ -124,6 +141,10 @@ impl Policy {
             }
         }
         Ok(Self { rules })
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
     }
 
     /// The rule for a category and urgency: the longest matching category

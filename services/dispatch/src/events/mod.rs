@@ -1,19 +1,42 @@
 //! Consumers of other contexts' events.
 
 use chrono::Utc;
-use jiesu_bus::{Delivery, HandleError, Handler, Outbox};
-use jiesu_proto::{dispatch::TicketDispatched, intake::TicketReceived, time::to_timestamp};
-use sea_orm::{ActiveModelTrait, DatabaseTransaction, Set};
+use jiesu_bus::{Delivery, HandleError, Handler};
+use jiesu_proto::{
+    dispatch::TicketDispatched,
+    intake::{TicketMerged, TicketReceived, TicketUnmerged},
+    time::to_timestamp,
+};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use crate::{
-    domain::Placement,
-    store::{self, work_order_events, work_orders},
+    domain::{
+        Placement,
+        clock::{Clocks, Env},
+        workflow::{self, Action, Actor, ClockOp},
+    },
+    engine::{self, Engine},
+    store::{self, work_orders},
 };
 
-/// `intake ticket.received` → a work order, routed or queued for triage.
+fn ids(ticket_id: &str, tenant: &str, delivery: &Delivery) -> Result<Uuid, HandleError> {
+    let id = Uuid::parse_str(ticket_id)
+        .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
+    if tenant.is_empty() || tenant != delivery.tenant {
+        return Err(HandleError::Reject(
+            "tenant in the event and its header disagree".into(),
+        ));
+    }
+    Ok(id)
+}
+
+/// `intake ticket.received` → a work order, routed (clocks started) or
+/// queued for triage.
 pub struct TicketReceivedHandler {
-    pub outbox: Outbox,
+    pub engine: Engine,
 }
 
 #[async_trait::async_trait]
@@ -26,13 +49,7 @@ impl Handler for TicketReceivedHandler {
         ev: TicketReceived,
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
-        let ticket_id = Uuid::parse_str(&ev.ticket_id)
-            .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
-        if ev.tenant.is_empty() || ev.tenant != delivery.tenant {
-            return Err(HandleError::Reject(
-                "tenant in the event and its header disagree".into(),
-            ));
-        }
+        let ticket_id = ids(&ev.ticket_id, &ev.tenant, delivery)?;
         // A ticket gets one work order. The inbox stops redeliveries; this
         // stops a second event about the same ticket (a replayed outbox).
         if store::work_order_exists(txn, ticket_id).await? {
@@ -46,13 +63,30 @@ impl Handler for TicketReceivedHandler {
             },
             None => Placement::Triage,
         };
+        let settings = self.engine.settings.get(txn, &ev.tenant).await?;
         let now = Utc::now();
         let order_id = Uuid::now_v7();
+        let urgency = if ev.urgency == "urgent" {
+            "urgent"
+        } else {
+            "normal"
+        };
         let (unit_id, unit_name) = match &placement {
             Placement::Unit { id, name } => (Some(id.clone()), Some(name.clone())),
             Placement::Triage => (None, None),
         };
-        work_orders::ActiveModel {
+        let mut clocks = Clocks::default();
+        if unit_id.is_some() {
+            let env = Env {
+                cal: &settings.calendar,
+                fresh: settings
+                    .policy
+                    .deadlines(&settings.calendar, &ev.category, urgency, now),
+                restart_on_redispatch: settings.restart_on_redispatch,
+            };
+            clocks.apply(&ClockOp::Start, now, &env);
+        }
+        let m = work_orders::ActiveModel {
             id: Set(order_id),
             ticket_id: Set(ticket_id),
             tenant: Set(ev.tenant.clone()),
@@ -70,22 +104,31 @@ impl Handler for TicketReceivedHandler {
             submitter_sub: Set(ev.submitter_sub.clone()),
             created_at: Set(now),
             updated_at: Set(now),
+            urgency: Set(urgency.into()),
+            level: Set(1),
+            paused_at: Set(None),
+            extension_days: Set(None),
+            returns: Set(0),
+            extensions: Set(0),
+            reopens: Set(0),
+            clock_started_at: Set(clocks.started_at),
+            sign_due: Set(clocks.sign_due),
+            respond_due: Set(clocks.respond_due),
+            resolve_due: Set(clocks.resolve_due),
+            signed_at: Set(None),
+            responded_at: Set(None),
+            resolved_at: Set(None),
+            closed_at: Set(None),
+            reply: Set(String::new()),
+            leadership: Set(false),
+            merged_into: Set(None),
+            status_before_merge: Set(None),
+            version: Set(0),
         }
         .insert(txn)
         .await?;
-        work_order_events::ActiveModel {
-            work_order_id: Set(order_id),
-            tenant: Set(ev.tenant.clone()),
-            at: Set(now),
-            event: Set(placement.status().into()),
-            actor_role: Set("system".into()),
-            unit_id: Set(unit_id),
-            unit_name: Set(unit_name),
-            note: Set(placement.note()),
-            ..Default::default()
-        }
-        .insert(txn)
-        .await?;
+        engine::timeline_entry(txn, &m, now, placement.status(), "system", placement.note())
+            .await?;
         if let Placement::Unit { id, name } = &placement {
             let event = TicketDispatched {
                 ticket_id: ev.ticket_id.clone(),
@@ -99,7 +142,8 @@ impl Handler for TicketReceivedHandler {
                 unit_name: name.clone(),
                 dispatched_at: Some(to_timestamp(now)),
             };
-            self.outbox.enqueue(txn, &event).await?;
+            self.engine.outbox.enqueue(txn, &event).await?;
+            engine::reconcile_timers(txn, &m, &[], &settings).await?;
             tracing::info!(ticket_id = %ev.ticket_id, tenant = %ev.tenant, unit_id = %id, "ticket dispatched");
         } else {
             tracing::info!(ticket_id = %ev.ticket_id, tenant = %ev.tenant, category = %ev.category, "no route; ticket queued for triage");
@@ -108,6 +152,122 @@ impl Handler for TicketReceivedHandler {
     }
 
     fn after_commit(&self) {
-        self.outbox.wake();
+        self.engine.outbox.wake();
+    }
+}
+
+/// Applies a system action (merge, unmerge) to a ticket's work order, if
+/// it has one. A merged ticket's order stops its clocks and follows its
+/// master; unmerged, it carries on where it stood.
+async fn system_action(
+    engine: &Engine,
+    txn: &DatabaseTransaction,
+    ticket_id: Uuid,
+    action: Action,
+    master: Option<Uuid>,
+    note: String,
+) -> Result<(), HandleError> {
+    let Some(model) = work_orders::Entity::find()
+        .filter(work_orders::Column::TicketId.eq(ticket_id))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+    else {
+        // Merged before dispatch ever saw it: nothing to follow.
+        return Ok(());
+    };
+    let loaded = engine::details(txn, model).await?;
+    let settings = engine.settings.get(txn, &loaded.model.tenant).await?;
+    let t = match workflow::apply(&loaded.order(), &Actor::system(), &action, &settings.rules) {
+        Ok(t) => t,
+        Err(r) => {
+            // e.g. a closed order: intake's merge rules make this rare.
+            tracing::info!(ticket_id = %ticket_id, refusal = %r, "merge change not applied to the work order");
+            return Ok(());
+        }
+    };
+    let after = engine
+        .save(
+            txn,
+            loaded,
+            &action,
+            &t,
+            &settings,
+            Utc::now(),
+            &[],
+            "system",
+            &note,
+            String::new(),
+            None,
+        )
+        .await
+        .map_err(|e| match e {
+            engine::EngineError::Db(d) => HandleError::from(d),
+            other => HandleError::Reject(other.to_string()),
+        })?;
+    store::set_merged_into(txn, after.model.id, master).await?;
+    Ok(())
+}
+
+/// `intake ticket.merged` → the ticket's work order follows its master.
+pub struct TicketMergedHandler {
+    pub engine: Engine,
+}
+
+#[async_trait::async_trait]
+impl Handler for TicketMergedHandler {
+    type Event = TicketMerged;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: TicketMerged,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let ticket_id = ids(&ev.ticket_id, &ev.tenant, delivery)?;
+        let master = Uuid::parse_str(&ev.master_id)
+            .map_err(|_| HandleError::Reject("master_id is not a UUID".into()))?;
+        let note = format!(
+            "并件：与工单 {} 合并办理，随主件处理",
+            ev.master_tracking_no
+        );
+        system_action(
+            &self.engine,
+            txn,
+            ticket_id,
+            Action::Merge,
+            Some(master),
+            note,
+        )
+        .await
+    }
+
+    fn after_commit(&self) {
+        self.engine.outbox.wake();
+    }
+}
+
+/// `intake ticket.unmerged` → the work order stands on its own again.
+pub struct TicketUnmergedHandler {
+    pub engine: Engine,
+}
+
+#[async_trait::async_trait]
+impl Handler for TicketUnmergedHandler {
+    type Event = TicketUnmerged;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: TicketUnmerged,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let ticket_id = ids(&ev.ticket_id, &ev.tenant, delivery)?;
+        let note = "取消并件：恢复单独办理".to_owned();
+        system_action(&self.engine, txn, ticket_id, Action::Unmerge, None, note).await
+    }
+
+    fn after_commit(&self) {
+        self.engine.outbox.wake();
     }
 }

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "work_orders")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -17,6 +17,26 @@ pub struct Model {
     pub submitter_sub: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    pub urgency: String,
+    pub level: i16,
+    pub paused_at: Option<DateTimeUtc>,
+    pub extension_days: Option<i32>,
+    pub returns: i32,
+    pub extensions: i32,
+    pub reopens: i32,
+    pub clock_started_at: Option<DateTimeUtc>,
+    pub sign_due: Option<DateTimeUtc>,
+    pub respond_due: Option<DateTimeUtc>,
+    pub resolve_due: Option<DateTimeUtc>,
+    pub signed_at: Option<DateTimeUtc>,
+    pub responded_at: Option<DateTimeUtc>,
+    pub resolved_at: Option<DateTimeUtc>,
+    pub closed_at: Option<DateTimeUtc>,
+    pub reply: String,
+    pub leadership: bool,
+    pub merged_into: Option<Uuid>,
+    pub status_before_merge: Option<String>,
+    pub version: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

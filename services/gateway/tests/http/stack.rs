@@ -203,6 +203,8 @@ async fn stack_configured(
         &jiesu_dispatch::DispatchConfig {
             grpc_addr: "127.0.0.1:0".into(),
             database_url: dispatch_db.url.clone(),
+            timer_poll: std::time::Duration::from_millis(200),
+            ..Default::default()
         },
         &dispatch_db.config(),
         tb.connect().await,
