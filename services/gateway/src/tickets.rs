@@ -193,6 +193,10 @@ pub struct TicketView {
     /// `received`, `triage`, `dispatched`, ...; a merged ticket shows its
     /// master's status.
     pub status: String,
+    /// Its work order in dispatch (`/api/v1/work-orders/{id}`), once
+    /// dispatch has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_order_id: Option<String>,
     /// The master this ticket is merged into (并件), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<TicketRef>,
@@ -406,6 +410,7 @@ pub async fn get_ticket(
             .map(|o| o.status.clone())
             .unwrap_or(ticket.status)
     });
+    let work_order_id = order.as_ref().map(|o| o.id.clone());
     let unit = order.and_then(|o| o.unit).map(|u| UnitView {
         id: u.id,
         name: u.name,
@@ -417,6 +422,7 @@ pub async fn get_ticket(
         tracking_no: ticket.tracking_no,
         status,
         merged_into: ticket_ref(ticket.merged_into, ticket.merged_into_tracking_no),
+        work_order_id,
         merged: ticket
             .merged
             .into_iter()

@@ -13,3 +13,4 @@ mod merge;
 mod open311;
 mod stack;
 mod tickets;
+mod work_orders;

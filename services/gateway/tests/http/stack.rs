@@ -23,6 +23,7 @@ pub struct Stack {
     /// Dispatch alone, so a test can take it away.
     pub stop_dispatch: CancellationToken,
     pub intake_db: String,
+    pub dispatch_db: String,
     /// Where intake's object store keeps attachment bytes.
     pub attachments_dir: std::path::PathBuf,
     _dbs: Vec<TestDb>,
@@ -107,6 +108,9 @@ fn categories() -> Vec<CategorySeed> {
         cg02,
         cat("SC", "市场监管", ""),
         sc01,
+        // Nobody is responsible for it: it goes to triage.
+        cat("QT", "其他", ""),
+        cat("QT01", "其他事项", "QT"),
     ]
 }
 
@@ -146,13 +150,19 @@ async fn stack_configured(
     jiesu_dispatch::seed::upsert_units(
         &d,
         "370202",
-        &[jiesu_dispatch::seed::UnitSeed {
-            id: "sn-gafj".into(),
-            name: "青岛市公安局市南分局".into(),
-            kind: "department".into(),
-            region_code: "370202".into(),
+        &[
+            ("sn-gafj", "青岛市公安局市南分局", "department", "370202"),
+            ("sn-zjj", "市南区住房和城乡建设局", "department", "370202"),
+            ("sn-scjg", "市南区市场监督管理局", "department", "370202"),
+            ("sn-bdx", "八大峡街道办事处", "street", "370202006"),
+        ]
+        .map(|(id, name, kind, region)| jiesu_dispatch::seed::UnitSeed {
+            id: id.into(),
+            name: name.into(),
+            kind: kind.into(),
+            region_code: region.into(),
             parent: String::new(),
-        }],
+        }),
     )
     .await
     .unwrap();
@@ -254,6 +264,7 @@ async fn stack_configured(
         stop,
         stop_dispatch,
         intake_db: intake_db.url.clone(),
+        dispatch_db: dispatch_db.url.clone(),
         attachments_dir,
         _dbs: vec![intake_db, dispatch_db, notification_db],
         _bus: tb,
@@ -300,19 +311,35 @@ impl Stack {
 
     /// One value from intake's own database.
     pub async fn intake_scalar<T: sea_orm::TryGetable>(&self, sql: &str) -> T {
+        scalar(&self.intake_db, sql).await
+    }
+
+    /// A count from dispatch's own database.
+    pub async fn dispatch_count(&self, sql: &str) -> i64 {
+        scalar(&self.dispatch_db, sql).await
+    }
+
+    /// Runs a statement on dispatch's database (tests that make time pass
+    /// by moving a timer's due moment); returns the rows affected.
+    pub async fn dispatch_exec(&self, sql: &str) -> u64 {
         use sea_orm::ConnectionTrait;
-        let db = sea_orm::Database::connect(&self.intake_db).await.unwrap();
-        let row = db
-            .query_one_raw(sea_orm::Statement::from_string(
-                sea_orm::DbBackend::Postgres,
-                sql.to_owned(),
-            ))
-            .await
-            .unwrap()
-            .unwrap();
-        let v = row.try_get_by_index(0).unwrap();
+        let db = sea_orm::Database::connect(&self.dispatch_db).await.unwrap();
+        let n = db.execute_unprepared(sql).await.unwrap().rows_affected();
         db.close().await.ok();
-        v
+        n
+    }
+
+    pub async fn put_json(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .put(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn post_json(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
@@ -371,4 +398,21 @@ pub fn timeline_events(view: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// One value of a query on the database at `url`.
+async fn scalar<T: sea_orm::TryGetable>(url: &str, sql: &str) -> T {
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Postgres,
+            sql.to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let v = row.try_get_by_index(0).unwrap();
+    db.close().await.ok();
+    v
 }
