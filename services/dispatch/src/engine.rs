@@ -190,6 +190,20 @@ pub async fn details<C: ConnectionTrait>(
     Ok(Loaded { model, co, summons })
 }
 
+pub async fn add_co_unit<C: ConnectionTrait>(
+    conn: &C,
+    order: Uuid,
+    unit: &str,
+    name: &str,
+) -> Result<(), DbErr> {
+    conn.execute_raw(stmt(
+        "INSERT INTO work_order_co_units (work_order_id, unit_id, unit_name) VALUES ($1, $2, $3)",
+        vec![order.into(), unit.into(), name.into()],
+    ))
+    .await?;
+    Ok(())
+}
+
 /// Names of active units of the tenant, in the order asked; `Err(id)` for
 /// the first id that is not one.
 async fn unit_names<C: ConnectionTrait>(
@@ -568,12 +582,7 @@ impl Engine {
                     .iter()
                     .find(|(id, _)| id == &c.unit)
                     .map_or_else(|| c.unit.clone(), |(_, n)| n.clone());
-                txn.execute_raw(stmt(
-                    "INSERT INTO work_order_co_units (work_order_id, unit_id, unit_name) \
-                     VALUES ($1, $2, $3)",
-                    vec![m.id.into(), c.unit.clone().into(), name.into()],
-                ))
-                .await?;
+                add_co_unit(txn, m.id, &c.unit, &name).await?;
             }
         } else {
             for (c, old) in o.co.iter().zip(&loaded.co) {

@@ -106,6 +106,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000002_work_orders",
                 sql: include_str!("../migrations/0002_work_orders.sql"),
             },
+            SqlMigration {
+                name: "m20261122_000003_responsibilities",
+                sql: include_str!("../migrations/0003_responsibilities.sql"),
+            },
         ]
     }
 }

@@ -44,23 +44,40 @@ pub async fn upsert_units<C: ConnectionTrait>(
     Ok(units.len())
 }
 
+/// Makes each seed's unit responsible for its category across the whole
+/// tenant (an entry of the responsibility list valid from 2000-01-01);
+/// run again, it updates the lead unit instead of adding a second entry.
 pub async fn upsert_routes<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
     routes: &[RouteSeed],
 ) -> Result<usize, DbErr> {
     for r in routes {
-        conn.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "INSERT INTO category_routes (tenant, category, unit_id) VALUES ($1, $2, $3) \
-             ON CONFLICT (tenant, category) DO UPDATE SET unit_id = EXCLUDED.unit_id",
-            [
+        let values = || -> Vec<sea_orm::Value> {
+            vec![
                 tenant.into(),
                 r.category.clone().into(),
                 r.unit.clone().into(),
-            ],
-        ))
-        .await?;
+            ]
+        };
+        let updated = conn
+            .execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE responsibilities SET lead_unit_id = $3 WHERE tenant = $1 \
+                 AND category = $2 AND region_code = $1 AND valid_from = DATE '2000-01-01'",
+                values(),
+            ))
+            .await?
+            .rows_affected();
+        if updated == 0 {
+            conn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO responsibilities (tenant, category, region_code, lead_unit_id, valid_from) \
+                 VALUES ($1, $2, $1, $3, DATE '2000-01-01')",
+                values(),
+            ))
+            .await?;
+        }
     }
     Ok(routes.len())
 }

@@ -25,6 +25,18 @@ pub struct Problem {
     pub field: Option<String>,
 }
 
+/// 422 for query parameters that do not parse, with serde's reason.
+pub fn invalid_query(e: &axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_query",
+        format!(
+            "query parameters: {}",
+            e.body_text().chars().take(200).collect::<String>()
+        ),
+    )
+}
+
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,

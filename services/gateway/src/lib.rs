@@ -10,6 +10,7 @@
 pub mod attachments;
 pub mod backend;
 pub mod channels;
+pub mod directory;
 pub mod error;
 pub mod extract;
 pub mod kb;
@@ -232,6 +233,13 @@ pub fn router(state: AppState) -> Router {
             work_orders::get_calendar,
             work_orders::set_calendar
         ))
+        .routes(routes!(directory::list_units))
+        .routes(routes!(directory::put_unit))
+        .routes(routes!(
+            directory::export_responsibilities,
+            directory::import_responsibilities
+        ))
+        .routes(routes!(directory::gaps))
         .split_for_parts();
     let doc = Arc::new(api);
     router

@@ -911,6 +911,7 @@ pub async fn post_request(
                 lat,
                 lon,
                 address: text(&p, "address_string"),
+                region_code: String::new(),
             }),
             citizen: Some(Citizen {
                 name,

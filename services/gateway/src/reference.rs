@@ -175,16 +175,7 @@ pub async fn list_notifications(
     caller: Caller,
     query: Result<Query<NotificationQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<NotificationPage>, ApiError> {
-    let Query(q) = query.map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_query",
-            format!(
-                "query parameters: {}",
-                e.body_text().chars().take(200).collect::<String>()
-            ),
-        )
-    })?;
+    let Query(q) = query.map_err(|e| crate::error::invalid_query(&e))?;
     let msg = ListNotificationsRequest {
         ticket_id: q.ticket_id.unwrap_or_default(),
         recipient_id: q.recipient_id.unwrap_or_default(),

@@ -104,6 +104,11 @@ pub struct LocationBody {
     #[serde(default)]
     #[schema(example = "香港中路街道燕儿岛路10号")]
     pub address: Option<String>,
+    /// Street (9 digits) or community (12 digits) division code inside the
+    /// tenant, if known: dispatch routes by it.
+    #[serde(default)]
+    #[schema(example = "370202006")]
+    pub region_code: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -165,6 +170,8 @@ pub struct LocationView {
     pub lon: Option<f64>,
     /// Masked address.
     pub address: String,
+    /// The street or community the ticket belongs to (the tenant if unknown).
+    pub region_code: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -294,6 +301,7 @@ pub async fn create_ticket(
             lat: l.lat,
             lon: l.lon,
             address: l.address.unwrap_or_default(),
+            region_code: l.region_code.unwrap_or_default(),
         }),
         citizen: Some(Citizen {
             name: body.citizen.name.unwrap_or_default(),
@@ -453,6 +461,7 @@ pub async fn get_ticket(
             lat: location.lat,
             lon: location.lon,
             address: location.address,
+            region_code: location.region_code,
         },
         unit,
         timeline,

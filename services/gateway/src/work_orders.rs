@@ -4,7 +4,6 @@
 use axum::{
     Json,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::StatusCode,
 };
 use chrono::{DateTime, Utc};
 use jiesu_proto::{
@@ -17,21 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     AppState,
     backend::{request, with_retry},
-    error::{ApiError, Problem},
+    error::{ApiError, Problem, invalid_query},
     extract::{Caller, JsonBody},
     tickets::{TimelineItem, UnitView, timeline_item},
 };
-
-fn query_error(e: &QueryRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "invalid_query",
-        format!(
-            "query parameters: {}",
-            e.body_text().chars().take(200).collect::<String>()
-        ),
-    )
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeadlineView {
@@ -214,7 +202,7 @@ pub async fn list(
     caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<WorkOrderPage>, ApiError> {
-    let Query(q) = query.map_err(|e| query_error(&e))?;
+    let Query(q) = query.map_err(|e| invalid_query(&e))?;
     let msg = pb::ListWorkOrdersRequest {
         queue: q.queue.unwrap_or_default(),
         status: q.status.unwrap_or_default(),
@@ -666,7 +654,7 @@ pub async fn get_calendar(
     caller: Caller,
     query: Result<Query<CalendarQuery>, QueryRejection>,
 ) -> Result<Json<CalendarBody>, ApiError> {
-    let Query(q) = query.map_err(|e| query_error(&e))?;
+    let Query(q) = query.map_err(|e| invalid_query(&e))?;
     let year = q.year.unwrap_or(0);
     let resp = with_retry(state.backends.retries, || {
         let mut client = state.backends.dispatch.clone();

@@ -1,5 +1,6 @@
 //! gRPC handlers of dispatch.
 
+mod directory;
 mod settings;
 
 use chrono::Utc;
@@ -264,7 +265,7 @@ fn action_of(a: Option<act_request::Action>) -> Result<Action, DispatchError> {
     })
 }
 
-fn staff(who: &Principal) -> Result<(), DispatchError> {
+pub(crate) fn staff(who: &Principal) -> Result<(), DispatchError> {
     Ok(who.require_any(&[
         Role::Agent,
         Role::Dispatcher,
@@ -311,6 +312,12 @@ impl DispatchService for DispatchApi {
         let who = principal(&request)?;
         let r = request.into_inner();
         let id = parse_id(&r.work_order_id, "work_order_id")?;
+        if who.has_role(Role::Handler) && !directory::may_act_for_unit(&self.db, &who).await? {
+            return Err(DispatchError::Refused(Refusal::WrongUnit(
+                "this account may not act for the unit its token names",
+            ))
+            .into());
+        }
         let reply = match &r.action {
             Some(act_request::Action::Resolve(x)) => x.reply.clone(),
             _ => String::new(),
@@ -431,5 +438,40 @@ impl DispatchService for DispatchApi {
         request: Request<pb::SetCalendarDaysRequest>,
     ) -> Result<Response<pb::CalendarView>, Status> {
         settings::set_calendar(&self.engine, request).await
+    }
+
+    async fn list_units(
+        &self,
+        request: Request<pb::ListUnitsRequest>,
+    ) -> Result<Response<pb::ListUnitsResponse>, Status> {
+        directory::list_units(&self.engine, request).await
+    }
+
+    async fn put_unit(
+        &self,
+        request: Request<pb::UnitRecord>,
+    ) -> Result<Response<pb::UnitRecord>, Status> {
+        directory::put_unit(&self.engine, request).await
+    }
+
+    async fn export_responsibilities(
+        &self,
+        request: Request<pb::ExportResponsibilitiesRequest>,
+    ) -> Result<Response<pb::ResponsibilitiesCsv>, Status> {
+        directory::export(&self.engine, request).await
+    }
+
+    async fn import_responsibilities(
+        &self,
+        request: Request<pb::ResponsibilitiesCsv>,
+    ) -> Result<Response<pb::ImportResponsibilitiesResponse>, Status> {
+        directory::import(&self.engine, request).await
+    }
+
+    async fn responsibility_gaps(
+        &self,
+        request: Request<pb::ResponsibilityGapsRequest>,
+    ) -> Result<Response<pb::ResponsibilityGapsResponse>, Status> {
+        directory::gaps(&self.engine, request).await
     }
 }

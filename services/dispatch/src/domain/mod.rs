@@ -4,6 +4,7 @@
 
 pub mod calendar;
 pub mod clock;
+pub mod responsibility;
 pub mod sla;
 pub mod workflow;
 
@@ -14,8 +15,12 @@ pub const STATUS_DISPATCHED: &str = "dispatched";
 /// Where a received ticket goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Placement {
-    /// Straight to the responsible unit.
-    Unit { id: String, name: String },
+    /// Straight to the responsible unit, with its co-handlers (id, name).
+    Unit {
+        id: String,
+        name: String,
+        co: Vec<(String, String)>,
+    },
     /// Nobody is responsible for the category here: a dispatcher decides.
     Triage,
 }
@@ -31,7 +36,13 @@ impl Placement {
     /// Timeline note (zh-CN).
     pub fn note(&self) -> String {
         match self {
-            Placement::Unit { name, .. } => format!("已按责任清单派单至{name}"),
+            Placement::Unit { name, co, .. } if co.is_empty() => {
+                format!("已按责任清单派单至{name}")
+            }
+            Placement::Unit { name, co, .. } => {
+                let names: Vec<&str> = co.iter().map(|(_, n)| n.as_str()).collect();
+                format!("已按责任清单派单至{name}，协办：{}", names.join("、"))
+            }
             Placement::Triage => "未匹配到责任单位，已转调度员研判".to_owned(),
         }
     }
@@ -46,9 +57,10 @@ mod tests {
         let p = Placement::Unit {
             id: "u1".into(),
             name: "区住建局".into(),
+            co: vec![("u2".into(), "区城管局".into())],
         };
         assert_eq!(p.status(), "dispatched");
-        assert!(p.note().contains("区住建局"));
+        assert_eq!(p.note(), "已按责任清单派单至区住建局，协办：区城管局");
         assert_eq!(Placement::Triage.status(), "triage");
     }
 }

@@ -15,11 +15,12 @@ use uuid::Uuid;
 use crate::{
     domain::{
         Placement,
+        calendar::china,
         clock::{Clocks, Env},
         workflow::{self, Action, Actor, ClockOp},
     },
     engine::{self, Engine},
-    store::{self, work_orders},
+    store::{self, directory, work_orders},
 };
 
 fn ids(ticket_id: &str, tenant: &str, delivery: &Delivery) -> Result<Uuid, HandleError> {
@@ -56,15 +57,38 @@ impl Handler for TicketReceivedHandler {
             tracing::info!(ticket_id = %ticket_id, "work order exists already; event ignored");
             return Ok(());
         }
-        let placement = match store::route_for(txn, &ev.tenant, &ev.category).await? {
-            Some(unit) => Placement::Unit {
-                id: unit.id,
-                name: unit.name,
-            },
-            None => Placement::Triage,
-        };
-        let settings = self.engine.settings.get(txn, &ev.tenant).await?;
         let now = Utc::now();
+        let region = if ev.region_code.is_empty() {
+            ev.tenant.clone()
+        } else {
+            ev.region_code.clone()
+        };
+        let today = now.with_timezone(&china()).date_naive();
+        let placement =
+            match directory::route(txn, &ev.tenant, &ev.category, &region, today).await? {
+                Some(entry) => {
+                    let lead = directory::unit_by_id(txn, &ev.tenant, &entry.lead).await?;
+                    let mut co = Vec::with_capacity(entry.co.len());
+                    for id in &entry.co {
+                        // An inactive or deleted co-handler is left out, not fatal.
+                        if let Some(u) = directory::unit_by_id(txn, &ev.tenant, id).await?
+                            && u.active
+                        {
+                            co.push((u.id, u.name));
+                        }
+                    }
+                    match lead {
+                        Some(u) => Placement::Unit {
+                            id: u.id,
+                            name: u.name,
+                            co,
+                        },
+                        None => Placement::Triage,
+                    }
+                }
+                None => Placement::Triage,
+            };
+        let settings = self.engine.settings.get(txn, &ev.tenant).await?;
         let order_id = Uuid::now_v7();
         let urgency = if ev.urgency == "urgent" {
             "urgent"
@@ -72,7 +96,7 @@ impl Handler for TicketReceivedHandler {
             "normal"
         };
         let (unit_id, unit_name) = match &placement {
-            Placement::Unit { id, name } => (Some(id.clone()), Some(name.clone())),
+            Placement::Unit { id, name, .. } => (Some(id.clone()), Some(name.clone())),
             Placement::Triage => (None, None),
         };
         let mut clocks = Clocks::default();
@@ -90,11 +114,7 @@ impl Handler for TicketReceivedHandler {
             id: Set(order_id),
             ticket_id: Set(ticket_id),
             tenant: Set(ev.tenant.clone()),
-            region_code: Set(if ev.region_code.is_empty() {
-                ev.tenant.clone()
-            } else {
-                ev.region_code.clone()
-            }),
+            region_code: Set(region.clone()),
             tracking_no: Set(ev.tracking_no.clone()),
             category: Set(ev.category.clone()),
             category_name: Set(ev.category_name.clone()),
@@ -129,7 +149,10 @@ impl Handler for TicketReceivedHandler {
         .await?;
         engine::timeline_entry(txn, &m, now, placement.status(), "system", placement.note())
             .await?;
-        if let Placement::Unit { id, name } = &placement {
+        if let Placement::Unit { id, name, co } = &placement {
+            for (cid, cname) in co {
+                engine::add_co_unit(txn, order_id, cid, cname).await?;
+            }
             let event = TicketDispatched {
                 ticket_id: ev.ticket_id.clone(),
                 work_order_id: order_id.to_string(),

@@ -1,6 +1,7 @@
 //! Dispatch's tables and the queries on them. Finders of tenant data take the
 //! caller's [`Principal`].
 
+pub mod directory;
 pub mod settings;
 pub mod units;
 pub mod work_order_events;
@@ -11,28 +12,6 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, Statement,
 };
 use uuid::Uuid;
-
-/// The unit routed for `category` in `tenant`, if any (active units only).
-pub async fn route_for<C: ConnectionTrait>(
-    conn: &C,
-    tenant: &str,
-    category: &str,
-) -> Result<Option<units::Model>, DbErr> {
-    let row = conn
-        .query_one_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT u.id FROM category_routes r JOIN units u \
-               ON u.tenant = r.tenant AND u.id = r.unit_id AND u.active \
-             WHERE r.tenant = $1 AND r.category = $2",
-            [tenant.into(), category.into()],
-        ))
-        .await?;
-    let Some(row) = row else { return Ok(None) };
-    let id: String = row.try_get("", "id")?;
-    units::Entity::find_by_id((tenant.to_owned(), id))
-        .one(conn)
-        .await
-}
 
 /// True when the ticket has a work order (system check, no caller scope).
 pub async fn work_order_exists<C: ConnectionTrait>(

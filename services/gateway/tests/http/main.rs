@@ -7,6 +7,7 @@
 mod attachments;
 mod channels;
 mod citizen;
+mod directory;
 mod knowledge;
 mod malformed;
 mod merge;

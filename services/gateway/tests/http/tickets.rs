@@ -306,6 +306,11 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/admin/sla-policy", "put"),
         ("/api/v1/admin/calendar", "get"),
         ("/api/v1/admin/calendar", "put"),
+        ("/api/v1/units", "get"),
+        ("/api/v1/admin/units/{id}", "put"),
+        ("/api/v1/admin/responsibilities", "get"),
+        ("/api/v1/admin/responsibilities", "put"),
+        ("/api/v1/admin/responsibilities/gaps", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: std::collections::HashSet<&str> = expected.iter().map(|(p, _)| *p).collect();

@@ -200,6 +200,15 @@ impl Core {
         {
             return Ok(found);
         }
+        if let Some(rc) = &t.region_code
+            && !rc.starts_with(s.tenant.as_str())
+        {
+            return Err(bad(
+                "location.region_code",
+                "must lie inside the tenant's region",
+            )
+            .into());
+        }
         let category = self.leaf_category(&s.tenant, &t.category).await?;
         t.attributes = attributes::check(&category.attribute_defs(), &t.attributes)?;
         let txn = self.db.begin().await?;
@@ -328,7 +337,7 @@ impl Core {
         let row = tickets::ActiveModel {
             id: Set(id),
             tenant: Set(tenant.clone()),
-            region_code: Set(tenant.clone()),
+            region_code: Set(t.region_code.clone().unwrap_or_else(|| tenant.clone())),
             tracking_no: Set(tracking_no.clone()),
             status: Set(status.into()),
             channel: Set(t.channel.as_str().into()),

@@ -171,6 +171,7 @@ impl Core {
                 lat: t.lat,
                 lon: t.lon,
                 address: address.as_deref().map(mask_address).unwrap_or_default(),
+                region_code: t.region_code.clone(),
             }),
             created_at: Some(to_timestamp(t.created_at)),
             timeline,

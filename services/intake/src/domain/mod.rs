@@ -142,6 +142,8 @@ pub struct ValidTicket {
     pub urgency: Urgency,
     pub point: Option<(f64, f64)>,
     pub address: Option<String>,
+    /// Street or community code given with the location.
+    pub region_code: Option<String>,
     pub citizen_name: Option<String>,
     pub citizen_phone: String,
     pub citizen_id_number: Option<String>,
@@ -222,6 +224,18 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
         return Err(bad("content", "must not contain control characters"));
     }
 
+    let region_code = match req.location.as_ref().map(|l| l.region_code.trim()) {
+        None | Some("") => None,
+        Some(c) if (6..=12).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(c.to_owned())
+        }
+        Some(_) => {
+            return Err(bad(
+                "location.region_code",
+                "must be a division code of 6 to 12 digits (street 9, community 12)",
+            ));
+        }
+    };
     let (point, address) = match &req.location {
         None => (None, None),
         Some(loc) => {
@@ -341,6 +355,7 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
         urgency,
         point,
         address,
+        region_code,
         citizen_name: (!name.is_empty()).then(|| name.to_owned()),
         citizen_phone: phone,
         citizen_id_number: id_number,
@@ -454,6 +469,11 @@ pub fn request_hash(t: &ValidTicket) -> String {
             h.update(v.as_bytes());
         }
         h.update([0u8]);
+    }
+    // Only when given, so hashes of requests without one stay as they were.
+    if let Some(rc) = &t.region_code {
+        h.update(b"region_code");
+        h.update(rc.as_bytes());
     }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }

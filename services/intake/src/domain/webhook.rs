@@ -220,6 +220,7 @@ pub fn parse_delivery(body: &[u8]) -> Result<(String, CreateTicketRequest), Fiel
             lat: l.lat,
             lon: l.lon,
             address: l.address,
+            region_code: String::new(),
         }),
         citizen: Some(Citizen {
             name: d.citizen.name,

@@ -1,0 +1,315 @@
+//! The responsibility list (责任清单): category × region → lead unit and
+//! co-handling units, each entry valid for a span of days. Pure: parsing and
+//! writing the CSV an admin edits, finding conflicts, picking the entry for
+//! a ticket, and listing gaps (a category with no unit in a region).
+
+use chrono::NaiveDate;
+
+/// One entry. `category` is a code or a group prefix; `region` a division
+/// code prefix (the tenant's code covers the whole tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub category: String,
+    pub region: String,
+    pub lead: String,
+    pub co: Vec<String>,
+    pub valid_from: NaiveDate,
+    pub valid_to: Option<NaiveDate>,
+    pub note: String,
+}
+
+impl Entry {
+    pub fn valid_on(&self, day: NaiveDate) -> bool {
+        self.valid_from <= day && self.valid_to.is_none_or(|t| day <= t)
+    }
+
+    pub fn covers(&self, category: &str, region: &str, day: NaiveDate) -> bool {
+        self.valid_on(day)
+            && category.starts_with(&self.category)
+            && region.starts_with(&self.region)
+    }
+
+    fn overlaps(&self, other: &Entry) -> bool {
+        let end = |e: &Entry| e.valid_to.unwrap_or(NaiveDate::MAX);
+        self.valid_from <= end(other) && other.valid_from <= end(self)
+    }
+}
+
+/// The CSV header, in order.
+pub const HEADER: [&str; 7] = [
+    "category",
+    "region_code",
+    "lead_unit_id",
+    "co_unit_ids",
+    "valid_from",
+    "valid_to",
+    "note",
+];
+
+fn code_ok(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+}
+
+fn date(raw: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()
+}
+
+/// Parses the CSV (with its header). Every problem is reported as
+/// `line N: column: what`, not only the first. `tenant` bounds the regions.
+pub fn parse_csv(text: &str, tenant: &str) -> Result<Vec<Entry>, Vec<String>> {
+    let mut rd = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let mut errors = Vec::new();
+    match rd.headers() {
+        Ok(h) if h.iter().eq(HEADER.iter().copied()) => {}
+        Ok(h) => {
+            return Err(vec![format!(
+                "line 1: the header must be `{}`, not `{}`",
+                HEADER.join(","),
+                h.iter().collect::<Vec<_>>().join(",")
+            )]);
+        }
+        Err(e) => return Err(vec![format!("line 1: {e}")]),
+    }
+    let mut out = Vec::new();
+    for (i, rec) in rd.records().enumerate() {
+        let line = i + 2;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                errors.push(format!("line {line}: {e}"));
+                continue;
+            }
+        };
+        let col = |n: usize| rec.get(n).unwrap_or("").to_owned();
+        let mut bad = |c: &str, m: &str| errors.push(format!("line {line}: {c}: {m}"));
+        let (category, region, lead) = (col(0), col(1), col(2));
+        if !code_ok(&category, 32) {
+            bad("category", "must be a category code or group prefix");
+        }
+        if !(region.len() >= 6 && region.len() <= 12 && region.bytes().all(|b| b.is_ascii_digit()))
+        {
+            bad("region_code", "must be a division code of 6 to 12 digits");
+        } else if !region.starts_with(tenant) {
+            bad("region_code", "must lie inside the tenant's region");
+        }
+        if !code_ok(&lead, 64) {
+            bad("lead_unit_id", "must be a unit id");
+        }
+        let co: Vec<String> = col(3)
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if co.iter().any(|c| !code_ok(c, 64) || *c == lead) {
+            bad(
+                "co_unit_ids",
+                "must be unit ids separated by `;`, other than the lead",
+            );
+        }
+        let valid_from = date(&col(4));
+        if valid_from.is_none() {
+            bad("valid_from", "must be a date YYYY-MM-DD");
+        }
+        let valid_to = match col(5).as_str() {
+            "" => None,
+            raw => {
+                let d = date(raw);
+                if d.is_none() {
+                    bad("valid_to", "must be a date YYYY-MM-DD or empty");
+                }
+                d
+            }
+        };
+        if let (Some(f), Some(t)) = (valid_from, valid_to)
+            && t < f
+        {
+            bad("valid_to", "is before valid_from");
+        }
+        let note = col(6);
+        if note.chars().count() > 200 {
+            bad("note", "at most 200 characters");
+        }
+        if let Some(valid_from) = valid_from {
+            out.push((
+                line,
+                Entry {
+                    category,
+                    region,
+                    lead,
+                    co,
+                    valid_from,
+                    valid_to,
+                    note,
+                },
+            ));
+        }
+    }
+    errors.extend(conflicts(&out));
+    if errors.is_empty() {
+        Ok(out.into_iter().map(|(_, e)| e).collect())
+    } else {
+        Err(errors)
+    }
+}
+
+/// Two entries for the same category and region whose validity overlaps:
+/// a ticket would have two lead units.
+pub fn conflicts(entries: &[(usize, Entry)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, (la, a)) in entries.iter().enumerate() {
+        for (lb, b) in &entries[i + 1..] {
+            if a.category == b.category && a.region == b.region && a.overlaps(b) {
+                out.push(format!(
+                    "lines {la} and {lb}: both make a lead unit for {} in {} on overlapping days",
+                    a.category, a.region
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The entry for a ticket: valid on `day`, covering its category and
+/// region, the most specific region first, then the most specific category.
+pub fn pick<'a>(
+    entries: &'a [Entry],
+    category: &str,
+    region: &str,
+    day: NaiveDate,
+) -> Option<&'a Entry> {
+    entries
+        .iter()
+        .filter(|e| e.covers(category, region, day))
+        .max_by_key(|e| (e.region.len(), e.category.len()))
+}
+
+/// Category × region pairs no entry covers on `day`.
+pub fn gaps(
+    entries: &[Entry],
+    categories: &[String],
+    regions: &[String],
+    day: NaiveDate,
+) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for c in categories {
+        for r in regions {
+            if pick(entries, c, r, day).is_none() {
+                out.push((c.clone(), r.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// The list as CSV, header first, in the order given.
+pub fn to_csv(entries: &[Entry]) -> Result<String, String> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(HEADER).map_err(|e| e.to_string())?;
+    for e in entries {
+        let from = e.valid_from.format("%Y-%m-%d").to_string();
+        let to = e
+            .valid_to
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_default();
+        w.write_record([
+            e.category.as_str(),
+            e.region.as_str(),
+            e.lead.as_str(),
+            e.co.join(";").as_str(),
+            from.as_str(),
+            to.as_str(),
+            e.note.as_str(),
+        ])
+        .map_err(|e| e.to_string())?;
+    }
+    let bytes = w.into_inner().map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CSV: &str = "category,region_code,lead_unit_id,co_unit_ids,valid_from,valid_to,note\n\
+        SH01,370202,sn-gafj,,2025-01-01,,噪声扰民全区由公安分局牵头\n\
+        CG,370202,sn-cgj,,2025-01-01,,\n\
+        CG02,370202006,sn-bdx,sn-cgj;sn-gafj,2025-01-01,2026-12-31,八大峡街道违停由街道牵头\n";
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap_or(NaiveDate::MIN)
+    }
+
+    #[test]
+    fn the_most_specific_valid_entry_routes_a_ticket() -> Result<(), Vec<String>> {
+        let list = parse_csv(CSV, "370202")?;
+        let on = day(2026, 6, 1);
+        let lead = |c: &str, r: &str, d| pick(&list, c, r, d).map(|e| e.lead.as_str());
+        assert_eq!(lead("CG02", "370202006001", on), Some("sn-bdx"));
+        assert_eq!(
+            lead("CG02", "370202010", on),
+            Some("sn-cgj"),
+            "other streets: the group entry"
+        );
+        assert_eq!(
+            lead("CG02", "370202006", day(2027, 1, 1)),
+            Some("sn-cgj"),
+            "expired street entry"
+        );
+        assert_eq!(lead("SC01", "370202006", on), None);
+        let street = pick(&list, "CG02", "370202006", on).map(|e| e.co.clone());
+        assert_eq!(
+            street,
+            Some(vec!["sn-cgj".to_owned(), "sn-gafj".to_owned()])
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn gaps_list_each_category_a_region_has_no_unit_for() -> Result<(), Vec<String>> {
+        let list = parse_csv(CSV, "370202")?;
+        let cats = ["SH01", "CG02", "SC01"].map(String::from);
+        let regions = ["370202006", "370202010"].map(String::from);
+        let g = gaps(&list, &cats, &regions, day(2026, 6, 1));
+        assert_eq!(
+            g,
+            vec![
+                ("SC01".to_owned(), "370202006".to_owned()),
+                ("SC01".to_owned(), "370202010".to_owned())
+            ]
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn every_bad_line_and_every_conflict_is_reported() {
+        let csv = "category,region_code,lead_unit_id,co_unit_ids,valid_from,valid_to,note\n\
+            SH01,370202,sn-gafj,,2025-01-01,,\n\
+            SH01,370202,sn-zjj,,2026-01-01,2026-12-31,\n\
+            CG02,370203,sn-bdx,,2025-01-01,,\n\
+            CG02,370202,sn-bdx,sn-bdx,2025-13-01,,\n";
+        let errors = parse_csv(csv, "370202").err().unwrap_or_default();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].starts_with("line 4: region_code"), "{errors:?}");
+        assert!(errors[1].starts_with("line 5: co_unit_ids"));
+        assert!(errors[2].starts_with("line 5: valid_from"));
+        assert!(errors[3].starts_with("lines 2 and 3"));
+        let header = parse_csv("a,b\n", "370202").err().unwrap_or_default();
+        assert!(header[0].contains("header"));
+    }
+
+    #[test]
+    fn the_export_reads_back_as_the_same_list() -> Result<(), String> {
+        let list = parse_csv(CSV, "370202").map_err(|e| e.join("; "))?;
+        let again = parse_csv(&to_csv(&list)?, "370202").map_err(|e| e.join("; "))?;
+        assert_eq!(list, again);
+        Ok(())
+    }
+}
