@@ -120,6 +120,7 @@ impl Loaded {
                 })
                 .collect(),
             before_merge: m.status_before_merge.as_deref().and_then(Status::parse),
+            leadership: m.leadership,
         }
     }
 }
@@ -250,6 +251,7 @@ fn label(a: &Action) -> &'static str {
         Action::SubmitPart => "协办反馈",
         Action::Whistle { .. } => "吹哨",
         Action::ReportIn => "报到",
+        Action::Leadership => "提级：转领导督办",
         Action::Merge => "并件",
         Action::Unmerge => "取消并件",
     }
@@ -550,6 +552,7 @@ impl Engine {
         a.extensions = Set(i(o.extensions));
         a.reopens = Set(i(o.reopens));
         a.level = Set(i16::from(o.level));
+        a.leadership = Set(o.leadership);
         set_clocks(&mut a, &clocks);
         if !reply.is_empty() {
             a.reply = Set(reply.clone());
@@ -782,6 +785,7 @@ impl Engine {
             | Action::Resume
             | Action::Instruct
             | Action::SubmitPart
+            | Action::Leadership
             | Action::Merge
             | Action::Unmerge => {
                 let e = pb::WorkOrderUpdated {

@@ -61,6 +61,7 @@ fn action() -> impl Strategy<Value = Action> {
         (0u8..6, prop::collection::vec(unit(), 0..2))
             .prop_map(|(level, units)| Action::Whistle { level, units }),
         Just(Action::ReportIn),
+        Just(Action::Leadership),
         Just(Action::Merge),
         Just(Action::Unmerge),
     ]
@@ -153,6 +154,9 @@ fn check(before: &Order, after: &Order, r: &Rules) -> Result<(), String> {
         .is_some_and(|l| after.co.iter().any(|c| &c.unit == l))
     {
         return Err("the lead is also a co-handler".into());
+    }
+    if before.leadership && !after.leadership {
+        return Err("left the leadership queue".into());
     }
     if after.returns < before.returns || after.reopens < before.reopens {
         return Err("a counter went down".into());

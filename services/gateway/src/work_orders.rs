@@ -348,6 +348,8 @@ pub enum ActionBody {
         #[serde(default)]
         note: String,
     },
+    /// Supervisor: into the leadership queue (提级).
+    Leadership { note: String },
 }
 
 fn act_request(id: String, body: ActionBody) -> pb::ActRequest {
@@ -398,6 +400,7 @@ fn act_request(id: String, body: ActionBody) -> pb::ActRequest {
             note,
         } => (A::Whistle(pb::Whistle { level, unit_ids }), note),
         ActionBody::ReportIn { note } => (A::ReportIn(empty), note),
+        ActionBody::Leadership { note } => (A::Leadership(empty), note),
     };
     pb::ActRequest {
         work_order_id: id,

@@ -262,6 +262,7 @@ fn action_of(a: Option<act_request::Action>) -> Result<Action, DispatchError> {
             }
         }
         A::ReportIn(_) => Action::ReportIn,
+        A::Leadership(_) => Action::Leadership,
     })
 }
 

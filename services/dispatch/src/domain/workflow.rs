@@ -119,6 +119,8 @@ pub struct Order {
     pub summoned: Vec<Summoned>,
     /// The status to go back to when an unmerge undoes a merge.
     pub before_merge: Option<Status>,
+    /// In the leadership queue (提级).
+    pub leadership: bool,
 }
 
 impl Order {
@@ -140,6 +142,7 @@ impl Order {
             level: 1,
             summoned: Vec::new(),
             before_merge: None,
+            leadership: false,
         }
     }
 }
@@ -236,6 +239,8 @@ pub enum Action {
         units: Vec<String>,
     },
     ReportIn,
+    /// Into the leadership queue (提级), e.g. a high-frequency matter.
+    Leadership,
     Merge,
     Unmerge,
 }
@@ -260,6 +265,7 @@ impl Action {
             Action::SubmitPart => "submit_part",
             Action::Whistle { .. } => "whistle",
             Action::ReportIn => "report_in",
+            Action::Leadership => "leadership",
             Action::Merge => "merge",
             Action::Unmerge => "unmerge",
         }
@@ -278,6 +284,7 @@ impl Action {
                 | Action::Instruct
                 | Action::SubmitPart
                 | Action::Whistle { .. }
+                | Action::Leadership
                 | Action::Progress
         )
     }
@@ -715,6 +722,19 @@ pub fn apply(
                 ));
             };
             s.reported = true;
+        }
+        Action::Leadership => {
+            need(actor, SUPERVISOR)?;
+            if matches!(order.status, Closed | Merged) {
+                return Err(illegal());
+            }
+            if order.leadership {
+                return Err(rule(
+                    "already_in_leadership_queue",
+                    "the work order is in the leadership queue already",
+                ));
+            }
+            o.leadership = true;
         }
         Action::Merge => {
             if !actor.system {

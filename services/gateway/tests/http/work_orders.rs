@@ -886,3 +886,103 @@ async fn due_timers_issue_notices_once_and_supervision_lifts_the_order() {
     );
     assert_eq!(s.dispatch_count(&count("fired_at IS NOT NULL")).await, 2);
 }
+
+#[tokio::test]
+async fn supervisors_lift_matters_into_the_leadership_queue() {
+    let s = stack().await;
+    let wo = new_order(&s, "13900000110", "SH01").await;
+    let sup = supervisor(&s);
+    assert!(!queue(&s, &sup, "leadership").await.contains(&wo));
+    let lift = json!({"action": "leadership", "note": "同一烧烤店本月第五次被投诉，转领导督办"});
+    refused(
+        &s,
+        &dispatcher(&s),
+        &wo,
+        lift.clone(),
+        StatusCode::FORBIDDEN,
+        "wrong_role",
+    )
+    .await;
+    let v = ok(&s, &sup, &wo, lift.clone()).await;
+    assert_eq!(v["leadership"], true);
+    assert!(queue(&s, &sup, "leadership").await.contains(&wo));
+    refused(
+        &s,
+        &sup,
+        &wo,
+        lift,
+        StatusCode::CONFLICT,
+        "already_in_leadership_queue",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_merged_ticket_s_work_order_follows_its_master_until_unmerged() {
+    let s = stack().await;
+    let master_wo = new_order(&s, "13900000111", "SH01").await;
+    let child_wo = new_order(&s, "13900000112", "SH01").await;
+    let d = dispatcher(&s);
+    let ticket_of = |v: &Value| v["ticket_id"].as_str().unwrap().to_owned();
+    let (master, child) = (
+        ticket_of(&order(&s, &d, &master_wo).await),
+        ticket_of(&order(&s, &d, &child_wo).await),
+    );
+    let pending = format!(
+        "SELECT count(*) FROM timers WHERE work_order_id = '{child_wo}' \
+         AND fired_at IS NULL AND cancelled_at IS NULL"
+    );
+    assert!(s.dispatch_count(&pending).await > 0);
+    let (status, v) = s
+        .post_json(
+            &s.agent(),
+            &format!("/api/v1/tickets/{child}/merge"),
+            json!({"master_id": master, "note": "同一地点同一问题"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let v = wait_until(Duration::from_secs(15), "the work order merged", || async {
+        let v = order(&s, &d, &child_wo).await;
+        (v["status"] == "merged").then_some(v)
+    })
+    .await;
+    assert_eq!(v["merged_into_ticket_id"], master.as_str());
+    assert_eq!(
+        s.dispatch_count(&pending).await,
+        0,
+        "a merged order's clocks stop"
+    );
+    refused(
+        &s,
+        &handler(&s, "sn-gafj"),
+        &child_wo,
+        json!({"action": "sign"}),
+        StatusCode::CONFLICT,
+        "illegal_transition",
+    )
+    .await;
+
+    let (status, v) = s
+        .post_json(
+            &s.agent(),
+            &format!("/api/v1/tickets/{child}/unmerge"),
+            json!({"reason": "实为两处不同的烧烤店"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let v = wait_until(
+        Duration::from_secs(15),
+        "the work order unmerged",
+        || async {
+            let v = order(&s, &d, &child_wo).await;
+            (v["status"] == "dispatched").then_some(v)
+        },
+    )
+    .await;
+    assert!(v["merged_into_ticket_id"].is_null(), "{v}");
+    assert!(
+        s.dispatch_count(&pending).await > 0,
+        "its notices are set again"
+    );
+    assert_eq!(&events(&v)[1..], ["merge", "unmerge"]);
+}
