@@ -8,3 +8,4 @@ mod config;
 mod platform;
 mod slice;
 mod telemetry;
+mod timers;
