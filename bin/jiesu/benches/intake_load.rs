@@ -14,7 +14,10 @@
 //! duplicate check merges them. Prints the accepted rate, requests refused
 //! at once as `overloaded` (intake's `max_concurrent_creates`), other
 //! errors, and latency percentiles per rate; then waits until dispatch has
-//! turned every accepted ticket into a work order.
+//! turned every accepted ticket into a work order and reports intake →
+//! dispatched latency: from the moment intake accepted a ticket (its
+//! `created_at`) to the moment dispatch created its work order (the work
+//! order's `created_at`), both stamped on this machine's clock.
 
 // The e2e suite's launcher: test code, which stops the run where the
 // platform cannot start.
@@ -105,8 +108,51 @@ fn body(run: u32, i: u64) -> serde_json::Value {
 struct Outcome {
     latency: Duration,
     ok: bool,
+    /// The accepted ticket's id.
+    id: Option<uuid::Uuid>,
     /// 503 `overloaded`: refused at once by intake, to be retried.
     shed: bool,
+}
+
+/// For each ticket: its work order's creation minus its acceptance.
+async fn dispatch_latency(p: &Platform, ids: &[uuid::Uuid]) -> Res<Vec<Duration>> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let stamps = |db: sea_orm::DatabaseConnection, sql: &'static str| {
+        let ids = ids.to_vec();
+        async move {
+            let rows = db
+                .query_all_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    sql,
+                    [ids.into()],
+                ))
+                .await?;
+            let mut out = std::collections::HashMap::new();
+            for r in rows {
+                let id: uuid::Uuid = r.try_get("", "id")?;
+                let at: chrono::DateTime<chrono::Utc> = r.try_get("", "at")?;
+                out.insert(id, at);
+            }
+            Ok::<_, sea_orm::DbErr>(out)
+        }
+    };
+    let accepted = stamps(
+        p.db("intake").await,
+        "SELECT id, created_at AS at FROM tickets WHERE id = ANY($1)",
+    )
+    .await?;
+    let dispatched = stamps(
+        p.db("dispatch").await,
+        "SELECT ticket_id AS id, created_at AS at FROM work_orders WHERE ticket_id = ANY($1)",
+    )
+    .await?;
+    Ok(accepted
+        .iter()
+        .filter_map(|(id, a)| {
+            let d = dispatched.get(id)?;
+            (*d - *a).to_std().ok().or(Some(Duration::ZERO))
+        })
+        .collect())
 }
 
 fn pct(sorted: &[Duration], q: f64) -> f64 {
@@ -150,6 +196,7 @@ async fn main() -> Res<()> {
         "| target rate | duration | sent | accepted | refused (503 overloaded) | other errors | accepted/s | p50 ms | p90 ms | p99 ms | max ms | refusal p99 ms |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let (mut rows, mut dispatched) = (Vec::new(), Vec::new());
     for (run, rate) in a.rates.iter().enumerate() {
         let run = u32::try_from(run + 1)?;
         let n = u64::from(*rate) * a.seconds;
@@ -172,14 +219,19 @@ async fn main() -> Res<()> {
                     .send()
                     .await;
                 let ok = matches!(&r, Ok(r) if r.status() == StatusCode::CREATED);
-                let mut shed = false;
+                let latency = due.elapsed();
+                let (mut shed, mut id) = (false, None);
                 if let Ok(r) = r {
                     let body = r.bytes().await.unwrap_or_default();
                     shed = String::from_utf8_lossy(&body).contains("\"overloaded\"");
+                    id = serde_json::from_slice::<serde_json::Value>(&body)
+                        .ok()
+                        .and_then(|v| v["id"].as_str().and_then(|s| s.parse().ok()));
                 }
                 outcomes.lock().await.push(Outcome {
-                    latency: due.elapsed(),
+                    latency,
                     ok,
+                    id,
                     shed,
                 });
             }));
@@ -203,7 +255,8 @@ async fn main() -> Res<()> {
             .collect();
         shed.sort();
         total += i64::try_from(accepted)?;
-        println!(
+        let ids: Vec<uuid::Uuid> = outcomes.iter().filter_map(|o| o.id).collect();
+        rows.push(format!(
             "| {rate}/s | {}s | {n} | {accepted} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
             a.seconds,
             shed.len(),
@@ -214,7 +267,7 @@ async fn main() -> Res<()> {
             pct(&lat, 0.99),
             pct(&lat, 1.0),
             pct(&shed, 0.99),
-        );
+        ));
         // Let the pipeline drain before the next rate.
         let expected = total;
         wait_until(
@@ -228,6 +281,27 @@ async fn main() -> Res<()> {
             },
         )
         .await;
+        let mut d = dispatch_latency(&p, &ids).await?;
+        d.sort();
+        dispatched.push(format!(
+            "| {rate}/s | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            d.len(),
+            pct(&d, 0.5),
+            pct(&d, 0.9),
+            pct(&d, 0.99),
+            pct(&d, 1.0),
+        ));
+    }
+    for r in rows {
+        println!("{r}");
+    }
+    println!();
+    println!("intake → dispatched (accepted ticket to work order):");
+    println!();
+    println!("| target rate | tickets | p50 ms | p90 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|---|");
+    for r in dispatched {
+        println!("{r}");
     }
     println!();
     println!(

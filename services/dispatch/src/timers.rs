@@ -5,12 +5,15 @@
 //! effect. A replica that dies holding leases delays those timers by at most
 //! the lease plus one poll; none fires twice.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use chrono::{DateTime, Utc};
 use jiesu_proto::dispatch as pb;
 use jiesu_proto::time::to_timestamp;
-use sea_orm::{ConnectionTrait, DbErr, EntityTrait, TransactionTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -85,11 +88,15 @@ async fn fire(e: &Engine, cfg: &TimerConfig, claimed: &[Claimed]) -> Result<usiz
     let mut orders: Vec<Uuid> = claimed.iter().map(|c| c.work_order_id).collect();
     orders.sort();
     orders.dedup();
-    txn.execute_raw(stmt(
-        "SELECT id FROM work_orders WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-        vec![orders.clone().into()],
-    ))
-    .await?;
+    let mut models: HashMap<Uuid, work_orders::Model> = work_orders::Entity::find()
+        .filter(work_orders::Column::Id.is_in(orders))
+        .order_by_asc(work_orders::Column::Id)
+        .lock_exclusive()
+        .all(&txn)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
     let ids: Vec<i64> = claimed.iter().map(|c| c.id).collect();
     let rows = txn
         .query_all_raw(stmt(
@@ -100,7 +107,7 @@ async fn fire(e: &Engine, cfg: &TimerConfig, claimed: &[Claimed]) -> Result<usiz
         ))
         .await?;
     let now = Utc::now();
-    let mut fired = 0;
+    let (mut fired, mut dropped): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
     for r in rows {
         let id: i64 = r.try_get("", "id")?;
         let order_id: Uuid = r.try_get("", "work_order_id")?;
@@ -108,23 +115,23 @@ async fn fire(e: &Engine, cfg: &TimerConfig, claimed: &[Claimed]) -> Result<usiz
         let deadline: String = r.try_get("", "deadline")?;
         let deadline_at: DateTime<Utc> = r.try_get("", "deadline_at")?;
         let unit: Option<String> = r.try_get("", "unit_id")?;
-        let Some(m) = work_orders::Entity::find_by_id(order_id).one(&txn).await? else {
-            cancel(&txn, id).await?;
+        let Some(m) = models.get_mut(&order_id) else {
+            dropped.push(id);
             continue;
         };
-        let loaded = engine::details(&txn, m).await?;
-        let m = &loaded.model;
         let status = Status::parse(&m.status).unwrap_or(Status::Triage);
         // Still wanted? The order is open, not paused, and the deadline is
         // the one the timer was set for and not met.
         let live = status.is_open()
             && m.paused_at.is_none()
             && if deadline == clock::REPORT {
-                loaded.summons.iter().any(|s| {
-                    Some(&s.unit_id) == unit.as_ref()
-                        && s.due_at == deadline_at
-                        && s.reported_at.is_none()
-                })
+                txn.query_one_raw(stmt(
+                    "SELECT 1 AS x FROM summons WHERE work_order_id = $1 AND unit_id = $2 \
+                     AND due_at = $3 AND reported_at IS NULL",
+                    vec![order_id.into(), unit.clone().into(), deadline_at.into()],
+                ))
+                .await?
+                .is_some()
             } else {
                 engine::clocks_of(m)
                     .running()
@@ -132,11 +139,10 @@ async fn fire(e: &Engine, cfg: &TimerConfig, claimed: &[Claimed]) -> Result<usiz
                     .any(|(name, due)| *name == deadline && *due == deadline_at)
             };
         if !live {
-            cancel(&txn, id).await?;
+            dropped.push(id);
             continue;
         }
         let text = notice_text(&notice, &deadline);
-        let mut m = m.clone();
         let mut lifted = None;
         // 督办 of the resolve deadline lifts the order one whistle level.
         if notice == clock::SUPERVISE && deadline == clock::RESOLVE && m.level < 4 {
@@ -149,8 +155,8 @@ async fn fire(e: &Engine, cfg: &TimerConfig, claimed: &[Claimed]) -> Result<usiz
             .await?;
             m.level += 1;
         }
-        engine::timeline_entry(&txn, &m, now, &notice, "system", text.clone()).await?;
-        let mut change = engine::change(&m, "system", &text, now);
+        engine::timeline_entry(&txn, m, now, &notice, "system", text.clone()).await?;
+        let mut change = engine::change(m, "system", &text, now);
         if let Some(u) = &unit {
             change.unit_id.clone_from(u);
         }
@@ -167,38 +173,35 @@ async fn fire(e: &Engine, cfg: &TimerConfig, claimed: &[Claimed]) -> Result<usiz
             .await?;
         if let Some(from) = lifted {
             let note = format!("超期自动升级至{}级", m.level);
-            engine::timeline_entry(&txn, &m, now, "escalated", "system", note.clone()).await?;
+            engine::timeline_entry(&txn, m, now, "escalated", "system", note.clone()).await?;
             e.outbox
                 .enqueue(
                     &txn,
                     &pb::WorkOrderEscalated {
-                        change: Some(engine::change(&m, "system", &note, now)),
+                        change: Some(engine::change(m, "system", &note, now)),
                         from_level: u32::try_from(from).unwrap_or(1),
                     },
                 )
                 .await?;
         }
-        txn.execute_raw(stmt(
-            "UPDATE timers SET fired_at = $2, fired_by = $3 WHERE id = $1",
-            vec![id.into(), now.into(), cfg.owner.clone().into()],
-        ))
-        .await?;
-        fired += 1;
+        fired.push(id);
     }
-    txn.commit().await?;
-    if fired > 0 {
-        e.outbox.wake();
-    }
-    Ok(fired)
-}
-
-async fn cancel<C: ConnectionTrait>(conn: &C, id: i64) -> Result<(), DbErr> {
-    conn.execute_raw(stmt(
-        "UPDATE timers SET cancelled_at = now() WHERE id = $1",
-        vec![id.into()],
+    // Stale timers (the order moved on) are cancelled, not fired.
+    txn.execute_raw(stmt(
+        "UPDATE timers SET cancelled_at = $2 WHERE id = ANY($1)",
+        vec![dropped.into(), now.into()],
     ))
     .await?;
-    Ok(())
+    txn.execute_raw(stmt(
+        "UPDATE timers SET fired_at = $2, fired_by = $3 WHERE id = ANY($1)",
+        vec![fired.clone().into(), now.into(), cfg.owner.clone().into()],
+    ))
+    .await?;
+    txn.commit().await?;
+    if !fired.is_empty() {
+        e.outbox.wake();
+    }
+    Ok(fired.len())
 }
 
 /// One round: claim and fire until nothing is due. Returns timers fired.
