@@ -1,7 +1,7 @@
 //! Conversions between `chrono` times and protobuf `Timestamp`s.
 
 use chrono::{DateTime, Utc};
-use prost_types::Timestamp;
+pub use prost_types::Timestamp;
 
 pub fn to_timestamp(at: DateTime<Utc>) -> Timestamp {
     Timestamp {

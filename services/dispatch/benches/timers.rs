@@ -104,7 +104,9 @@ async fn main() -> Res<()> {
         a.batch
     );
     println!();
-    println!("| replicas | timers | wall s | timers/s | fired once | timeline entries | notice events |");
+    println!(
+        "| replicas | timers | wall s | timers/s | fired once | timeline entries | notice events |"
+    );
     println!("|---|---|---|---|---|---|---|");
     for replicas in &a.replicas {
         let tdb = TestDb::new::<Migrations>("dispatch").await;
@@ -140,7 +142,11 @@ async fn main() -> Res<()> {
             fired += t.await??;
         }
         let wall = start.elapsed().as_secs_f64();
-        let once = count(&db, "SELECT count(*) FROM timers WHERE fired_at IS NOT NULL").await?;
+        let once = count(
+            &db,
+            "SELECT count(*) FROM timers WHERE fired_at IS NOT NULL",
+        )
+        .await?;
         let entries = count(
             &db,
             "SELECT count(*) FROM work_order_events WHERE event IN ('reminder', 'urge', 'supervise')",
@@ -152,7 +158,8 @@ async fn main() -> Res<()> {
         )
         .await?;
         let expected = i64::try_from(a.timers)?;
-        if once != expected || entries != expected || events != expected || fired as i64 != expected {
+        if once != expected || entries != expected || events != expected || fired as i64 != expected
+        {
             return Err(format!(
                 "{replicas} replicas: {fired} fired, {once} marked, {entries} entries, {events} events; expected {expected}"
             )

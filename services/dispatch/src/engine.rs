@@ -762,9 +762,20 @@ impl Engine {
                 ob.enqueue(txn, &e).await?;
             }
             Action::Whistle { units, .. } => {
+                let summoned: Vec<&SummonsRow> = units
+                    .iter()
+                    .filter_map(|u| {
+                        after
+                            .summons
+                            .iter()
+                            .find(|s| &s.unit_id == u && s.level == m.level)
+                    })
+                    .collect();
                 let e = pb::WorkOrderWhistleBlown {
                     change: c(),
-                    unit_ids: units.clone(),
+                    unit_ids: summoned.iter().map(|s| s.unit_id.clone()).collect(),
+                    unit_names: summoned.iter().map(|s| s.unit_name.clone()).collect(),
+                    report_due: summoned.first().map(|s| to_timestamp(s.due_at)),
                 };
                 ob.enqueue(txn, &e).await?;
             }

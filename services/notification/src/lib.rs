@@ -1,8 +1,10 @@
 //! Notification: tells units and people what they must know, exactly once.
 //!
 //! Owns notifications and their delivery state. Consumes `dispatch
-//! ticket.dispatched` (to the unit) and `intake ticket.merged` (to the
-//! caller) through an inbox (and a unique key per event and recipient),
+//! ticket.dispatched`, `work_order.notice_issued` (三单 reminders, urges and
+//! supervise orders) and `work_order.whistle_blown` (summons to report in),
+//! all to units, and `intake ticket.merged` (to the caller) through an
+//! inbox (and a unique key per event and recipient),
 //! stores one notification per recipient, and delivers it through
 //! its channel's sink with retries. Never holds citizens' personal data: a
 //! citizen's contact is asked of intake at the moment of sending (with this
@@ -27,6 +29,8 @@ use tokio::sync::Notify;
 pub const TARGET: &str = "notification";
 pub const CONSUMER_TICKET_DISPATCHED: &str = "notification-ticket-dispatched";
 pub const CONSUMER_TICKET_MERGED: &str = "notification-ticket-merged";
+pub const CONSUMER_NOTICE_ISSUED: &str = "notification-notice-issued";
+pub const CONSUMER_WHISTLE_BLOWN: &str = "notification-whistle-blown";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -115,6 +119,24 @@ impl NotificationTarget {
             ctx.readiness
                 .register("notification.consumer.ticket_dispatched"),
         );
+        let notices = spawn_consumer(
+            bus.clone(),
+            db.clone(),
+            ConsumerSpec::new(CONSUMER_NOTICE_ISSUED),
+            events::NoticeIssuedHandler { wake: wake.clone() },
+            ctx.shutdown.clone(),
+            ctx.readiness
+                .register("notification.consumer.notice_issued"),
+        );
+        let whistles = spawn_consumer(
+            bus.clone(),
+            db.clone(),
+            ConsumerSpec::new(CONSUMER_WHISTLE_BLOWN),
+            events::WhistleBlownHandler { wake: wake.clone() },
+            ctx.shutdown.clone(),
+            ctx.readiness
+                .register("notification.consumer.whistle_blown"),
+        );
         let merged = spawn_consumer(
             bus,
             db.clone(),
@@ -151,7 +173,7 @@ impl NotificationTarget {
         Ok(RunningTarget::new(
             TARGET,
             grpc_addr,
-            vec![server, consumer, merged, delivery_task],
+            vec![server, consumer, merged, notices, whistles, delivery_task],
         ))
     }
 }

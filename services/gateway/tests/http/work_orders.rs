@@ -986,3 +986,62 @@ async fn a_merged_ticket_s_work_order_follows_its_master_until_unmerged() {
     );
     assert_eq!(&events(&v)[1..], ["merge", "unmerge"]);
 }
+
+#[tokio::test]
+async fn units_are_notified_of_notices_and_summons() {
+    let s = stack().await;
+    let wo = new_order(&s, "13900000113", "SH01").await;
+    let grid = s.keys.token("370202", &[Role::GridWorker], "gw-1");
+    ok(
+        &s,
+        &grid,
+        &wo,
+        json!({"action": "whistle", "level": 2, "unit_ids": ["sn-bdx"], "note": "需街道协同"}),
+    )
+    .await;
+    s.dispatch_exec(&format!(
+        "UPDATE timers SET due_at = now() WHERE work_order_id = '{wo}' \
+         AND notice = 'urge' AND deadline = 'sign'"
+    ))
+    .await;
+    let d = dispatcher(&s);
+    let tracking = order(&s, &d, &wo).await["tracking_no"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bodies = |unit: &'static str| {
+        let (s, d) = (&s, d.clone());
+        async move {
+            let (_, v) = s
+                .get(&d, &format!("/api/v1/notifications?recipient_id={unit}"))
+                .await;
+            v["notifications"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|n| n["body"].as_str().unwrap_or_default().to_owned())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        }
+    };
+    let street = wait_until(Duration::from_secs(15), "the summons", || async {
+        let b = bodies("sn-bdx").await;
+        b.iter().any(|x| x.contains("吹哨报到")).then_some(b)
+    })
+    .await;
+    assert!(
+        street[0].contains("八大峡街道办事处") && street[0].contains(&tracking),
+        "{street:?}"
+    );
+    let lead = wait_until(Duration::from_secs(15), "the urge", || async {
+        let b = bodies("sn-gafj").await;
+        b.iter().any(|x| x.contains("催办单")).then_some(b)
+    })
+    .await;
+    let urge = lead.iter().find(|x| x.contains("催办单")).unwrap();
+    assert!(
+        urge.contains("已到签收时限") && urge.contains(&tracking),
+        "{urge}"
+    );
+}

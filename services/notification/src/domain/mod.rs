@@ -2,7 +2,11 @@
 
 use std::time::Duration;
 
-use jiesu_proto::{dispatch::TicketDispatched, intake::TicketMerged};
+use chrono::{Offset, TimeZone};
+use jiesu_proto::{
+    dispatch::{TicketDispatched, WorkOrderNoticeIssued, WorkOrderWhistleBlown},
+    intake::TicketMerged,
+};
 
 pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_SENT: &str = "sent";
@@ -41,6 +45,66 @@ pub fn merged(ev: &TicketMerged) -> (String, String) {
         ev.tracking_no, ev.master_tracking_no
     );
     (title, body)
+}
+
+/// China time as people read it on a notice: `11月23日 09:00`.
+fn china_time(ts: Option<&jiesu_proto::time::Timestamp>) -> String {
+    let Some(t) = ts.and_then(jiesu_proto::time::from_timestamp) else {
+        return "—".to_owned();
+    };
+    let cn = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| chrono::Utc.fix());
+    t.with_timezone(&cn).format("%m月%d日 %H:%M").to_string()
+}
+
+/// A 三单 notice to the unit holding the work order (or, for a late
+/// report-in, the summoned unit). Tracking number and deadline only.
+pub fn work_order_notice(ev: &WorkOrderNoticeIssued) -> (String, String) {
+    let c = ev.change.clone().unwrap_or_default();
+    let what = match ev.deadline.as_str() {
+        "sign" => "签收",
+        "respond" => "首次响应",
+        "resolve" => "办结",
+        _ => "报到",
+    };
+    let due = china_time(ev.due_at.as_ref());
+    let (title, line) = match ev.notice.as_str() {
+        "reminder" => (
+            "提醒单",
+            format!("{what}时限为{due}，即将到期，请抓紧办理。"),
+        ),
+        "urge" => ("催办单", format!("已到{what}时限（{due}），请立即办理。")),
+        "supervise" => (
+            "督办单",
+            format!("{what}已超期（时限{due}），已列入督办，请说明情况并加快办理。"),
+        ),
+        _ => (
+            "报到超时",
+            format!("贵单位被吹哨召集，报到时限{due}已过，请尽快报到。"),
+        ),
+    };
+    let body = format!(
+        "【接诉即办·{title}】{}：工单 {} {line}",
+        c.unit_name, c.tracking_no
+    );
+    (title.to_owned(), body)
+}
+
+/// Summons to report in (吹哨报到), one per summoned unit.
+pub fn whistle(ev: &WorkOrderWhistleBlown, unit_name: &str) -> (String, String) {
+    let c = ev.change.clone().unwrap_or_default();
+    let level = match c.level {
+        2 => "重点",
+        3 => "联合",
+        4 => "攻坚",
+        _ => "常规",
+    };
+    let body = format!(
+        "【接诉即办·吹哨报到】{unit_name}：工单 {} 已升级为{level}处置（{}级），请于{}前报到并参与办理。",
+        c.tracking_no,
+        c.level,
+        china_time(ev.report_due.as_ref())
+    );
+    ("吹哨报到".to_owned(), body)
 }
 
 /// Wait before delivery attempt `attempt + 1` (attempt counts from 1).
@@ -86,5 +150,41 @@ mod tests {
         assert_eq!(retry_delay(1), Duration::from_secs(5));
         assert_eq!(retry_delay(2), Duration::from_secs(10));
         assert_eq!(retry_delay(20), Duration::from_secs(2560));
+    }
+
+    #[test]
+    fn notices_name_the_unit_ticket_and_china_time_of_the_deadline() {
+        use jiesu_proto::dispatch::WorkOrderChange;
+        let change = WorkOrderChange {
+            unit_name: "八大峡街道办事处".into(),
+            tracking_no: "370202-20261122-00003".into(),
+            level: 3,
+            ..Default::default()
+        };
+        // 2026-11-23 01:00 UTC is 09:00 in China.
+        let due = Some(jiesu_proto::time::Timestamp {
+            seconds: 1_795_395_600,
+            nanos: 0,
+        });
+        let ev = WorkOrderNoticeIssued {
+            change: Some(change.clone()),
+            notice: "supervise".into(),
+            deadline: "resolve".into(),
+            due_at: due,
+        };
+        let (title, body) = work_order_notice(&ev);
+        assert_eq!(title, "督办单");
+        assert_eq!(
+            body,
+            "【接诉即办·督办单】八大峡街道办事处：工单 370202-20261122-00003 办结已超期（时限11月23日 09:00），已列入督办，请说明情况并加快办理。"
+        );
+        let w = WorkOrderWhistleBlown {
+            change: Some(change),
+            unit_ids: vec!["sn-bdx".into()],
+            unit_names: vec!["八大峡街道办事处".into()],
+            report_due: due,
+        };
+        let (_, body) = whistle(&w, "八大峡街道办事处");
+        assert!(body.contains("联合处置（3级）") && body.contains("11月23日 09:00前报到"), "{body}");
     }
 }

@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use jiesu_bus::{Delivery, HandleError, Handler};
-use jiesu_proto::{dispatch::TicketDispatched, intake::TicketMerged};
+use jiesu_proto::{
+    dispatch::{TicketDispatched, WorkOrderNoticeIssued, WorkOrderWhistleBlown},
+    intake::TicketMerged,
+};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, Statement};
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -97,6 +100,98 @@ impl Handler for TicketMergedHandler {
             delivery,
         )
         .await
+    }
+
+    fn after_commit(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// `dispatch work_order.notice_issued` → the 三单 notice to the unit.
+pub struct NoticeIssuedHandler {
+    pub wake: Arc<Notify>,
+}
+
+#[async_trait::async_trait]
+impl Handler for NoticeIssuedHandler {
+    type Event = WorkOrderNoticeIssued;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: WorkOrderNoticeIssued,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let c = ev.change.clone().unwrap_or_default();
+        let ticket_id = Uuid::parse_str(&c.ticket_id)
+            .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
+        if c.unit_id.is_empty() || c.tenant.is_empty() {
+            return Err(HandleError::Reject("event names no unit or tenant".into()));
+        }
+        let (title, body) = domain::work_order_notice(&ev);
+        store(
+            txn,
+            Pending {
+                tenant: &c.tenant,
+                region: &c.region_code,
+                recipient_kind: "unit",
+                recipient_id: &c.unit_id,
+                recipient_name: &c.unit_name,
+                title,
+                body,
+                ticket_id,
+            },
+            delivery,
+        )
+        .await
+    }
+
+    fn after_commit(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// `dispatch work_order.whistle_blown` → a summons to each unit.
+pub struct WhistleBlownHandler {
+    pub wake: Arc<Notify>,
+}
+
+#[async_trait::async_trait]
+impl Handler for WhistleBlownHandler {
+    type Event = WorkOrderWhistleBlown;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: WorkOrderWhistleBlown,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let c = ev.change.clone().unwrap_or_default();
+        let ticket_id = Uuid::parse_str(&c.ticket_id)
+            .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
+        if c.tenant.is_empty() {
+            return Err(HandleError::Reject("event names no tenant".into()));
+        }
+        for (i, unit) in ev.unit_ids.iter().enumerate() {
+            let name = ev.unit_names.get(i).map_or(unit.as_str(), String::as_str);
+            let (title, body) = domain::whistle(&ev, name);
+            store(
+                txn,
+                Pending {
+                    tenant: &c.tenant,
+                    region: &c.region_code,
+                    recipient_kind: "unit",
+                    recipient_id: unit,
+                    recipient_name: name,
+                    title,
+                    body,
+                    ticket_id,
+                },
+                delivery,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     fn after_commit(&self) {
