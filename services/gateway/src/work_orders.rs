@@ -84,6 +84,9 @@ pub struct WorkOrderView {
     pub leadership: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into_ticket_id: Option<String>,
+    /// In triage: units responsible for the same category group (研判).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suggested_units: Vec<UnitView>,
     pub created_at: Option<DateTime<Utc>>,
     /// Only when one order is read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -156,6 +159,14 @@ impl From<pb::WorkOrder> for WorkOrderView {
             leadership: w.leadership,
             merged_into_ticket_id: (!w.merged_into_ticket_id.is_empty())
                 .then_some(w.merged_into_ticket_id),
+            suggested_units: w
+                .suggested_units
+                .into_iter()
+                .map(|u| UnitView {
+                    id: u.id,
+                    name: u.name,
+                })
+                .collect(),
             created_at: w.created_at.as_ref().and_then(from_timestamp),
         }
     }

@@ -180,7 +180,26 @@ pub fn view(l: &Loaded, timeline: Vec<TimelineEntry>) -> WorkOrder {
             .collect(),
         leadership: m.leadership,
         merged_into_ticket_id: m.merged_into.map(|u| u.to_string()).unwrap_or_default(),
+        suggested_units: Vec::new(),
     }
+}
+
+/// Adds the 研判 suggestions to a triage order's view.
+async fn with_suggestions(
+    db: &DatabaseConnection,
+    mut w: WorkOrder,
+) -> Result<WorkOrder, DispatchError> {
+    if w.status == "triage" {
+        let today = Utc::now()
+            .with_timezone(&crate::domain::calendar::china())
+            .date_naive();
+        w.suggested_units = store::directory::suggest(db, &w.tenant, &w.category, today)
+            .await?
+            .into_iter()
+            .map(|(id, name)| Unit { id, name })
+            .collect();
+    }
+    Ok(w)
 }
 
 impl DispatchApi {
@@ -198,7 +217,7 @@ impl DispatchApi {
             })
             .collect();
         let loaded = engine::details(&self.db, model).await?;
-        Ok(view(&loaded, timeline))
+        with_suggestions(&self.db, view(&loaded, timeline)).await
     }
 }
 
@@ -401,7 +420,7 @@ impl DispatchService for DispatchApi {
             let l = engine::details(&self.db, m)
                 .await
                 .map_err(DispatchError::from)?;
-            work_orders.push(view(&l, Vec::new()));
+            work_orders.push(with_suggestions(&self.db, view(&l, Vec::new())).await?);
         }
         Ok(Response::new(ListWorkOrdersResponse {
             work_orders,

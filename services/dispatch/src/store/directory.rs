@@ -174,6 +174,30 @@ pub async fn route<C: ConnectionTrait>(
     .transpose()
 }
 
+/// Units leading entries of the same category group (the code's first two
+/// characters) valid on `day`, most entries first: what a dispatcher is
+/// offered for a ticket nobody is responsible for.
+pub async fn suggest<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    category: &str,
+    day: NaiveDate,
+) -> Result<Vec<(String, String)>, DbErr> {
+    let group: String = category.chars().take(2).collect();
+    conn.query_all_raw(stmt(
+        "SELECT u.id, u.name FROM responsibilities r JOIN units u \
+           ON u.tenant = r.tenant AND u.id = r.lead_unit_id AND u.active \
+         WHERE r.tenant = $1 AND starts_with(r.category, $2) \
+           AND r.valid_from <= $3 AND (r.valid_to IS NULL OR r.valid_to >= $3) \
+         GROUP BY u.id, u.name ORDER BY count(*) DESC, u.id LIMIT 3",
+        vec![tenant.into(), group.into(), day.into()],
+    ))
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("", "id")?, r.try_get("", "name")?)))
+    .collect()
+}
+
 /// Replaces the tenant's whole list (inside the caller's transaction).
 pub async fn replace_entries<C: ConnectionTrait>(
     conn: &C,

@@ -81,16 +81,17 @@ async fn the_responsibility_list_routes_by_category_and_street_and_shows_its_gap
         "{HEADER}\n\
          SH01,370202,sn-gafj,,2025-01-01,,噪声扰民由公安分局牵头\n\
          CG,370202,sn-zjj,,2025-01-01,,\n\
-         CG02,370202006,sn-bdx,sn-zjj,2025-01-01,,八大峡街道违停由街道牵头\n"
+         CG02,370202006,sn-bdx,sn-zjj,2025-01-01,,八大峡街道违停由街道牵头\n\
+         SC02,370202,sn-scjg,,2025-01-01,,\n"
     );
     let (status, v) = import(&s, &s.admin(), list.clone()).await;
     assert_eq!(
         (status, v["entries"].as_u64()),
-        (StatusCode::OK, Some(3)),
+        (StatusCode::OK, Some(4)),
         "{v}"
     );
     // The export reads back what was imported.
-    assert_eq!(export(&s).await.lines().count(), 4);
+    assert_eq!(export(&s).await.lines().count(), 5);
     assert!(
         export(&s)
             .await
@@ -108,6 +109,11 @@ async fn the_responsibility_list_routes_by_category_and_street_and_shows_its_gap
     );
     let nobody = routed(&s, "13900000203", "SC01", None).await;
     assert_eq!(nobody["status"], "triage", "{nobody}");
+    // 研判: the unit responsible for the same category group is offered.
+    assert_eq!(
+        nobody["suggested_units"],
+        json!([{"id": "sn-scjg", "name": "市南区市场监督管理局"}])
+    );
 
     let (status, g) = s
         .get(&s.admin(), "/api/v1/admin/responsibilities/gaps")

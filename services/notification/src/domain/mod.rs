@@ -185,6 +185,9 @@ mod tests {
             report_due: due,
         };
         let (_, body) = whistle(&w, "八大峡街道办事处");
-        assert!(body.contains("联合处置（3级）") && body.contains("11月23日 09:00前报到"), "{body}");
+        assert!(
+            body.contains("联合处置（3级）") && body.contains("11月23日 09:00前报到"),
+            "{body}"
+        );
     }
 }
