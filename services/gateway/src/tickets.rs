@@ -204,6 +204,9 @@ pub struct TicketView {
     /// dispatch has it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub work_order_id: Option<String>,
+    /// The unit's reply once resolved (办结答复).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
     /// The master this ticket is merged into (并件), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_into: Option<TicketRef>,
@@ -419,6 +422,10 @@ pub async fn get_ticket(
             .unwrap_or(ticket.status)
     });
     let work_order_id = order.as_ref().map(|o| o.id.clone());
+    let reply = order
+        .as_ref()
+        .map(|o| o.reply.clone())
+        .filter(|r| !r.is_empty());
     let unit = order.and_then(|o| o.unit).map(|u| UnitView {
         id: u.id,
         name: u.name,
@@ -431,6 +438,7 @@ pub async fn get_ticket(
         status,
         merged_into: ticket_ref(ticket.merged_into, ticket.merged_into_tracking_no),
         work_order_id,
+        reply,
         merged: ticket
             .merged
             .into_iter()

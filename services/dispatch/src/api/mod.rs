@@ -184,6 +184,39 @@ pub fn view(l: &Loaded, timeline: Vec<TimelineEntry>) -> WorkOrder {
     }
 }
 
+/// Timeline events a citizen sees of their own ticket's work order.
+const PUBLIC_EVENTS: [&str; 7] = [
+    "dispatched",
+    "triage",
+    "sign",
+    "resolve",
+    "close",
+    "reopen",
+    "merge",
+];
+
+/// What the citizen who raised the ticket sees: the steps and the reply,
+/// not staff notes, co-handlers' parts, summons or levels.
+fn for_citizen(mut w: WorkOrder) -> WorkOrder {
+    w.timeline
+        .retain(|e| PUBLIC_EVENTS.contains(&e.event.as_str()));
+    for e in &mut w.timeline {
+        // Staff notes are "<label>：<note>"; the citizen gets the label.
+        if let Some((label, _)) = e.note.split_once('：')
+            && e.actor_role != "system"
+        {
+            e.note = label.to_owned();
+        }
+    }
+    for c in &mut w.co_handlers {
+        c.part.clear();
+    }
+    w.summons.clear();
+    w.level = 0;
+    w.leadership = false;
+    w
+}
+
 /// Adds the 研判 suggestions to a triage order's view.
 async fn with_suggestions(
     db: &DatabaseConnection,
@@ -311,7 +344,12 @@ impl DispatchService for DispatchApi {
             .await
             .map_err(DispatchError::from)?
             .ok_or(DispatchError::NotFound)?;
-        Ok(Response::new(self.full_view(order).await?))
+        let view = self.full_view(order).await?;
+        Ok(Response::new(if who.is_citizen_only() {
+            for_citizen(view)
+        } else {
+            view
+        }))
     }
 
     async fn get_work_order(

@@ -124,8 +124,8 @@ async fn discovery_and_services_in_both_formats() {
     let (status, list) = json(&s, &format!("{BASE}/services.json")).await;
     assert_eq!(status, StatusCode::OK);
     let list = list.as_array().unwrap();
-    // Leaves only: SH01, CG02, SC01.
-    assert_eq!(list.len(), 3, "{list:?}");
+    // Leaves only: SH01, CG02, SC01, QT01.
+    assert_eq!(list.len(), 4, "{list:?}");
     let cg02 = list.iter().find(|x| x["service_code"] == "CG02").unwrap();
     assert_eq!(cg02["service_name"], "违章停车");
     assert_eq!(cg02["metadata"], true);

@@ -148,7 +148,7 @@ async fn bad_tokens_are_refused_with_401() {
     let good = signer.sign_json(&claims).unwrap();
     let (status, cats) = s.get(&good, "/api/v1/categories").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(cats["categories"].as_array().unwrap().len(), 6);
+    assert_eq!(cats["categories"].as_array().unwrap().len(), 8);
 }
 
 #[tokio::test]
@@ -454,7 +454,7 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
     assert_eq!(status, StatusCode::OK);
     assert!(ct.starts_with("application/json"));
     let tree: Value = serde_json::from_str(&json_tree).unwrap();
-    assert_eq!(tree.as_array().unwrap().len(), 6);
+    assert_eq!(tree.as_array().unwrap().len(), 8);
     let cg02 = tree
         .as_array()
         .unwrap()
@@ -474,7 +474,7 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
         v,
-        json!({"created": 0, "updated": 6, "deactivated": 0, "leaves": 3})
+        json!({"created": 0, "updated": 8, "deactivated": 0, "leaves": 4})
     );
 
     // A new tree: 市场监管 goes, 环境保护 arrives with three levels.
@@ -490,7 +490,7 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
         v,
-        json!({"created": 3, "updated": 4, "deactivated": 2, "leaves": 3})
+        json!({"created": 3, "updated": 4, "deactivated": 4, "leaves": 3})
     );
     let (_, cats) = s.get(&s.agent(), "/api/v1/categories").await;
     let codes: Vec<&str> = cats["categories"]
@@ -534,10 +534,10 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
     // The JSON export round-trips through import as well.
     let (status, v) = import("application/json", json_tree).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    // SC and SC01 come back (reactivated, not created); 环境保护 goes.
+    // SC, SC01, QT and QT01 come back (reactivated, not created); 环境保护 goes.
     assert_eq!(
         v,
-        json!({"created": 0, "updated": 6, "deactivated": 3, "leaves": 3})
+        json!({"created": 0, "updated": 8, "deactivated": 3, "leaves": 4})
     );
 
     for (ct, body, mentions) in [

@@ -1045,3 +1045,71 @@ async fn units_are_notified_of_notices_and_summons() {
         "{urge}"
     );
 }
+
+#[tokio::test]
+async fn the_citizen_sees_the_steps_and_the_reply_but_not_staff_notes() {
+    let s = stack().await;
+    let citizen = s.keys.token("370202", &[Role::Citizen], "wx-citizen-7");
+    let mut b = ticket_body("13900000114");
+    b["channel"] = json!("app");
+    let (status, v) = s.post(Some(&citizen), b).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let wo = wait_until(Duration::from_secs(15), "the work order", || async {
+        let (_, t) = s.get(&s.agent(), &format!("/api/v1/tickets/{id}")).await;
+        t["work_order_id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let h = handler(&s, "sn-gafj");
+    ok(
+        &s,
+        &h,
+        &wo,
+        json!({"action": "sign", "note": "内部：交治安中队"}),
+    )
+    .await;
+    ok(
+        &s,
+        &h,
+        &wo,
+        json!({"action": "progress", "note": "内部：商户系辖区重点对象"}),
+    )
+    .await;
+    ok(
+        &s,
+        &supervisor(&s),
+        &wo,
+        json!({"action": "instruct", "note": "内部批示：从严处理"}),
+    )
+    .await;
+    let reply = "已责令商户整改，晚10点后停止营业。";
+    ok(
+        &s,
+        &h,
+        &wo,
+        json!({"action": "resolve", "reply": reply, "note": "内部：已录入执法系统"}),
+    )
+    .await;
+    let (status, v) = s.get(&citizen, &format!("/api/v1/tickets/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        (v["status"].as_str(), v["reply"].as_str()),
+        (Some("resolved"), Some(reply))
+    );
+    let text = v["timeline"].to_string();
+    assert!(
+        !text.contains("内部"),
+        "no staff note reaches the citizen: {text}"
+    );
+    let events: Vec<&str> = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == "dispatch")
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["dispatched", "sign", "resolve"]);
+    // Staff still read everything.
+    let (_, v) = s.get(&s.agent(), &format!("/api/v1/tickets/{id}")).await;
+    assert!(v["timeline"].to_string().contains("内部批示"), "{v}");
+}

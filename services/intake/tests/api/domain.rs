@@ -15,6 +15,7 @@ fn ok_request() -> CreateTicketRequest {
             lat: Some(36.06),
             lon: Some(120.38),
             address: "香港中路街道燕儿岛路10号".into(),
+            ..Default::default()
         }),
         citizen: Some(Citizen {
             name: "张三".into(),

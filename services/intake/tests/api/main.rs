@@ -119,6 +119,7 @@ pub(crate) fn ticket(phone: &str) -> CreateTicketRequest {
             lat: Some(36.06),
             lon: Some(120.38),
             address: "燕儿岛路10号3单元501".into(),
+            ..Default::default()
         }),
         citizen: Some(Citizen {
             name: "张先生".into(),
