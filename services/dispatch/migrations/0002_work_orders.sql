@@ -75,7 +75,7 @@ CREATE TABLE timers (
     cancelled_at   TIMESTAMPTZ
 );
 CREATE INDEX timers_pending ON timers (due_at) WHERE fired_at IS NULL AND cancelled_at IS NULL;
-CREATE INDEX timers_order ON timers (work_order_id) WHERE fired_at IS NULL AND cancelled_at IS NULL;
+CREATE INDEX timers_order ON timers (work_order_id) WHERE cancelled_at IS NULL;
 
 CREATE TABLE sla_policies (
     tenant                 TEXT PRIMARY KEY,

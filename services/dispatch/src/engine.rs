@@ -350,52 +350,82 @@ pub async fn reconcile_timers<C: ConnectionTrait>(
             ));
         }
     }
-    let pending = conn
+    // Timers already set or fired for this order (cancelled ones are gone).
+    let existing = conn
         .query_all_raw(stmt(
-            "SELECT id, notice, deadline, deadline_at, unit_id FROM timers \
-             WHERE work_order_id = $1 AND fired_at IS NULL AND cancelled_at IS NULL",
+            "SELECT id, notice, deadline, deadline_at, unit_id, fired_at IS NOT NULL AS fired \
+             FROM timers WHERE work_order_id = $1 AND cancelled_at IS NULL",
             vec![m.id.into()],
         ))
         .await?;
-    for r in pending {
+    let mut have: Vec<(String, String, DateTime<Utc>, Option<String>)> = Vec::new();
+    let mut cancel: Vec<i64> = Vec::new();
+    for r in existing {
         let key: (String, String, DateTime<Utc>, Option<String>) = (
             r.try_get("", "notice")?,
             r.try_get("", "deadline")?,
             r.try_get("", "deadline_at")?,
             r.try_get("", "unit_id")?,
         );
-        if !wanted
+        let wanted_now = wanted
             .iter()
-            .any(|w| (&w.0, &w.1, &w.2, &w.4) == (&key.0, &key.1, &key.2, &key.3))
-        {
-            let id: i64 = r.try_get("", "id")?;
-            conn.execute_raw(stmt(
-                "UPDATE timers SET cancelled_at = now() WHERE id = $1",
-                vec![id.into()],
-            ))
-            .await?;
+            .any(|w| (&w.0, &w.1, &w.2, &w.4) == (&key.0, &key.1, &key.2, &key.3));
+        let fired: bool = r.try_get("", "fired")?;
+        if !wanted_now && !fired {
+            cancel.push(r.try_get("", "id")?);
+        } else {
+            have.push(key);
         }
     }
-    for (notice, deadline, deadline_at, due_at, unit) in wanted {
+    if !cancel.is_empty() {
         conn.execute_raw(stmt(
-            "INSERT INTO timers (tenant, work_order_id, notice, deadline, deadline_at, due_at, \
-             version, unit_id) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE NOT EXISTS (SELECT 1 FROM timers \
-               WHERE work_order_id = $2 AND notice = $3 AND deadline = $4 AND deadline_at = $5 \
-               AND unit_id IS NOT DISTINCT FROM $8 AND cancelled_at IS NULL)",
-            vec![
-                m.tenant.clone().into(),
-                m.id.into(),
-                notice.into(),
-                deadline.into(),
-                deadline_at.into(),
-                due_at.into(),
-                m.version.into(),
-                unit.into(),
-            ],
+            "UPDATE timers SET cancelled_at = now() WHERE id = ANY($1)",
+            vec![cancel.into()],
         ))
         .await?;
     }
+    // A notice already set, or fired for the same deadline, is not set again.
+    wanted.retain(|w| {
+        !have
+            .iter()
+            .any(|h| (&h.0, &h.1, &h.2, &h.3) == (&w.0, &w.1, &w.2, &w.4))
+    });
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mut cols: (
+        Vec<String>,
+        Vec<String>,
+        Vec<DateTime<Utc>>,
+        Vec<DateTime<Utc>>,
+    ) = Default::default();
+    let mut units: Vec<String> = Vec::new();
+    for (notice, deadline, deadline_at, due_at, unit) in wanted {
+        cols.0.push(notice);
+        cols.1.push(deadline);
+        cols.2.push(deadline_at);
+        cols.3.push(due_at);
+        // '' stands for "no unit" in the array; NULLIF restores it.
+        units.push(unit.unwrap_or_default());
+    }
+    conn.execute_raw(stmt(
+        "INSERT INTO timers (tenant, work_order_id, notice, deadline, deadline_at, due_at, \
+         version, unit_id) \
+         SELECT $1, $2, n, d, da, du, $3, NULLIF(u, '') \
+         FROM unnest($4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[]) \
+           AS t(n, d, da, du, u)",
+        vec![
+            m.tenant.clone().into(),
+            m.id.into(),
+            m.version.into(),
+            cols.0.into(),
+            cols.1.into(),
+            cols.2.into(),
+            cols.3.into(),
+            units.into(),
+        ],
+    ))
+    .await?;
     Ok(())
 }
 

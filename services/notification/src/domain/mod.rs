@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chrono::{Offset, TimeZone};
+use chrono::Offset;
 use jiesu_proto::{
     dispatch::{TicketDispatched, WorkOrderNoticeIssued, WorkOrderWhistleBlown},
     intake::TicketMerged,
