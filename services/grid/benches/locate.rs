@@ -1,0 +1,256 @@
+//! Locating points among 150,000 grids: the in-memory index against
+//! PostgreSQL + PostGIS on the same polygons and points.
+//!
+//! ```text
+//! cargo bench -p jiesu-grid --bench locate -- [--grids 150000] [--points 100000] [--no-postgis]
+//! ```
+//!
+//! Generates `--grids` polygons of 8 to 16 vertices (one per cell of a
+//! square lattice, star-shaped around the cell's centre, so neighbours
+//! never overlap and some points fall between grids) and `--points` random
+//! points over the same area, deterministically. Measures for the index:
+//! build time, resident memory added, and per-lookup p50/p99 and lookups/s
+//! on one thread. Then loads the same polygons into a fresh database with
+//! PostGIS (`geometry(MultiPolygon, 4326)`, GiST index) and asks
+//! `ST_Contains` for each point over one connection, and checks that both
+//! answer the same grid (or none) for every point.
+
+use std::time::{Duration, Instant};
+
+use geo::{Coord, LineString, MultiPolygon, Polygon};
+use jiesu_grid::domain::{
+    index::GridIndex,
+    layer::{Grid, Kind},
+};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// A database with no tables of ours: the bench makes its own.
+struct NoTables;
+
+impl jiesu_db::SqlMigrations for NoTables {
+    fn list() -> Vec<jiesu_db::SqlMigration> {
+        Vec::new()
+    }
+}
+
+/// xorshift64*: deterministic and dependency-free.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// The area: a 2° × 2° box in Shandong.
+const LON0: f64 = 117.0;
+const LAT0: f64 = 35.0;
+const SPAN: f64 = 2.0;
+
+fn generate(n: usize, rng: &mut Rng) -> Vec<Grid> {
+    let side = (n as f64).sqrt().ceil() as usize;
+    let cell = SPAN / side as f64;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let (cx, cy) = (
+            LON0 + ((i % side) as f64 + 0.5) * cell,
+            LAT0 + ((i / side) as f64 + 0.5) * cell,
+        );
+        let k = 8 + (rng.next() % 9) as usize;
+        let mut ring: Vec<Coord<f64>> = (0..k)
+            .map(|j| {
+                let a = std::f64::consts::TAU * (j as f64 + 0.8 * rng.unit()) / k as f64;
+                let r = cell * (0.30 + 0.19 * rng.unit());
+                Coord {
+                    x: cx + r * a.cos(),
+                    y: cy + r * a.sin(),
+                }
+            })
+            .collect();
+        ring.push(ring[0]);
+        out.push(Grid {
+            code: format!("G{i}"),
+            name: String::new(),
+            kind: Kind::Basic,
+            community: "370202006001".into(),
+            shape: MultiPolygon::new(vec![Polygon::new(LineString::new(ring), vec![])]),
+        });
+    }
+    out
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn pct(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+fn wkt(m: &MultiPolygon<f64>) -> String {
+    let polys: Vec<String> = m
+        .0
+        .iter()
+        .map(|p| {
+            let ring: Vec<String> = p.exterior().0.iter().map(|c| format!("{} {}", c.x, c.y)).collect();
+            format!("(({}))", ring.join(","))
+        })
+        .collect();
+    format!("MULTIPOLYGON({})", polys.join(","))
+}
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let mut grids_n = 150_000usize;
+    let mut points_n = 100_000usize;
+    let mut postgis = true;
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--grids" => grids_n = it.next().ok_or("--grids N")?.parse()?,
+            "--points" => points_n = it.next().ok_or("--points N")?.parse()?,
+            "--no-postgis" => postgis = false,
+            _ => {}
+        }
+    }
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let grids = generate(grids_n, &mut rng);
+    let points: Vec<(f64, f64)> = (0..points_n)
+        .map(|_| (LON0 + SPAN * rng.unit(), LAT0 + SPAN * rng.unit()))
+        .collect();
+    let vertices: usize = grids.iter().map(|g| g.shape.0[0].exterior().0.len() - 1).sum();
+    println!(
+        "machine: {} cores; {grids_n} grids ({:.1} vertices on average), {points_n} points",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        vertices as f64 / grids_n as f64
+    );
+
+    let wkts: Vec<String> = if postgis {
+        grids.iter().map(|g| wkt(&g.shape)).collect()
+    } else {
+        Vec::new()
+    };
+    let before = rss_bytes();
+    let t = Instant::now();
+    let index = GridIndex::build(grids);
+    let build = t.elapsed();
+    let after = rss_bytes();
+    let mut lat = Vec::with_capacity(points.len());
+    let mut answers: Vec<Option<String>> = Vec::with_capacity(points.len());
+    let t = Instant::now();
+    for (x, y) in &points {
+        let s = Instant::now();
+        let hit = index.locate(*x, *y).basic.map(str::to_owned);
+        lat.push(s.elapsed());
+        answers.push(hit);
+    }
+    let total = t.elapsed();
+    lat.sort();
+    let found = answers.iter().filter(|a| a.is_some()).count();
+    println!();
+    println!("| engine | build s | memory MiB | p50 µs | p99 µs | lookups/s | points in a grid |");
+    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| in-memory R-tree + point-in-polygon | {:.2} | {:.0} (RSS added; coordinates + tree {:.0}) | {:.2} | {:.2} | {:.0} | {found} |",
+        build.as_secs_f64(),
+        after.saturating_sub(before) as f64 / 1048576.0,
+        index.coordinate_bytes() as f64 / 1048576.0,
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        points.len() as f64 / total.as_secs_f64(),
+    );
+    if !postgis {
+        return Ok(());
+    }
+
+    let db = jiesu_testkit::TestDb::new::<NoTables>("grid_bench").await;
+    let conn = db.connect().await;
+    conn.execute_unprepared("CREATE EXTENSION IF NOT EXISTS postgis").await?;
+    conn.execute_unprepared(
+        "CREATE TABLE grids (code TEXT PRIMARY KEY, geom geometry(MultiPolygon, 4326) NOT NULL)",
+    )
+    .await?;
+    let t = Instant::now();
+    for (chunk_no, chunk) in wkts.chunks(2000).enumerate() {
+        let codes: Vec<String> = (0..chunk.len())
+            .map(|j| format!("G{}", chunk_no * 2000 + j))
+            .collect();
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO grids SELECT c, ST_GeomFromText(w, 4326) FROM unnest($1::text[], $2::text[]) AS t(c, w)",
+            [codes.into(), chunk.to_vec().into()],
+        ))
+        .await?;
+    }
+    let load = t.elapsed();
+    let t = Instant::now();
+    conn.execute_unprepared("CREATE INDEX grids_geom ON grids USING gist (geom); ANALYZE grids")
+        .await?;
+    let gist = t.elapsed();
+    let size: i64 = conn
+        .query_one_raw(Statement::from_string(
+            DbBackend::Postgres,
+            "SELECT pg_total_relation_size('grids')".to_owned(),
+        ))
+        .await?
+        .ok_or("no size")?
+        .try_get_by_index(0)?;
+    let mut lat = Vec::with_capacity(points.len());
+    let (mut mismatches, mut found_pg) = (0usize, 0usize);
+    let t = Instant::now();
+    for ((x, y), ours) in points.iter().zip(&answers) {
+        let s = Instant::now();
+        let row = conn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT code FROM grids WHERE ST_Contains(geom, ST_SetSRID(ST_MakePoint($1, $2), 4326)) LIMIT 1",
+                [(*x).into(), (*y).into()],
+            ))
+            .await?;
+        lat.push(s.elapsed());
+        let theirs: Option<String> = row.map(|r| r.try_get_by_index(0)).transpose()?;
+        found_pg += usize::from(theirs.is_some());
+        if &theirs != ours {
+            mismatches += 1;
+        }
+    }
+    let total_pg = t.elapsed();
+    lat.sort();
+    println!(
+        "| PostGIS ST_Contains + GiST, one connection | {:.2} (load) + {:.2} (index) | {:.0} (table + index on disk) | {:.2} | {:.2} | {:.0} | {} |",
+        load.as_secs_f64(),
+        gist.as_secs_f64(),
+        size as f64 / 1048576.0,
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        points.len() as f64 / total_pg.as_secs_f64(),
+        found_pg,
+    );
+    println!();
+    println!(
+        "answers differing between the two: {mismatches} of {}; in-memory lookups/s ÷ PostGIS lookups/s = {:.0}",
+        points.len(),
+        total_pg.as_secs_f64() / total.as_secs_f64()
+    );
+    if mismatches > 0 {
+        return Err(format!("{mismatches} points answered differently").into());
+    }
+    Ok(())
+}

@@ -1,0 +1,137 @@
+//! The in-memory spatial index every grid replica keeps: an R-tree over the
+//! grids' bounding boxes narrows a point to a few candidates, an exact
+//! point-in-polygon test decides. A point on a boundary belongs to no grid
+//! (as `ST_Contains` has it), so neighbours never both claim it.
+
+use geo::{BoundingRect, Contains, MultiPolygon, Point};
+use rstar::{
+    AABB, RTree,
+    primitives::{GeomWithData, Rectangle},
+};
+
+use super::layer::{Grid, Kind};
+
+type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+
+/// Grids by position.
+pub struct GridIndex {
+    tree: RTree<Entry>,
+    grids: Vec<Grid>,
+}
+
+/// The grids holding a point, one per kind (professional grids may be
+/// several: police, fire, power...).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Located<'a> {
+    pub basic: Option<&'a str>,
+    pub micro: Option<&'a str>,
+    pub dedicated: Option<&'a str>,
+    pub professional: Vec<&'a str>,
+    /// The community of the basic grid (or of any grid found).
+    pub community: Option<&'a str>,
+}
+
+impl GridIndex {
+    /// Builds the index (bulk-loaded R-tree).
+    pub fn build(grids: Vec<Grid>) -> Self {
+        let entries: Vec<Entry> = grids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| {
+                let r = g.shape.bounding_rect()?;
+                Some(GeomWithData::new(
+                    Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                    u32::try_from(i).ok()?,
+                ))
+            })
+            .collect();
+        Self {
+            tree: RTree::bulk_load(entries),
+            grids,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.grids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.grids.is_empty()
+    }
+
+    /// The grids holding (`lon`, `lat`).
+    pub fn locate(&self, lon: f64, lat: f64) -> Located<'_> {
+        let p = Point::new(lon, lat);
+        let mut out = Located::default();
+        for e in self
+            .tree
+            .locate_in_envelope_intersecting(&AABB::from_point([lon, lat]))
+        {
+            let Some(g) = self.grids.get(e.data as usize) else {
+                continue;
+            };
+            if !g.shape.contains(&p) {
+                continue;
+            }
+            match g.kind {
+                Kind::Basic => {
+                    out.basic = Some(&g.code);
+                    out.community = Some(&g.community);
+                }
+                Kind::Micro => out.micro = Some(&g.code),
+                Kind::Dedicated => out.dedicated = Some(&g.code),
+                Kind::Professional => out.professional.push(&g.code),
+            }
+            if out.community.is_none() {
+                out.community = Some(&g.community);
+            }
+        }
+        out.professional.sort_unstable();
+        out
+    }
+
+    /// Bytes held by the polygons' coordinates and the tree's entries: a
+    /// lower bound the bench compares with the process's resident memory.
+    pub fn coordinate_bytes(&self) -> usize {
+        let coords: usize = self.grids.iter().map(|g| count_coords(&g.shape)).sum();
+        coords * std::mem::size_of::<geo::Coord<f64>>() + self.tree.size() * std::mem::size_of::<Entry>()
+    }
+}
+
+fn count_coords(m: &MultiPolygon<f64>) -> usize {
+    m.0.iter()
+        .map(|p| p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::layer::{
+        read,
+        tests::{layer, square},
+    };
+
+    #[test]
+    fn a_point_finds_its_basic_micro_and_professional_grids() {
+        let l = layer(vec![
+            square("G1", "basic", 120.30, 36.04, 120.31, 36.05),
+            square("G2", "basic", 120.31, 36.04, 120.32, 36.05),
+            square("M1", "micro", 120.301, 36.041, 120.302, 36.042),
+            square("P1", "professional", 120.295, 36.035, 120.315, 36.055),
+        ]);
+        let idx = GridIndex::build(read(&l).unwrap_or_default());
+        assert_eq!(idx.len(), 4);
+        let at = idx.locate(120.3015, 36.0415);
+        assert_eq!(
+            (at.basic, at.micro, at.professional.clone(), at.community),
+            (Some("G1"), Some("M1"), vec!["P1"], Some("370202006001"))
+        );
+        assert_eq!(idx.locate(120.315, 36.045).basic, Some("G2"));
+        let outside = idx.locate(121.0, 37.0);
+        assert_eq!(outside, Located::default());
+        // On the shared edge: neither claims it.
+        assert_eq!(idx.locate(120.31, 36.045).basic, None);
+        assert!(idx.coordinate_bytes() > 0);
+    }
+}

@@ -1,0 +1,4 @@
+//! Grid's pure rules.
+
+pub mod index;
+pub mod layer;
