@@ -51,6 +51,11 @@ impl GridIndex {
         }
     }
 
+    /// The indexed grids, in the order given.
+    pub fn grids(&self) -> &[Grid] {
+        &self.grids
+    }
+
     pub fn len(&self) -> usize {
         self.grids.len()
     }
