@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "jiesu/intake/v1/intake.proto",
         "jiesu/dispatch/v1/dispatch.proto",
         "jiesu/notification/v1/notification.proto",
+        "jiesu/grid/v1/grid.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

@@ -92,14 +92,16 @@ pub enum Target {
     Gateway,
     Intake,
     Dispatch,
+    Grid,
     Notification,
 }
 
 impl Target {
-    const ALL: [Target; 4] = [
+    const ALL: [Target; 5] = [
         Target::Gateway,
         Target::Intake,
         Target::Dispatch,
+        Target::Grid,
         Target::Notification,
     ];
 
@@ -108,6 +110,7 @@ impl Target {
             Target::Gateway => jiesu_gateway::TARGET,
             Target::Intake => jiesu_intake::TARGET,
             Target::Dispatch => jiesu_dispatch::TARGET,
+            Target::Grid => jiesu_grid::TARGET,
             Target::Notification => jiesu_notification::TARGET,
         }
     }
@@ -125,7 +128,7 @@ fn parse_targets(list: &[String]) -> anyhow::Result<Vec<Target>> {
             .find(|t| t.name() == name)
             .ok_or_else(|| {
                 anyhow!(
-                    "unknown target `{name}` (known: all, gateway, intake, dispatch, notification)"
+                    "unknown target `{name}` (known: all, gateway, intake, dispatch, grid, notification)"
                 )
             })?;
         if !out.contains(&t) {
@@ -242,6 +245,15 @@ async fn serve(settings: Settings, targets: Vec<Target>) -> anyhow::Result<()> {
                 )
                 .await?
             }
+            Target::Grid => {
+                jiesu_grid::GridTarget::build(
+                    &settings.grid,
+                    &settings.database,
+                    verifier.clone(),
+                    &ctx,
+                )
+                .await?
+            }
             Target::Notification => {
                 jiesu_notification::NotificationTarget::build(
                     &settings.notification,
@@ -287,6 +299,7 @@ async fn migrate(settings: &Settings, targets: &[Target]) -> anyhow::Result<()> 
                 db.url_for(t.name(), &settings.dispatch.database_url)?,
                 t.name(),
             ),
+            Target::Grid => (db.url_for(t.name(), &settings.grid.database_url)?, t.name()),
             Target::Notification => (
                 db.url_for(t.name(), &settings.notification.database_url)?,
                 t.name(),
@@ -298,6 +311,7 @@ async fn migrate(settings: &Settings, targets: &[Target]) -> anyhow::Result<()> 
         match t {
             Target::Intake => jiesu_db::migrate::<jiesu_intake::Migrations>(&url, db).await,
             Target::Dispatch => jiesu_db::migrate::<jiesu_dispatch::Migrations>(&url, db).await,
+            Target::Grid => jiesu_db::migrate::<jiesu_grid::Migrations>(&url, db).await,
             Target::Notification => {
                 jiesu_db::migrate::<jiesu_notification::Migrations>(&url, db).await
             }
@@ -389,7 +403,12 @@ async fn rekey(settings: &Settings, targets: &[Target], batch: u32) -> anyhow::R
 async fn seed_demo(settings: &Settings) -> anyhow::Result<()> {
     migrate(
         settings,
-        &[Target::Intake, Target::Dispatch, Target::Notification],
+        &[
+            Target::Intake,
+            Target::Dispatch,
+            Target::Grid,
+            Target::Notification,
+        ],
     )
     .await?;
     let d = demo::shinan()?;
@@ -410,6 +429,17 @@ async fn seed_demo(settings: &Settings) -> anyhow::Result<()> {
     );
     let n = jiesu_dispatch::seed::upsert_routes(&dispatch, &d.tenant, &d.routes).await?;
     println!("{} ({}): {n} category -> unit routes", d.name, d.tenant);
+    let grid = jiesu_db::connect(&db.url_for("grid", &settings.grid.database_url)?, db).await?;
+    let (created, updated) =
+        jiesu_grid::seed::import(&grid, &d.tenant, &jiesu_grid::seed::shinan_layer())
+            .await
+            .map_err(|e| anyhow!("demo grid layer: {e}"))?;
+    println!(
+        "{} ({}): {} basic grids",
+        d.name,
+        d.tenant,
+        created + updated
+    );
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use jiesu_bus::BusConfig;
 use jiesu_db::DbConfig;
 use jiesu_dispatch::DispatchConfig;
 use jiesu_gateway::GatewayConfig;
+use jiesu_grid::GridConfig;
 use jiesu_intake::IntakeConfig;
 use jiesu_notification::NotificationConfig;
 use jiesu_pii::PiiConfig;
@@ -28,6 +29,7 @@ pub struct Settings {
     pub gateway: GatewayConfig,
     pub intake: IntakeConfig,
     pub dispatch: DispatchConfig,
+    pub grid: GridConfig,
     pub notification: NotificationConfig,
 }
 
@@ -68,6 +70,9 @@ impl Settings {
                         "dispatch.grpc_addr",
                         &self.dispatch.grpc_addr,
                     )?;
+                }
+                Grid => {
+                    jiesu_runtime::config::parse_addr("grid.grpc_addr", &self.grid.grpc_addr)?;
                 }
                 Notification => {
                     jiesu_runtime::config::parse_addr(

@@ -29,10 +29,16 @@ pub mod jiesu {
             tonic::include_proto!("jiesu.notification.v1");
         }
     }
+    pub mod grid {
+        pub mod v1 {
+            tonic::include_proto!("jiesu.grid.v1");
+        }
+    }
 }
 
 pub use jiesu::common::v1 as common;
 pub use jiesu::dispatch::v1 as dispatch;
+pub use jiesu::grid::v1 as grid;
 pub use jiesu::intake::v1 as intake;
 pub use jiesu::notification::v1 as notification;
 

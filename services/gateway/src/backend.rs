@@ -6,6 +6,7 @@ use std::{future::Future, time::Duration};
 
 use jiesu_proto::{
     dispatch::dispatch_service_client::DispatchServiceClient,
+    grid::grid_service_client::GridServiceClient,
     intake::{
         intake_service_client::IntakeServiceClient,
         public_intake_service_client::PublicIntakeServiceClient,
@@ -22,6 +23,7 @@ pub struct Backends {
     /// Intake's calls authenticated by channel credentials, or public.
     pub public: PublicIntakeServiceClient<Channel>,
     pub dispatch: DispatchServiceClient<Channel>,
+    pub grid: GridServiceClient<Channel>,
     pub notification: NotificationServiceClient<Channel>,
     pub retries: u32,
 }
@@ -39,6 +41,9 @@ impl Backends {
                 .max_encoding_message_size(MAX_MESSAGE_BYTES),
             public: PublicIntakeServiceClient::new(intake),
             dispatch: DispatchServiceClient::new(ch("gateway.dispatch_url", &cfg.dispatch_url)?),
+            grid: GridServiceClient::new(ch("gateway.grid_url", &cfg.grid_url)?)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
             notification: NotificationServiceClient::new(ch(
                 "gateway.notification_url",
                 &cfg.notification_url,

@@ -13,6 +13,7 @@ pub mod channels;
 pub mod directory;
 pub mod error;
 pub mod extract;
+pub mod grids;
 pub mod kb;
 pub mod open311;
 pub mod ratelimit;
@@ -48,6 +49,7 @@ pub struct GatewayConfig {
     pub http_addr: String,
     pub intake_url: String,
     pub dispatch_url: String,
+    pub grid_url: String,
     pub notification_url: String,
     /// Per backend call.
     #[serde(with = "humantime_serde")]
@@ -60,6 +62,8 @@ pub struct GatewayConfig {
     pub max_body_bytes: usize,
     /// Largest attachment upload (intake applies its per-kind limits).
     pub max_attachment_bytes: usize,
+    /// Largest grid layer (GeoJSON) import.
+    pub max_layer_bytes: usize,
     /// The public base URL (e.g. `https://12345.example.gov.cn`) used in
     /// Open311 discovery; empty means `http://<Host header>`.
     pub public_url: String,
@@ -72,12 +76,14 @@ impl Default for GatewayConfig {
             http_addr: "0.0.0.0:8080".into(),
             intake_url: "http://127.0.0.1:50051".into(),
             dispatch_url: "http://127.0.0.1:50052".into(),
+            grid_url: "http://127.0.0.1:50053".into(),
             notification_url: "http://127.0.0.1:50056".into(),
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
             retries: 3,
             max_body_bytes: 64 * 1024,
             max_attachment_bytes: 20 << 20,
+            max_layer_bytes: 64 << 20,
             public_url: String::new(),
             rate_limit: ratelimit::RateLimitConfig::default(),
         }
@@ -90,6 +96,7 @@ impl GatewayConfig {
         for (key, url) in [
             ("gateway.intake_url", &self.intake_url),
             ("gateway.dispatch_url", &self.dispatch_url),
+            ("gateway.grid_url", &self.grid_url),
             ("gateway.notification_url", &self.notification_url),
         ] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -125,7 +132,7 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(attachments::upload),
+    paths(attachments::upload, grids::export_layer, grids::import_layer),
     info(
         title = "Jiesu 接诉即办 API",
         description = "Public API of the Jiesu request-handling platform. Every endpoint but \
@@ -141,6 +148,7 @@ pub struct AppState {
         (name = "knowledge", description = "Knowledge base for direct answers (直接答复) and intake counts"),
         (name = "channels", description = "Registered channels and the signed webhook of a tenant's own platform"),
         (name = "work orders", description = "Work orders (工单): queues, actions, clocks, the SLA policy and the working calendar"),
+        (name = "grids", description = "Grids (网格): layers and locating a point"),
         (name = "operations", description = "Health"),
     )
 )]
@@ -200,6 +208,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 pub fn router(state: AppState) -> Router {
     let max_body = state.cfg.max_body_bytes;
     let max_attachment = state.cfg.max_attachment_bytes;
+    let max_layer = state.cfg.max_layer_bytes;
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(tickets::create_ticket))
@@ -240,6 +249,7 @@ pub fn router(state: AppState) -> Router {
             directory::import_responsibilities
         ))
         .routes(routes!(directory::gaps))
+        .routes(routes!(grids::locate))
         .split_for_parts();
     let doc = Arc::new(api);
     router
@@ -254,6 +264,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/tickets/{id}/attachments",
             axum::routing::post(attachments::upload).layer(DefaultBodyLimit::max(max_attachment)),
+        )
+        // Grid layers too.
+        .route(
+            "/api/v1/admin/grids",
+            get(grids::export_layer)
+                .put(grids::import_layer)
+                .layer(DefaultBodyLimit::max(max_layer)),
         )
         // Open311 GeoReport v2 has its own specification and error format.
         .route("/open311/v2/{tenant}", get(open311::root))

@@ -105,14 +105,18 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
 }
 
 fn wkt(m: &MultiPolygon<f64>) -> String {
-    let polys: Vec<String> = m
-        .0
-        .iter()
-        .map(|p| {
-            let ring: Vec<String> = p.exterior().0.iter().map(|c| format!("{} {}", c.x, c.y)).collect();
-            format!("(({}))", ring.join(","))
-        })
-        .collect();
+    let polys: Vec<String> =
+        m.0.iter()
+            .map(|p| {
+                let ring: Vec<String> = p
+                    .exterior()
+                    .0
+                    .iter()
+                    .map(|c| format!("{} {}", c.x, c.y))
+                    .collect();
+                format!("(({}))", ring.join(","))
+            })
+            .collect();
     format!("MULTIPOLYGON({})", polys.join(","))
 }
 
@@ -138,7 +142,10 @@ async fn main() -> Res<()> {
     // they are indexed (polygons as loaded plus the tree).
     let before = rss_bytes();
     let grids = generate(grids_n, &mut rng);
-    let vertices: usize = grids.iter().map(|g| g.shape.0[0].exterior().0.len() - 1).sum();
+    let vertices: usize = grids
+        .iter()
+        .map(|g| g.shape.0[0].exterior().0.len() - 1)
+        .sum();
     println!(
         "machine: {} cores; {grids_n} grids ({:.1} vertices on average), {points_n} points",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -159,7 +166,7 @@ async fn main() -> Res<()> {
     let t = Instant::now();
     for (x, y) in &points {
         let s = Instant::now();
-        let hit = index.locate(*x, *y).basic.map(str::to_owned);
+        let hit = index.locate(*x, *y).basic.map(|g| g.code.clone());
         lat.push(s.elapsed());
         answers.push(hit);
     }
@@ -184,7 +191,8 @@ async fn main() -> Res<()> {
 
     let db = jiesu_testkit::TestDb::new::<NoTables>("grid_bench").await;
     let conn = db.connect().await;
-    conn.execute_unprepared("CREATE EXTENSION IF NOT EXISTS postgis").await?;
+    conn.execute_unprepared("CREATE EXTENSION IF NOT EXISTS postgis")
+        .await?;
     conn.execute_unprepared(
         "CREATE TABLE grids (code TEXT PRIMARY KEY, geom geometry(MultiPolygon, 4326) NOT NULL)",
     )

@@ -2,11 +2,93 @@
 //! tree), grids of every kind with their geometry, and locating a point
 //! among them.
 //!
-//! This first part is the pure core: reading and validating grid layers
-//! from GeoJSON (closed rings, valid polygons, overlapping basic grids inside
-//! a community reported) and an in-memory spatial index (R-tree over
-//! bounding boxes, then exact point-in-polygon) that answers which grids
-//! hold a point. Storage, the gRPC/REST service, people, duties and events
-//! follow (issue 5).
+//! Owns the tenant's grids (GeoJSON in its database). Every replica keeps
+//! its own in-memory index of them (R-tree over bounding boxes, then exact
+//! point-in-polygon), built at start and rebuilt for a tenant after an
+//! import in that replica. People, duties, grid events, history ("as of")
+//! and change events follow (issue 5).
 
+pub mod api;
 pub mod domain;
+pub mod seed;
+pub mod store;
+
+use jiesu_auth::{AuthInterceptor, Verifier};
+use jiesu_db::{DbConfig, SqlMigration};
+use jiesu_proto::grid::grid_service_server::GridServiceServer;
+use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
+use serde::Deserialize;
+
+pub const TARGET: &str = "grid";
+
+/// Largest layer (GeoJSON) in one gRPC message.
+pub const MAX_LAYER_BYTES: usize = 64 << 20;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GridConfig {
+    pub grpc_addr: String,
+    /// Full database URL; empty means `<database.url>/<prefix>grid`.
+    pub database_url: String,
+}
+
+impl Default for GridConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: "0.0.0.0:50053".into(),
+            database_url: String::new(),
+        }
+    }
+}
+
+/// Grid's migrations, oldest first.
+pub struct Migrations;
+
+impl jiesu_db::SqlMigrations for Migrations {
+    fn list() -> Vec<SqlMigration> {
+        vec![SqlMigration {
+            name: "m20261122_000001_grid",
+            sql: include_str!("../migrations/0001_grid.sql"),
+        }]
+    }
+}
+
+pub struct GridTarget;
+
+impl GridTarget {
+    pub async fn build(
+        cfg: &GridConfig,
+        db_cfg: &DbConfig,
+        verifier: Verifier,
+        ctx: &TargetCtx,
+    ) -> Result<RunningTarget, StartError> {
+        let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
+        let db = jiesu_db::open::<Migrations>(TARGET, &cfg.database_url, db_cfg)
+            .await
+            .map_err(|e| err(&e))?;
+        let layers = store::Layers::load(&db).await.map_err(|e| err(&e))?;
+        let (listener, grpc_addr) = jiesu_runtime::grpc::bind("grid.grpc_addr", &cfg.grpc_addr)
+            .await
+            .map_err(|e| err(&e))?;
+        let health =
+            jiesu_runtime::grpc::health::<GridServiceServer<api::GridApi>>(ctx.shutdown.clone())
+                .await;
+        let router = jiesu_runtime::grpc::server()
+            .add_service(health)
+            .add_service(tonic::service::interceptor::InterceptedService::new(
+                // A whole layer travels in one message.
+                GridServiceServer::new(api::GridApi::new(db, layers))
+                    .max_decoding_message_size(MAX_LAYER_BYTES)
+                    .max_encoding_message_size(MAX_LAYER_BYTES),
+                AuthInterceptor::new(verifier),
+            ));
+        let server = jiesu_runtime::grpc::serve(
+            router,
+            listener,
+            TARGET,
+            ctx.readiness.register("grid.grpc"),
+            ctx.shutdown.clone(),
+        );
+        Ok(RunningTarget::new(TARGET, grpc_addr, vec![server]))
+    }
+}

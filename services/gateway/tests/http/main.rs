@@ -8,6 +8,7 @@ mod attachments;
 mod channels;
 mod citizen;
 mod directory;
+mod grids;
 mod knowledge;
 mod malformed;
 mod merge;

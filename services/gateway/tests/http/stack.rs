@@ -140,6 +140,7 @@ async fn stack_configured(
     let intake_db = TestDb::new::<jiesu_intake::Migrations>("intake").await;
     let dispatch_db = TestDb::new::<jiesu_dispatch::Migrations>("dispatch").await;
     let notification_db = TestDb::new::<jiesu_notification::Migrations>("notification").await;
+    let grid_db = TestDb::new::<jiesu_grid::Migrations>("grid").await;
     let cats = categories();
     let attachments_dir =
         std::env::temp_dir().join(format!("jiesu-att-{}", jiesu_testkit::unique_tag()));
@@ -237,10 +238,22 @@ async fn stack_configured(
     )
     .await
     .unwrap();
+    let grid = jiesu_grid::GridTarget::build(
+        &jiesu_grid::GridConfig {
+            grpc_addr: "127.0.0.1:0".into(),
+            database_url: grid_db.url.clone(),
+        },
+        &grid_db.config(),
+        verifier.clone(),
+        &ctx,
+    )
+    .await
+    .unwrap();
     let mut cfg = GatewayConfig {
         http_addr: "127.0.0.1:0".into(),
         intake_url: format!("http://{}", intake.addr()),
         dispatch_url: format!("http://{}", dispatch.addr()),
+        grid_url: format!("http://{}", grid.addr()),
         notification_url: format!("http://{}", notification.addr()),
         retries: 1,
         ..GatewayConfig::default()
@@ -256,6 +269,7 @@ async fn stack_configured(
     tokio::spawn(intake.run_until_stopped());
     tokio::spawn(dispatch.run_until_stopped());
     tokio::spawn(notification.run_until_stopped());
+    tokio::spawn(grid.run_until_stopped());
     tokio::spawn(gateway.run_until_stopped());
     Stack {
         base,
@@ -266,7 +280,7 @@ async fn stack_configured(
         intake_db: intake_db.url.clone(),
         dispatch_db: dispatch_db.url.clone(),
         attachments_dir,
-        _dbs: vec![intake_db, dispatch_db, notification_db],
+        _dbs: vec![intake_db, dispatch_db, notification_db, grid_db],
         _bus: tb,
     }
 }

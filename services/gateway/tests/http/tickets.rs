@@ -311,6 +311,9 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/admin/responsibilities", "get"),
         ("/api/v1/admin/responsibilities", "put"),
         ("/api/v1/admin/responsibilities/gaps", "get"),
+        ("/api/v1/locate", "get"),
+        ("/api/v1/admin/grids", "get"),
+        ("/api/v1/admin/grids", "put"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: std::collections::HashSet<&str> = expected.iter().map(|(p, _)| *p).collect();

@@ -21,12 +21,12 @@ pub struct GridIndex {
 
 /// The grids holding a point, one per kind (professional grids may be
 /// several: police, fire, power...).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Located<'a> {
-    pub basic: Option<&'a str>,
-    pub micro: Option<&'a str>,
-    pub dedicated: Option<&'a str>,
-    pub professional: Vec<&'a str>,
+    pub basic: Option<&'a Grid>,
+    pub micro: Option<&'a Grid>,
+    pub dedicated: Option<&'a Grid>,
+    pub professional: Vec<&'a Grid>,
     /// The community of the basic grid (or of any grid found).
     pub community: Option<&'a str>,
 }
@@ -80,18 +80,19 @@ impl GridIndex {
             }
             match g.kind {
                 Kind::Basic => {
-                    out.basic = Some(&g.code);
+                    out.basic = Some(g);
                     out.community = Some(&g.community);
                 }
-                Kind::Micro => out.micro = Some(&g.code),
-                Kind::Dedicated => out.dedicated = Some(&g.code),
-                Kind::Professional => out.professional.push(&g.code),
+                Kind::Micro => out.micro = Some(g),
+                Kind::Dedicated => out.dedicated = Some(g),
+                Kind::Professional => out.professional.push(g),
             }
             if out.community.is_none() {
                 out.community = Some(&g.community);
             }
         }
-        out.professional.sort_unstable();
+        out.professional
+            .sort_unstable_by(|a, b| a.code.cmp(&b.code));
         out
     }
 
@@ -99,7 +100,8 @@ impl GridIndex {
     /// lower bound the bench compares with the process's resident memory.
     pub fn coordinate_bytes(&self) -> usize {
         let coords: usize = self.grids.iter().map(|g| count_coords(&g.shape)).sum();
-        coords * std::mem::size_of::<geo::Coord<f64>>() + self.tree.size() * std::mem::size_of::<Entry>()
+        coords * std::mem::size_of::<geo::Coord<f64>>()
+            + self.tree.size() * std::mem::size_of::<Entry>()
     }
 }
 
@@ -128,15 +130,29 @@ mod tests {
         let idx = GridIndex::build(read(&l).unwrap_or_default());
         assert_eq!(idx.len(), 4);
         let at = idx.locate(120.3015, 36.0415);
+        let code = |g: Option<&Grid>| g.map(|g| g.code.clone());
         assert_eq!(
-            (at.basic, at.micro, at.professional.clone(), at.community),
-            (Some("G1"), Some("M1"), vec!["P1"], Some("370202006001"))
+            (
+                code(at.basic),
+                code(at.micro),
+                code(at.professional.first().copied()),
+                at.community
+            ),
+            (
+                Some("G1".into()),
+                Some("M1".into()),
+                Some("P1".into()),
+                Some("370202006001")
+            )
         );
-        assert_eq!(idx.locate(120.315, 36.045).basic, Some("G2"));
+        assert_eq!(
+            code(idx.locate(120.315, 36.045).basic).as_deref(),
+            Some("G2")
+        );
         let outside = idx.locate(121.0, 37.0);
         assert_eq!(outside, Located::default());
         // On the shared edge: neither claims it.
-        assert_eq!(idx.locate(120.31, 36.045).basic, None);
+        assert!(idx.locate(120.31, 36.045).basic.is_none());
         assert!(idx.coordinate_bytes() > 0);
     }
 }

@@ -62,7 +62,12 @@ fn ring(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<LineString<f64>
     };
     let mut coords = Vec::with_capacity(points.len());
     for (i, p) in points.iter().enumerate() {
-        let pair = p.as_array().map(|a| (a.first().and_then(Value::as_f64), a.get(1).and_then(Value::as_f64)));
+        let pair = p.as_array().map(|a| {
+            (
+                a.first().and_then(Value::as_f64),
+                a.get(1).and_then(Value::as_f64),
+            )
+        });
         match pair {
             Some((Some(x), Some(y))) if x.is_finite() && y.is_finite() => {
                 if !(-180.0..=180.0).contains(&x) || !(-90.0..=90.0).contains(&y) {
@@ -78,11 +83,15 @@ fn ring(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<LineString<f64>
         }
     }
     if coords.len() < 4 {
-        errors.push(format!("{at}: a ring needs at least 4 positions (the last repeating the first)"));
+        errors.push(format!(
+            "{at}: a ring needs at least 4 positions (the last repeating the first)"
+        ));
         return None;
     }
     if coords.first() != coords.last() {
-        errors.push(format!("{at}: the ring is not closed (its last position must repeat the first)"));
+        errors.push(format!(
+            "{at}: the ring is not closed (its last position must repeat the first)"
+        ));
         return None;
     }
     Some(LineString::new(coords))
@@ -110,10 +119,14 @@ fn polygon(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<Polygon<f64>
 fn geometry(g: &Value, at: &str, errors: &mut Vec<String>) -> Option<MultiPolygon<f64>> {
     let coords = &g["coordinates"];
     let shape = match g["type"].as_str() {
-        Some("Polygon") => MultiPolygon::new(vec![polygon(coords, &format!("{at}.coordinates"), errors)?]),
+        Some("Polygon") => {
+            MultiPolygon::new(vec![polygon(coords, &format!("{at}.coordinates"), errors)?])
+        }
         Some("MultiPolygon") => {
             let Some(parts) = coords.as_array().filter(|p| !p.is_empty()) else {
-                errors.push(format!("{at}.coordinates: a MultiPolygon is a non-empty array of polygons"));
+                errors.push(format!(
+                    "{at}.coordinates: a MultiPolygon is a non-empty array of polygons"
+                ));
                 return None;
             };
             let before = errors.len();
@@ -167,7 +180,9 @@ pub fn read(json: &str) -> Result<Vec<Grid>, Vec<String>> {
         let props = &f["properties"];
         let code = text(props, "code");
         if code.is_empty() || code.len() > 64 {
-            errors.push(format!("{at}.properties.code: required, at most 64 characters"));
+            errors.push(format!(
+                "{at}.properties.code: required, at most 64 characters"
+            ));
         } else if !codes.insert(code.clone()) {
             errors.push(format!("{at}.properties.code: `{code}` appears twice"));
         }
@@ -184,7 +199,9 @@ pub fn read(json: &str) -> Result<Vec<Grid>, Vec<String>> {
         }
         let community = text(props, "community_code");
         if community.len() != 12 || !community.bytes().all(|b| b.is_ascii_digit()) {
-            errors.push(format!("{at}.properties.community_code: must be a 12-digit community code"));
+            errors.push(format!(
+                "{at}.properties.community_code: must be a 12-digit community code"
+            ));
         }
         let shape = geometry(&f["geometry"], &format!("{at}.geometry"), &mut errors);
         if errors.len() >= 100 {
@@ -220,7 +237,10 @@ pub fn overlaps(grids: &[Grid]) -> Vec<(String, String)> {
         .filter_map(|(i, g)| {
             let r = g.shape.bounding_rect()?;
             Some(GeomWithData::new(
-                rstar::primitives::Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                rstar::primitives::Rectangle::from_corners(
+                    [r.min().x, r.min().y],
+                    [r.max().x, r.max().y],
+                ),
                 i,
             ))
         })
@@ -228,7 +248,9 @@ pub fn overlaps(grids: &[Grid]) -> Vec<(String, String)> {
     let tree = RTree::bulk_load(boxes);
     let mut out = Vec::new();
     for (i, a) in basic.iter().enumerate() {
-        let Some(r) = a.shape.bounding_rect() else { continue };
+        let Some(r) = a.shape.bounding_rect() else {
+            continue;
+        };
         let env = AABB::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]);
         for hit in tree.locate_in_envelope_intersecting(&env) {
             let j = hit.data;
@@ -275,7 +297,10 @@ pub(crate) mod tests {
         let grids = read(&l).unwrap_or_default();
         assert_eq!(grids.len(), 2);
         assert_eq!(grids[1].kind, Kind::Basic, "kind defaults to basic");
-        assert!(overlaps(&grids).is_empty(), "neighbours that share an edge do not overlap");
+        assert!(
+            overlaps(&grids).is_empty(),
+            "neighbours that share an edge do not overlap"
+        );
     }
 
     #[test]
@@ -288,7 +313,8 @@ pub(crate) mod tests {
             "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
         });
         let mut line = square("G5", "basic", 0.0, 0.0, 1.0, 1.0);
-        line["geometry"] = serde_json::json!({"type": "LineString", "coordinates": [[0, 0], [1, 1]]});
+        line["geometry"] =
+            serde_json::json!({"type": "LineString", "coordinates": [[0, 0], [1, 1]]});
         let mut nocode = square("", "basic", 0.0, 0.0, 1.0, 1.0);
         nocode["properties"]["community_code"] = serde_json::json!("3702");
         let l = layer(vec![
@@ -301,9 +327,15 @@ pub(crate) mod tests {
         ]);
         let errors = read(&l).err().unwrap_or_default();
         let has = |s: &str| errors.iter().any(|e| e.starts_with(s));
-        assert!(has("features[1].properties.code: `G1` appears twice"), "{errors:?}");
+        assert!(
+            has("features[1].properties.code: `G1` appears twice"),
+            "{errors:?}"
+        );
         assert!(has("features[1].properties.kind"), "{errors:?}");
-        assert!(has("features[2].geometry.coordinates[0]: the ring is not closed"), "{errors:?}");
+        assert!(
+            has("features[2].geometry.coordinates[0]: the ring is not closed"),
+            "{errors:?}"
+        );
         assert!(has("features[3].geometry: invalid geometry"), "{errors:?}");
         assert!(has("features[4].geometry.type"), "{errors:?}");
         assert!(has("features[5].properties.code"), "{errors:?}");
@@ -327,7 +359,10 @@ pub(crate) mod tests {
         let grids = read(&l).unwrap_or_default();
         assert_eq!(
             overlaps(&grids),
-            vec![("G1".to_owned(), "G2".to_owned()), ("G2".to_owned(), "G3".to_owned())]
+            vec![
+                ("G1".to_owned(), "G2".to_owned()),
+                ("G2".to_owned(), "G3".to_owned())
+            ]
         );
     }
 }

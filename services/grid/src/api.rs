@@ -1,0 +1,207 @@
+//! gRPC handlers of grid.
+
+use jiesu_auth::{Role, principal};
+use jiesu_proto::{
+    grid::{
+        ExportLayerRequest, ExportLayerResponse, GridRef, ImportLayerRequest, ImportLayerResponse,
+        LocateRequest, LocateResponse, grid_service_server::GridService,
+    },
+    status,
+};
+use sea_orm::{DatabaseConnection, DbErr};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::layer::{self, Grid, Kind},
+    store::{self, Layers},
+};
+
+pub struct GridApi {
+    db: DatabaseConnection,
+    layers: Layers,
+}
+
+impl GridApi {
+    pub fn new(db: DatabaseConnection, layers: Layers) -> Self {
+        Self { db, layers }
+    }
+}
+
+fn db_error(e: DbErr) -> Status {
+    tracing::error!(error = %e, "grid database error");
+    status::internal()
+}
+
+/// Lists problems in one InvalidArgument on `geojson`, at most 20 shown.
+fn refuse(problems: &[String]) -> Status {
+    let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
+    let more = problems.len().saturating_sub(shown.len());
+    let tail = if more > 0 {
+        format!(" (and {more} more)")
+    } else {
+        String::new()
+    };
+    status::invalid_field("geojson", format!("{}{tail}", shown.join("; ")))
+}
+
+const LOCATORS: [Role; 7] = [
+    Role::Agent,
+    Role::Dispatcher,
+    Role::Handler,
+    Role::GridWorker,
+    Role::Supervisor,
+    Role::TenantAdmin,
+    Role::PlatformAdmin,
+];
+
+#[tonic::async_trait]
+impl GridService for GridApi {
+    async fn import_layer(
+        &self,
+        request: Request<ImportLayerRequest>,
+    ) -> Result<Response<ImportLayerResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin])?;
+        let tenant = who.tenant.code().to_owned();
+        let text = &request.get_ref().geojson;
+        let grids = layer::read(text).map_err(|p| refuse(&p))?;
+        let outside: Vec<String> = grids
+            .iter()
+            .filter(|g| !g.community.starts_with(&tenant))
+            .map(|g| {
+                format!(
+                    "{}: community {} is not in the tenant's region",
+                    g.code, g.community
+                )
+            })
+            .collect();
+        if !outside.is_empty() {
+            return Err(refuse(&outside));
+        }
+        // Overlaps with each other and with the tenant's other grids.
+        let new_codes: Vec<&str> = grids.iter().map(|g| g.code.as_str()).collect();
+        let mut combined: Vec<Grid> = self
+            .layers
+            .get(&tenant)
+            .map(|idx| {
+                idx.grids()
+                    .iter()
+                    .filter(|g| !new_codes.contains(&g.code.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        combined.extend(grids.iter().cloned());
+        let clashes: Vec<String> = layer::overlaps(&combined)
+            .into_iter()
+            .filter(|(a, b)| new_codes.contains(&a.as_str()) || new_codes.contains(&b.as_str()))
+            .map(|(a, b)| format!("basic grids {a} and {b} of one community overlap"))
+            .collect();
+        if !clashes.is_empty() {
+            return Err(refuse(&clashes));
+        }
+        // The geometry as given, stored beside the parsed grid.
+        let doc: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| refuse(&["not JSON".to_owned()]))?;
+        let geometries = doc["features"]
+            .as_array()
+            .map(|f| {
+                f.iter()
+                    .map(|x| x["geometry"].to_string())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        let pairs: Vec<(Grid, String)> = grids.into_iter().zip(geometries).collect();
+        let (created, updated) = store::upsert(&self.db, &tenant, &pairs)
+            .await
+            .map_err(db_error)?;
+        self.layers
+            .reload(&self.db, &tenant)
+            .await
+            .map_err(db_error)?;
+        let total = store::count(&self.db, &tenant).await.map_err(db_error)?;
+        tracing::info!(tenant = %tenant, created, updated, total, "grid layer imported");
+        Ok(Response::new(ImportLayerResponse {
+            created,
+            updated,
+            total,
+        }))
+    }
+
+    async fn export_layer(
+        &self,
+        request: Request<ExportLayerRequest>,
+    ) -> Result<Response<ExportLayerResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin, Role::Supervisor, Role::Dispatcher])?;
+        let kind = match request.get_ref().kind.trim() {
+            "" => None,
+            k => Some(
+                Kind::parse(k)
+                    .ok_or_else(|| {
+                        status::invalid_field(
+                            "kind",
+                            "must be basic, micro, dedicated or professional",
+                        )
+                    })?
+                    .as_str(),
+            ),
+        };
+        let rows = store::rows(&self.db, Some(who.tenant.code()), kind)
+            .await
+            .map_err(db_error)?;
+        let geojson = store::feature_collection(&rows).map_err(db_error)?;
+        Ok(Response::new(ExportLayerResponse {
+            geojson,
+            count: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn locate(
+        &self,
+        request: Request<LocateRequest>,
+    ) -> Result<Response<LocateResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&LOCATORS)?;
+        let LocateRequest { lat, lon } = *request.get_ref();
+        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+            return Err(status::invalid_field(
+                "lat",
+                "must be a latitude between -90 and 90",
+            ));
+        }
+        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+            return Err(status::invalid_field(
+                "lon",
+                "must be a longitude between -180 and 180",
+            ));
+        }
+        let Some(index) = self.layers.get(who.tenant.code()) else {
+            return Ok(Response::new(LocateResponse::default()));
+        };
+        let found = index.locate(lon, lat);
+        let named = |g: Option<&Grid>| {
+            let g = g?;
+            Some(GridRef {
+                code: g.code.clone(),
+                name: g.name.clone(),
+                kind: g.kind.as_str().to_owned(),
+            })
+        };
+        let community = found.community.unwrap_or_default().to_owned();
+        let prefix = |n: usize| community.get(..n).unwrap_or_default().to_owned();
+        Ok(Response::new(LocateResponse {
+            grid: named(found.basic),
+            micro: named(found.micro),
+            dedicated: named(found.dedicated),
+            professional: found
+                .professional
+                .iter()
+                .filter_map(|g| named(Some(g)))
+                .collect(),
+            street_code: prefix(9),
+            county_code: prefix(6),
+            community_code: community,
+        }))
+    }
+}
