@@ -430,6 +430,23 @@ async fn seed_demo(settings: &Settings) -> anyhow::Result<()> {
     let n = jiesu_dispatch::seed::upsert_routes(&dispatch, &d.tenant, &d.routes).await?;
     println!("{} ({}): {n} category -> unit routes", d.name, d.tenant);
     let grid = jiesu_db::connect(&db.url_for("grid", &settings.grid.database_url)?, db).await?;
+    let streets: Vec<(String, String)> = d
+        .units
+        .iter()
+        .filter(|u| u.kind == "street")
+        .map(|u| (u.region_code.clone(), u.name.clone()))
+        .collect();
+    let n = jiesu_grid::seed::import_regions(
+        &grid,
+        &d.tenant,
+        &jiesu_grid::seed::shinan_regions(&streets),
+    )
+    .await
+    .map_err(|e| anyhow!("demo regions: {e}"))?;
+    println!(
+        "{} ({}): {n} regions (district, streets, communities)",
+        d.name, d.tenant
+    );
     let (created, updated) =
         jiesu_grid::seed::import(&grid, &d.tenant, &jiesu_grid::seed::shinan_layer())
             .await

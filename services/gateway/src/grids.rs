@@ -197,3 +197,121 @@ pub async fn import_layer(
         total: r.total,
     }))
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct RegionsQuery {
+    /// Only regions under this division code.
+    pub under: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionView {
+    pub code: String,
+    pub name: String,
+    /// province | city | county | street | community
+    pub level: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_code: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionList {
+    pub regions: Vec<RegionView>,
+}
+
+/// The division tree inside the caller's scope.
+#[utoipa::path(
+    get,
+    path = "/api/v1/regions",
+    tag = "grids",
+    params(RegionsQuery),
+    responses(
+        (status = 200, description = "Regions in code order", body = RegionList),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Staff only", body = Problem),
+        (status = 422, description = "under is not a division code", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_regions(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<RegionsQuery>, QueryRejection>,
+) -> Result<Json<RegionList>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid_query(&e))?;
+    let under = q.under.unwrap_or_default();
+    let r = with_retry(state.backends.retries, || {
+        let mut client = state.backends.grid.clone();
+        let req = request(
+            &caller.token,
+            pb::ListRegionsRequest {
+                under: under.clone(),
+            },
+        );
+        async move { client.list_regions(req?).await }
+    })
+    .await?
+    .into_inner();
+    Ok(Json(RegionList {
+        regions: r
+            .regions
+            .into_iter()
+            .map(|x| RegionView {
+                code: x.code,
+                name: x.name,
+                level: x.level,
+                parent_code: (!x.parent_code.is_empty()).then_some(x.parent_code),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegionImport {
+    pub regions: u32,
+}
+
+/// Add or rename regions of the tenant's division tree from CSV `code,name`
+/// (tenant admin). Refused whole (422, `field` = `csv`) naming every bad
+/// line and every region whose parent is not listed.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/regions",
+    tag = "grids",
+    request_body(content = String, description = "CSV with the header code,name", content_type = "text/csv"),
+    responses(
+        (status = 200, description = "Imported", body = RegionImport),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not a tenant admin", body = Problem),
+        (status = 415, description = "Not text/csv", body = Problem),
+        (status = 422, description = "Bad lines, all named", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn import_regions(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<RegionImport>, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !ct.starts_with("text/csv") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the regions as text/csv",
+        ));
+    }
+    let csv = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "csv", "must be UTF-8"))?;
+    let mut client = state.backends.grid.clone();
+    let req = request(&caller.token, pb::RegionsCsv { csv })?;
+    let r = client.import_regions(req).await?.into_inner();
+    Ok(Json(RegionImport { regions: r.regions }))
+}

@@ -250,6 +250,8 @@ pub fn router(state: AppState) -> Router {
         ))
         .routes(routes!(directory::gaps))
         .routes(routes!(grids::locate))
+        .routes(routes!(grids::list_regions))
+        .routes(routes!(grids::import_regions))
         .split_for_parts();
     let doc = Arc::new(api);
     router

@@ -4,7 +4,8 @@ use jiesu_auth::{Role, principal};
 use jiesu_proto::{
     grid::{
         ExportLayerRequest, ExportLayerResponse, GridRef, ImportLayerRequest, ImportLayerResponse,
-        LocateRequest, LocateResponse, grid_service_server::GridService,
+        ImportRegionsResponse, ListRegionsRequest, ListRegionsResponse, LocateRequest,
+        LocateResponse, RegionsCsv, grid_service_server::GridService,
     },
     status,
 };
@@ -203,5 +204,51 @@ impl GridService for GridApi {
             county_code: prefix(6),
             community_code: community,
         }))
+    }
+
+    async fn import_regions(
+        &self,
+        request: Request<RegionsCsv>,
+    ) -> Result<Response<ImportRegionsResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin])?;
+        let tenant = who.tenant.code().to_owned();
+        let list =
+            crate::domain::regions::read_csv(&request.get_ref().csv, &tenant).map_err(|p| {
+                let shown: Vec<&str> = p.iter().take(20).map(String::as_str).collect();
+                status::invalid_field("csv", shown.join("; "))
+            })?;
+        store::upsert_regions(&self.db, &tenant, &list)
+            .await
+            .map_err(db_error)?;
+        tracing::info!(tenant = %tenant, regions = list.len(), "regions imported");
+        Ok(Response::new(ImportRegionsResponse {
+            regions: u32::try_from(list.len()).unwrap_or(u32::MAX),
+        }))
+    }
+
+    async fn list_regions(
+        &self,
+        request: Request<ListRegionsRequest>,
+    ) -> Result<Response<ListRegionsResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&LOCATORS)?;
+        let under = request.get_ref().under.trim();
+        if !under.is_empty() && crate::domain::regions::level(under).is_none() {
+            return Err(status::invalid_field("under", "must be a division code"));
+        }
+        // The caller's scope bounds what is listed.
+        let scope = who.scope.prefix();
+        let prefix = if under.is_empty() || scope.starts_with(under) {
+            scope
+        } else if under.starts_with(scope) {
+            under
+        } else {
+            return Ok(Response::new(ListRegionsResponse::default()));
+        };
+        let regions = store::regions(&self.db, who.tenant.code(), prefix)
+            .await
+            .map_err(db_error)?;
+        Ok(Response::new(ListRegionsResponse { regions }))
     }
 }

@@ -30,6 +30,10 @@ pub struct GridConfig {
     pub grpc_addr: String,
     /// Full database URL; empty means `<database.url>/<prefix>grid`.
     pub database_url: String,
+    /// How often a replica checks whether another replica changed a
+    /// tenant's grids (and rebuilds its index if so).
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: std::time::Duration,
 }
 
 impl Default for GridConfig {
@@ -37,6 +41,7 @@ impl Default for GridConfig {
         Self {
             grpc_addr: "0.0.0.0:50053".into(),
             database_url: String::new(),
+            refresh_interval: std::time::Duration::from_secs(2),
         }
     }
 }
@@ -46,10 +51,20 @@ pub struct Migrations;
 
 impl jiesu_db::SqlMigrations for Migrations {
     fn list() -> Vec<SqlMigration> {
-        vec![SqlMigration {
-            name: "m20261122_000001_grid",
-            sql: include_str!("../migrations/0001_grid.sql"),
-        }]
+        vec![
+            SqlMigration {
+                name: "m20261122_000001_grid",
+                sql: include_str!("../migrations/0001_grid.sql"),
+            },
+            SqlMigration {
+                name: "m20261122_000002_layer_versions",
+                sql: include_str!("../migrations/0002_layer_versions.sql"),
+            },
+            SqlMigration {
+                name: "m20261122_000003_regions",
+                sql: include_str!("../migrations/0003_regions.sql"),
+            },
+        ]
     }
 }
 
@@ -73,6 +88,12 @@ impl GridTarget {
         let health =
             jiesu_runtime::grpc::health::<GridServiceServer<api::GridApi>>(ctx.shutdown.clone())
                 .await;
+        let refresher = tokio::spawn(store::refresh(
+            db.clone(),
+            layers.clone(),
+            cfg.refresh_interval,
+            ctx.shutdown.clone(),
+        ));
         let router = jiesu_runtime::grpc::server()
             .add_service(health)
             .add_service(tonic::service::interceptor::InterceptedService::new(
@@ -89,6 +110,10 @@ impl GridTarget {
             ctx.readiness.register("grid.grpc"),
             ctx.shutdown.clone(),
         );
-        Ok(RunningTarget::new(TARGET, grpc_addr, vec![server]))
+        Ok(RunningTarget::new(
+            TARGET,
+            grpc_addr,
+            vec![server, refresher],
+        ))
     }
 }

@@ -39,6 +39,38 @@ pub fn shinan_layer() -> String {
     serde_json::json!({"type": "FeatureCollection", "features": features}).to_string()
 }
 
+/// The division tree of the demo: the district, its streets (named as the
+/// directory names them) and the three communities of each street the demo
+/// layer uses.
+pub fn shinan_regions(streets: &[(String, String)]) -> String {
+    let mut csv = String::from("code,name\n370202,市南区\n");
+    for s in 1..=10 {
+        let code = format!("370202{s:03}");
+        let name = streets
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or_else(|| format!("第{s}街道"), |(_, n)| n.replace("办事处", ""));
+        csv.push_str(&format!("{code},{name}\n"));
+        for c in 1..=3 {
+            csv.push_str(&format!("{code}{c:03},{name}第{c}社区\n"));
+        }
+    }
+    csv
+}
+
+/// Imports the division tree without a caller (seed-demo).
+pub async fn import_regions(
+    db: &DatabaseConnection,
+    tenant: &str,
+    csv: &str,
+) -> Result<usize, String> {
+    let list = crate::domain::regions::read_csv(csv, tenant).map_err(|e| e.join("; "))?;
+    store::upsert_regions(db, tenant, &list)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(list.len())
+}
+
 /// Imports a layer without a caller (seed-demo); returns (created, updated).
 pub async fn import(
     db: &DatabaseConnection,

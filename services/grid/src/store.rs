@@ -90,45 +90,95 @@ fn grids_of(rows: &[Row]) -> Vec<Grid> {
     })
 }
 
-/// Each tenant's index, shared by the handlers of this process.
+/// Each tenant's index and the layer version it was built from, shared by
+/// the handlers of this process.
 #[derive(Clone, Default)]
 pub struct Layers {
-    by_tenant: Arc<RwLock<HashMap<String, Arc<GridIndex>>>>,
+    by_tenant: Arc<RwLock<HashMap<String, (i64, Arc<GridIndex>)>>>,
+}
+
+/// Every tenant's layer version.
+async fn versions<C: ConnectionTrait>(conn: &C) -> Result<Vec<(String, i64)>, DbErr> {
+    conn.query_all_raw(stmt("SELECT tenant, version FROM layer_versions", vec![]))
+        .await?
+        .into_iter()
+        .map(|r| Ok((r.try_get("", "tenant")?, r.try_get("", "version")?)))
+        .collect()
+}
+
+/// Rebuilds the indexes whose tenant's layer moved on, every `every`,
+/// until `shutdown`: how a replica learns of another replica's import.
+pub async fn refresh(
+    db: DatabaseConnection,
+    layers: Layers,
+    every: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match versions(&db).await {
+            Ok(vs) => {
+                for (tenant, v) in vs {
+                    if layers.version(&tenant) != Some(v)
+                        && let Err(e) = layers.reload(&db, &tenant).await
+                    {
+                        tracing::warn!(tenant = %tenant, error = %e, "rebuilding a grid index failed; retrying");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "reading layer versions failed; retrying"),
+        }
+    }
 }
 
 impl Layers {
     /// Builds every tenant's index from the table.
     pub async fn load(db: &DatabaseConnection) -> Result<Self, DbErr> {
-        let all = rows(db, None, None).await?;
         let layers = Self::default();
-        let mut start = 0;
-        while start < all.len() {
-            let tenant = all[start].tenant.clone();
-            let end = all[start..]
-                .iter()
-                .position(|r| r.tenant != tenant)
-                .map_or(all.len(), |n| start + n);
-            layers.put(&tenant, GridIndex::build(grids_of(&all[start..end])));
-            start = end;
+        for (tenant, _) in versions(db).await? {
+            layers.reload(db, &tenant).await?;
         }
         Ok(layers)
     }
 
-    fn put(&self, tenant: &str, index: GridIndex) {
-        tracing::info!(tenant, grids = index.len(), "grid index built");
+    fn put(&self, tenant: &str, version: i64, index: GridIndex) {
+        tracing::info!(tenant, version, grids = index.len(), "grid index built");
         if let Ok(mut m) = self.by_tenant.write() {
-            m.insert(tenant.to_owned(), Arc::new(index));
+            m.insert(tenant.to_owned(), (version, Arc::new(index)));
         }
     }
 
     pub fn get(&self, tenant: &str) -> Option<Arc<GridIndex>> {
-        self.by_tenant.read().ok()?.get(tenant).cloned()
+        self.by_tenant
+            .read()
+            .ok()?
+            .get(tenant)
+            .map(|(_, i)| i.clone())
     }
 
-    /// Rebuilds a tenant's index from the table.
+    fn version(&self, tenant: &str) -> Option<i64> {
+        self.by_tenant.read().ok()?.get(tenant).map(|(v, _)| *v)
+    }
+
+    /// Rebuilds a tenant's index from the table, at the version read with
+    /// the rows (one transaction, so they agree).
     pub async fn reload(&self, db: &DatabaseConnection, tenant: &str) -> Result<(), DbErr> {
-        let r = rows(db, Some(tenant), None).await?;
-        self.put(tenant, GridIndex::build(grids_of(&r)));
+        let txn = db
+            .begin_with_config(Some(sea_orm::IsolationLevel::RepeatableRead), None)
+            .await?;
+        let version = txn
+            .query_one_raw(stmt(
+                "SELECT version FROM layer_versions WHERE tenant = $1",
+                vec![tenant.into()],
+            ))
+            .await?
+            .map_or(Ok(0), |r| r.try_get("", "version"))?;
+        let r = rows(&txn, Some(tenant), None).await?;
+        txn.commit().await?;
+        self.put(tenant, version, GridIndex::build(grids_of(&r)));
         Ok(())
     }
 }
@@ -166,6 +216,12 @@ pub async fn upsert(
             updated += 1;
         }
     }
+    txn.execute_raw(stmt(
+        "INSERT INTO layer_versions (tenant, version) VALUES ($1, 1) \
+         ON CONFLICT (tenant) DO UPDATE SET version = layer_versions.version + 1, changed_at = now()",
+        vec![tenant.into()],
+    ))
+    .await?;
     txn.commit().await?;
     Ok((created, updated))
 }
@@ -179,4 +235,54 @@ pub async fn count<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<u32, Db
         .await?;
     let n: i32 = row.map_or(Ok(0), |r| r.try_get("", "n"))?;
     Ok(u32::try_from(n).unwrap_or(0))
+}
+
+/// Adds or renames regions in one transaction.
+pub async fn upsert_regions(
+    db: &DatabaseConnection,
+    tenant: &str,
+    regions: &[crate::domain::regions::Region],
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    for r in regions {
+        txn.execute_raw(stmt(
+            "INSERT INTO regions (tenant, code, name, level, parent_code) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (tenant, code) DO UPDATE SET name = $3, level = $4, parent_code = $5",
+            vec![
+                tenant.into(),
+                r.code.clone().into(),
+                r.name.clone().into(),
+                r.level.into(),
+                r.parent.clone().into(),
+            ],
+        ))
+        .await?;
+    }
+    txn.commit().await
+}
+
+/// Regions of the tenant whose code starts with `prefix`, in code order.
+pub async fn regions<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    prefix: &str,
+) -> Result<Vec<jiesu_proto::grid::Region>, DbErr> {
+    conn.query_all_raw(stmt(
+        "SELECT code, name, level, parent_code FROM regions WHERE tenant = $1 \
+         AND starts_with(code, $2) ORDER BY code",
+        vec![tenant.into(), prefix.into()],
+    ))
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(jiesu_proto::grid::Region {
+            code: r.try_get("", "code")?,
+            name: r.try_get("", "name")?,
+            level: r.try_get("", "level")?,
+            parent_code: r
+                .try_get::<Option<String>>("", "parent_code")?
+                .unwrap_or_default(),
+        })
+    })
+    .collect()
 }

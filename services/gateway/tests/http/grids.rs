@@ -210,3 +210,71 @@ async fn bad_layers_are_refused_whole_with_each_problem_named() {
     let (status, _) = s.get(&citizen, "/api/v1/locate?lat=36.06&lon=120.38").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn the_division_tree_is_imported_and_read_inside_the_scope() {
+    let s = stack().await;
+    let put = |token: String, csv: &'static str| {
+        let s = &s;
+        async move {
+            let resp = s
+                .http
+                .put(s.url("/api/v1/admin/regions"))
+                .bearer_auth(token)
+                .header("content-type", "text/csv")
+                .body(csv)
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let csv = "code,name\n370202,市南区\n370202006,湛山街道\n370202006001,湛山社区\n370202007,香港中路街道\n";
+    let (status, v) = put(s.admin(), csv).await;
+    assert_eq!(
+        (status, v["regions"].as_u64()),
+        (StatusCode::OK, Some(4)),
+        "{v}"
+    );
+    let (status, v) = put(s.admin(), "code,name\n370202008001,孤儿社区\n370203,别区\n").await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("csv")),
+        "{v}"
+    );
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("not in the tenant") && msg.contains("parent is not listed"),
+        "{msg}"
+    );
+    let (status, _) = put(s.keys.token("370202", &[Role::Dispatcher], "d-1"), csv).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let d = s.keys.token("370202", &[Role::Dispatcher], "d-1");
+    let (status, v) = s.get(&d, "/api/v1/regions?under=370202006").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let codes: Vec<&str> = v["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["370202006", "370202006001"]);
+    assert_eq!(v["regions"][1]["parent_code"], "370202006");
+    assert_eq!(v["regions"][1]["level"], "community");
+    // A street-scoped token sees its own subtree only.
+    let street = s.keys.token_with(jiesu_auth::TokenSpec {
+        sub: "w-1".into(),
+        tenant: "370202".into(),
+        scope: Some("370202007".into()),
+        roles: vec![Role::GridWorker],
+        unit: None,
+        grids: vec![],
+        ttl: std::time::Duration::from_secs(600),
+    });
+    let (_, v) = s.get(&street, "/api/v1/regions").await;
+    assert_eq!(v["regions"].as_array().unwrap().len(), 1, "{v}");
+    let (_, v) = s.get(&street, "/api/v1/regions?under=370202006").await;
+    assert!(v["regions"].as_array().unwrap().is_empty(), "{v}");
+}

@@ -242,6 +242,7 @@ async fn stack_configured(
         &jiesu_grid::GridConfig {
             grpc_addr: "127.0.0.1:0".into(),
             database_url: grid_db.url.clone(),
+            ..Default::default()
         },
         &grid_db.config(),
         verifier.clone(),

@@ -314,6 +314,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/locate", "get"),
         ("/api/v1/admin/grids", "get"),
         ("/api/v1/admin/grids", "put"),
+        ("/api/v1/regions", "get"),
+        ("/api/v1/admin/regions", "put"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: std::collections::HashSet<&str> = expected.iter().map(|(p, _)| *p).collect();

@@ -1,0 +1,107 @@
+//! Two grid replicas on one database: an import through one reaches the
+//! other's in-memory index, through the layer version each polls.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use jiesu_auth::{Role, Verifier};
+use jiesu_grid::{GridConfig, GridTarget, Migrations};
+use jiesu_proto::grid::{
+    ImportLayerRequest, LocateRequest, LocateResponse, grid_service_client::GridServiceClient,
+};
+use jiesu_testkit::{TestDb, TestKeys, TestTarget, wait_until};
+use serde_json::json;
+use tonic::{Request, transport::Channel};
+
+fn authed<T>(token: &str, msg: T) -> Request<T> {
+    let mut r = Request::new(msg);
+    jiesu_auth::bearer_metadata(&mut r, token).unwrap();
+    r
+}
+
+fn layer(code: &str, x0: f64, x1: f64) -> String {
+    json!({"type": "FeatureCollection", "features": [{
+        "type": "Feature",
+        "properties": {"code": code, "name": code, "kind": "basic", "community_code": "370202006001"},
+        "geometry": {"type": "Polygon", "coordinates": [[[x0, 36.06], [x1, 36.06], [x1, 36.07], [x0, 36.07], [x0, 36.06]]]}
+    }]})
+    .to_string()
+}
+
+async fn replica(db: &TestDb, keys: &TestKeys, target: &TestTarget) -> GridServiceClient<Channel> {
+    let cfg = GridConfig {
+        grpc_addr: TestTarget::ADDR.into(),
+        database_url: db.url.clone(),
+        refresh_interval: Duration::from_millis(200),
+    };
+    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
+    let t = GridTarget::build(&cfg, &db.config(), verifier, &target.ctx)
+        .await
+        .unwrap();
+    let client = GridServiceClient::connect(format!("http://{}", t.addr()))
+        .await
+        .unwrap();
+    tokio::spawn(t.run_until_stopped());
+    client
+}
+
+async fn locate(c: &GridServiceClient<Channel>, token: &str, lon: f64) -> LocateResponse {
+    c.clone()
+        .locate(authed(token, LocateRequest { lat: 36.065, lon }))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+#[tokio::test]
+async fn an_import_through_one_replica_reaches_the_other() {
+    let db = TestDb::new::<Migrations>("grid").await;
+    let keys = TestKeys::new();
+    let (ta, tb) = (TestTarget::new(), TestTarget::new());
+    let a = replica(&db, &keys, &ta).await;
+    let b = replica(&db, &keys, &tb).await;
+    let admin = keys.token("370202", &[Role::TenantAdmin], "admin-1");
+    let worker = keys.token("370202", &[Role::GridWorker], "gw-1");
+    assert!(locate(&b, &worker, 120.385).await.grid.is_none());
+
+    a.clone()
+        .import_layer(authed(
+            &admin,
+            ImportLayerRequest {
+                geojson: layer("G1", 120.38, 120.39),
+            },
+        ))
+        .await
+        .unwrap();
+    // Replica A answers at once; B once it has seen the new version.
+    assert_eq!(locate(&a, &worker, 120.385).await.grid.unwrap().code, "G1");
+    wait_until(Duration::from_secs(10), "replica B sees G1", || async {
+        locate(&b, &worker, 120.385)
+            .await
+            .grid
+            .filter(|g| g.code == "G1")
+    })
+    .await;
+
+    // And the other way round: B moves G1 east; A follows.
+    b.clone()
+        .import_layer(authed(
+            &admin,
+            ImportLayerRequest {
+                geojson: layer("G1", 120.40, 120.41),
+            },
+        ))
+        .await
+        .unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "replica A sees G1 moved",
+        || async {
+            let old = locate(&a, &worker, 120.385).await.grid;
+            let new = locate(&a, &worker, 120.405).await.grid;
+            (old.is_none() && new.is_some()).then_some(())
+        },
+    )
+    .await;
+}
