@@ -23,4 +23,5 @@ pub use error::AuthError;
 pub use interceptor::{AuthInterceptor, bearer_metadata, principal};
 pub use jwks::parse_jwks;
 pub use region::{Region, RegionError};
+pub mod service_key;
 pub use verifier::{AuthConfig, Verifier};

@@ -10,6 +10,7 @@ pub mod api;
 pub mod domain;
 pub mod engine;
 pub mod events;
+pub mod locate;
 pub mod seed;
 pub mod store;
 pub mod timers;
@@ -49,6 +50,11 @@ pub struct DispatchConfig {
     /// How long a tenant's SLA policy and calendar are cached per process.
     #[serde(with = "humantime_serde")]
     pub settings_ttl: Duration,
+    /// Grid's gRPC address, asked where a ticket with coordinates lies;
+    /// empty: route by the ticket's region code only.
+    pub grid_url: String,
+    /// The service key whose SHA-256 is in `grid.service_key_digests`.
+    pub grid_key: String,
 }
 
 impl Default for DispatchConfig {
@@ -61,6 +67,8 @@ impl Default for DispatchConfig {
             timer_batch: 200,
             replica: String::new(),
             settings_ttl: Duration::from_secs(30),
+            grid_url: String::new(),
+            grid_key: String::new(),
         }
     }
 }
@@ -163,6 +171,7 @@ impl Dispatch {
             ConsumerSpec::new(CONSUMER_TICKET_RECEIVED),
             events::TicketReceivedHandler {
                 engine: engine.clone(),
+                locator: locate::Locator::new(&cfg.grid_url, &cfg.grid_key).map_err(|e| err(&e))?,
             },
             ctx.shutdown.clone(),
             ctx.readiness.register("dispatch.consumer.ticket_received"),

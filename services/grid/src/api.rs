@@ -4,8 +4,9 @@ use jiesu_auth::{Role, principal};
 use jiesu_proto::{
     grid::{
         ExportLayerRequest, ExportLayerResponse, GridRef, ImportLayerRequest, ImportLayerResponse,
-        ImportRegionsResponse, ListRegionsRequest, ListRegionsResponse, LocateRequest,
-        LocateResponse, RegionsCsv, grid_service_server::GridService,
+        ImportRegionsResponse, ListRegionsRequest, ListRegionsResponse, LocateForRequest,
+        LocateRequest, LocateResponse, RegionsCsv, grid_service_server::GridService,
+        internal_grid_service_server::InternalGridService,
     },
     status,
 };
@@ -165,45 +166,13 @@ impl GridService for GridApi {
         let who = principal(&request)?;
         who.require_any(&LOCATORS)?;
         let LocateRequest { lat, lon } = *request.get_ref();
-        if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-            return Err(status::invalid_field(
-                "lat",
-                "must be a latitude between -90 and 90",
-            ));
-        }
-        if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-            return Err(status::invalid_field(
-                "lon",
-                "must be a longitude between -180 and 180",
-            ));
-        }
-        let Some(index) = self.layers.get(who.tenant.code()) else {
-            return Ok(Response::new(LocateResponse::default()));
-        };
-        let found = index.locate(lon, lat);
-        let named = |g: Option<&Grid>| {
-            let g = g?;
-            Some(GridRef {
-                code: g.code.clone(),
-                name: g.name.clone(),
-                kind: g.kind.as_str().to_owned(),
-            })
-        };
-        let community = found.community.unwrap_or_default().to_owned();
-        let prefix = |n: usize| community.get(..n).unwrap_or_default().to_owned();
-        Ok(Response::new(LocateResponse {
-            grid: named(found.basic),
-            micro: named(found.micro),
-            dedicated: named(found.dedicated),
-            professional: found
-                .professional
-                .iter()
-                .filter_map(|g| named(Some(g)))
-                .collect(),
-            street_code: prefix(9),
-            county_code: prefix(6),
-            community_code: community,
-        }))
+        check_point(lat, lon)?;
+        Ok(Response::new(answer(
+            &self.layers,
+            who.tenant.code(),
+            lat,
+            lon,
+        )))
     }
 
     async fn import_regions(
@@ -250,5 +219,82 @@ impl GridService for GridApi {
             .await
             .map_err(db_error)?;
         Ok(Response::new(ListRegionsResponse { regions }))
+    }
+}
+
+/// What a tenant's index says about a point.
+pub fn answer(layers: &Layers, tenant: &str, lat: f64, lon: f64) -> LocateResponse {
+    let Some(index) = layers.get(tenant) else {
+        return LocateResponse::default();
+    };
+    let found = index.locate(lon, lat);
+
+    let named = |g: Option<&Grid>| {
+        let g = g?;
+        Some(GridRef {
+            code: g.code.clone(),
+            name: g.name.clone(),
+            kind: g.kind.as_str().to_owned(),
+        })
+    };
+    let community = found.community.unwrap_or_default().to_owned();
+    let prefix = |n: usize| community.get(..n).unwrap_or_default().to_owned();
+    LocateResponse {
+        grid: named(found.basic),
+        micro: named(found.micro),
+        dedicated: named(found.dedicated),
+        professional: found
+            .professional
+            .iter()
+            .filter_map(|g| named(Some(g)))
+            .collect(),
+        street_code: prefix(9),
+        county_code: prefix(6),
+        community_code: community,
+    }
+}
+
+fn check_point(lat: f64, lon: f64) -> Result<(), Status> {
+    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
+        return Err(status::invalid_field(
+            "lat",
+            "must be a latitude between -90 and 90",
+        ));
+    }
+    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
+        return Err(status::invalid_field(
+            "lon",
+            "must be a longitude between -180 and 180",
+        ));
+    }
+    Ok(())
+}
+
+/// Locating for another service (dispatch routing a ticket), which
+/// presents its service key instead of a person's token.
+pub struct InternalApi {
+    layers: Layers,
+    clients: Vec<String>,
+}
+
+impl InternalApi {
+    pub fn new(layers: Layers, clients: Vec<String>) -> Self {
+        Self { layers, clients }
+    }
+}
+
+#[tonic::async_trait]
+impl InternalGridService for InternalApi {
+    async fn locate_for(
+        &self,
+        request: Request<LocateForRequest>,
+    ) -> Result<Response<LocateResponse>, Status> {
+        jiesu_auth::service_key::verify(&request, &self.clients)?;
+        let r = request.get_ref();
+        if jiesu_auth::Region::parse(&r.tenant).is_err() {
+            return Err(status::invalid_field("tenant", "must be a region code"));
+        }
+        check_point(r.lat, r.lon)?;
+        Ok(Response::new(answer(&self.layers, &r.tenant, r.lat, r.lon)))
     }
 }

@@ -15,7 +15,9 @@ pub mod store;
 
 use jiesu_auth::{AuthInterceptor, Verifier};
 use jiesu_db::{DbConfig, SqlMigration};
-use jiesu_proto::grid::grid_service_server::GridServiceServer;
+use jiesu_proto::grid::{
+    grid_service_server::GridServiceServer, internal_grid_service_server::InternalGridServiceServer,
+};
 use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
 use serde::Deserialize;
 
@@ -34,6 +36,9 @@ pub struct GridConfig {
     /// tenant's grids (and rebuilds its index if so).
     #[serde(with = "humantime_serde")]
     pub refresh_interval: std::time::Duration,
+    /// Comma-separated SHA-256 digests (hex) of the service keys that may
+    /// locate for a tenant (`InternalGridService`, dispatch's routing).
+    pub service_key_digests: String,
 }
 
 impl Default for GridConfig {
@@ -42,6 +47,7 @@ impl Default for GridConfig {
             grpc_addr: "0.0.0.0:50053".into(),
             database_url: String::new(),
             refresh_interval: std::time::Duration::from_secs(2),
+            service_key_digests: String::new(),
         }
     }
 }
@@ -78,6 +84,11 @@ impl GridTarget {
         ctx: &TargetCtx,
     ) -> Result<RunningTarget, StartError> {
         let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
+        let clients = jiesu_auth::service_key::parse_digests(
+            &cfg.service_key_digests,
+            "grid.service_key_digests",
+        )
+        .map_err(|e| err(&e))?;
         let db = jiesu_db::open::<Migrations>(TARGET, &cfg.database_url, db_cfg)
             .await
             .map_err(|e| err(&e))?;
@@ -98,11 +109,15 @@ impl GridTarget {
             .add_service(health)
             .add_service(tonic::service::interceptor::InterceptedService::new(
                 // A whole layer travels in one message.
-                GridServiceServer::new(api::GridApi::new(db, layers))
+                GridServiceServer::new(api::GridApi::new(db, layers.clone()))
                     .max_decoding_message_size(MAX_LAYER_BYTES)
                     .max_encoding_message_size(MAX_LAYER_BYTES),
                 AuthInterceptor::new(verifier),
-            ));
+            ))
+            .add_service(InternalGridServiceServer::new(api::InternalApi::new(
+                layers.clone(),
+                clients,
+            )));
         let server = jiesu_runtime::grpc::serve(
             router,
             listener,

@@ -38,6 +38,8 @@ fn ids(ticket_id: &str, tenant: &str, delivery: &Delivery) -> Result<Uuid, Handl
 /// queued for triage.
 pub struct TicketReceivedHandler {
     pub engine: Engine,
+    /// Grid, when configured: where a ticket with coordinates lies.
+    pub locator: Option<crate::locate::Locator>,
 }
 
 #[async_trait::async_trait]
@@ -58,11 +60,21 @@ impl Handler for TicketReceivedHandler {
             return Ok(());
         }
         let now = Utc::now();
-        let region = if ev.region_code.is_empty() {
+        let given = if ev.region_code.is_empty() {
             ev.tenant.clone()
         } else {
             ev.region_code.clone()
         };
+        // A ticket that names only its tenant but carries coordinates is
+        // placed by grid (street and community); otherwise by what it says.
+        let located = match (&self.locator, &ev.point) {
+            (Some(l), Some(p)) if given == ev.tenant => l
+                .community(&ev.tenant, p.lat, p.lon)
+                .await
+                .filter(|c| c.starts_with(&ev.tenant)),
+            _ => None,
+        };
+        let region = located.unwrap_or(given);
         let today = now.with_timezone(&china()).date_naive();
         let placement =
             match directory::route(txn, &ev.tenant, &ev.category, &region, today).await? {

@@ -313,3 +313,35 @@ async fn a_ticket_outside_the_tenant_region_is_refused() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn a_ticket_with_coordinates_is_routed_by_the_grid_it_lies_in() {
+    let s = stack().await;
+    // 八大峡's community grid around the ticket's point (36.06, 120.38).
+    let layer = json!({"type": "FeatureCollection", "features": [{
+        "type": "Feature",
+        "properties": {"code": "BDX-01", "name": "团岛第一网格", "kind": "basic", "community_code": "370202006003"},
+        "geometry": {"type": "Polygon", "coordinates": [[[120.37, 36.05], [120.39, 36.05], [120.39, 36.07], [120.37, 36.07], [120.37, 36.05]]]}
+    }]});
+    let resp = s
+        .http
+        .put(s.url("/api/v1/admin/grids"))
+        .bearer_auth(s.admin())
+        .header("content-type", "application/geo+json")
+        .body(layer.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let list = format!(
+        "{HEADER}\n\
+         CG,370202,sn-zjj,,2025-01-01,,\n\
+         CG02,370202006,sn-bdx,,2025-01-01,,八大峡街道违停由街道牵头\n"
+    );
+    let (status, v) = import(&s, &s.admin(), list).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // No region code given: grid places it in 370202006003, the street leads.
+    let located = routed(&s, "13900000206", "CG02", None).await;
+    assert_eq!(located["region_code"], "370202006003", "{located}");
+    assert_eq!(located["unit"]["id"], "sn-bdx", "{located}");
+}

@@ -114,6 +114,9 @@ fn categories() -> Vec<CategorySeed> {
     ]
 }
 
+/// The service key dispatch presents to grid.
+pub const GRID_KEY: &str = "jiesu-test-grid-key";
+
 /// The service key notification presents to intake, and its SHA-256.
 pub const CONTACT_KEY: &str = "jiesu-test-contact-key";
 pub const CONTACT_KEY_SHA256: &str =
@@ -210,11 +213,26 @@ async fn stack_configured(
     )
     .await
     .unwrap();
+    let grid = jiesu_grid::GridTarget::build(
+        &jiesu_grid::GridConfig {
+            grpc_addr: "127.0.0.1:0".into(),
+            database_url: grid_db.url.clone(),
+            service_key_digests: jiesu_auth::service_key::digest(GRID_KEY),
+            ..Default::default()
+        },
+        &grid_db.config(),
+        verifier.clone(),
+        &ctx,
+    )
+    .await
+    .unwrap();
     let dispatch = jiesu_dispatch::Dispatch::build(
         &jiesu_dispatch::DispatchConfig {
             grpc_addr: "127.0.0.1:0".into(),
             database_url: dispatch_db.url.clone(),
             timer_poll: std::time::Duration::from_millis(200),
+            grid_url: format!("http://{}", grid.addr()),
+            grid_key: GRID_KEY.into(),
             ..Default::default()
         },
         &dispatch_db.config(),
@@ -233,18 +251,6 @@ async fn stack_configured(
         },
         &notification_db.config(),
         tb.connect().await,
-        verifier.clone(),
-        &ctx,
-    )
-    .await
-    .unwrap();
-    let grid = jiesu_grid::GridTarget::build(
-        &jiesu_grid::GridConfig {
-            grpc_addr: "127.0.0.1:0".into(),
-            database_url: grid_db.url.clone(),
-            ..Default::default()
-        },
-        &grid_db.config(),
         verifier.clone(),
         &ctx,
     )

@@ -7,18 +7,13 @@
 
 use std::sync::Arc;
 
-use jiesu_proto::{
-    SERVICE_KEY,
-    intake::{Contact, GetContactRequest, contact_service_server::ContactService},
-    status,
-};
+use jiesu_proto::intake::{Contact, GetContactRequest, contact_service_server::ContactService};
 use sea_orm::{ConnectionTrait, EntityTrait};
-use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use super::{Core, IntakeError};
 use crate::{
-    domain::{bad, check_text, credentials::hex, parse_id},
+    domain::{bad, check_text, parse_id},
     store::{stmt, tickets},
 };
 
@@ -26,30 +21,7 @@ const MAX_PURPOSE_CHARS: usize = 200;
 
 /// `intake.contact_key_digests`: comma-separated SHA-256 hex digests.
 pub fn parse_digests(raw: &str) -> Result<Vec<String>, jiesu_runtime::ConfigError> {
-    raw.split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| {
-            let d = d.to_ascii_lowercase();
-            if d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit()) {
-                Ok(d)
-            } else {
-                Err(jiesu_runtime::ConfigError::invalid(
-                    "intake.contact_key_digests",
-                    "must be SHA-256 digests in hex (64 characters), separated by commas",
-                ))
-            }
-        })
-        .collect()
-}
-
-/// Constant-time equality of two digests.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    jiesu_auth::service_key::parse_digests(raw, "intake.contact_key_digests")
 }
 
 #[derive(Clone)]
@@ -64,25 +36,7 @@ impl ContactApi {
 
     /// The digest of the presented key if it is one of the configured.
     fn client(&self, request: &Request<GetContactRequest>) -> Result<String, Status> {
-        let refused = || {
-            status::unauthenticated(
-                "service_key_invalid",
-                "a valid x-jiesu-service-key is required",
-            )
-        };
-        let key = request
-            .metadata()
-            .get(SERVICE_KEY)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-            .filter(|k| !k.is_empty())
-            .ok_or_else(refused)?;
-        let digest = hex(&Sha256::digest(key.as_bytes()));
-        if self.core.contact_clients.iter().any(|d| same(d, &digest)) {
-            Ok(digest)
-        } else {
-            Err(refused())
-        }
+        jiesu_auth::service_key::verify(request, &self.core.contact_clients)
     }
 }
 
