@@ -18,6 +18,9 @@ else
   # knows only its SHA-256.
   CONTACT_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   CONTACT_KEY_SHA256="$(printf %s "$CONTACT_KEY" | sha256sum | cut -d' ' -f1)"
+  # Dispatch asks grid where a ticket lies with this one.
+  GRID_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  GRID_KEY_SHA256="$(printf %s "$GRID_KEY" | sha256sum | cut -d' ' -f1)"
   # It holds the database password: readable by you only.
   (umask 077; : > "$LOCAL/env")
   cat > "$LOCAL/env" <<ENV
@@ -27,6 +30,9 @@ export JIESU__AUTH__DEV_SIGNING_KEY_FILE='$LOCAL/dev/jwt-dev-key.pem'
 export JIESU__PII__KEYRING_FILE='$LOCAL/dev/pii-keyring.json'
 export JIESU__NOTIFICATION__CONTACT_KEY='$CONTACT_KEY'
 export JIESU__INTAKE__CONTACT_KEY_DIGESTS='$CONTACT_KEY_SHA256'
+export JIESU__DISPATCH__GRID_URL='http://127.0.0.1:50053'
+export JIESU__DISPATCH__GRID_KEY='$GRID_KEY'
+export JIESU__GRID__SERVICE_KEY_DIGESTS='$GRID_KEY_SHA256'
 ENV
   # shellcheck disable=SC1091
   source "$LOCAL/env"
