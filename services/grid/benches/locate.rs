@@ -104,6 +104,105 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e6
 }
 
+fn geojson(m: &MultiPolygon<f64>) -> String {
+    let polys: Vec<serde_json::Value> = m
+        .0
+        .iter()
+        .map(|p| {
+            let ring: Vec<[f64; 2]> = p.exterior().0.iter().map(|c| [c.x, c.y]).collect();
+            serde_json::json!([ring])
+        })
+        .collect();
+    serde_json::json!({"type": "MultiPolygon", "coordinates": polys}).to_string()
+}
+
+/// The same lookups through the grid service's gRPC interface: the grids
+/// stored in a fresh database, a `GridTarget` in this process loading them,
+/// a client with a grid worker's token. One caller in sequence for
+/// latency, then 32 concurrent callers for throughput.
+async fn grpc(index: &GridIndex, points: &[(f64, f64)], answers: &[Option<String>]) -> Res<()> {
+    use jiesu_proto::grid::{LocateRequest, grid_service_client::GridServiceClient};
+    let db = jiesu_testkit::TestDb::new::<jiesu_grid::Migrations>("grid").await;
+    let conn = db.connect().await;
+    let t = Instant::now();
+    let pairs: Vec<(Grid, String)> = index
+        .grids()
+        .iter()
+        .map(|g| {
+            let mut g = g.clone();
+            g.community = "370202006001".into();
+            let geo = geojson(&g.shape);
+            (g, geo)
+        })
+        .collect();
+    for chunk in pairs.chunks(5000) {
+        jiesu_grid::store::upsert(&conn, "370202", chunk).await?;
+    }
+    let stored = t.elapsed();
+    let keys = jiesu_testkit::TestKeys::new();
+    let target = jiesu_testkit::TestTarget::new();
+    let verifier = jiesu_auth::Verifier::start(&keys.auth_config()).await?;
+    let cfg = jiesu_grid::GridConfig {
+        grpc_addr: jiesu_testkit::TestTarget::ADDR.into(),
+        database_url: db.url.clone(),
+        ..Default::default()
+    };
+    let t = Instant::now();
+    let running = jiesu_grid::GridTarget::build(&cfg, &db.config(), verifier, &target.ctx)
+        .await
+        .map_err(|e| e.to_string())?;
+    let start_up = t.elapsed();
+    let client = GridServiceClient::connect(format!("http://{}", running.addr())).await?;
+    tokio::spawn(running.run_until_stopped());
+    let token = keys.token("370202", &[jiesu_auth::Role::GridWorker], "bench");
+    let call = |c: GridServiceClient<tonic::transport::Channel>, lat: f64, lon: f64, token: String| async move {
+        let mut req = tonic::Request::new(LocateRequest { lat, lon });
+        jiesu_auth::bearer_metadata(&mut req, &token)?;
+        let r = c.clone().locate(req).await?.into_inner();
+        Ok::<Option<String>, Box<dyn std::error::Error>>(r.grid.map(|g| g.code))
+    };
+    let n = points.len().min(20_000);
+    let mut lat = Vec::with_capacity(n);
+    let mut differ = 0usize;
+    for (i, (x, y)) in points.iter().take(n).enumerate() {
+        let s = Instant::now();
+        let got = call(client.clone(), *y, *x, token.clone()).await?;
+        lat.push(s.elapsed());
+        differ += usize::from(got != answers[i]);
+    }
+    lat.sort();
+    let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(32));
+    let t = Instant::now();
+    let mut tasks = Vec::with_capacity(n);
+    for (x, y) in points.iter().take(n) {
+        let permit = sem.clone().acquire_owned().await?;
+        let (c, token, (x, y)) = (client.clone(), token.clone(), (*x, *y));
+        tasks.push(tokio::spawn(async move {
+            let r = call(c, y, x, token).await.map_err(|e| e.to_string());
+            drop(permit);
+            r
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let concurrent = t.elapsed();
+    println!(
+        "| grid service over gRPC (JWT checked per call), this process | {:.1} (store) + {:.2} (start-up load) | – | {:.2} | {:.2} | {:.0} sequential, {:.0} with 32 callers | {} of {n} as in memory |",
+        stored.as_secs_f64(),
+        start_up.as_secs_f64(),
+        pct(&lat, 0.5),
+        pct(&lat, 0.99),
+        n as f64 / lat.iter().map(Duration::as_secs_f64).sum::<f64>(),
+        n as f64 / concurrent.as_secs_f64(),
+        n - differ,
+    );
+    if differ > 0 {
+        return Err(format!("{differ} gRPC answers differ from the in-memory ones").into());
+    }
+    Ok(())
+}
+
 fn wkt(m: &MultiPolygon<f64>) -> String {
     let polys: Vec<String> =
         m.0.iter()
@@ -185,6 +284,7 @@ async fn main() -> Res<()> {
         pct(&lat, 0.99),
         points.len() as f64 / total.as_secs_f64(),
     );
+    grpc(&index, &points, &answers).await?;
     if !postgis {
         return Ok(());
     }
