@@ -318,6 +318,10 @@ pub async fn timeline_entry<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A timer an order needs: notice, deadline, deadline moment, due moment,
+/// and the summoned unit for report-in timers.
+type Wanted = (String, String, DateTime<Utc>, DateTime<Utc>, Option<String>);
+
 /// Brings the order's pending timers in line with its clocks and summons:
 /// cancels those no longer wanted and adds the missing ones. A notice that
 /// already fired for the same deadline is not planned again.
@@ -328,8 +332,7 @@ pub async fn reconcile_timers<C: ConnectionTrait>(
     s: &Settings,
 ) -> Result<(), DbErr> {
     let status = Status::parse(&m.status).unwrap_or(Status::Triage);
-    let mut wanted: Vec<(String, String, DateTime<Utc>, DateTime<Utc>, Option<String>)> =
-        Vec::new();
+    let mut wanted: Vec<Wanted> = Vec::new();
     if status.is_open() {
         for p in clock::plan(&clocks_of(m), &s.calendar, s.reminder_at, s.supervise_after) {
             wanted.push((
@@ -393,18 +396,13 @@ pub async fn reconcile_timers<C: ConnectionTrait>(
     if wanted.is_empty() {
         return Ok(());
     }
-    let mut cols: (
-        Vec<String>,
-        Vec<String>,
-        Vec<DateTime<Utc>>,
-        Vec<DateTime<Utc>>,
-    ) = Default::default();
-    let mut units: Vec<String> = Vec::new();
+    let (mut notices, mut deadlines, mut deadline_ats, mut dues, mut units) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (notice, deadline, deadline_at, due_at, unit) in wanted {
-        cols.0.push(notice);
-        cols.1.push(deadline);
-        cols.2.push(deadline_at);
-        cols.3.push(due_at);
+        notices.push(notice);
+        deadlines.push(deadline);
+        deadline_ats.push(deadline_at);
+        dues.push(due_at);
         // '' stands for "no unit" in the array; NULLIF restores it.
         units.push(unit.unwrap_or_default());
     }
@@ -418,10 +416,10 @@ pub async fn reconcile_timers<C: ConnectionTrait>(
             m.tenant.clone().into(),
             m.id.into(),
             m.version.into(),
-            cols.0.into(),
-            cols.1.into(),
-            cols.2.into(),
-            cols.3.into(),
+            notices.into(),
+            deadlines.into(),
+            deadline_ats.into(),
+            dues.into(),
             units.into(),
         ],
     ))

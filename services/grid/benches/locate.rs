@@ -105,14 +105,13 @@ fn pct(sorted: &[Duration], q: f64) -> f64 {
 }
 
 fn geojson(m: &MultiPolygon<f64>) -> String {
-    let polys: Vec<serde_json::Value> = m
-        .0
-        .iter()
-        .map(|p| {
-            let ring: Vec<[f64; 2]> = p.exterior().0.iter().map(|c| [c.x, c.y]).collect();
-            serde_json::json!([ring])
-        })
-        .collect();
+    let polys: Vec<serde_json::Value> =
+        m.0.iter()
+            .map(|p| {
+                let ring: Vec<[f64; 2]> = p.exterior().0.iter().map(|c| [c.x, c.y]).collect();
+                serde_json::json!([ring])
+            })
+            .collect();
     serde_json::json!({"type": "MultiPolygon", "coordinates": polys}).to_string()
 }
 
@@ -155,7 +154,10 @@ async fn grpc(index: &GridIndex, points: &[(f64, f64)], answers: &[Option<String
     let client = GridServiceClient::connect(format!("http://{}", running.addr())).await?;
     tokio::spawn(running.run_until_stopped());
     let token = keys.token("370202", &[jiesu_auth::Role::GridWorker], "bench");
-    let call = |c: GridServiceClient<tonic::transport::Channel>, lat: f64, lon: f64, token: String| async move {
+    let call = |c: GridServiceClient<tonic::transport::Channel>,
+                lat: f64,
+                lon: f64,
+                token: String| async move {
         let mut req = tonic::Request::new(LocateRequest { lat, lon });
         jiesu_auth::bearer_metadata(&mut req, &token)?;
         let r = c.clone().locate(req).await?.into_inner();

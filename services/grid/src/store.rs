@@ -94,8 +94,11 @@ fn grids_of(rows: &[Row]) -> Vec<Grid> {
 /// the handlers of this process.
 #[derive(Clone, Default)]
 pub struct Layers {
-    by_tenant: Arc<RwLock<HashMap<String, (i64, Arc<GridIndex>)>>>,
+    by_tenant: Arc<RwLock<HashMap<String, Versioned>>>,
 }
+
+/// An index and the layer version it was built from.
+type Versioned = (i64, Arc<GridIndex>);
 
 /// Every tenant's layer version.
 async fn versions<C: ConnectionTrait>(conn: &C) -> Result<Vec<(String, i64)>, DbErr> {

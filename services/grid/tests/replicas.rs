@@ -34,6 +34,7 @@ async fn replica(db: &TestDb, keys: &TestKeys, target: &TestTarget) -> GridServi
         grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
         refresh_interval: Duration::from_millis(200),
+        ..GridConfig::default()
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
     let t = GridTarget::build(&cfg, &db.config(), verifier, &target.ctx)

@@ -163,10 +163,13 @@ pub async fn load_calendar<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result
     }))
 }
 
+/// Settings and when they were read.
+type Cached = (Instant, Arc<Settings>);
+
 /// Per-process cache of [`Settings`], `ttl` long.
 #[derive(Clone)]
 pub struct SettingsCache {
-    inner: Arc<Mutex<HashMap<String, (Instant, Arc<Settings>)>>>,
+    inner: Arc<Mutex<HashMap<String, Cached>>>,
     ttl: Duration,
 }
 
