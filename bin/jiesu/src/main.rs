@@ -249,6 +249,7 @@ async fn serve(settings: Settings, targets: Vec<Target>) -> anyhow::Result<()> {
                 jiesu_grid::GridTarget::build(
                     &settings.grid,
                     &settings.database,
+                    bus()?,
                     verifier.clone(),
                     &ctx,
                 )

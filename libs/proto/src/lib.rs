@@ -114,6 +114,14 @@ impl Event for dispatch::TicketDispatched {
     }
 }
 
+impl Event for grid::GridsChanged {
+    const CONTEXT: &'static str = "grid";
+    const NAME: &'static str = "grids.changed";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 /// Work-order events: each wraps a [`dispatch::WorkOrderChange`].
 macro_rules! work_order_event {
     ($($ty:ident => $name:literal),* $(,)?) => {$(

@@ -135,7 +135,7 @@ async fn grpc(index: &GridIndex, points: &[(f64, f64)], answers: &[Option<String
         })
         .collect();
     for chunk in pairs.chunks(5000) {
-        jiesu_grid::store::upsert(&conn, "370202", chunk).await?;
+        jiesu_grid::store::upsert(&conn, "370202", chunk, None).await?;
     }
     let stored = t.elapsed();
     let keys = jiesu_testkit::TestKeys::new();
@@ -147,9 +147,16 @@ async fn grpc(index: &GridIndex, points: &[(f64, f64)], answers: &[Option<String
         ..Default::default()
     };
     let t = Instant::now();
-    let running = jiesu_grid::GridTarget::build(&cfg, &db.config(), verifier, &target.ctx)
-        .await
-        .map_err(|e| e.to_string())?;
+    let bus = jiesu_testkit::TestBus::new();
+    let running = jiesu_grid::GridTarget::build(
+        &cfg,
+        &db.config(),
+        bus.connect().await,
+        verifier,
+        &target.ctx,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let start_up = t.elapsed();
     let client = GridServiceClient::connect(format!("http://{}", running.addr())).await?;
     tokio::spawn(running.run_until_stopped());

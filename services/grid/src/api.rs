@@ -21,11 +21,12 @@ use crate::{
 pub struct GridApi {
     db: DatabaseConnection,
     layers: Layers,
+    outbox: jiesu_bus::Outbox,
 }
 
 impl GridApi {
-    pub fn new(db: DatabaseConnection, layers: Layers) -> Self {
-        Self { db, layers }
+    pub fn new(db: DatabaseConnection, layers: Layers, outbox: jiesu_bus::Outbox) -> Self {
+        Self { db, layers, outbox }
     }
 }
 
@@ -114,9 +115,13 @@ impl GridService for GridApi {
             })
             .unwrap_or_default();
         let pairs: Vec<(Grid, String)> = grids.into_iter().zip(geometries).collect();
-        let (created, updated) = store::upsert(&self.db, &tenant, &pairs)
+        let done = store::upsert(&self.db, &tenant, &pairs, Some(&self.outbox))
             .await
             .map_err(db_error)?;
+        let (created, updated) = (
+            u32::try_from(done.created.len()).unwrap_or(u32::MAX),
+            u32::try_from(done.updated.len()).unwrap_or(u32::MAX),
+        );
         self.layers
             .reload(&self.db, &tenant)
             .await

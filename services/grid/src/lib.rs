@@ -14,6 +14,7 @@ pub mod seed;
 pub mod store;
 
 use jiesu_auth::{AuthInterceptor, Verifier};
+use jiesu_bus::{Bus, Outbox, Relay};
 use jiesu_db::{DbConfig, SqlMigration};
 use jiesu_proto::grid::{
     grid_service_server::GridServiceServer, internal_grid_service_server::InternalGridServiceServer,
@@ -58,6 +59,7 @@ pub struct Migrations;
 impl jiesu_db::SqlMigrations for Migrations {
     fn list() -> Vec<SqlMigration> {
         vec![
+            jiesu_bus::migrations::bus_tables(),
             SqlMigration {
                 name: "m20261122_000001_grid",
                 sql: include_str!("../migrations/0001_grid.sql"),
@@ -80,6 +82,7 @@ impl GridTarget {
     pub async fn build(
         cfg: &GridConfig,
         db_cfg: &DbConfig,
+        bus: Bus,
         verifier: Verifier,
         ctx: &TargetCtx,
     ) -> Result<RunningTarget, StartError> {
@@ -93,6 +96,8 @@ impl GridTarget {
             .await
             .map_err(|e| err(&e))?;
         let layers = store::Layers::load(&db).await.map_err(|e| err(&e))?;
+        bus.ensure_stream(TARGET).await.map_err(|e| err(&e))?;
+        let outbox = Outbox::new(&bus.cfg);
         let (listener, grpc_addr) = jiesu_runtime::grpc::bind("grid.grpc_addr", &cfg.grpc_addr)
             .await
             .map_err(|e| err(&e))?;
@@ -109,9 +114,13 @@ impl GridTarget {
             .add_service(health)
             .add_service(tonic::service::interceptor::InterceptedService::new(
                 // A whole layer travels in one message.
-                GridServiceServer::new(api::GridApi::new(db, layers.clone()))
-                    .max_decoding_message_size(MAX_LAYER_BYTES)
-                    .max_encoding_message_size(MAX_LAYER_BYTES),
+                GridServiceServer::new(api::GridApi::new(
+                    db.clone(),
+                    layers.clone(),
+                    outbox.clone(),
+                ))
+                .max_decoding_message_size(MAX_LAYER_BYTES)
+                .max_encoding_message_size(MAX_LAYER_BYTES),
                 AuthInterceptor::new(verifier),
             ))
             .add_service(InternalGridServiceServer::new(api::InternalApi::new(
@@ -125,10 +134,13 @@ impl GridTarget {
             ctx.readiness.register("grid.grpc"),
             ctx.shutdown.clone(),
         );
+        let relay = Relay::new(db, bus, &outbox, TARGET);
+        let relay_task =
+            relay.spawn_after(vec![server], ctx.readiness.register("grid.outbox"), ctx);
         Ok(RunningTarget::new(
             TARGET,
             grpc_addr,
-            vec![server, refresher],
+            vec![relay_task, refresher],
         ))
     }
 }

@@ -88,9 +88,13 @@ pub async fn import(
         .map(|f| f.iter().map(|x| x["geometry"].to_string()).collect())
         .unwrap_or_default();
     let pairs: Vec<_> = grids.into_iter().zip(geometries).collect();
-    store::upsert(db, tenant, &pairs)
+    let done = store::upsert(db, tenant, &pairs, None)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    Ok((
+        u32::try_from(done.created.len()).unwrap_or(u32::MAX),
+        u32::try_from(done.updated.len()).unwrap_or(u32::MAX),
+    ))
 }
 
 #[cfg(test)]

@@ -186,14 +186,24 @@ impl Layers {
     }
 }
 
-/// Adds or replaces grids; returns (created, updated).
+/// What an import changed.
+#[derive(Debug, Default)]
+pub struct Upserted {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub version: i64,
+}
+
+/// Adds or replaces grids; with `outbox`, announces the change
+/// (`grids.changed`) in the same transaction.
 pub async fn upsert(
     db: &DatabaseConnection,
     tenant: &str,
     grids: &[(Grid, String)],
-) -> Result<(u32, u32), DbErr> {
+    outbox: Option<&jiesu_bus::Outbox>,
+) -> Result<Upserted, DbErr> {
     let txn = db.begin().await?;
-    let (mut created, mut updated) = (0, 0);
+    let mut out = Upserted::default();
     for (g, geometry) in grids {
         let row = txn
             .query_one_raw(stmt(
@@ -214,19 +224,34 @@ pub async fn upsert(
             .await?;
         let version: i32 = row.map_or(Ok(1), |r| r.try_get("", "version"))?;
         if version == 1 {
-            created += 1;
+            out.created.push(g.code.clone());
         } else {
-            updated += 1;
+            out.updated.push(g.code.clone());
         }
     }
-    txn.execute_raw(stmt(
-        "INSERT INTO layer_versions (tenant, version) VALUES ($1, 1) \
-         ON CONFLICT (tenant) DO UPDATE SET version = layer_versions.version + 1, changed_at = now()",
-        vec![tenant.into()],
-    ))
-    .await?;
+    let row = txn
+        .query_one_raw(stmt(
+            "INSERT INTO layer_versions (tenant, version) VALUES ($1, 1) \
+             ON CONFLICT (tenant) DO UPDATE SET version = layer_versions.version + 1, \
+               changed_at = now() RETURNING version",
+            vec![tenant.into()],
+        ))
+        .await?;
+    out.version = row.map_or(Ok(1), |r| r.try_get("", "version"))?;
+    if let Some(outbox) = outbox {
+        let event = jiesu_proto::grid::GridsChanged {
+            tenant: tenant.to_owned(),
+            created: out.created.clone(),
+            updated: out.updated.clone(),
+            version: out.version,
+        };
+        outbox.enqueue(&txn, &event).await?;
+    }
     txn.commit().await?;
-    Ok((created, updated))
+    if let Some(outbox) = outbox {
+        outbox.wake();
+    }
+    Ok(out)
 }
 
 pub async fn count<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<u32, DbErr> {

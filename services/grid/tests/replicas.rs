@@ -10,7 +10,7 @@ use jiesu_grid::{GridConfig, GridTarget, Migrations};
 use jiesu_proto::grid::{
     ImportLayerRequest, LocateRequest, LocateResponse, grid_service_client::GridServiceClient,
 };
-use jiesu_testkit::{TestDb, TestKeys, TestTarget, wait_until};
+use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget, wait_until};
 use serde_json::json;
 use tonic::{Request, transport::Channel};
 
@@ -29,7 +29,12 @@ fn layer(code: &str, x0: f64, x1: f64) -> String {
     .to_string()
 }
 
-async fn replica(db: &TestDb, keys: &TestKeys, target: &TestTarget) -> GridServiceClient<Channel> {
+async fn replica(
+    db: &TestDb,
+    tb: &TestBus,
+    keys: &TestKeys,
+    target: &TestTarget,
+) -> GridServiceClient<Channel> {
     let cfg = GridConfig {
         grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
@@ -37,9 +42,15 @@ async fn replica(db: &TestDb, keys: &TestKeys, target: &TestTarget) -> GridServi
         ..GridConfig::default()
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
-    let t = GridTarget::build(&cfg, &db.config(), verifier, &target.ctx)
-        .await
-        .unwrap();
+    let t = GridTarget::build(
+        &cfg,
+        &db.config(),
+        tb.connect().await,
+        verifier,
+        &target.ctx,
+    )
+    .await
+    .unwrap();
     let client = GridServiceClient::connect(format!("http://{}", t.addr()))
         .await
         .unwrap();
@@ -60,8 +71,9 @@ async fn an_import_through_one_replica_reaches_the_other() {
     let db = TestDb::new::<Migrations>("grid").await;
     let keys = TestKeys::new();
     let (ta, tb) = (TestTarget::new(), TestTarget::new());
-    let a = replica(&db, &keys, &ta).await;
-    let b = replica(&db, &keys, &tb).await;
+    let bus = TestBus::new();
+    let a = replica(&db, &bus, &keys, &ta).await;
+    let b = replica(&db, &bus, &keys, &tb).await;
     let admin = keys.token("370202", &[Role::TenantAdmin], "admin-1");
     let worker = keys.token("370202", &[Role::GridWorker], "gw-1");
     assert!(locate(&b, &worker, 120.385).await.grid.is_none());
@@ -95,6 +107,21 @@ async fn an_import_through_one_replica_reaches_the_other() {
         ))
         .await
         .unwrap();
+    // Each import was announced once, with what it changed.
+    wait_until(
+        Duration::from_secs(10),
+        "grids.changed published",
+        || async {
+            let sent = db
+                .count(
+                    "SELECT count(*) FROM bus_outbox WHERE event = 'grid.grids.changed' \
+                 AND published_at IS NOT NULL",
+                )
+                .await;
+            (sent == 2).then_some(())
+        },
+    )
+    .await;
     wait_until(
         Duration::from_secs(10),
         "replica A sees G1 moved",

@@ -221,6 +221,7 @@ async fn stack_configured(
             ..Default::default()
         },
         &grid_db.config(),
+        tb.connect().await,
         verifier.clone(),
         &ctx,
     )
