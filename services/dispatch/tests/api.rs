@@ -34,6 +34,10 @@ struct Env {
 }
 
 async fn start() -> Env {
+    start_with(|_| {}).await
+}
+
+async fn start_with(tweak: impl FnOnce(&mut DispatchConfig)) -> Env {
     let db = TestDb::new::<Migrations>("dispatch").await;
     let conn = db.connect().await;
     jiesu_dispatch::seed::upsert_units(
@@ -63,11 +67,12 @@ async fn start() -> Env {
     let bus = tb.connect().await;
     let keys = TestKeys::new();
     let target = TestTarget::new();
-    let cfg = DispatchConfig {
+    let mut cfg = DispatchConfig {
         grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
         ..DispatchConfig::default()
     };
+    tweak(&mut cfg);
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
     let dispatch = Dispatch::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)
         .await
@@ -287,75 +292,20 @@ async fn work_orders_are_read_inside_the_callers_scope() {
 
 #[tokio::test]
 async fn with_grid_unreachable_a_ticket_is_routed_by_its_region_code() {
-    let db = TestDb::new::<Migrations>("dispatch").await;
-    let conn = db.connect().await;
-    jiesu_dispatch::seed::upsert_units(
-        &conn,
-        "370202",
-        &[UnitSeed {
-            id: "sn-gafj".into(),
-            name: "青岛市公安局市南分局".into(),
-            kind: "department".into(),
-            region_code: "370202".into(),
-            parent: String::new(),
-        }],
-    )
-    .await
-    .unwrap();
-    jiesu_dispatch::seed::upsert_routes(
-        &conn,
-        "370202",
-        &[RouteSeed {
-            category: "SH01".into(),
-            unit: "sn-gafj".into(),
-        }],
-    )
-    .await
-    .unwrap();
-    let tb = TestBus::new();
-    let bus = tb.connect().await;
-    let keys = TestKeys::new();
-    let target = TestTarget::new();
-    let cfg = DispatchConfig {
-        grpc_addr: TestTarget::ADDR.into(),
-        database_url: db.url.clone(),
+    let env = start_with(|cfg| {
         // Nothing listens there.
-        grid_url: format!("http://127.0.0.1:{}", jiesu_testkit::free_port()),
-        grid_key: "k".into(),
-        ..DispatchConfig::default()
-    };
-    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
-    let dispatch = Dispatch::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)
-        .await
-        .unwrap();
-    let client = DispatchServiceClient::connect(format!("http://{}", dispatch.addr()))
-        .await
-        .unwrap();
-    tokio::spawn(dispatch.run_until_stopped());
+        cfg.grid_url = format!("http://127.0.0.1:{}", jiesu_testkit::free_port());
+        cfg.grid_key = "k".into();
+    })
+    .await;
     let mut ev = received("SH01", "agent-1");
     ev.point = Some(jiesu_proto::common::GeoPoint {
         lat: 36.06,
         lon: 120.38,
     });
-    publish(&bus, &ev, Uuid::now_v7()).await;
-    let agent = keys.token("370202", &[Role::Agent], "agent-1");
-    let order = wait_until(Duration::from_secs(20), "the work order", || {
-        let mut client = client.clone();
-        let req = authed(
-            &agent,
-            GetWorkOrderByTicketRequest {
-                ticket_id: ev.ticket_id.clone(),
-            },
-        );
-        async move {
-            client
-                .get_work_order_by_ticket(req)
-                .await
-                .ok()
-                .map(|r| r.into_inner())
-        }
-    })
-    .await;
+    publish(&env.bus, &ev, Uuid::now_v7()).await;
+    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let order = order_of(&env, &agent, &ev.ticket_id).await;
     assert_eq!(order.status, "dispatched");
     assert_eq!(order.unit.unwrap().id, "sn-gafj");
     assert_eq!(order.region_code, "370202");

@@ -3,7 +3,7 @@
 use axum::{
     Json,
     extract::{Path, Query, State, rejection::QueryRejection},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use jiesu_proto::{dispatch as pb, intake::ListCategoriesRequest};
@@ -228,20 +228,7 @@ pub async fn import_responsibilities(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<ResponsibilityImport>, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if !ct.starts_with("text/csv") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the list as text/csv",
-        ));
-    }
-    let csv = String::from_utf8(body.to_vec())
-        .map_err(|_| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "csv", "must be UTF-8"))?;
+    let csv = crate::extract::text_body(&headers, &body, &["text/csv"], "the list", "csv")?;
     let mut client = state.backends.dispatch.clone();
     let req = request(&caller.token, pb::ResponsibilitiesCsv { csv })?;
     let r = client.import_responsibilities(req).await?.into_inner();

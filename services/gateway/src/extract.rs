@@ -75,6 +75,31 @@ impl FromRequest<AppState> for RawBody {
     }
 }
 
+/// A text body (CSV, GeoJSON) whose `Content-Type` starts with one of
+/// `types`: 415 naming `what` otherwise, 422 on `field` if not UTF-8.
+pub fn text_body(
+    headers: &axum::http::HeaderMap,
+    body: &Bytes,
+    types: &[&str],
+    what: &str,
+    field: &str,
+) -> Result<String, ApiError> {
+    let ct = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !types.iter().any(|t| ct.starts_with(t)) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send {what} as {}", types[0]),
+        ));
+    }
+    String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, "must be UTF-8"))
+}
+
 pub async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
     Bytes::from_request(req, state).await.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {

@@ -3,7 +3,7 @@
 use axum::{
     Json,
     extract::{Query, State, rejection::QueryRejection},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
 use jiesu_proto::grid as pb;
@@ -173,21 +173,13 @@ pub async fn import_layer(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<LayerImport>, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if !(ct.starts_with("application/geo+json") || ct.starts_with("application/json")) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the layer as application/geo+json",
-        ));
-    }
-    let geojson = String::from_utf8(body.to_vec()).map_err(|_| {
-        ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "geojson", "must be UTF-8")
-    })?;
+    let geojson = crate::extract::text_body(
+        &headers,
+        &body,
+        &["application/geo+json", "application/json"],
+        "the layer",
+        "geojson",
+    )?;
     let mut client = state.backends.grid.clone();
     let req = request(&caller.token, pb::ImportLayerRequest { geojson })?;
     let r = client.import_layer(req).await?.into_inner();
@@ -296,20 +288,7 @@ pub async fn import_regions(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<RegionImport>, ApiError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    if !ct.starts_with("text/csv") {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the regions as text/csv",
-        ));
-    }
-    let csv = String::from_utf8(body.to_vec())
-        .map_err(|_| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, "csv", "must be UTF-8"))?;
+    let csv = crate::extract::text_body(&headers, &body, &["text/csv"], "the regions", "csv")?;
     let mut client = state.backends.grid.clone();
     let req = request(&caller.token, pb::RegionsCsv { csv })?;
     let r = client.import_regions(req).await?.into_inner();

@@ -67,7 +67,8 @@ impl GridService for GridApi {
         who.require_any(&[Role::TenantAdmin])?;
         let tenant = who.tenant.code().to_owned();
         let text = &request.get_ref().geojson;
-        let grids = layer::read(text).map_err(|p| refuse(&p))?;
+        let pairs = layer::read_with_geometry(text).map_err(|p| refuse(&p))?;
+        let grids: Vec<&Grid> = pairs.iter().map(|(g, _)| g).collect();
         let outside: Vec<String> = grids
             .iter()
             .filter(|g| !g.community.starts_with(&tenant))
@@ -94,7 +95,7 @@ impl GridService for GridApi {
                     .collect()
             })
             .unwrap_or_default();
-        combined.extend(grids.iter().cloned());
+        combined.extend(grids.iter().map(|g| (*g).clone()));
         let clashes: Vec<String> = layer::overlaps(&combined)
             .into_iter()
             .filter(|(a, b)| new_codes.contains(&a.as_str()) || new_codes.contains(&b.as_str()))
@@ -103,18 +104,7 @@ impl GridService for GridApi {
         if !clashes.is_empty() {
             return Err(refuse(&clashes));
         }
-        // The geometry as given, stored beside the parsed grid.
-        let doc: serde_json::Value =
-            serde_json::from_str(text).map_err(|_| refuse(&["not JSON".to_owned()]))?;
-        let geometries = doc["features"]
-            .as_array()
-            .map(|f| {
-                f.iter()
-                    .map(|x| x["geometry"].to_string())
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        let pairs: Vec<(Grid, String)> = grids.into_iter().zip(geometries).collect();
+
         let done = store::upsert(&self.db, &tenant, &pairs, Some(&self.outbox))
             .await
             .map_err(db_error)?;

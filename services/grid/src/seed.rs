@@ -77,17 +77,12 @@ pub async fn import(
     tenant: &str,
     geojson: &str,
 ) -> Result<(u32, u32), String> {
-    let grids = layer::read(geojson).map_err(|e| e.join("; "))?;
+    let pairs = layer::read_with_geometry(geojson).map_err(|e| e.join("; "))?;
+    let grids: Vec<_> = pairs.iter().map(|(g, _)| g.clone()).collect();
     let clashes = layer::overlaps(&grids);
     if !clashes.is_empty() {
         return Err(format!("{} overlapping pairs", clashes.len()));
     }
-    let doc: serde_json::Value = serde_json::from_str(geojson).map_err(|e| e.to_string())?;
-    let geometries: Vec<String> = doc["features"]
-        .as_array()
-        .map(|f| f.iter().map(|x| x["geometry"].to_string()).collect())
-        .unwrap_or_default();
-    let pairs: Vec<_> = grids.into_iter().zip(geometries).collect();
     let done = store::upsert(db, tenant, &pairs, None)
         .await
         .map_err(|e| e.to_string())?;

@@ -162,7 +162,29 @@ fn text(props: &Value, key: &str) -> String {
 /// Reads a FeatureCollection. `Err` lists every problem (at most 100), each
 /// naming the feature (`features[i]`) and the field.
 pub fn read(json: &str) -> Result<Vec<Grid>, Vec<String>> {
+    Ok(read_with_geometry(json)?
+        .into_iter()
+        .map(|(g, _)| g)
+        .collect())
+}
+
+/// [`read`], keeping each grid's geometry as the GeoJSON text it came in
+/// (what the store keeps), from one parse.
+pub fn read_with_geometry(json: &str) -> Result<Vec<(Grid, String)>, Vec<String>> {
     let doc: Value = serde_json::from_str(json).map_err(|e| vec![format!("not JSON: {e}")])?;
+    let grids = read_doc(&doc)?;
+    let geometries = doc["features"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .map(|x| x["geometry"].to_string())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    Ok(grids.into_iter().zip(geometries).collect())
+}
+
+fn read_doc(doc: &Value) -> Result<Vec<Grid>, Vec<String>> {
     if doc["type"] != "FeatureCollection" {
         return Err(vec!["type: must be FeatureCollection".into()]);
     }
