@@ -251,6 +251,7 @@ async fn serve(settings: Settings, targets: Vec<Target>) -> anyhow::Result<()> {
                     &settings.database,
                     bus()?,
                     verifier.clone(),
+                    Arc::new(Keyring::load(&settings.pii)?),
                     &ctx,
                 )
                 .await?
@@ -457,6 +458,27 @@ async fn seed_demo(settings: &Settings) -> anyhow::Result<()> {
         d.name,
         d.tenant,
         created + updated
+    );
+    let places = [
+        jiesu_grid::seed::shinan_police(),
+        jiesu_grid::seed::shinan_places(),
+    ];
+    for layer in &places {
+        jiesu_grid::seed::import(&grid, &d.tenant, layer)
+            .await
+            .map_err(|e| anyhow!("demo grid layer: {e}"))?;
+    }
+    let pairs = jiesu_grid::seed::import_pairs(&grid, &d.tenant, &jiesu_grid::seed::shinan_pairs())
+        .await
+        .map_err(|e| anyhow!("demo pairs: {e}"))?;
+    let buildings = jiesu_grid::seed::import_buildings(&grid, &d.tenant)
+        .await
+        .map_err(|e| anyhow!("demo buildings: {e}"))?;
+    println!(
+        "{} ({}): 148 police grids ({pairs} pairs with basic grids), {} micro and dedicated grids, {buildings} registry buildings",
+        d.name,
+        d.tenant,
+        jiesu_grid::seed::DEMO_PLACES.len()
     );
     Ok(())
 }

@@ -122,6 +122,29 @@ impl Event for grid::GridsChanged {
     }
 }
 
+/// Grid events: each carries its tenant.
+macro_rules! grid_event {
+    ($($ty:ident => $name:literal),* $(,)?) => {$(
+        impl Event for grid::$ty {
+            const CONTEXT: &'static str = "grid";
+            const NAME: &'static str = $name;
+            fn tenant(&self) -> &str {
+                &self.tenant
+            }
+        }
+    )*};
+}
+
+grid_event! {
+    GridSplit => "grid.split",
+    GridMerged => "grid.merged",
+    WorkerAssigned => "worker.assigned",
+    GridEventReported => "grid_event.reported",
+    GridEventClosed => "grid_event.closed",
+    GridEventWhistled => "grid_event.whistled",
+    BroadcastRequested => "broadcast.requested",
+}
+
 /// Work-order events: each wraps a [`dispatch::WorkOrderChange`].
 macro_rules! work_order_event {
     ($($ty:ident => $name:literal),* $(,)?) => {$(

@@ -2,11 +2,15 @@
 
 use axum::{
     Json,
-    extract::{Query, State, rejection::QueryRejection},
-    http::{HeaderMap, header},
+    extract::{Path, Query, State, rejection::QueryRejection},
+    http::{HeaderMap, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use jiesu_proto::grid as pb;
+use chrono::{DateTime, Utc};
+use jiesu_proto::{
+    grid as pb,
+    time::{from_timestamp, to_timestamp},
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,7 +18,7 @@ use crate::{
     AppState,
     backend::{request, with_retry},
     error::{ApiError, Problem, invalid_query},
-    extract::{Caller, RawBody},
+    extract::{Caller, JsonBody, RawBody},
 };
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -22,9 +26,13 @@ use crate::{
 #[serde(deny_unknown_fields)]
 pub struct LocateQuery {
     #[param(example = 36.061)]
-    pub lat: f64,
+    pub lat: Option<f64>,
     #[param(example = 120.38)]
-    pub lon: f64,
+    pub lon: Option<f64>,
+    /// The grids as they were at this moment (RFC 3339), from their history.
+    pub as_of: Option<DateTime<Utc>>,
+    /// Without lat/lon: a building address (门牌) from the registry.
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -46,6 +54,37 @@ impl From<pb::GridRef> for GridRefView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+pub struct StaffView {
+    pub worker_id: String,
+    pub name: String,
+    /// full_time | part_time | chief | coordinator | instructor
+    pub kind: String,
+    /// Masked: 138****8000.
+    pub phone: String,
+    /// 1..5; absent when not rated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stars: Option<i32>,
+}
+
+impl From<pb::StaffMember> for StaffView {
+    fn from(s: pb::StaffMember) -> Self {
+        Self {
+            worker_id: s.worker_id,
+            name: s.name,
+            kind: s.kind,
+            phone: s.phone_masked,
+            stars: (s.stars > 0).then_some(s.stars),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BuildingView {
+    pub code: String,
+    pub address: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Location {
     /// The basic grid; absent when no grid holds the point.
     pub grid: Option<GridRefView>,
@@ -58,9 +97,16 @@ pub struct Location {
     pub community_code: String,
     pub street_code: String,
     pub county_code: String,
+    /// The basic grid's workers (not given for an `as_of` lookup).
+    pub staff: Vec<StaffView>,
+    /// The registry building an address matched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub building: Option<BuildingView>,
 }
 
-/// The grids holding a point (WGS-84), with its community, street and county.
+/// The grids holding a point (WGS-84), or the building an address names,
+/// with its community, street, county and the grid's staff; `as_of` answers
+/// with the grids of that moment.
 #[utoipa::path(
     get,
     path = "/api/v1/locate",
@@ -70,6 +116,7 @@ pub struct Location {
         (status = 200, description = "Where the point lies", body = Location),
         (status = 401, description = "Missing or invalid token", body = Problem),
         (status = 403, description = "Staff only", body = Problem),
+        (status = 404, description = "No registry building matches the address", body = Problem),
         (status = 422, description = "lat or lon missing or out of range", body = Problem),
     ),
     security(("bearer" = []))
@@ -80,13 +127,34 @@ pub async fn locate(
     query: Result<Query<LocateQuery>, QueryRejection>,
 ) -> Result<Json<Location>, ApiError> {
     let Query(q) = query.map_err(|e| invalid_query(&e))?;
+    let address = q.address.unwrap_or_default();
+    let (lat, lon) = match (q.lat, q.lon) {
+        (Some(lat), Some(lon)) => (lat, lon),
+        (None, None) if !address.trim().is_empty() => (0.0, 0.0),
+        (None, _) => {
+            return Err(ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "lat",
+                "is required (or give an address)",
+            ));
+        }
+        (_, None) => {
+            return Err(ApiError::field(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "lon",
+                "is required (or give an address)",
+            ));
+        }
+    };
     let msg = pb::LocateRequest {
-        lat: q.lat,
-        lon: q.lon,
+        lat,
+        lon,
+        as_of: q.as_of.map(to_timestamp),
+        address,
     };
     let r = with_retry(state.backends.retries, || {
         let mut client = state.backends.grid.clone();
-        let req = request(&caller.token, msg);
+        let req = request(&caller.token, msg.clone());
         async move { client.locate(req?).await }
     })
     .await?
@@ -99,6 +167,11 @@ pub async fn locate(
         community_code: r.community_code,
         street_code: r.street_code,
         county_code: r.county_code,
+        staff: r.staff.into_iter().map(Into::into).collect(),
+        building: (!r.building_code.is_empty()).then_some(BuildingView {
+            code: r.building_code,
+            address: r.building_address,
+        }),
     }))
 }
 
@@ -293,4 +366,274 @@ pub async fn import_regions(
     let req = request(&caller.token, pb::RegionsCsv { csv })?;
     let r = client.import_regions(req).await?.into_inner();
     Ok(Json(RegionImport { regions: r.regions }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GridVersionView {
+    pub version: i32,
+    pub name: String,
+    pub valid_from: Option<DateTime<Utc>>,
+    /// Absent while current.
+    pub valid_to: Option<DateTime<Utc>>,
+    /// import | split | merge
+    pub cause: String,
+    pub predecessors: Vec<String>,
+    /// replaced | split | merged; absent while current.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<String>,
+    pub successors: Vec<String>,
+    /// GeoJSON geometry of this version.
+    pub geometry: serde_json::Value,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GridDetailView {
+    pub code: String,
+    pub name: String,
+    pub kind: String,
+    pub community_code: String,
+    /// GeoJSON geometry; null for a grid that no longer exists.
+    pub geometry: serde_json::Value,
+    /// Professional grids paired with a basic grid, or the reverse.
+    pub paired: Vec<String>,
+    pub staff: Vec<StaffView>,
+    pub history: Vec<GridVersionView>,
+}
+
+fn json_or_null(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or(serde_json::Value::Null)
+}
+
+/// One grid: shape, pairs, staff and every version (also for a grid that
+/// was split or merged away).
+#[utoipa::path(
+    get,
+    path = "/api/v1/grids/{code}",
+    tag = "grids",
+    params(("code" = String, Path, description = "Grid code")),
+    responses(
+        (status = 200, description = "The grid", body = GridDetailView),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Staff only", body = Problem),
+        (status = 404, description = "No such grid, ever", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_grid(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<GridDetailView>, ApiError> {
+    let r = with_retry(state.backends.retries, || {
+        let mut client = state.backends.grid.clone();
+        let req = request(&caller.token, pb::GetGridRequest { code: code.clone() });
+        async move { client.get_grid(req?).await }
+    })
+    .await?
+    .into_inner();
+    let g = r.grid.unwrap_or_default();
+    Ok(Json(GridDetailView {
+        code: g.code,
+        name: g.name,
+        kind: g.kind,
+        community_code: r.community_code,
+        geometry: json_or_null(&r.geometry),
+        paired: r.paired,
+        staff: r.staff.into_iter().map(Into::into).collect(),
+        history: r
+            .history
+            .into_iter()
+            .map(|v| GridVersionView {
+                version: v.version,
+                name: v.name,
+                valid_from: v.valid_from.as_ref().and_then(from_timestamp),
+                valid_to: v.valid_to.as_ref().and_then(from_timestamp),
+                cause: v.cause,
+                predecessors: v.predecessors,
+                ended_by: (!v.ended_by.is_empty()).then_some(v.ended_by),
+                successors: v.successors,
+                geometry: json_or_null(&v.geometry),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GridChangeView {
+    pub ended: Vec<String>,
+    pub created: Vec<String>,
+    /// When the old grids ended and the new began (for `as_of` lookups).
+    pub at: Option<DateTime<Utc>>,
+    /// The tenant's layer version after the change.
+    pub version: i64,
+}
+
+impl From<pb::GridChange> for GridChangeView {
+    fn from(c: pb::GridChange) -> Self {
+        Self {
+            ended: c.ended,
+            created: c.created,
+            at: c.at.as_ref().and_then(from_timestamp),
+            version: c.version,
+        }
+    }
+}
+
+/// Split a grid into parts that cover it exactly (tenant admin). The body
+/// is a FeatureCollection of the parts (properties code, name); they take
+/// the grid's kind and community, its workers and pairs. Refused (422,
+/// `field` = `parts_geojson`) when a part reaches outside, parts overlap or
+/// leave a gap.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/grids/{code}/split",
+    tag = "grids",
+    params(("code" = String, Path, description = "The grid to split")),
+    request_body(content = String, description = "FeatureCollection of the parts", content_type = "application/geo+json"),
+    responses(
+        (status = 200, description = "Split", body = GridChangeView),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not a tenant admin", body = Problem),
+        (status = 404, description = "No such grid", body = Problem),
+        (status = 422, description = "The parts do not replace the grid exactly", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn split_grid(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<GridChangeView>, ApiError> {
+    let parts_geojson = crate::extract::text_body(
+        &headers,
+        &body,
+        &["application/geo+json", "application/json"],
+        "the parts",
+        "parts_geojson",
+    )?;
+    let mut client = state.backends.grid.clone();
+    let req = request(
+        &caller.token,
+        pb::SplitGridRequest {
+            code,
+            parts_geojson,
+        },
+    )?;
+    Ok(Json(client.split_grid(req).await?.into_inner().into()))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MergeBody {
+    /// Grids of one kind and community.
+    pub codes: Vec<String>,
+    /// The merged grid's code (may be one of `codes`).
+    pub code: String,
+    #[serde(default)]
+    pub name: String,
+}
+
+/// Merge grids of one kind and community into their union (tenant admin).
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/grids/merge",
+    tag = "grids",
+    request_body = MergeBody,
+    responses(
+        (status = 200, description = "Merged", body = GridChangeView),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not a tenant admin", body = Problem),
+        (status = 422, description = "Unknown grids, or of different kinds or communities", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn merge_grids(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<MergeBody>,
+) -> Result<Json<GridChangeView>, ApiError> {
+    let mut client = state.backends.grid.clone();
+    let req = request(
+        &caller.token,
+        pb::MergeGridsRequest {
+            codes: b.codes,
+            code: b.code,
+            name: b.name,
+        },
+    )?;
+    Ok(Json(client.merge_grids(req).await?.into_inner().into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PairsImport {
+    pub pairs: u32,
+}
+
+/// Pair professional grids (警格...) with basic grids, CSV
+/// `professional_code,basic_code`; the listed professional grids' pairs are
+/// replaced (tenant admin).
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/grid-pairs",
+    tag = "grids",
+    request_body(content = String, description = "CSV with the header professional_code,basic_code", content_type = "text/csv"),
+    responses(
+        (status = 200, description = "Imported", body = PairsImport),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not a tenant admin", body = Problem),
+        (status = 422, description = "Bad lines, all named", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn import_pairs(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<PairsImport>, ApiError> {
+    let csv = crate::extract::text_body(&headers, &body, &["text/csv"], "the pairs", "csv")?;
+    let mut client = state.backends.grid.clone();
+    let req = request(&caller.token, pb::PairsCsv { csv })?;
+    let r = client.import_pairs(req).await?.into_inner();
+    Ok(Json(PairsImport { pairs: r.pairs }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BuildingsImport {
+    pub buildings: u32,
+    /// Buildings whose point lies in no basic grid.
+    pub outside: Vec<String>,
+}
+
+/// The building registry (门牌), CSV `code,address,lat,lon` (tenant admin):
+/// locates requests that come with an address but no point.
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/buildings",
+    tag = "grids",
+    request_body(content = String, description = "CSV with the header code,address,lat,lon", content_type = "text/csv"),
+    responses(
+        (status = 200, description = "Imported", body = BuildingsImport),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not a tenant admin", body = Problem),
+        (status = 422, description = "Bad lines, all named", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn import_buildings(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    RawBody(body): RawBody,
+) -> Result<Json<BuildingsImport>, ApiError> {
+    let csv = crate::extract::text_body(&headers, &body, &["text/csv"], "the buildings", "csv")?;
+    let mut client = state.backends.grid.clone();
+    let req = request(&caller.token, pb::BuildingsCsv { csv })?;
+    let r = client.import_buildings(req).await?.into_inner();
+    Ok(Json(BuildingsImport {
+        buildings: r.buildings,
+        outside: r.outside,
+    }))
 }

@@ -13,6 +13,7 @@ pub mod channels;
 pub mod directory;
 pub mod error;
 pub mod extract;
+pub mod grid_work;
 pub mod grids;
 pub mod kb;
 pub mod open311;
@@ -148,7 +149,10 @@ pub struct AppState {
         (name = "knowledge", description = "Knowledge base for direct answers (直接答复) and intake counts"),
         (name = "channels", description = "Registered channels and the signed webhook of a tenant's own platform"),
         (name = "work orders", description = "Work orders (工单): queues, actions, clocks, the SLA policy and the working calendar"),
-        (name = "grids", description = "Grids (网格): layers and locating a point"),
+        (name = "grids", description = "Grids (网格): layers, history (split, merge, as of), pairs, the building registry and locating a point"),
+        (name = "grid people", description = "Grid workers, households and key persons (personal data masked, reads recorded)"),
+        (name = "duties", description = "Visit and patrol duties, check-ins and compliance"),
+        (name = "grid events", description = "Matters found in the grid: closed there or whistled up (吹哨); broadcasts"),
         (name = "operations", description = "Health"),
     )
 )]
@@ -252,6 +256,38 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(grids::locate))
         .routes(routes!(grids::list_regions))
         .routes(routes!(grids::import_regions))
+        .routes(routes!(grids::get_grid))
+        .routes(routes!(grids::split_grid))
+        .routes(routes!(grids::merge_grids))
+        .routes(routes!(grids::import_pairs))
+        .routes(routes!(grids::import_buildings))
+        .routes(routes!(grid_work::create_worker))
+        .routes(routes!(grid_work::update_worker))
+        .routes(routes!(grid_work::list_workers))
+        .routes(routes!(grid_work::assign))
+        .routes(routes!(grid_work::unassign))
+        .routes(routes!(grid_work::rate))
+        .routes(routes!(grid_work::create_household))
+        .routes(routes!(
+            grid_work::create_key_person,
+            grid_work::list_key_persons
+        ))
+        .routes(routes!(
+            grid_work::update_key_person,
+            grid_work::get_key_person
+        ))
+        .routes(routes!(grid_work::list_reads))
+        .routes(routes!(grid_work::get_rules, grid_work::put_rules))
+        .routes(routes!(grid_work::generate))
+        .routes(routes!(grid_work::list_tasks))
+        .routes(routes!(grid_work::check_in))
+        .routes(routes!(grid_work::compliance))
+        .routes(routes!(grid_work::report, grid_work::list_events))
+        .routes(routes!(grid_work::stats))
+        .routes(routes!(grid_work::get_event))
+        .routes(routes!(grid_work::close))
+        .routes(routes!(grid_work::whistle))
+        .routes(routes!(grid_work::broadcast))
         .split_for_parts();
     let doc = Arc::new(api);
     router

@@ -153,6 +153,7 @@ async fn grpc(index: &GridIndex, points: &[(f64, f64)], answers: &[Option<String
         &db.config(),
         bus.connect().await,
         verifier,
+        keys.keyring(),
         &target.ctx,
     )
     .await
@@ -165,7 +166,11 @@ async fn grpc(index: &GridIndex, points: &[(f64, f64)], answers: &[Option<String
                 lat: f64,
                 lon: f64,
                 token: String| async move {
-        let mut req = tonic::Request::new(LocateRequest { lat, lon });
+        let mut req = tonic::Request::new(LocateRequest {
+            lat,
+            lon,
+            ..Default::default()
+        });
         jiesu_auth::bearer_metadata(&mut req, &token)?;
         let r = c.clone().locate(req).await?.into_inner();
         Ok::<Option<String>, Box<dyn std::error::Error>>(r.grid.map(|g| g.code))

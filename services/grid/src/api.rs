@@ -1,53 +1,61 @@
-//! gRPC handlers of grid.
+//! gRPC handlers of grid: each checks the caller and hands over to the
+//! module that owns the matter (layers here; history and reshaping,
+//! people, duties, grid events).
 
 use jiesu_auth::{Role, principal};
 use jiesu_proto::{
     grid::{
-        ExportLayerRequest, ExportLayerResponse, GridRef, ImportLayerRequest, ImportLayerResponse,
-        ImportRegionsResponse, ListRegionsRequest, ListRegionsResponse, LocateForRequest,
-        LocateRequest, LocateResponse, RegionsCsv, grid_service_server::GridService,
-        internal_grid_service_server::InternalGridService,
+        AssignWorkerRequest, BroadcastReceipt, BroadcastRequest, BuildingsCsv, CheckInRequest,
+        CloseEventRequest, DutyComplianceRequest, DutyComplianceResponse, DutyRules, DutyTask,
+        EventStatsRequest, EventStatsResponse, ExportLayerRequest, ExportLayerResponse,
+        GenerateDutiesRequest, GenerateDutiesResponse, GetDutyRulesRequest, GetEventRequest,
+        GetGridRequest, GetKeyPersonRequest, GridChange, GridDetail, GridEvent, GridRef, Household,
+        ImportBuildingsResponse, ImportLayerRequest, ImportLayerResponse, ImportPairsResponse,
+        ImportRegionsResponse, KeyPerson, ListDutyTasksRequest, ListDutyTasksResponse,
+        ListEventsRequest, ListEventsResponse, ListKeyPersonsRequest, ListKeyPersonsResponse,
+        ListPersonalDataReadsRequest, ListPersonalDataReadsResponse, ListRegionsRequest,
+        ListRegionsResponse, ListWorkersRequest, ListWorkersResponse, LocateForRequest,
+        LocateRequest, LocateResponse, MergeGridsRequest, PairsCsv, RateWorkerRequest, RegionsCsv,
+        ReportEventRequest, SplitGridRequest, WhistleEventRequest, Worker,
+        grid_service_server::GridService, internal_grid_service_server::InternalGridService,
     },
     status,
+    time::from_timestamp,
 };
-use sea_orm::{DatabaseConnection, DbErr};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::layer::{self, Grid, Kind},
+    ctx::{Ctx, count, db_error, refuse},
+    domain::{
+        index::GridIndex,
+        layer::{self, Grid, Kind},
+    },
     store::{self, Layers},
 };
 
 pub struct GridApi {
-    db: DatabaseConnection,
-    layers: Layers,
-    outbox: jiesu_bus::Outbox,
+    ctx: Ctx,
 }
 
 impl GridApi {
-    pub fn new(db: DatabaseConnection, layers: Layers, outbox: jiesu_bus::Outbox) -> Self {
-        Self { db, layers, outbox }
+    pub fn new(ctx: Ctx) -> Self {
+        Self { ctx }
     }
 }
 
-fn db_error(e: DbErr) -> Status {
-    tracing::error!(error = %e, "grid database error");
-    status::internal()
+/// Runs a handler with the verified caller.
+macro_rules! with_caller {
+    ($self:ident, $request:ident, $method:ident) => {{
+        let who = principal(&$request)?;
+        $self
+            .ctx
+            .$method(&who, $request.into_inner())
+            .await
+            .map(Response::new)
+    }};
 }
 
-/// Lists problems in one InvalidArgument on `geojson`, at most 20 shown.
-fn refuse(problems: &[String]) -> Status {
-    let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
-    let more = problems.len().saturating_sub(shown.len());
-    let tail = if more > 0 {
-        format!(" (and {more} more)")
-    } else {
-        String::new()
-    };
-    status::invalid_field("geojson", format!("{}{tail}", shown.join("; ")))
-}
-
-const LOCATORS: [Role; 7] = [
+pub const LOCATORS: [Role; 7] = [
     Role::Agent,
     Role::Dispatcher,
     Role::Handler,
@@ -67,7 +75,7 @@ impl GridService for GridApi {
         who.require_any(&[Role::TenantAdmin])?;
         let tenant = who.tenant.code().to_owned();
         let text = &request.get_ref().geojson;
-        let pairs = layer::read_with_geometry(text).map_err(|p| refuse(&p))?;
+        let pairs = layer::read_with_geometry(text).map_err(|p| refuse("geojson", &p))?;
         let grids: Vec<&Grid> = pairs.iter().map(|(g, _)| g).collect();
         let outside: Vec<String> = grids
             .iter()
@@ -80,11 +88,12 @@ impl GridService for GridApi {
             })
             .collect();
         if !outside.is_empty() {
-            return Err(refuse(&outside));
+            return Err(refuse("geojson", &outside));
         }
         // Overlaps with each other and with the tenant's other grids.
         let new_codes: Vec<&str> = grids.iter().map(|g| g.code.as_str()).collect();
         let mut combined: Vec<Grid> = self
+            .ctx
             .layers
             .get(&tenant)
             .map(|idx| {
@@ -102,21 +111,21 @@ impl GridService for GridApi {
             .map(|(a, b)| format!("basic grids {a} and {b} of one community overlap"))
             .collect();
         if !clashes.is_empty() {
-            return Err(refuse(&clashes));
+            return Err(refuse("geojson", &clashes));
         }
 
-        let done = store::upsert(&self.db, &tenant, &pairs, Some(&self.outbox))
+        let done = store::upsert(&self.ctx.db, &tenant, &pairs, Some(&self.ctx.outbox))
             .await
             .map_err(db_error)?;
-        let (created, updated) = (
-            u32::try_from(done.created.len()).unwrap_or(u32::MAX),
-            u32::try_from(done.updated.len()).unwrap_or(u32::MAX),
-        );
-        self.layers
-            .reload(&self.db, &tenant)
+        let (created, updated) = (count(done.created.len()), count(done.updated.len()));
+        self.ctx
+            .layers
+            .reload(&self.ctx.db, &tenant)
             .await
             .map_err(db_error)?;
-        let total = store::count(&self.db, &tenant).await.map_err(db_error)?;
+        let total = store::count(&self.ctx.db, &tenant)
+            .await
+            .map_err(db_error)?;
         tracing::info!(tenant = %tenant, created, updated, total, "grid layer imported");
         Ok(Response::new(ImportLayerResponse {
             created,
@@ -144,13 +153,13 @@ impl GridService for GridApi {
                     .as_str(),
             ),
         };
-        let rows = store::rows(&self.db, Some(who.tenant.code()), kind)
+        let rows = store::rows(&self.ctx.db, Some(who.tenant.code()), kind)
             .await
             .map_err(db_error)?;
         let geojson = store::feature_collection(&rows).map_err(db_error)?;
         Ok(Response::new(ExportLayerResponse {
             geojson,
-            count: u32::try_from(rows.len()).unwrap_or(u32::MAX),
+            count: count(rows.len()),
         }))
     }
 
@@ -160,14 +169,46 @@ impl GridService for GridApi {
     ) -> Result<Response<LocateResponse>, Status> {
         let who = principal(&request)?;
         who.require_any(&LOCATORS)?;
-        let LocateRequest { lat, lon } = *request.get_ref();
-        check_point(lat, lon)?;
-        Ok(Response::new(answer(
-            &self.layers,
-            who.tenant.code(),
-            lat,
-            lon,
-        )))
+        let req = request.into_inner();
+        let tenant = who.tenant.code();
+        let (lat, lon, building) =
+            if req.lat == 0.0 && req.lon == 0.0 && !req.address.trim().is_empty() {
+                match self.ctx.building_for(tenant, &req.address).await? {
+                    Some((code, address, lat, lon)) => (lat, lon, Some((code, address))),
+                    None => {
+                        return Err(status::coded(
+                            tonic::Code::NotFound,
+                            "address_unknown",
+                            "address: no building of the registry matches it",
+                            Some("address"),
+                        ));
+                    }
+                }
+            } else {
+                check_point(req.lat, req.lon)?;
+                (req.lat, req.lon, None)
+            };
+        let mut out = match req.as_of.as_ref() {
+            None => answer(&self.ctx.layers, tenant, lat, lon),
+            Some(ts) => {
+                let at = from_timestamp(ts)
+                    .ok_or_else(|| status::invalid_field("as_of", "must be a valid time"))?;
+                let index = crate::history::as_of(&self.ctx.db, tenant, at, lon, lat)
+                    .await
+                    .map_err(db_error)?;
+                answer_from(&index, lat, lon)
+            }
+        };
+        if req.as_of.is_none()
+            && let Some(g) = &out.grid
+        {
+            out.staff = self.ctx.staff(tenant, &g.code).await?;
+        }
+        if let Some((code, address)) = building {
+            out.building_code = code;
+            out.building_address = address;
+        }
+        Ok(Response::new(out))
     }
 
     async fn import_regions(
@@ -182,7 +223,7 @@ impl GridService for GridApi {
                 let shown: Vec<&str> = p.iter().take(20).map(String::as_str).collect();
                 status::invalid_field("csv", shown.join("; "))
             })?;
-        store::upsert_regions(&self.db, &tenant, &list)
+        store::upsert_regions(&self.ctx.db, &tenant, &list)
             .await
             .map_err(db_error)?;
         tracing::info!(tenant = %tenant, regions = list.len(), "regions imported");
@@ -210,20 +251,223 @@ impl GridService for GridApi {
         } else {
             return Ok(Response::new(ListRegionsResponse::default()));
         };
-        let regions = store::regions(&self.db, who.tenant.code(), prefix)
+        let regions = store::regions(&self.ctx.db, who.tenant.code(), prefix)
             .await
             .map_err(db_error)?;
         Ok(Response::new(ListRegionsResponse { regions }))
+    }
+
+    async fn get_grid(
+        &self,
+        request: Request<GetGridRequest>,
+    ) -> Result<Response<GridDetail>, Status> {
+        with_caller!(self, request, get_grid)
+    }
+
+    async fn split_grid(
+        &self,
+        request: Request<SplitGridRequest>,
+    ) -> Result<Response<GridChange>, Status> {
+        with_caller!(self, request, split)
+    }
+
+    async fn merge_grids(
+        &self,
+        request: Request<MergeGridsRequest>,
+    ) -> Result<Response<GridChange>, Status> {
+        with_caller!(self, request, merge)
+    }
+
+    async fn import_pairs(
+        &self,
+        request: Request<PairsCsv>,
+    ) -> Result<Response<ImportPairsResponse>, Status> {
+        with_caller!(self, request, import_pairs)
+    }
+
+    async fn import_buildings(
+        &self,
+        request: Request<BuildingsCsv>,
+    ) -> Result<Response<ImportBuildingsResponse>, Status> {
+        with_caller!(self, request, import_buildings)
+    }
+
+    async fn save_worker(&self, request: Request<Worker>) -> Result<Response<Worker>, Status> {
+        with_caller!(self, request, save_worker)
+    }
+
+    async fn list_workers(
+        &self,
+        request: Request<ListWorkersRequest>,
+    ) -> Result<Response<ListWorkersResponse>, Status> {
+        with_caller!(self, request, list_workers)
+    }
+
+    async fn assign_worker(
+        &self,
+        request: Request<AssignWorkerRequest>,
+    ) -> Result<Response<Worker>, Status> {
+        with_caller!(self, request, assign_worker)
+    }
+
+    async fn rate_worker(
+        &self,
+        request: Request<RateWorkerRequest>,
+    ) -> Result<Response<Worker>, Status> {
+        with_caller!(self, request, rate_worker)
+    }
+
+    async fn save_household(
+        &self,
+        request: Request<Household>,
+    ) -> Result<Response<Household>, Status> {
+        with_caller!(self, request, save_household)
+    }
+
+    async fn save_key_person(
+        &self,
+        request: Request<KeyPerson>,
+    ) -> Result<Response<KeyPerson>, Status> {
+        with_caller!(self, request, save_key_person)
+    }
+
+    async fn list_key_persons(
+        &self,
+        request: Request<ListKeyPersonsRequest>,
+    ) -> Result<Response<ListKeyPersonsResponse>, Status> {
+        with_caller!(self, request, list_key_persons)
+    }
+
+    async fn get_key_person(
+        &self,
+        request: Request<GetKeyPersonRequest>,
+    ) -> Result<Response<KeyPerson>, Status> {
+        with_caller!(self, request, get_key_person)
+    }
+
+    async fn list_personal_data_reads(
+        &self,
+        request: Request<ListPersonalDataReadsRequest>,
+    ) -> Result<Response<ListPersonalDataReadsResponse>, Status> {
+        with_caller!(self, request, list_reads)
+    }
+
+    async fn get_duty_rules(
+        &self,
+        request: Request<GetDutyRulesRequest>,
+    ) -> Result<Response<DutyRules>, Status> {
+        let who = principal(&request)?;
+        self.ctx.get_rules(&who).await.map(Response::new)
+    }
+
+    async fn save_duty_rules(
+        &self,
+        request: Request<DutyRules>,
+    ) -> Result<Response<DutyRules>, Status> {
+        with_caller!(self, request, save_rules)
+    }
+
+    async fn generate_duties(
+        &self,
+        request: Request<GenerateDutiesRequest>,
+    ) -> Result<Response<GenerateDutiesResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin])?;
+        let at = match request.get_ref().at.as_ref() {
+            None => chrono::Utc::now(),
+            Some(ts) => from_timestamp(ts)
+                .ok_or_else(|| status::invalid_field("at", "must be a valid time"))?,
+        };
+        let created = self
+            .ctx
+            .generate(who.tenant.code(), at)
+            .await
+            .map_err(db_error)?;
+        Ok(Response::new(GenerateDutiesResponse { created }))
+    }
+
+    async fn list_duty_tasks(
+        &self,
+        request: Request<ListDutyTasksRequest>,
+    ) -> Result<Response<ListDutyTasksResponse>, Status> {
+        with_caller!(self, request, list_tasks)
+    }
+
+    async fn check_in(
+        &self,
+        request: Request<CheckInRequest>,
+    ) -> Result<Response<DutyTask>, Status> {
+        with_caller!(self, request, check_in)
+    }
+
+    async fn duty_compliance(
+        &self,
+        request: Request<DutyComplianceRequest>,
+    ) -> Result<Response<DutyComplianceResponse>, Status> {
+        with_caller!(self, request, compliance)
+    }
+
+    async fn report_event(
+        &self,
+        request: Request<ReportEventRequest>,
+    ) -> Result<Response<GridEvent>, Status> {
+        with_caller!(self, request, report_event)
+    }
+
+    async fn close_event(
+        &self,
+        request: Request<CloseEventRequest>,
+    ) -> Result<Response<GridEvent>, Status> {
+        with_caller!(self, request, close_event)
+    }
+
+    async fn whistle_event(
+        &self,
+        request: Request<WhistleEventRequest>,
+    ) -> Result<Response<GridEvent>, Status> {
+        with_caller!(self, request, whistle_event)
+    }
+
+    async fn get_event(
+        &self,
+        request: Request<GetEventRequest>,
+    ) -> Result<Response<GridEvent>, Status> {
+        with_caller!(self, request, get_event)
+    }
+
+    async fn list_events(
+        &self,
+        request: Request<ListEventsRequest>,
+    ) -> Result<Response<ListEventsResponse>, Status> {
+        with_caller!(self, request, list_events)
+    }
+
+    async fn event_stats(
+        &self,
+        request: Request<EventStatsRequest>,
+    ) -> Result<Response<EventStatsResponse>, Status> {
+        with_caller!(self, request, event_stats)
+    }
+
+    async fn broadcast(
+        &self,
+        request: Request<BroadcastRequest>,
+    ) -> Result<Response<BroadcastReceipt>, Status> {
+        with_caller!(self, request, broadcast)
     }
 }
 
 /// What a tenant's index says about a point.
 pub fn answer(layers: &Layers, tenant: &str, lat: f64, lon: f64) -> LocateResponse {
-    let Some(index) = layers.get(tenant) else {
-        return LocateResponse::default();
-    };
-    let found = index.locate(lon, lat);
+    match layers.get(tenant) {
+        Some(index) => answer_from(&index, lat, lon),
+        None => LocateResponse::default(),
+    }
+}
 
+/// What an index says about a point.
+pub fn answer_from(index: &GridIndex, lat: f64, lon: f64) -> LocateResponse {
+    let found = index.locate(lon, lat);
     let named = |g: Option<&Grid>| {
         let g = g?;
         Some(GridRef {
@@ -246,6 +490,7 @@ pub fn answer(layers: &Layers, tenant: &str, lat: f64, lon: f64) -> LocateRespon
         street_code: prefix(9),
         county_code: prefix(6),
         community_code: community,
+        ..LocateResponse::default()
     }
 }
 

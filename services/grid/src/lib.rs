@@ -4,14 +4,26 @@
 //!
 //! Owns the tenant's grids (GeoJSON in its database). Every replica keeps
 //! its own in-memory index of them (R-tree over bounding boxes, then exact
-//! point-in-polygon), built at start and rebuilt for a tenant after an
-//! import in that replica. People, duties, grid events, history ("as of")
-//! and change events follow (issue 5).
+//! point-in-polygon), built at start and rebuilt when a tenant's layer
+//! version moves. Every version of a grid is kept (split, merge, "as of"
+//! lookups). Grid workers and their grids; households and key persons
+//! (sealed personal data, audited reads); duty rules, tasks and check-ins;
+//! grid events closed in the grid or whistled up to intake; broadcasts.
 
 pub mod api;
+pub mod ctx;
 pub mod domain;
+pub mod duties;
+pub mod history;
+pub mod matters;
+pub mod people;
+pub mod reshape;
 pub mod seed;
 pub mod store;
+
+use std::sync::Arc;
+
+use jiesu_pii::Keyring;
 
 use jiesu_auth::{AuthInterceptor, Verifier};
 use jiesu_bus::{Bus, Outbox, Relay};
@@ -40,6 +52,15 @@ pub struct GridConfig {
     /// Comma-separated SHA-256 digests (hex) of the service keys that may
     /// locate for a tenant (`InternalGridService`, dispatch's routing).
     pub service_key_digests: String,
+    /// How far outside its grid a duty check-in may be (meters): GPS on a
+    /// phone drifts, and a doorway may sit on the boundary.
+    pub checkin_tolerance_m: f64,
+    /// Largest check-in photo.
+    pub max_photo_bytes: usize,
+    /// How often a replica creates the duty tasks of the current periods
+    /// (idempotent across replicas).
+    #[serde(with = "humantime_serde")]
+    pub duty_interval: std::time::Duration,
 }
 
 impl Default for GridConfig {
@@ -49,6 +70,9 @@ impl Default for GridConfig {
             database_url: String::new(),
             refresh_interval: std::time::Duration::from_secs(2),
             service_key_digests: String::new(),
+            checkin_tolerance_m: 50.0,
+            max_photo_bytes: 4 << 20,
+            duty_interval: std::time::Duration::from_secs(600),
         }
     }
 }
@@ -72,9 +96,17 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000003_regions",
                 sql: include_str!("../migrations/0003_regions.sql"),
             },
+            SqlMigration {
+                name: "m20261122_000004_history_people_duties",
+                sql: include_str!("../migrations/0004_history_people_duties.sql"),
+            },
         ]
     }
 }
+
+/// Grid's durable consumer of intake's `ticket.received` (whistled events
+/// learn their ticket).
+pub const CONSUMER_TICKET_RECEIVED: &str = "grid-ticket-received";
 
 pub struct GridTarget;
 
@@ -84,6 +116,7 @@ impl GridTarget {
         db_cfg: &DbConfig,
         bus: Bus,
         verifier: Verifier,
+        keyring: Arc<Keyring>,
         ctx: &TargetCtx,
     ) -> Result<RunningTarget, StartError> {
         let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
@@ -98,6 +131,17 @@ impl GridTarget {
         let layers = store::Layers::load(&db).await.map_err(|e| err(&e))?;
         bus.ensure_stream(TARGET).await.map_err(|e| err(&e))?;
         let outbox = Outbox::new(&bus.cfg);
+        if !cfg.checkin_tolerance_m.is_finite() || cfg.checkin_tolerance_m < 0.0 {
+            return Err(err(&"grid.checkin_tolerance_m must be 0 or more"));
+        }
+        let shared = ctx::Ctx {
+            db: db.clone(),
+            layers: layers.clone(),
+            outbox: outbox.clone(),
+            keyring,
+            checkin_tolerance_m: cfg.checkin_tolerance_m,
+            max_photo_bytes: cfg.max_photo_bytes,
+        };
         let (listener, grpc_addr) = jiesu_runtime::grpc::bind("grid.grpc_addr", &cfg.grpc_addr)
             .await
             .map_err(|e| err(&e))?;
@@ -114,13 +158,9 @@ impl GridTarget {
             .add_service(health)
             .add_service(tonic::service::interceptor::InterceptedService::new(
                 // A whole layer travels in one message.
-                GridServiceServer::new(api::GridApi::new(
-                    db.clone(),
-                    layers.clone(),
-                    outbox.clone(),
-                ))
-                .max_decoding_message_size(MAX_LAYER_BYTES)
-                .max_encoding_message_size(MAX_LAYER_BYTES),
+                GridServiceServer::new(api::GridApi::new(shared.clone()))
+                    .max_decoding_message_size(MAX_LAYER_BYTES)
+                    .max_encoding_message_size(MAX_LAYER_BYTES),
                 AuthInterceptor::new(verifier),
             ))
             .add_service(InternalGridServiceServer::new(api::InternalApi::new(
@@ -134,13 +174,29 @@ impl GridTarget {
             ctx.readiness.register("grid.grpc"),
             ctx.shutdown.clone(),
         );
+        let whistled = jiesu_bus::spawn_consumer(
+            bus.clone(),
+            db.clone(),
+            jiesu_bus::ConsumerSpec::new(CONSUMER_TICKET_RECEIVED),
+            matters::TicketReceivedHandler,
+            ctx.shutdown.clone(),
+            ctx.readiness.register("grid.consumer.ticket_received"),
+        );
+        let duties = tokio::spawn(duties::generate_loop(
+            shared,
+            cfg.duty_interval,
+            ctx.shutdown.clone(),
+        ));
         let relay = Relay::new(db, bus, &outbox, TARGET);
-        let relay_task =
-            relay.spawn_after(vec![server], ctx.readiness.register("grid.outbox"), ctx);
+        let relay_task = relay.spawn_after(
+            vec![server, whistled],
+            ctx.readiness.register("grid.outbox"),
+            ctx,
+        );
         Ok(RunningTarget::new(
             TARGET,
             grpc_addr,
-            vec![relay_task, refresher],
+            vec![relay_task, refresher, duties],
         ))
     }
 }

@@ -39,6 +39,122 @@ pub fn shinan_layer() -> String {
     serde_json::json!({"type": "FeatureCollection", "features": features}).to_string()
 }
 
+/// Police grids (警格) of the demo: 148 (the seeds' figure) tiling the same
+/// area 37 × 4; each belongs to the community of the basic grid at its
+/// centre.
+pub fn shinan_police() -> String {
+    let (cols, rows) = (37, 4);
+    let (w, h) = ((LON.1 - LON.0) / cols as f64, (LAT.1 - LAT.0) / rows as f64);
+    let basics = layer::read(&shinan_layer()).unwrap_or_default();
+    let index = crate::domain::index::GridIndex::build(basics);
+    let r = |v: f64| (v * 1e7).round() / 1e7;
+    let mut features = Vec::with_capacity(cols * rows);
+    for i in 0..cols * rows {
+        let (col, row) = (i % cols, i / cols);
+        let (x0, y0) = (LON.0 + col as f64 * w, LAT.0 + row as f64 * h);
+        let (x1, y1) = (x0 + w, y0 + h);
+        let community = index
+            .locate((x0 + x1) / 2.0 + 1e-7, (y0 + y1) / 2.0 + 1e-7)
+            .community
+            .unwrap_or("370202001001")
+            .to_owned();
+        features.push(serde_json::json!({
+            "type": "Feature",
+            "properties": {
+                "code": format!("JG-{:03}", i + 1),
+                "name": format!("第{}警格", i + 1),
+                "kind": "professional",
+                "community_code": community,
+            },
+            "geometry": {"type": "Polygon", "coordinates": [[
+                [r(x0), r(y0)], [r(x1), r(y0)], [r(x1), r(y1)], [r(x0), r(y1)], [r(x0), r(y0)]
+            ]]},
+        }));
+    }
+    serde_json::json!({"type": "FeatureCollection", "features": features}).to_string()
+}
+
+/// A few buildings (micro grids, with their 门牌 in the registry) and two
+/// key places (dedicated grids) of the demo, around 燕儿岛路.
+pub const DEMO_PLACES: [(&str, &str, &str, f64, f64); 6] = [
+    ("WG-001", "micro", "燕儿岛路8号", 120.3801, 36.0611),
+    ("WG-002", "micro", "燕儿岛路10号", 120.3809, 36.0611),
+    ("WG-003", "micro", "山东路6号", 120.3825, 36.0641),
+    ("WG-004", "micro", "南京路100号", 120.3925, 36.0701),
+    ("ZS-001", "dedicated", "燕儿岛路小学", 120.3790, 36.0625),
+    ("ZS-002", "dedicated", "市南区人民医院", 120.3900, 36.0680),
+];
+
+/// The micro and dedicated grids of [`DEMO_PLACES`]: small squares around
+/// each point, in the community of the basic grid holding it.
+pub fn shinan_places() -> String {
+    let basics = layer::read(&shinan_layer()).unwrap_or_default();
+    let index = crate::domain::index::GridIndex::build(basics);
+    let features: Vec<serde_json::Value> = DEMO_PLACES
+        .iter()
+        .map(|(code, kind, name, lon, lat)| {
+            let d = if *kind == "micro" { 0.0002 } else { 0.0005 };
+            let community = index
+                .locate(*lon, *lat)
+                .community
+                .unwrap_or("370202001001")
+                .to_owned();
+            serde_json::json!({
+                "type": "Feature",
+                "properties": {"code": code, "name": name, "kind": kind, "community_code": community},
+                "geometry": {"type": "Polygon", "coordinates": [[
+                    [lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]
+                ]]},
+            })
+        })
+        .collect();
+    serde_json::json!({"type": "FeatureCollection", "features": features}).to_string()
+}
+
+/// Pairs of the demo: each police grid with every basic grid whose
+/// interior it shares.
+pub fn shinan_pairs() -> Vec<(String, String)> {
+    use geo::Relate;
+    let basics = layer::read(&shinan_layer()).unwrap_or_default();
+    let police = layer::read(&shinan_police()).unwrap_or_default();
+    let mut pairs = Vec::new();
+    for p in &police {
+        for b in &basics {
+            let m = p.shape.relate(&b.shape);
+            if m.is_intersects() && !m.is_touches() {
+                pairs.push((p.code.clone(), b.code.clone()));
+            }
+        }
+    }
+    pairs
+}
+
+/// Stores pairs without a caller (seed-demo), replacing the listed
+/// professional grids' pairs.
+pub async fn import_pairs(
+    db: &DatabaseConnection,
+    tenant: &str,
+    pairs: &[(String, String)],
+) -> Result<usize, String> {
+    store::replace_pairs(db, tenant, pairs)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(pairs.len())
+}
+
+/// The registry buildings of the demo (the micro grids' 门牌).
+pub async fn import_buildings(db: &DatabaseConnection, tenant: &str) -> Result<usize, String> {
+    let rows: Vec<(String, String, f64, f64)> = DEMO_PLACES
+        .iter()
+        .filter(|p| p.1 == "micro")
+        .map(|(code, _, name, lon, lat)| ((*code).to_owned(), format!("市南区{name}"), *lat, *lon))
+        .collect();
+    store::upsert_buildings(db, tenant, &rows)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(rows.len())
+}
+
 /// The division tree of the demo: the district, its streets (named as the
 /// directory names them) and the three communities of each street the demo
 /// layer uses.
@@ -106,5 +222,13 @@ mod tests {
         let at = idx.locate(120.3800, 36.0610);
         assert!(at.basic.is_some(), "燕儿岛路 lies in a grid");
         assert!(at.community.is_some_and(|c| c.starts_with("370202")));
+        let police = layer::read(&shinan_police()).unwrap_or_default();
+        assert_eq!(police.len(), 148, "the seeds' 148 police grids");
+        let places = layer::read(&shinan_places()).unwrap_or_default();
+        assert_eq!(places.len(), DEMO_PLACES.len());
+        let pairs = shinan_pairs();
+        let paired: std::collections::HashSet<&str> =
+            pairs.iter().map(|(_, b)| b.as_str()).collect();
+        assert_eq!(paired.len(), 505, "every basic grid has a police grid");
     }
 }

@@ -6,7 +6,8 @@ use std::{
 };
 
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait, Value,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Statement,
+    TransactionTrait, Value,
 };
 
 use crate::domain::{
@@ -14,7 +15,7 @@ use crate::domain::{
     layer::{self, Grid},
 };
 
-fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+pub fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
 
@@ -154,6 +155,14 @@ impl Layers {
         }
     }
 
+    /// The tenants with an index.
+    pub fn tenants(&self) -> Vec<String> {
+        self.by_tenant
+            .read()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     pub fn get(&self, tenant: &str) -> Option<Arc<GridIndex>> {
         self.by_tenant
             .read()
@@ -204,40 +213,8 @@ pub async fn upsert(
 ) -> Result<Upserted, DbErr> {
     let txn = db.begin().await?;
     let mut out = Upserted::default();
-    for (g, geometry) in grids {
-        let row = txn
-            .query_one_raw(stmt(
-                "INSERT INTO grids (tenant, code, name, kind, community_code, geometry) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (tenant, code) DO UPDATE SET name = $3, kind = $4, \
-                   community_code = $5, geometry = $6, version = grids.version + 1, updated_at = now() \
-                 RETURNING version",
-                vec![
-                    tenant.into(),
-                    g.code.clone().into(),
-                    g.name.clone().into(),
-                    g.kind.as_str().into(),
-                    g.community.clone().into(),
-                    geometry.clone().into(),
-                ],
-            ))
-            .await?;
-        let version: i32 = row.map_or(Ok(1), |r| r.try_get("", "version"))?;
-        if version == 1 {
-            out.created.push(g.code.clone());
-        } else {
-            out.updated.push(g.code.clone());
-        }
-    }
-    let row = txn
-        .query_one_raw(stmt(
-            "INSERT INTO layer_versions (tenant, version) VALUES ($1, 1) \
-             ON CONFLICT (tenant) DO UPDATE SET version = layer_versions.version + 1, \
-               changed_at = now() RETURNING version",
-            vec![tenant.into()],
-        ))
-        .await?;
-    out.version = row.map_or(Ok(1), |r| r.try_get("", "version"))?;
+    (out.created, out.updated) = crate::history::import_batch(&txn, tenant, grids).await?;
+    out.version = bump_layer(&txn, tenant).await?;
     if let Some(outbox) = outbox {
         let event = jiesu_proto::grid::GridsChanged {
             tenant: tenant.to_owned(),
@@ -252,6 +229,20 @@ pub async fn upsert(
         outbox.wake();
     }
     Ok(out)
+}
+
+/// Moves the tenant's layer version on (every replica then rebuilds its
+/// index); returns the new version.
+pub async fn bump_layer(txn: &DatabaseTransaction, tenant: &str) -> Result<i64, DbErr> {
+    let row = txn
+        .query_one_raw(stmt(
+            "INSERT INTO layer_versions (tenant, version) VALUES ($1, 1) \
+             ON CONFLICT (tenant) DO UPDATE SET version = layer_versions.version + 1, \
+               changed_at = now() RETURNING version",
+            vec![tenant.into()],
+        ))
+        .await?;
+    row.map_or(Ok(1), |r| r.try_get("", "version"))
 }
 
 pub async fn count<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<u32, DbErr> {
@@ -313,4 +304,53 @@ pub async fn regions<C: ConnectionTrait>(
         })
     })
     .collect()
+}
+
+/// Replaces the pairs of the professional grids listed in `pairs`.
+pub async fn replace_pairs(
+    db: &DatabaseConnection,
+    tenant: &str,
+    pairs: &[(String, String)],
+) -> Result<(), DbErr> {
+    let (profs, basics): (Vec<String>, Vec<String>) = pairs.iter().cloned().unzip();
+    let txn = db.begin().await?;
+    txn.execute_raw(stmt(
+        "DELETE FROM grid_pairs WHERE tenant = $1 AND professional_code = ANY($2)",
+        vec![tenant.into(), profs.clone().into()],
+    ))
+    .await?;
+    txn.execute_raw(stmt(
+        "INSERT INTO grid_pairs (tenant, professional_code, basic_code) \
+         SELECT DISTINCT $1, p, b FROM unnest($2::text[], $3::text[]) AS u(p, b) \
+         ON CONFLICT DO NOTHING",
+        vec![tenant.into(), profs.into(), basics.into()],
+    ))
+    .await?;
+    txn.commit().await
+}
+
+/// Adds or replaces registry buildings: (code, address, lat, lon).
+pub async fn upsert_buildings(
+    db: &DatabaseConnection,
+    tenant: &str,
+    rows: &[(String, String, f64, f64)],
+) -> Result<(), DbErr> {
+    let txn = db.begin().await?;
+    for (code, address, lat, lon) in rows {
+        txn.execute_raw(stmt(
+            "INSERT INTO buildings (tenant, code, address, address_norm, lat, lon) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant, code) DO UPDATE \
+             SET address = $3, address_norm = $4, lat = $5, lon = $6",
+            vec![
+                tenant.into(),
+                code.clone().into(),
+                address.clone().into(),
+                crate::reshape::normalize_address(address).into(),
+                (*lat).into(),
+                (*lon).into(),
+            ],
+        ))
+        .await?;
+    }
+    txn.commit().await
 }

@@ -47,6 +47,7 @@ async fn replica(
         &db.config(),
         tb.connect().await,
         verifier,
+        keys.keyring(),
         &target.ctx,
     )
     .await
@@ -60,7 +61,14 @@ async fn replica(
 
 async fn locate(c: &GridServiceClient<Channel>, token: &str, lon: f64) -> LocateResponse {
     c.clone()
-        .locate(authed(token, LocateRequest { lat: 36.065, lon }))
+        .locate(authed(
+            token,
+            LocateRequest {
+                lat: 36.065,
+                lon,
+                ..Default::default()
+            },
+        ))
         .await
         .unwrap()
         .into_inner()

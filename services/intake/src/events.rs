@@ -39,3 +39,69 @@ impl Handler for TicketDispatchedHandler {
         Ok(())
     }
 }
+
+/// `grid grid_event.whistled` → a ticket on channel `grid` at the chosen
+/// level (吹哨): submitted as `grid-event:<id>` with the event id as the
+/// idempotency key, so a redelivery finds the ticket already made. Grid
+/// learns the ticket from the `ticket.received` that follows.
+pub struct GridEventWhistledHandler {
+    pub core: std::sync::Arc<crate::api::Core>,
+}
+
+#[async_trait::async_trait]
+impl Handler for GridEventWhistledHandler {
+    type Event = jiesu_proto::grid::GridEventWhistled;
+
+    async fn handle(
+        &self,
+        _txn: &DatabaseTransaction,
+        ev: jiesu_proto::grid::GridEventWhistled,
+        _delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let e = ev
+            .event
+            .ok_or_else(|| HandleError::Reject("the event carries no grid event".into()))?;
+        let content = format!(
+            "【网格员吹哨·{}】{}\n吹哨理由：{}",
+            e.level, e.content, e.reason
+        );
+        let ticket = domain::ValidTicket {
+            idempotency_key: Some(e.id.clone()),
+            channel: domain::Channel::Grid,
+            kind: domain::Kind::Livelihood,
+            nature: domain::Nature::Help,
+            category: e.category.clone(),
+            content,
+            urgency: domain::Urgency::Normal,
+            point: Some((e.lat, e.lon)),
+            address: None,
+            region_code: Some(e.community_code.clone()),
+            citizen_name: None,
+            citizen_phone: String::new(),
+            citizen_id_number: None,
+            confidential: false,
+            attributes: Vec::new(),
+        };
+        let submitter = crate::api::accept::Submitter {
+            tenant: ev.tenant.clone(),
+            sub: format!("grid-event:{}", e.id),
+            actor: "grid_worker",
+            channel_id: None,
+        };
+        let extras = crate::api::accept::Extras {
+            level: Some(e.level.clone()),
+            ..Default::default()
+        };
+        match self.core.accept(&submitter, ticket, extras).await {
+            Ok(a) => {
+                tracing::info!(tenant = %ev.tenant, grid_event = %e.id, tracking_no = %a.tracking_no, replayed = a.replayed, "whistled grid event became a ticket");
+                Ok(())
+            }
+            Err(crate::api::IntakeError::Field(f)) => Err(HandleError::Reject(format!(
+                "grid event {} cannot become a ticket: {}: {}",
+                e.id, f.field, f.message
+            ))),
+            Err(other) => Err(HandleError::Retry(other.to_string())),
+        }
+    }
+}

@@ -29,6 +29,7 @@ use serde::Deserialize;
 
 pub const TARGET: &str = "intake";
 pub const CONSUMER_TICKET_DISPATCHED: &str = "intake-ticket-dispatched";
+pub const CONSUMER_GRID_EVENT_WHISTLED: &str = "intake-grid-event-whistled";
 
 /// Largest gRPC message: attachments travel in one message.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -200,6 +201,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000007_contact_reads",
                 sql: include_str!("../migrations/0007_contact_reads.sql"),
             },
+            SqlMigration {
+                name: "m20261122_000008_ticket_level",
+                sql: include_str!("../migrations/0008_ticket_level.sql"),
+            },
         ]
     }
 }
@@ -257,6 +262,7 @@ impl Intake {
             suggest_refresh: cfg.suggest_refresh,
             suggest_training_limit: cfg.suggest_training_limit,
         });
+        let whistle_core = core.clone();
         let api = api::IntakeApi::new(core.clone());
         let health = jiesu_runtime::grpc::health::<IntakeServiceServer<api::IntakeApi>>(
             ctx.shutdown.clone(),
@@ -294,9 +300,18 @@ impl Intake {
             ctx.shutdown.clone(),
             ctx.readiness.register("intake.consumer.ticket_dispatched"),
         );
+        let whistled = jiesu_bus::spawn_consumer(
+            bus.clone(),
+            db.clone(),
+            jiesu_bus::ConsumerSpec::new(CONSUMER_GRID_EVENT_WHISTLED),
+            events::GridEventWhistledHandler { core: whistle_core },
+            ctx.shutdown.clone(),
+            ctx.readiness
+                .register("intake.consumer.grid_event_whistled"),
+        );
         let relay = Relay::new(db, bus, &outbox, TARGET);
         let relay_task = relay.spawn_after(
-            vec![server, dispatched],
+            vec![server, dispatched, whistled],
             ctx.readiness.register("intake.outbox"),
             ctx,
         );

@@ -111,6 +111,13 @@ impl Handler for TicketReceivedHandler {
             Placement::Unit { id, name, .. } => (Some(id.clone()), Some(name.clone())),
             Placement::Triage => (None, None),
         };
+        // A grid worker's whistle (吹哨) starts the matter at L2..L4.
+        let start_level: i16 = match ev.level.as_str() {
+            "L2" => 2,
+            "L3" => 3,
+            "L4" => 4,
+            _ => 1,
+        };
         let mut clocks = Clocks::default();
         if unit_id.is_some() {
             let env = Env {
@@ -137,7 +144,7 @@ impl Handler for TicketReceivedHandler {
             created_at: Set(now),
             updated_at: Set(now),
             urgency: Set(urgency.into()),
-            level: Set(1),
+            level: Set(start_level),
             paused_at: Set(None),
             extension_days: Set(None),
             returns: Set(0),
@@ -152,7 +159,8 @@ impl Handler for TicketReceivedHandler {
             resolved_at: Set(None),
             closed_at: Set(None),
             reply: Set(String::new()),
-            leadership: Set(false),
+            // A matter whistled up to the district (L4) is the leadership's.
+            leadership: Set(start_level >= 4),
             merged_into: Set(None),
             status_before_merge: Set(None),
             version: Set(0),

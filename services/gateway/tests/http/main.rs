@@ -8,6 +8,7 @@ mod attachments;
 mod channels;
 mod citizen;
 mod directory;
+mod grid_work;
 mod grids;
 mod knowledge;
 mod malformed;

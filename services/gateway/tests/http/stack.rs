@@ -24,6 +24,7 @@ pub struct Stack {
     pub stop_dispatch: CancellationToken,
     pub intake_db: String,
     pub dispatch_db: String,
+    pub grid_db: String,
     /// Where intake's object store keeps attachment bytes.
     pub attachments_dir: std::path::PathBuf,
     _dbs: Vec<TestDb>,
@@ -223,6 +224,7 @@ async fn stack_configured(
         &grid_db.config(),
         tb.connect().await,
         verifier.clone(),
+        keys.keyring(),
         &ctx,
     )
     .await
@@ -287,6 +289,7 @@ async fn stack_configured(
         stop_dispatch,
         intake_db: intake_db.url.clone(),
         dispatch_db: dispatch_db.url.clone(),
+        grid_db: grid_db.url.clone(),
         attachments_dir,
         _dbs: vec![intake_db, dispatch_db, notification_db, grid_db],
         _bus: tb,
@@ -334,6 +337,11 @@ impl Stack {
     /// One value from intake's own database.
     pub async fn intake_scalar<T: sea_orm::TryGetable>(&self, sql: &str) -> T {
         scalar(&self.intake_db, sql).await
+    }
+
+    /// One value from grid's own database.
+    pub async fn grid_scalar<T: sea_orm::TryGetable>(&self, sql: &str) -> T {
+        scalar(&self.grid_db, sql).await
     }
 
     /// A count from dispatch's own database.

@@ -69,6 +69,8 @@ pub struct Extras {
     pub client_meta: Option<serde_json::Value>,
     /// Answered and closed at intake from the knowledge base.
     pub answer: Option<Answer>,
+    /// The level the matter starts at (a grid worker's whistle: L2..L4).
+    pub level: Option<String>,
 }
 
 /// A direct answer (直接答复) checked against the knowledge base.
@@ -296,7 +298,10 @@ impl Core {
         .unwrap_or_default();
 
         let redacted = redact_text(&t.content);
-        let caller_key = self.keyring.blind_index("phone", &t.citizen_phone);
+        // A grid worker's whistle has no caller: no key, so it never
+        // counts as "the same caller" as anything.
+        let caller_key = (!t.citizen_phone.is_empty())
+            .then(|| self.keyring.blind_index("phone", &t.citizen_phone));
         let address_key = t
             .address
             .as_deref()
@@ -308,7 +313,7 @@ impl Core {
                 category: t.category.clone(),
                 point: t.point,
                 address_key: address_key.clone(),
-                caller_key: Some(caller_key.clone()),
+                caller_key: caller_key.clone(),
                 at: now,
             };
             Some(self.duplicates_of(&txn, &s.tenant, &new, None).await?)
@@ -350,8 +355,11 @@ impl Core {
             lon: Set(t.point.map(|p| p.1)),
             address_enc: Set(sealed(t.address.as_deref(), "address")?),
             citizen_name_enc: Set(sealed(t.citizen_name.as_deref(), "citizen_name")?),
-            citizen_phone_enc: Set(Some(seal(&t.citizen_phone, "citizen_phone")?)),
-            citizen_phone_bidx: Set(Some(caller_key)),
+            citizen_phone_enc: Set(caller_key
+                .is_some()
+                .then(|| seal(&t.citizen_phone, "citizen_phone"))
+                .transpose()?),
+            citizen_phone_bidx: Set(caller_key),
             submitter_sub: Set(s.sub.clone()),
             submitter_role: Set(s.actor.into()),
             idempotency_key: Set(t.idempotency_key.clone()),
@@ -378,6 +386,7 @@ impl Core {
             // Dispatch hears of a ticket merged at intake only if it is
             // unmerged.
             forwarded: Set(master.is_none()),
+            level: Set(x.level.clone().unwrap_or_default()),
         }
         .insert(&txn)
         .await?;
@@ -479,5 +488,6 @@ pub fn received_event(t: &tickets::Model, category_name: &str) -> TicketReceived
         kind: t.kind.clone(),
         confidential: t.confidential,
         channel_id: t.channel_id.map(|c| c.to_string()).unwrap_or_default(),
+        level: t.level.clone(),
     }
 }

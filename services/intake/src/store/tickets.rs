@@ -41,6 +41,7 @@ pub struct Model {
     pub merged_into: Option<Uuid>,
     pub merged_at: Option<DateTimeUtc>,
     pub forwarded: bool,
+    pub level: String,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

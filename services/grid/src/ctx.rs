@@ -1,0 +1,119 @@
+//! What every grid handler shares: the database, the indexes, the outbox,
+//! the personal-data keys and the settings; and the checks they repeat.
+
+use std::{collections::HashSet, sync::Arc};
+
+use jiesu_auth::{Principal, Role};
+use jiesu_pii::Keyring;
+use jiesu_proto::status;
+use sea_orm::{DatabaseConnection, DbErr};
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::{
+    domain::layer::Grid,
+    store::{Layers, stmt},
+};
+
+#[derive(Clone)]
+pub struct Ctx {
+    pub db: DatabaseConnection,
+    pub layers: Layers,
+    pub outbox: jiesu_bus::Outbox,
+    pub keyring: Arc<Keyring>,
+    /// How far outside its grid a check-in may be, in meters.
+    pub checkin_tolerance_m: f64,
+    pub max_photo_bytes: usize,
+}
+
+pub fn db_error(e: DbErr) -> Status {
+    tracing::error!(error = %e, "grid database error");
+    status::internal()
+}
+
+pub fn pii_error(e: jiesu_pii::PiiError) -> Status {
+    tracing::error!(error = %e, "grid personal-data key error");
+    status::internal()
+}
+
+/// Lists problems in one InvalidArgument on `field`, at most 20 shown.
+pub fn refuse(field: &str, problems: &[String]) -> Status {
+    let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
+    let more = problems.len().saturating_sub(shown.len());
+    let tail = if more > 0 {
+        format!(" (and {more} more)")
+    } else {
+        String::new()
+    };
+    status::invalid_field(field, format!("{}{tail}", shown.join("; ")))
+}
+
+pub fn parse_id(field: &str, s: &str) -> Result<Uuid, Status> {
+    Uuid::parse_str(s.trim()).map_err(|_| status::invalid_field(field, "must be a UUID"))
+}
+
+pub fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// Staff who administer grids and their people.
+pub const ADMINS: [Role; 2] = [Role::TenantAdmin, Role::Supervisor];
+
+impl Ctx {
+    /// A current grid of the tenant by code.
+    pub fn grid(&self, tenant: &str, code: &str) -> Result<Grid, Status> {
+        self.layers
+            .get(tenant)
+            .and_then(|idx| idx.grids().iter().find(|g| g.code == code).cloned())
+            .ok_or_else(|| status::not_found("grid"))
+    }
+
+    /// The grids a grid worker serves: those in the token's `grids` claim
+    /// and those the worker's account is assigned to.
+    pub async fn my_grids(&self, who: &Principal) -> Result<HashSet<String>, Status> {
+        let mut mine: HashSet<String> = who.grids.iter().cloned().collect();
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT a.grid_code FROM assignments a JOIN workers w \
+                   ON w.tenant = a.tenant AND w.id = a.worker_id \
+                 WHERE a.tenant = $1 AND w.account = $2 AND w.active",
+                vec![who.tenant.code().into(), who.sub.clone().into()],
+            ))
+            .await
+            .map_err(db_error)?;
+        for r in rows {
+            mine.insert(r.try_get("", "grid_code").map_err(db_error)?);
+        }
+        Ok(mine)
+    }
+
+    /// Whether `who` may work on `grid_code`: admins and supervisors on any
+    /// grid of the tenant, grid workers on theirs.
+    pub async fn may_work_on(&self, who: &Principal, grid_code: &str) -> Result<(), Status> {
+        if ADMINS.iter().any(|r| who.has_role(*r)) {
+            return Ok(());
+        }
+        who.require_any(&[Role::GridWorker])?;
+        if self.my_grids(who).await?.contains(grid_code) {
+            Ok(())
+        } else {
+            Err(status::coded(
+                tonic::Code::PermissionDenied,
+                "not_your_grid",
+                format!("grid {grid_code} is not one of your grids"),
+                Some("grid_code"),
+            ))
+        }
+    }
+
+    pub fn seal(&self, value: &str, aad: &str) -> Result<String, Status> {
+        self.keyring.encrypt(value, aad).map_err(pii_error)
+    }
+
+    pub fn open(&self, sealed: &str, aad: &str) -> Result<String, Status> {
+        self.keyring.decrypt(sealed, aad).map_err(pii_error)
+    }
+}
+
+use sea_orm::ConnectionTrait;
