@@ -31,6 +31,7 @@ pub const CONSUMER_TICKET_DISPATCHED: &str = "notification-ticket-dispatched";
 pub const CONSUMER_TICKET_MERGED: &str = "notification-ticket-merged";
 pub const CONSUMER_NOTICE_ISSUED: &str = "notification-notice-issued";
 pub const CONSUMER_WHISTLE_BLOWN: &str = "notification-whistle-blown";
+pub const CONSUMER_BROADCAST_REQUESTED: &str = "notification-broadcast-requested";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -137,6 +138,15 @@ impl NotificationTarget {
             ctx.readiness
                 .register("notification.consumer.whistle_blown"),
         );
+        let broadcasts = spawn_consumer(
+            bus.clone(),
+            db.clone(),
+            ConsumerSpec::new(CONSUMER_BROADCAST_REQUESTED),
+            events::BroadcastHandler { wake: wake.clone() },
+            ctx.shutdown.clone(),
+            ctx.readiness
+                .register("notification.consumer.broadcast_requested"),
+        );
         let merged = spawn_consumer(
             bus,
             db.clone(),
@@ -173,7 +183,15 @@ impl NotificationTarget {
         Ok(RunningTarget::new(
             TARGET,
             grpc_addr,
-            vec![server, consumer, merged, notices, whistles, delivery_task],
+            vec![
+                server,
+                consumer,
+                merged,
+                notices,
+                whistles,
+                broadcasts,
+                delivery_task,
+            ],
         ))
     }
 }

@@ -956,4 +956,21 @@ async fn a_broadcast_names_the_grids_it_reaches() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("grid_codes[0]"))
     );
     assert_eq!(published(&s, "broadcast.requested").await, 1);
+    // Notification turns it into a message to each grid's residents' group.
+    for grid in ["G1", "G2", "G3"] {
+        let n = wait_until(Duration::from_secs(20), "the broadcast notice", || async {
+            let (_, v) = s
+                .get(
+                    &supervisor,
+                    &format!("/api/v1/notifications?recipient_id={grid}"),
+                )
+                .await;
+            v["notifications"]
+                .as_array()
+                .and_then(|a| a.first().cloned())
+        })
+        .await;
+        assert_eq!(n["title"], "【紧急通知】台风预警", "{n}");
+        assert_eq!(n["recipient_kind"], "grid_group", "{n}");
+    }
 }

@@ -107,6 +107,19 @@ pub fn whistle(ev: &WorkOrderWhistleBlown, unit_name: &str) -> (String, String) 
     ("吹哨报到".to_owned(), body)
 }
 
+/// Recipient kind of a grid's residents' group (居民群).
+pub const RECIPIENT_GRID_GROUP: &str = "grid_group";
+
+/// A broadcast to one grid's residents' group: (title, body).
+pub fn broadcast(ev: &jiesu_proto::grid::BroadcastRequested) -> (String, String) {
+    let tag = if ev.kind == "emergency" {
+        "紧急通知"
+    } else {
+        "工作通知"
+    };
+    (format!("【{tag}】{}", ev.title), ev.body.clone())
+}
+
 /// Wait before delivery attempt `attempt + 1` (attempt counts from 1).
 pub fn retry_delay(attempt: i32) -> Duration {
     let exp = u32::try_from(attempt.clamp(1, 10) - 1).unwrap_or(0);
@@ -116,6 +129,22 @@ pub fn retry_delay(attempt: i32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_broadcast_says_whether_it_is_an_emergency() {
+        let ev = jiesu_proto::grid::BroadcastRequested {
+            kind: "emergency".into(),
+            title: "台风预警".into(),
+            body: "关好门窗".into(),
+            ..Default::default()
+        };
+        assert_eq!(broadcast(&ev).0, "【紧急通知】台风预警");
+        let ev = jiesu_proto::grid::BroadcastRequested {
+            kind: "command".into(),
+            ..ev
+        };
+        assert_eq!(broadcast(&ev).0, "【工作通知】台风预警");
+    }
 
     #[test]
     fn message_names_the_unit_and_ticket_only() {

@@ -50,7 +50,7 @@ impl Handler for TicketDispatchedHandler {
                 recipient_name: &ev.unit_name,
                 title,
                 body,
-                ticket_id,
+                ticket_id: Some(ticket_id),
             },
             delivery,
         )
@@ -95,7 +95,7 @@ impl Handler for TicketMergedHandler {
                 recipient_name: domain::CITIZEN_NAME,
                 title,
                 body,
-                ticket_id,
+                ticket_id: Some(ticket_id),
             },
             delivery,
         )
@@ -139,7 +139,7 @@ impl Handler for NoticeIssuedHandler {
                 recipient_name: &c.unit_name,
                 title,
                 body,
-                ticket_id,
+                ticket_id: Some(ticket_id),
             },
             delivery,
         )
@@ -185,7 +185,54 @@ impl Handler for WhistleBlownHandler {
                     recipient_name: name,
                     title,
                     body,
-                    ticket_id,
+                    ticket_id: Some(ticket_id),
+                },
+                delivery,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn after_commit(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// `grid broadcast.requested` → one message to each grid's residents'
+/// group (居民群).
+pub struct BroadcastHandler {
+    pub wake: Arc<Notify>,
+}
+
+#[async_trait::async_trait]
+impl Handler for BroadcastHandler {
+    type Event = jiesu_proto::grid::BroadcastRequested;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: jiesu_proto::grid::BroadcastRequested,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        if ev.tenant.is_empty() || ev.grid_codes.is_empty() {
+            return Err(HandleError::Reject(
+                "broadcast names no tenant or grids".into(),
+            ));
+        }
+        let (title, body) = domain::broadcast(&ev);
+        for grid in &ev.grid_codes {
+            store(
+                txn,
+                Pending {
+                    tenant: &ev.tenant,
+                    region: &ev.tenant,
+                    recipient_kind: domain::RECIPIENT_GRID_GROUP,
+                    recipient_id: grid,
+                    recipient_name: &format!("{grid}居民群"),
+                    title: title.clone(),
+                    body: body.clone(),
+                    ticket_id: None,
                 },
                 delivery,
             )
@@ -207,7 +254,7 @@ struct Pending<'a> {
     recipient_name: &'a str,
     title: String,
     body: String,
-    ticket_id: Uuid,
+    ticket_id: Option<Uuid>,
 }
 
 /// Stores one pending notification for the deliverer. The unique key
