@@ -637,3 +637,159 @@ pub async fn import_buildings(
         outside: r.outside,
     }))
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LayerImportView {
+    pub id: String,
+    /// receiving | storing | done | failed
+    pub status: String,
+    pub bytes_received: u64,
+    /// From Content-Length; 0 when the client did not send it.
+    pub total_bytes: u64,
+    /// bytes_received / total_bytes, 0..1; absent without a total.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<f64>,
+    pub features_read: u32,
+    pub created: u32,
+    pub updated: u32,
+    pub problems: Vec<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+impl From<pb::LayerImport> for LayerImportView {
+    fn from(j: pb::LayerImport) -> Self {
+        let progress =
+            (j.total_bytes > 0).then(|| (j.bytes_received as f64 / j.total_bytes as f64).min(1.0));
+        Self {
+            id: j.id,
+            status: j.status,
+            bytes_received: j.bytes_received,
+            total_bytes: j.total_bytes,
+            progress,
+            features_read: j.features_read,
+            created: j.created,
+            updated: j.updated,
+            problems: j.problems,
+            started_at: j.started_at.as_ref().and_then(from_timestamp),
+            finished_at: j.finished_at.as_ref().and_then(from_timestamp),
+        }
+    }
+}
+
+/// Import a large layer as a stream (tenant admin): the client chooses the
+/// import's id (a UUID) and streams the FeatureCollection; grid parses it
+/// feature by feature as it arrives. Meanwhile `GET` on the same path
+/// reports the bytes received and the features read. The answer is the
+/// finished import; a refused layer answers 422 naming its problems
+/// (nothing is stored).
+#[utoipa::path(
+    put,
+    path = "/api/v1/admin/grid-imports/{id}",
+    tag = "grids",
+    params(("id" = String, Path, description = "A new UUID the client chooses")),
+    request_body(content = String, description = "FeatureCollection, streamed", content_type = "application/geo+json"),
+    responses(
+        (status = 200, description = "Imported", body = LayerImportView),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not a tenant admin", body = Problem),
+        (status = 409, description = "An import with this id already ran", body = Problem),
+        (status = 415, description = "Not GeoJSON", body = Problem),
+        (status = 422, description = "The layer was refused; every problem named", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn stream_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Json<LayerImportView>, ApiError> {
+    use futures::StreamExt;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    if !content_type.starts_with("application/geo+json")
+        && !content_type.starts_with("application/json")
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the layer as application/geo+json",
+        ));
+    }
+    let total_bytes = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let first = pb::LayerChunk {
+        import_id: id,
+        total_bytes,
+        data: Vec::new(),
+    };
+    // A body that breaks off ends the stream: grid then refuses the
+    // truncated document.
+    let chunks = futures::stream::once(async move { first }).chain(
+        body.into_data_stream()
+            .take_while(|chunk| futures::future::ready(chunk.is_ok()))
+            .filter_map(|chunk| {
+                futures::future::ready(chunk.ok().map(|data| pb::LayerChunk {
+                    data: data.to_vec(),
+                    ..Default::default()
+                }))
+            }),
+    );
+    let mut client = state.backends.grid.clone();
+    let job: LayerImportView = client
+        .stream_layer(request(&caller.token, chunks)?)
+        .await?
+        .into_inner()
+        .into();
+    if job.status == "failed" {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "geojson",
+            job.problems.join("; "),
+        ));
+    }
+    Ok(Json(job))
+}
+
+/// A streamed import's progress (or outcome), from any gateway and grid
+/// replica.
+#[utoipa::path(
+    get,
+    path = "/api/v1/admin/grid-imports/{id}",
+    tag = "grids",
+    params(("id" = String, Path, description = "The import's id")),
+    responses(
+        (status = 200, description = "Progress", body = LayerImportView),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not a tenant admin", body = Problem),
+        (status = 404, description = "No such import", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<LayerImportView>, ApiError> {
+    let r = with_retry(state.backends.retries, || {
+        let mut client = state.backends.grid.clone();
+        let req = request(
+            &caller.token,
+            pb::GetImportRequest {
+                import_id: id.clone(),
+            },
+        );
+        async move { client.get_import(req?).await }
+    })
+    .await?
+    .into_inner();
+    Ok(Json(r.into()))
+}

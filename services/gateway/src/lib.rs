@@ -133,7 +133,13 @@ pub struct AppState {
 
 #[derive(OpenApi)]
 #[openapi(
-    paths(attachments::upload, grids::export_layer, grids::import_layer),
+    paths(
+        attachments::upload,
+        grids::export_layer,
+        grids::import_layer,
+        grids::stream_import,
+        grids::get_import
+    ),
     info(
         title = "Jiesu 接诉即办 API",
         description = "Public API of the Jiesu request-handling platform. Every endpoint but \
@@ -309,6 +315,11 @@ pub fn router(state: AppState) -> Router {
             get(grids::export_layer)
                 .put(grids::import_layer)
                 .layer(DefaultBodyLimit::max(max_layer)),
+        )
+        // Streamed imports read their body as it arrives (grid bounds it).
+        .route(
+            "/api/v1/admin/grid-imports/{id}",
+            get(grids::get_import).put(grids::stream_import),
         )
         // Open311 GeoReport v2 has its own specification and error format.
         .route("/open311/v2/{tenant}", get(open311::root))

@@ -9,15 +9,16 @@ use jiesu_proto::{
         CloseEventRequest, DutyComplianceRequest, DutyComplianceResponse, DutyRules, DutyTask,
         EventStatsRequest, EventStatsResponse, ExportLayerRequest, ExportLayerResponse,
         GenerateDutiesRequest, GenerateDutiesResponse, GetDutyRulesRequest, GetEventRequest,
-        GetGridRequest, GetKeyPersonRequest, GridChange, GridDetail, GridEvent, GridRef, Household,
-        ImportBuildingsResponse, ImportLayerRequest, ImportLayerResponse, ImportPairsResponse,
-        ImportRegionsResponse, KeyPerson, ListDutyTasksRequest, ListDutyTasksResponse,
-        ListEventsRequest, ListEventsResponse, ListKeyPersonsRequest, ListKeyPersonsResponse,
-        ListPersonalDataReadsRequest, ListPersonalDataReadsResponse, ListRegionsRequest,
-        ListRegionsResponse, ListWorkersRequest, ListWorkersResponse, LocateForRequest,
-        LocateRequest, LocateResponse, MergeGridsRequest, PairsCsv, RateWorkerRequest, RegionsCsv,
-        ReportEventRequest, SplitGridRequest, WhistleEventRequest, Worker,
-        grid_service_server::GridService, internal_grid_service_server::InternalGridService,
+        GetGridRequest, GetImportRequest, GetKeyPersonRequest, GridChange, GridDetail, GridEvent,
+        GridRef, Household, ImportBuildingsResponse, ImportLayerRequest, ImportLayerResponse,
+        ImportPairsResponse, ImportRegionsResponse, KeyPerson, LayerChunk, LayerImport,
+        ListDutyTasksRequest, ListDutyTasksResponse, ListEventsRequest, ListEventsResponse,
+        ListKeyPersonsRequest, ListKeyPersonsResponse, ListPersonalDataReadsRequest,
+        ListPersonalDataReadsResponse, ListRegionsRequest, ListRegionsResponse, ListWorkersRequest,
+        ListWorkersResponse, LocateForRequest, LocateRequest, LocateResponse, MergeGridsRequest,
+        PairsCsv, RateWorkerRequest, RegionsCsv, ReportEventRequest, SplitGridRequest,
+        WhistleEventRequest, Worker, grid_service_server::GridService,
+        internal_grid_service_server::InternalGridService,
     },
     status,
     time::from_timestamp,
@@ -73,60 +74,9 @@ impl GridService for GridApi {
     ) -> Result<Response<ImportLayerResponse>, Status> {
         let who = principal(&request)?;
         who.require_any(&[Role::TenantAdmin])?;
-        let tenant = who.tenant.code().to_owned();
-        let text = &request.get_ref().geojson;
-        let pairs = layer::read_with_geometry(text).map_err(|p| refuse("geojson", &p))?;
-        let grids: Vec<&Grid> = pairs.iter().map(|(g, _)| g).collect();
-        let outside: Vec<String> = grids
-            .iter()
-            .filter(|g| !g.community.starts_with(&tenant))
-            .map(|g| {
-                format!(
-                    "{}: community {} is not in the tenant's region",
-                    g.code, g.community
-                )
-            })
-            .collect();
-        if !outside.is_empty() {
-            return Err(refuse("geojson", &outside));
-        }
-        // Overlaps with each other and with the tenant's other grids.
-        let new_codes: Vec<&str> = grids.iter().map(|g| g.code.as_str()).collect();
-        let mut combined: Vec<Grid> = self
-            .ctx
-            .layers
-            .get(&tenant)
-            .map(|idx| {
-                idx.grids()
-                    .iter()
-                    .filter(|g| !new_codes.contains(&g.code.as_str()))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        combined.extend(grids.iter().map(|g| (*g).clone()));
-        let clashes: Vec<String> = layer::overlaps(&combined)
-            .into_iter()
-            .filter(|(a, b)| new_codes.contains(&a.as_str()) || new_codes.contains(&b.as_str()))
-            .map(|(a, b)| format!("basic grids {a} and {b} of one community overlap"))
-            .collect();
-        if !clashes.is_empty() {
-            return Err(refuse("geojson", &clashes));
-        }
-
-        let done = store::upsert(&self.ctx.db, &tenant, &pairs, Some(&self.ctx.outbox))
-            .await
-            .map_err(db_error)?;
-        let (created, updated) = (count(done.created.len()), count(done.updated.len()));
-        self.ctx
-            .layers
-            .reload(&self.ctx.db, &tenant)
-            .await
-            .map_err(db_error)?;
-        let total = store::count(&self.ctx.db, &tenant)
-            .await
-            .map_err(db_error)?;
-        tracing::info!(tenant = %tenant, created, updated, total, "grid layer imported");
+        let pairs = layer::read_with_geometry(&request.get_ref().geojson)
+            .map_err(|p| refuse("geojson", &p))?;
+        let (created, updated, total) = self.ctx.import_grids(who.tenant.code(), &pairs).await?;
         Ok(Response::new(ImportLayerResponse {
             created,
             updated,
@@ -255,6 +205,20 @@ impl GridService for GridApi {
             .await
             .map_err(db_error)?;
         Ok(Response::new(ListRegionsResponse { regions }))
+    }
+
+    async fn stream_layer(
+        &self,
+        request: Request<tonic::Streaming<LayerChunk>>,
+    ) -> Result<Response<LayerImport>, Status> {
+        with_caller!(self, request, stream_layer)
+    }
+
+    async fn get_import(
+        &self,
+        request: Request<GetImportRequest>,
+    ) -> Result<Response<LayerImport>, Status> {
+        with_caller!(self, request, get_import)
     }
 
     async fn get_grid(

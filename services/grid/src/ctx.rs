@@ -24,6 +24,7 @@ pub struct Ctx {
     /// How far outside its grid a check-in may be, in meters.
     pub checkin_tolerance_m: f64,
     pub max_photo_bytes: usize,
+    pub max_stream_bytes: u64,
 }
 
 pub fn db_error(e: DbErr) -> Status {

@@ -20,6 +20,7 @@ pub mod people;
 pub mod reshape;
 pub mod seed;
 pub mod store;
+pub mod streaming;
 
 use std::sync::Arc;
 
@@ -57,6 +58,8 @@ pub struct GridConfig {
     pub checkin_tolerance_m: f64,
     /// Largest check-in photo.
     pub max_photo_bytes: usize,
+    /// Largest layer streamed in one import (StreamLayer).
+    pub max_stream_bytes: u64,
     /// How often a replica creates the duty tasks of the current periods
     /// (idempotent across replicas).
     #[serde(with = "humantime_serde")]
@@ -72,6 +75,7 @@ impl Default for GridConfig {
             service_key_digests: String::new(),
             checkin_tolerance_m: 50.0,
             max_photo_bytes: 4 << 20,
+            max_stream_bytes: 1 << 30,
             duty_interval: std::time::Duration::from_secs(600),
         }
     }
@@ -99,6 +103,10 @@ impl jiesu_db::SqlMigrations for Migrations {
             SqlMigration {
                 name: "m20261122_000004_history_people_duties",
                 sql: include_str!("../migrations/0004_history_people_duties.sql"),
+            },
+            SqlMigration {
+                name: "m20261122_000005_layer_imports",
+                sql: include_str!("../migrations/0005_layer_imports.sql"),
             },
         ]
     }
@@ -141,6 +149,7 @@ impl GridTarget {
             keyring,
             checkin_tolerance_m: cfg.checkin_tolerance_m,
             max_photo_bytes: cfg.max_photo_bytes,
+            max_stream_bytes: cfg.max_stream_bytes,
         };
         let (listener, grpc_addr) = jiesu_runtime::grpc::bind("grid.grpc_addr", &cfg.grpc_addr)
             .await

@@ -390,6 +390,63 @@ impl Ctx {
         Ok(change)
     }
 
+    /// Checks an import's grids against the tenant (communities inside it,
+    /// no overlapping basic grids with each other or the grids kept) and
+    /// stores them in one transaction announcing `grids.changed`; returns
+    /// (created, updated, total).
+    pub async fn import_grids(
+        &self,
+        tenant: &str,
+        pairs: &[(Grid, String)],
+    ) -> Result<(u32, u32, u32), Status> {
+        let outside: Vec<String> = pairs
+            .iter()
+            .filter(|(g, _)| !g.community.starts_with(tenant))
+            .map(|(g, _)| {
+                format!(
+                    "{}: community {} is not in the tenant's region",
+                    g.code, g.community
+                )
+            })
+            .collect();
+        if !outside.is_empty() {
+            return Err(refuse("geojson", &outside));
+        }
+        // Overlaps with each other and with the tenant's other grids.
+        let new_codes: HashSet<&str> = pairs.iter().map(|(g, _)| g.code.as_str()).collect();
+        let mut combined: Vec<Grid> = self
+            .layers
+            .get(tenant)
+            .map(|idx| {
+                idx.grids()
+                    .iter()
+                    .filter(|g| !new_codes.contains(g.code.as_str()))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        combined.extend(pairs.iter().map(|(g, _)| g.clone()));
+        let clashes: Vec<String> = crate::domain::layer::overlaps(&combined)
+            .into_iter()
+            .filter(|(a, b)| new_codes.contains(a.as_str()) || new_codes.contains(b.as_str()))
+            .map(|(a, b)| format!("basic grids {a} and {b} of one community overlap"))
+            .collect();
+        if !clashes.is_empty() {
+            return Err(refuse("geojson", &clashes));
+        }
+        let done = store::upsert(&self.db, tenant, pairs, Some(&self.outbox))
+            .await
+            .map_err(db_error)?;
+        let (created, updated) = (count(done.created.len()), count(done.updated.len()));
+        self.layers
+            .reload(&self.db, tenant)
+            .await
+            .map_err(db_error)?;
+        let total = store::count(&self.db, tenant).await.map_err(db_error)?;
+        tracing::info!(tenant = %tenant, created, updated, total, "grid layer imported");
+        Ok((created, updated, total))
+    }
+
     pub async fn import_pairs(
         &self,
         who: &Principal,

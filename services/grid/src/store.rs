@@ -213,7 +213,12 @@ pub async fn upsert(
 ) -> Result<Upserted, DbErr> {
     let txn = db.begin().await?;
     let mut out = Upserted::default();
-    (out.created, out.updated) = crate::history::import_batch(&txn, tenant, grids).await?;
+    // Bounded statements, one transaction: all or nothing.
+    for chunk in grids.chunks(5000) {
+        let (created, updated) = crate::history::import_batch(&txn, tenant, chunk).await?;
+        out.created.extend(created);
+        out.updated.extend(updated);
+    }
     out.version = bump_layer(&txn, tenant).await?;
     if let Some(outbox) = outbox {
         let event = jiesu_proto::grid::GridsChanged {

@@ -974,3 +974,122 @@ async fn a_broadcast_names_the_grids_it_reaches() {
         assert_eq!(n["recipient_kind"], "grid_group", "{n}");
     }
 }
+
+/// A layer of `n` basic grids in rows of 50 (0.001° squares).
+fn many(n: usize) -> String {
+    let features: Vec<Value> = (0..n)
+        .map(|i| {
+            let (x0, y0) = (
+                120.30 + (i % 50) as f64 * 0.001,
+                36.04 + (i / 50) as f64 * 0.001,
+            );
+            square(
+                &format!("S{i:05}"),
+                "basic",
+                ZS,
+                x0,
+                y0,
+                x0 + 0.001,
+                y0 + 0.001,
+            )
+        })
+        .collect();
+    layer(features)
+}
+
+#[tokio::test]
+async fn a_large_layer_streams_in_with_its_progress_visible() {
+    let s = stack().await;
+    let admin = s.admin();
+    let text = many(3000);
+    let half = text.len() / 2;
+    let id = uuid::Uuid::new_v4().to_string();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(64);
+    let body = reqwest::Body::wrap_stream(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let upload = {
+        let req = s
+            .http
+            .put(s.url(&format!("/api/v1/admin/grid-imports/{id}")))
+            .bearer_auth(&admin)
+            .header("content-type", "application/geo+json")
+            .header("content-length", text.len().to_string())
+            .body(body);
+        tokio::spawn(async move { req.send().await })
+    };
+    for c in text.as_bytes()[..half].chunks(16 * 1024) {
+        tx.send(Ok(c.to_vec())).await.unwrap();
+    }
+    // Half sent: the import is under way, its features counted as they come.
+    let during = wait_until(Duration::from_secs(20), "progress", || async {
+        let (status, v) = s
+            .get(&admin, &format!("/api/v1/admin/grid-imports/{id}"))
+            .await;
+        (status == StatusCode::OK && v["features_read"].as_u64().unwrap_or(0) > 100).then_some(v)
+    })
+    .await;
+    assert_eq!(during["status"], "receiving", "{during}");
+    let progress = during["progress"].as_f64().unwrap();
+    assert!(progress > 0.2 && progress <= 0.5 + 1e-9, "{during}");
+    assert!(during["features_read"].as_u64().unwrap() < 3000);
+    for c in text.as_bytes()[half..].chunks(16 * 1024) {
+        tx.send(Ok(c.to_vec())).await.unwrap();
+    }
+    drop(tx);
+    let resp = upload.await.unwrap().unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let done: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (
+            done["status"].as_str(),
+            done["created"].as_u64(),
+            done["features_read"].as_u64()
+        ),
+        (Some("done"), Some(3000), Some(3000)),
+        "{done}"
+    );
+    assert_eq!(done["progress"], 1.0);
+    let gw = s.keys.token("370202", &[Role::GridWorker], "gw-1");
+    let (_, at) = s.get(&gw, "/api/v1/locate?lat=36.0405&lon=120.3005").await;
+    assert_eq!(at["grid"]["code"], "S00000");
+
+    // The same id again, and a layer that breaks the rules: refused, nothing stored.
+    let put = |id: String, body: String| {
+        let s = &s;
+        let admin = admin.clone();
+        async move {
+            send(
+                s,
+                reqwest::Method::PUT,
+                &admin,
+                &format!("/api/v1/admin/grid-imports/{id}"),
+                "application/geo+json",
+                body,
+            )
+            .await
+        }
+    };
+    let (status, v) = put(id.clone(), many(1)).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("import_exists"))
+    );
+    let overlapping = layer(vec![square(
+        "X1", "basic", ZS, 120.3005, 36.0405, 120.3015, 36.0415,
+    )]);
+    let bad = uuid::Uuid::new_v4().to_string();
+    let (status, v) = put(bad.clone(), overlapping).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("overlap"), "{v}");
+    let (_, job) = s
+        .get(&admin, &format!("/api/v1/admin/grid-imports/{bad}"))
+        .await;
+    assert_eq!(job["status"], "failed");
+    let (status, v) = put(
+        uuid::Uuid::new_v4().to_string(),
+        "{\"type\":\"FeatureCollection\",\"features\":[".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let total: i64 = s.grid_scalar("SELECT count(*) FROM grids").await;
+    assert_eq!(total, 3000);
+}

@@ -194,10 +194,35 @@ fn read_doc(doc: &Value) -> Result<Vec<Grid>, Vec<String>> {
     if features.len() > MAX_FEATURES {
         return Err(vec![format!("features: at most {MAX_FEATURES} per import")]);
     }
-    let mut errors = Vec::new();
+    let mut reader = FeatureReader::default();
     let mut grids: Vec<Grid> = Vec::with_capacity(features.len());
-    let mut codes = std::collections::HashSet::new();
     for (i, f) in features.iter().enumerate() {
+        if let Some(g) = reader.read(i, f) {
+            grids.push(g);
+        }
+        if reader.errors.len() >= MAX_ERRORS {
+            break;
+        }
+    }
+    reader.finish(grids)
+}
+
+/// Most problems reported for one layer.
+pub const MAX_ERRORS: usize = 100;
+
+/// Reads features one at a time (a layer held whole, or streamed), keeping
+/// the codes seen and every problem found.
+#[derive(Debug, Default)]
+pub struct FeatureReader {
+    codes: std::collections::HashSet<String>,
+    pub errors: Vec<String>,
+}
+
+impl FeatureReader {
+    /// Feature `i`: its grid, or `None` with the problems recorded.
+    pub fn read(&mut self, i: usize, f: &Value) -> Option<Grid> {
+        let errors = &mut self.errors;
+        let before = errors.len();
         let at = format!("features[{i}]");
         let props = &f["properties"];
         let code = text(props, "code");
@@ -205,7 +230,7 @@ fn read_doc(doc: &Value) -> Result<Vec<Grid>, Vec<String>> {
             errors.push(format!(
                 "{at}.properties.code: required, at most 64 characters"
             ));
-        } else if !codes.insert(code.clone()) {
+        } else if !self.codes.insert(code.clone()) {
             errors.push(format!("{at}.properties.code: `{code}` appears twice"));
         }
         let kind_raw = text(props, "kind");
@@ -225,25 +250,27 @@ fn read_doc(doc: &Value) -> Result<Vec<Grid>, Vec<String>> {
                 "{at}.properties.community_code: must be a 12-digit community code"
             ));
         }
-        let shape = geometry(&f["geometry"], &format!("{at}.geometry"), &mut errors);
-        if errors.len() >= 100 {
-            errors.truncate(100);
-            return Err(errors);
-        }
-        if let (Some(kind), Some(shape)) = (kind, shape) {
-            grids.push(Grid {
+        let shape = geometry(&f["geometry"], &format!("{at}.geometry"), errors);
+        errors.truncate(MAX_ERRORS);
+        match (kind, shape) {
+            (Some(kind), Some(shape)) if errors.len() == before => Some(Grid {
                 name: text(props, "name"),
                 code,
                 kind,
                 community,
                 shape,
-            });
+            }),
+            _ => None,
         }
     }
-    if errors.is_empty() {
-        Ok(grids)
-    } else {
-        Err(errors)
+
+    /// The grids read, or every problem found.
+    pub fn finish<T>(self, grids: Vec<T>) -> Result<Vec<T>, Vec<String>> {
+        if self.errors.is_empty() {
+            Ok(grids)
+        } else {
+            Err(self.errors)
+        }
     }
 }
 
