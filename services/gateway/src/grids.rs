@@ -203,14 +203,26 @@ pub async fn export_layer(
 ) -> Result<Response, ApiError> {
     let Query(q) = query.map_err(|e| invalid_query(&e))?;
     let kind = q.kind.unwrap_or_default();
-    let r = with_retry(state.backends.retries, || {
+    use futures::StreamExt;
+    // Streamed a page of grids at a time: a province's layer never sits
+    // whole in the gateway's or grid's memory.
+    let chunks = with_retry(state.backends.retries, || {
         let mut client = state.backends.grid.clone();
         let req = request(&caller.token, pb::ExportLayerRequest { kind: kind.clone() });
-        async move { client.export_layer(req?).await }
+        async move { client.stream_export(req?).await }
     })
     .await?
-    .into_inner();
-    Ok(([(header::CONTENT_TYPE, "application/geo+json")], r.geojson).into_response())
+    .into_inner()
+    .map(|chunk| {
+        chunk
+            .map(|c| axum::body::Bytes::from(c.data))
+            .map_err(|s| std::io::Error::other(s.message().to_owned()))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        axum::body::Body::from_stream(chunks),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Serialize, ToSchema)]

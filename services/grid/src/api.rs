@@ -90,19 +90,7 @@ impl GridService for GridApi {
     ) -> Result<Response<ExportLayerResponse>, Status> {
         let who = principal(&request)?;
         who.require_any(&[Role::TenantAdmin, Role::Supervisor, Role::Dispatcher])?;
-        let kind = match request.get_ref().kind.trim() {
-            "" => None,
-            k => Some(
-                Kind::parse(k)
-                    .ok_or_else(|| {
-                        status::invalid_field(
-                            "kind",
-                            "must be basic, micro, dedicated or professional",
-                        )
-                    })?
-                    .as_str(),
-            ),
-        };
+        let kind = export_kind(&request.get_ref().kind)?;
         let rows = store::rows(&self.ctx.db, Some(who.tenant.code()), kind)
             .await
             .map_err(db_error)?;
@@ -212,6 +200,18 @@ impl GridService for GridApi {
         request: Request<tonic::Streaming<LayerChunk>>,
     ) -> Result<Response<LayerImport>, Status> {
         with_caller!(self, request, stream_layer)
+    }
+
+    type StreamExportStream =
+        tokio_stream::wrappers::ReceiverStream<Result<jiesu_proto::grid::ExportChunk, Status>>;
+
+    async fn stream_export(
+        &self,
+        request: Request<ExportLayerRequest>,
+    ) -> Result<Response<Self::StreamExportStream>, Status> {
+        let who = principal(&request)?;
+        let kind = export_kind(&request.get_ref().kind)?;
+        self.ctx.stream_export(&who, kind).map(Response::new)
     }
 
     async fn get_import(
@@ -455,6 +455,16 @@ pub fn answer_from(index: &GridIndex, lat: f64, lon: f64) -> LocateResponse {
         county_code: prefix(6),
         community_code: community,
         ..LocateResponse::default()
+    }
+}
+
+/// An export's `kind` filter: empty = every kind.
+fn export_kind(kind: &str) -> Result<Option<&'static str>, Status> {
+    match kind.trim() {
+        "" => Ok(None),
+        k => Kind::parse(k).map(|k| Some(k.as_str())).ok_or_else(|| {
+            status::invalid_field("kind", "must be basic, micro, dedicated or professional")
+        }),
     }
 }
 

@@ -35,13 +35,27 @@ pub async fn rows<C: ConnectionTrait>(
     tenant: Option<&str>,
     kind: Option<&str>,
 ) -> Result<Vec<Row>, DbErr> {
+    page(conn, tenant, kind, "", i64::MAX).await
+}
+
+/// Up to `limit` grids whose code sorts after `after`, in code order.
+pub async fn page<C: ConnectionTrait>(
+    conn: &C,
+    tenant: Option<&str>,
+    kind: Option<&str>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<Row>, DbErr> {
     conn.query_all_raw(stmt(
         "SELECT tenant, code, name, kind, community_code, geometry FROM grids \
          WHERE ($1::text IS NULL OR tenant = $1) AND ($2::text IS NULL OR kind = $2) \
-         ORDER BY tenant, code",
+           AND code > $3 \
+         ORDER BY tenant, code LIMIT $4",
         vec![
             tenant.map(str::to_owned).into(),
             kind.map(str::to_owned).into(),
+            after.into(),
+            limit.into(),
         ],
     ))
     .await?
@@ -59,18 +73,20 @@ pub async fn rows<C: ConnectionTrait>(
     .collect()
 }
 
+/// One feature of the export format.
+pub fn feature(r: &Row) -> Result<serde_json::Value, DbErr> {
+    let geometry: serde_json::Value = serde_json::from_str(&r.geometry)
+        .map_err(|e| DbErr::Custom(format!("stored geometry of {}: {e}", r.code)))?;
+    Ok(serde_json::json!({
+        "type": "Feature",
+        "properties": {"code": r.code, "name": r.name, "kind": r.kind, "community_code": r.community},
+        "geometry": geometry,
+    }))
+}
+
 /// The rows as a FeatureCollection (the import format).
 pub fn feature_collection(rows: &[Row]) -> Result<String, DbErr> {
-    let mut features = Vec::with_capacity(rows.len());
-    for r in rows {
-        let geometry: serde_json::Value = serde_json::from_str(&r.geometry)
-            .map_err(|e| DbErr::Custom(format!("stored geometry of {}: {e}", r.code)))?;
-        features.push(serde_json::json!({
-            "type": "Feature",
-            "properties": {"code": r.code, "name": r.name, "kind": r.kind, "community_code": r.community},
-            "geometry": geometry,
-        }));
-    }
+    let features = rows.iter().map(feature).collect::<Result<Vec<_>, _>>()?;
     Ok(serde_json::json!({"type": "FeatureCollection", "features": features}).to_string())
 }
 

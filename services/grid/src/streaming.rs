@@ -15,7 +15,7 @@ use std::{
 use chrono::{DateTime, Utc};
 use jiesu_auth::{Principal, Role};
 use jiesu_proto::{
-    grid::{GetImportRequest, LayerChunk, LayerImport},
+    grid::{ExportChunk, GetImportRequest, LayerChunk, LayerImport},
     status,
     time::to_timestamp,
 };
@@ -28,8 +28,11 @@ use uuid::Uuid;
 use crate::{
     ctx::{Ctx, db_error, parse_id},
     domain::layer::{FeatureReader, Grid, MAX_FEATURES},
-    store::stmt,
+    store::{self, stmt},
 };
+
+/// Grids per exported chunk.
+const EXPORT_PAGE: i64 = 2000;
 
 /// Reads the chunks a channel delivers, blocking (on a blocking thread).
 struct ChunkReader {
@@ -386,6 +389,59 @@ impl Ctx {
         let job = self.finish_import(&tenant, id, &outcome).await?;
         tracing::info!(tenant = %tenant, import_id = %id, status = %job.status, features, created = job.created, updated = job.updated, "streamed layer import finished");
         Ok(job)
+    }
+
+    /// The tenant's grids as GeoJSON text, a page of rows per chunk.
+    pub fn stream_export(
+        &self,
+        who: &Principal,
+        kind: Option<&'static str>,
+    ) -> Result<tokio_stream::wrappers::ReceiverStream<Result<ExportChunk, Status>>, Status> {
+        who.require_any(&[Role::TenantAdmin, Role::Supervisor, Role::Dispatcher])?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (db, tenant) = (self.db.clone(), who.tenant.code().to_owned());
+        tokio::spawn(async move {
+            let mut after = String::new();
+            let mut text = String::from(r#"{"type":"FeatureCollection","features":["#);
+            let mut first = true;
+            loop {
+                let rows = match store::page(&db, Some(&tenant), kind, &after, EXPORT_PAGE).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tx.send(Err(db_error(e))).await.ok();
+                        return;
+                    }
+                };
+                for r in &rows {
+                    match store::feature(r) {
+                        Ok(f) => {
+                            if !first {
+                                text.push(',');
+                            }
+                            first = false;
+                            text.push_str(&f.to_string());
+                        }
+                        Err(e) => {
+                            tx.send(Err(db_error(e))).await.ok();
+                            return;
+                        }
+                    }
+                }
+                let last = rows.len() < EXPORT_PAGE as usize;
+                if last {
+                    text.push_str("]}");
+                }
+                let data = std::mem::take(&mut text).into_bytes();
+                if tx.send(Ok(ExportChunk { data })).await.is_err() {
+                    return; // the caller went away
+                }
+                match rows.last() {
+                    Some(r) if !last => after.clone_from(&r.code),
+                    _ => return,
+                }
+            }
+        });
+        Ok(tokio_stream::wrappers::ReceiverStream::new(rx))
     }
 
     pub async fn get_import(

@@ -1052,6 +1052,21 @@ async fn a_large_layer_streams_in_with_its_progress_visible() {
     let (_, at) = s.get(&gw, "/api/v1/locate?lat=36.0405&lon=120.3005").await;
     assert_eq!(at["grid"]["code"], "S00000");
 
+    // The export streams back a page at a time: the same 3,000 grids.
+    let exported: Value = s
+        .http
+        .get(s.url("/api/v1/admin/grids"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let features = exported["features"].as_array().unwrap();
+    assert_eq!(features.len(), 3000);
+    assert_eq!(features[2999]["properties"]["code"], "S02999");
+
     // The same id again, and a layer that breaks the rules: refused, nothing stored.
     let put = |id: String, body: String| {
         let s = &s;
