@@ -471,6 +471,16 @@ async fn seed_demo(settings: &Settings) -> anyhow::Result<()> {
     let pairs = jiesu_grid::seed::import_pairs(&grid, &d.tenant, &jiesu_grid::seed::shinan_pairs())
         .await
         .map_err(|e| anyhow!("demo pairs: {e}"))?;
+    let keyring = Keyring::load(&settings.pii)?;
+    let workers = jiesu_grid::seed::import_workers(&grid, &d.tenant, &keyring)
+        .await
+        .map_err(|e| anyhow!("demo grid workers: {e}"))?;
+    println!(
+        "{} ({}): {workers} grid workers serving {}",
+        d.name,
+        d.tenant,
+        jiesu_grid::seed::DEMO_WORKER_GRID
+    );
     let buildings = jiesu_grid::seed::import_buildings(&grid, &d.tenant)
         .await
         .map_err(|e| anyhow!("demo buildings: {e}"))?;

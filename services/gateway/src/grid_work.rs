@@ -11,6 +11,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use jiesu_proto::{
     grid as pb,
+    intake::ListCategoriesRequest,
     time::{from_timestamp, to_timestamp},
 };
 use serde::{Deserialize, Serialize};
@@ -331,6 +332,46 @@ pub struct HouseholdBody {
     pub head_name: String,
     pub phone: String,
     pub members: i32,
+    /// Who lives there; personal, masked on output.
+    #[serde(default)]
+    pub residents: Vec<ResidentBody>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResidentBody {
+    pub name: String,
+    /// 户主 | 配偶 | 子女 | 父母 | 其他 ...
+    #[serde(default)]
+    pub relation: String,
+    #[serde(default)]
+    pub id_number: String,
+    #[serde(default)]
+    pub birth_year: i32,
+}
+
+impl From<pb::Household> for HouseholdBody {
+    fn from(h: pb::Household) -> Self {
+        Self {
+            id: h.id,
+            grid_code: h.grid_code,
+            building_code: h.building_code,
+            room: h.room,
+            head_name: h.head_name,
+            phone: h.phone,
+            members: h.members,
+            residents: h
+                .residents
+                .into_iter()
+                .map(|r| ResidentBody {
+                    name: r.name,
+                    relation: r.relation,
+                    id_number: r.id_number,
+                    birth_year: r.birth_year,
+                })
+                .collect(),
+        }
+    }
 }
 
 /// Register a household (tenant admin, supervisor, or the grid's worker).
@@ -360,16 +401,53 @@ pub async fn create_household(
         head_name: b.head_name,
         phone: b.phone,
         members: b.members,
+        residents: b
+            .residents
+            .into_iter()
+            .map(|r| pb::Resident {
+                name: r.name,
+                relation: r.relation,
+                id_number: r.id_number,
+                birth_year: r.birth_year,
+            })
+            .collect(),
     };
-    let h = grid_write!(state, caller, save_household, msg);
-    Ok(Json(HouseholdBody {
-        id: h.id,
-        grid_code: h.grid_code,
-        building_code: h.building_code,
-        room: h.room,
-        head_name: h.head_name,
-        phone: h.phone,
-        members: h.members,
+    Ok(Json(grid_write!(state, caller, save_household, msg).into()))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HouseholdList {
+    pub households: Vec<HouseholdBody>,
+}
+
+/// A grid's households and residents, masked (its workers, supervisors,
+/// admins); the read is recorded.
+#[utoipa::path(
+    get,
+    path = "/api/v1/households",
+    tag = "grid people",
+    params(GridQuery),
+    responses(
+        (status = 200, description = "Masked households", body = HouseholdList),
+        (status = 401, description = "Missing or invalid token", body = Problem),
+        (status = 403, description = "Not your grid, or a role that does not see residents", body = Problem),
+        (status = 422, description = "grid_code missing", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_households(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<GridQuery>, QueryRejection>,
+) -> Result<Json<HouseholdList>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid_query(&e))?;
+    let msg = pb::ListHouseholdsRequest {
+        grid_code: q.grid_code.unwrap_or_default(),
+    };
+    // The read is recorded: no retry that could record it twice.
+    let r = grid_write!(state, caller, list_households, msg);
+    Ok(Json(HouseholdList {
+        households: r.households.into_iter().map(Into::into).collect(),
     }))
 }
 
@@ -1097,6 +1175,7 @@ pub async fn report(
     caller: Caller,
     JsonBody(b): JsonBody<ReportBody>,
 ) -> Result<Json<GridEventView>, ApiError> {
+    check_leaf(&state, &caller, &b.category).await?;
     let msg = pb::ReportEventRequest {
         grid_code: b.grid_code,
         lat: b.lat,
@@ -1106,6 +1185,32 @@ pub async fn report(
         idempotency_key: b.idempotency_key,
     };
     Ok(Json(grid_write!(state, caller, report_event, msg).into()))
+}
+
+/// Intake makes a whistled event's ticket later, from the event: a category
+/// it would refuse is caught now, while the worker can still fix it.
+async fn check_leaf(state: &AppState, caller: &Caller, category: &str) -> Result<(), ApiError> {
+    let category = category.trim();
+    if category.is_empty() {
+        return Ok(());
+    }
+    let categories = with_retry(state.backends.retries, || {
+        let mut client = state.backends.intake.clone();
+        let req = request(&caller.token, ListCategoriesRequest {});
+        async move { client.list_categories(req?).await }
+    })
+    .await?
+    .into_inner()
+    .categories;
+    if categories.iter().any(|c| c.leaf && c.code == category) {
+        Ok(())
+    } else {
+        Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "category",
+            "must be a leaf category of the tenant (see GET /api/v1/categories)",
+        ))
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -1249,6 +1354,7 @@ pub async fn whistle(
     Path(id): Path<String>,
     JsonBody(b): JsonBody<WhistleBody>,
 ) -> Result<Json<GridEventView>, ApiError> {
+    check_leaf(&state, &caller, &b.category).await?;
     let msg = pb::WhistleEventRequest {
         id,
         level: b.level,

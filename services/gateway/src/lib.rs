@@ -273,7 +273,10 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(grid_work::assign))
         .routes(routes!(grid_work::unassign))
         .routes(routes!(grid_work::rate))
-        .routes(routes!(grid_work::create_household))
+        .routes(routes!(
+            grid_work::create_household,
+            grid_work::list_households
+        ))
         .routes(routes!(
             grid_work::create_key_person,
             grid_work::list_key_persons

@@ -13,11 +13,12 @@ use jiesu_proto::{
         GridRef, Household, ImportBuildingsResponse, ImportLayerRequest, ImportLayerResponse,
         ImportPairsResponse, ImportRegionsResponse, KeyPerson, LayerChunk, LayerImport,
         ListDutyTasksRequest, ListDutyTasksResponse, ListEventsRequest, ListEventsResponse,
-        ListKeyPersonsRequest, ListKeyPersonsResponse, ListPersonalDataReadsRequest,
-        ListPersonalDataReadsResponse, ListRegionsRequest, ListRegionsResponse, ListWorkersRequest,
-        ListWorkersResponse, LocateForRequest, LocateRequest, LocateResponse, MergeGridsRequest,
-        PairsCsv, RateWorkerRequest, RegionsCsv, ReportEventRequest, SplitGridRequest,
-        WhistleEventRequest, Worker, grid_service_server::GridService,
+        ListHouseholdsRequest, ListHouseholdsResponse, ListKeyPersonsRequest,
+        ListKeyPersonsResponse, ListPersonalDataReadsRequest, ListPersonalDataReadsResponse,
+        ListRegionsRequest, ListRegionsResponse, ListWorkersRequest, ListWorkersResponse,
+        LocateForRequest, LocateRequest, LocateResponse, MergeGridsRequest, PairsCsv,
+        RateWorkerRequest, RegionsCsv, ReportEventRequest, SplitGridRequest, WhistleEventRequest,
+        Worker, grid_service_server::GridService,
         internal_grid_service_server::InternalGridService,
     },
     status,
@@ -286,6 +287,13 @@ impl GridService for GridApi {
         request: Request<Household>,
     ) -> Result<Response<Household>, Status> {
         with_caller!(self, request, save_household)
+    }
+
+    async fn list_households(
+        &self,
+        request: Request<ListHouseholdsRequest>,
+    ) -> Result<Response<ListHouseholdsResponse>, Status> {
+        with_caller!(self, request, list_households)
     }
 
     async fn save_key_person(

@@ -108,6 +108,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000005_layer_imports",
                 sql: include_str!("../migrations/0005_layer_imports.sql"),
             },
+            SqlMigration {
+                name: "m20261122_000006_residents",
+                sql: include_str!("../migrations/0006_residents.sql"),
+            },
         ]
     }
 }

@@ -7,10 +7,11 @@ use jiesu_auth::{Principal, Role};
 use jiesu_pii::{mask_address, mask_id_number, mask_name, mask_phone};
 use jiesu_proto::{
     grid::{
-        AssignWorkerRequest, GetKeyPersonRequest, Household, KeyPerson, ListKeyPersonsRequest,
-        ListKeyPersonsResponse, ListPersonalDataReadsRequest, ListPersonalDataReadsResponse,
-        ListWorkersRequest, ListWorkersResponse, PersonalDataRead, RateWorkerRequest, StaffMember,
-        Worker, WorkerAssigned,
+        AssignWorkerRequest, GetKeyPersonRequest, Household, KeyPerson, ListHouseholdsRequest,
+        ListHouseholdsResponse, ListKeyPersonsRequest, ListKeyPersonsResponse,
+        ListPersonalDataReadsRequest, ListPersonalDataReadsResponse, ListWorkersRequest,
+        ListWorkersResponse, PersonalDataRead, RateWorkerRequest, Resident, StaffMember, Worker,
+        WorkerAssigned,
     },
     status,
     time::to_timestamp,
@@ -67,6 +68,22 @@ fn check_phone(field: &str, phone: &str) -> Result<String, Status> {
     Ok(p)
 }
 
+/// An 18-character resident ID number (or nothing), upper-cased.
+fn check_id_number(field: &str, v: &str) -> Result<String, Status> {
+    let id = v.trim().to_uppercase();
+    if !id.is_empty()
+        && (id.len() != 18
+            || !id[..17].bytes().all(|b| b.is_ascii_digit())
+            || !id[17..].bytes().all(|b| b.is_ascii_digit() || b == b'X'))
+    {
+        return Err(status::invalid_field(
+            field,
+            "must be an 18-character resident ID number",
+        ));
+    }
+    Ok(id)
+}
+
 fn required(field: &str, value: &str, max: usize) -> Result<String, Status> {
     let v = value.trim();
     if v.is_empty() || v.chars().count() > max {
@@ -78,7 +95,8 @@ fn required(field: &str, value: &str, max: usize) -> Result<String, Status> {
     Ok(v.to_owned())
 }
 
-fn aad(tenant: &str, table: &str, id: Uuid, field: &str) -> String {
+/// The associated data a sealed field is bound to (row and column).
+pub(crate) fn aad(tenant: &str, table: &str, id: Uuid, field: &str) -> String {
     format!("grid.{table}.{field}:{tenant}:{id}")
 }
 
@@ -318,13 +336,24 @@ impl Ctx {
         if !(1..=50).contains(&h.members) {
             return Err(status::invalid_field("members", "must be 1 to 50"));
         }
+        let mut residents = Vec::with_capacity(h.residents.len());
+        for (i, r) in h.residents.iter().enumerate() {
+            let at = |f: &str| format!("residents[{i}].{f}");
+            residents.push(serde_json::json!({
+                "name": required(&at("name"), &r.name, 64)?,
+                "relation": r.relation.trim(),
+                "id_number": check_id_number(&at("id_number"), &r.id_number)?,
+                "birth_year": r.birth_year,
+            }));
+        }
         let seal = |v: &str, f: &str| self.seal(v, &aad(tenant, "households", id, f));
+        let residents_enc = seal(&serde_json::Value::from(residents).to_string(), "residents")?;
         self.db
             .execute_raw(stmt(
                 "INSERT INTO households (tenant, id, grid_code, building_code, room_enc, head_name_enc, \
-                   phone_enc, members) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                   phone_enc, members, residents_enc) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (tenant, id) DO UPDATE SET grid_code = $3, building_code = $4, \
-                   room_enc = $5, head_name_enc = $6, phone_enc = $7, members = $8",
+                   room_enc = $5, head_name_enc = $6, phone_enc = $7, members = $8, residents_enc = $9",
                 vec![
                     tenant.into(),
                     id.into(),
@@ -334,19 +363,90 @@ impl Ctx {
                     seal(&head, "head_name")?.into(),
                     seal(&phone, "phone")?.into(),
                     h.members.into(),
+                    residents_enc.into(),
                 ],
             ))
             .await
             .map_err(db_error)?;
-        Ok(Household {
-            id: id.to_string(),
-            grid_code: grid,
-            building_code: h.building_code.trim().to_owned(),
-            room: "****".into(),
-            head_name: mask_name(&head),
-            phone: mask_phone(&phone),
-            members: h.members,
-        })
+        self.households(tenant, Some(id), None)
+            .await?
+            .pop()
+            .ok_or_else(|| status::not_found("household"))
+    }
+
+    /// Households, masked, by id or of some grids.
+    async fn households(
+        &self,
+        tenant: &str,
+        id: Option<Uuid>,
+        grids: Option<Vec<String>>,
+    ) -> Result<Vec<Household>, Status> {
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT id, grid_code, building_code, head_name_enc, phone_enc, members, residents_enc \
+                 FROM households WHERE tenant = $1 AND ($2::uuid IS NULL OR id = $2) \
+                   AND ($3::text[] IS NULL OR grid_code = ANY($3)) ORDER BY grid_code, id LIMIT 5000",
+                vec![tenant.into(), id.into(), grids.into()],
+            ))
+            .await
+            .map_err(db_error)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let id: Uuid = r.try_get("", "id").map_err(db_error)?;
+            let open = |col: &str, field: &str| -> Result<Option<String>, Status> {
+                let sealed: Option<String> = r.try_get("", col).map_err(db_error)?;
+                sealed
+                    .map(|v| self.open(&v, &aad(tenant, "households", id, field)))
+                    .transpose()
+            };
+            let residents: Vec<serde_json::Value> = open("residents_enc", "residents")?
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or_default();
+            let text =
+                |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or_default().to_owned();
+            out.push(Household {
+                id: id.to_string(),
+                grid_code: r.try_get("", "grid_code").map_err(db_error)?,
+                building_code: r.try_get("", "building_code").map_err(db_error)?,
+                room: "****".into(),
+                head_name: mask_name(&open("head_name_enc", "head_name")?.unwrap_or_default()),
+                phone: mask_phone(&open("phone_enc", "phone")?.unwrap_or_default()),
+                members: r.try_get("", "members").map_err(db_error)?,
+                residents: residents
+                    .iter()
+                    .map(|v| Resident {
+                        name: mask_name(&text(v, "name")),
+                        relation: text(v, "relation"),
+                        id_number: mask_id_number(&text(v, "id_number")),
+                        birth_year: v["birth_year"]
+                            .as_i64()
+                            .and_then(|y| i32::try_from(y).ok())
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(out)
+    }
+
+    pub async fn list_households(
+        &self,
+        who: &Principal,
+        req: ListHouseholdsRequest,
+    ) -> Result<ListHouseholdsResponse, Status> {
+        let grid = req.grid_code.trim();
+        if grid.is_empty() {
+            return Err(status::invalid_field("grid_code", "required"));
+        }
+        who.require_any(&KEY_PERSON_READERS)?;
+        self.may_work_on(who, grid).await?;
+        let households = self
+            .households(who.tenant.code(), None, Some(vec![grid.to_owned()]))
+            .await?;
+        let ids = households.iter().map(|h| h.id.clone()).collect();
+        self.record_read(who, "households", ids, "list").await?;
+        Ok(ListHouseholdsResponse { households })
     }
 
     pub async fn save_key_person(
@@ -375,19 +475,7 @@ impl Ctx {
             h => Some(parse_id("household_id", h)?),
         };
         let name = required("name", &p.name, 64)?;
-        let id_number = p.id_number.trim().to_uppercase();
-        if !id_number.is_empty()
-            && (id_number.len() != 18
-                || !id_number[..17].bytes().all(|b| b.is_ascii_digit())
-                || !id_number[17..]
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b == b'X'))
-        {
-            return Err(status::invalid_field(
-                "id_number",
-                "must be an 18-character resident ID number",
-            ));
-        }
+        let id_number = check_id_number("id_number", &p.id_number)?;
         let phone = match p.phone.trim() {
             "" => String::new(),
             ph => check_phone("phone", ph)?,

@@ -155,6 +155,66 @@ pub async fn import_buildings(db: &DatabaseConnection, tenant: &str) -> Result<u
     Ok(rows.len())
 }
 
+/// Grid workers of the demo, serving the basic grid around 燕儿岛路8号:
+/// (account, name, phone, kind, occupation).
+pub const DEMO_WORKERS: [(&str, &str, &str, &str, &str); 3] = [
+    ("gw-shinan-174", "王海燕", "13805320174", "full_time", ""),
+    (
+        "gw-shinan-174b",
+        "刘建国",
+        "13905320175",
+        "part_time",
+        "courier",
+    ),
+    ("gc-shinan-006001", "陈静", "13605326001", "chief", ""),
+];
+
+/// The basic grid the demo workers serve.
+pub const DEMO_WORKER_GRID: &str = "370202006001-174";
+
+/// Registers the demo workers (phones sealed) and assigns them to
+/// [`DEMO_WORKER_GRID`]; safe to run again.
+pub async fn import_workers(
+    db: &DatabaseConnection,
+    tenant: &str,
+    keyring: &jiesu_pii::Keyring,
+) -> Result<usize, String> {
+    use sea_orm::ConnectionTrait;
+    for (account, name, phone, kind, occupation) in DEMO_WORKERS {
+        // A stable id per account, so that a second run updates.
+        let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, account.as_bytes());
+        let sealed = keyring
+            .encrypt(phone, &crate::people::aad(tenant, "workers", id, "phone"))
+            .map_err(|e| e.to_string())?;
+        for (sql, values) in [
+            (
+                "INSERT INTO workers (tenant, id, account, name, phone_enc, kind, occupation) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, id) DO UPDATE \
+                 SET name = $4, phone_enc = $5, kind = $6, occupation = $7",
+                vec![
+                    tenant.into(),
+                    id.into(),
+                    account.into(),
+                    name.into(),
+                    sealed.into(),
+                    kind.into(),
+                    occupation.into(),
+                ],
+            ),
+            (
+                "INSERT INTO assignments (tenant, worker_id, grid_code) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+                vec![tenant.into(), id.into(), DEMO_WORKER_GRID.into()],
+            ),
+        ] {
+            db.execute_raw(crate::store::stmt(sql, values))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(DEMO_WORKERS.len())
+}
+
 /// The division tree of the demo: the district, its streets (named as the
 /// directory names them) and the three communities of each street the demo
 /// layer uses.

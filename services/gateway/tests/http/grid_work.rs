@@ -430,7 +430,8 @@ async fn key_persons_are_sealed_masked_audited_and_hidden_from_other_roles() {
         .post_json(
             &gw1,
             "/api/v1/households",
-            json!({"grid_code": "G1", "room": "3单元502", "head_name": "张秀兰", "phone": "13912345678", "members": 1}),
+            json!({"grid_code": "G1", "room": "3单元502", "head_name": "张秀兰", "phone": "13912345678", "members": 1,
+                "residents": [{"name": "张秀兰", "relation": "户主", "id_number": "370202194501011234", "birth_year": 1945}]}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{h}");
@@ -476,6 +477,20 @@ async fn key_persons_are_sealed_masked_audited_and_hidden_from_other_roles() {
         .grid_scalar("SELECT count(*) FROM households WHERE head_name_enc LIKE '%张秀兰%'")
         .await;
     assert_eq!(leaked, 0);
+    let leaked: i64 = s
+        .grid_scalar(
+            "SELECT count(*) FROM households WHERE residents_enc LIKE '%370202194501011234%'",
+        )
+        .await;
+    assert_eq!(leaked, 0);
+    let (status, homes) = s.get(&gw1, "/api/v1/households?grid_code=G1").await;
+    assert_eq!(status, StatusCode::OK, "{homes}");
+    assert_eq!(
+        homes["households"][0]["residents"][0],
+        json!({"name": "张**", "relation": "户主", "id_number": "370202********1234", "birth_year": 1945})
+    );
+    let (status, _) = s.get(&gw3, "/api/v1/households?grid_code=G1").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // The list is masked; the whole record needs a purpose and is recorded.
     let (status, list) = s.get(&gw1, "/api/v1/key-persons").await;
@@ -860,6 +875,18 @@ async fn grid_events_close_in_the_grid_or_whistle_up_to_a_ticket() {
     assert_eq!(
         (status, v["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("category"))
+    );
+    let (status, v) = s
+        .post_json(
+            &gw1,
+            &format!("/api/v1/grid-events/{id2}/whistle"),
+            json!({"level": "L3", "category": "SH", "reason": "涉及多部门"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("category")),
+        "a group is no category for a ticket: {v}"
     );
     let (status, w) = s
         .post_json(
