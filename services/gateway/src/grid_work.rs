@@ -610,7 +610,8 @@ pub async fn list_key_persons(
     query: Result<Query<KeyPersonsQuery>, QueryRejection>,
 ) -> Result<Json<KeyPersonList>, ApiError> {
     let Query(q) = query.map_err(|e| invalid_query(&e))?;
-    let r = grid_read!(
+    // The read is recorded: no retry that could record it twice.
+    let r = grid_write!(
         state,
         caller,
         list_key_persons,
@@ -1035,6 +1036,8 @@ pub struct ComplianceRowView {
     pub done: u32,
     /// done / due
     pub share: f64,
+    /// Done before the task was due.
+    pub on_time: u32,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -1081,6 +1084,7 @@ pub async fn compliance(
                 due: x.due,
                 done: x.done,
                 share: x.share,
+                on_time: x.on_time,
             })
             .collect(),
     }))
@@ -1202,14 +1206,19 @@ async fn check_leaf(state: &AppState, caller: &Caller, category: &str) -> Result
     .await?
     .into_inner()
     .categories;
-    if categories.iter().any(|c| c.leaf && c.code == category) {
-        Ok(())
-    } else {
-        Err(ApiError::field(
+    match categories.iter().find(|c| c.leaf && c.code == category) {
+        None => Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "category",
             "must be a leaf category of the tenant (see GET /api/v1/categories)",
-        ))
+        )),
+        // A whistle carries no attributes, so intake would refuse it.
+        Some(c) if c.attributes.iter().any(|a| a.required) => Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "category",
+            "asks for details a whistle cannot carry; choose another category or have an agent enter the ticket",
+        )),
+        Some(_) => Ok(()),
     }
 }
 

@@ -138,7 +138,11 @@ pub struct AppState {
         grids::export_layer,
         grids::import_layer,
         grids::stream_import,
-        grids::get_import
+        grids::get_import,
+        grids::split_grid,
+        grids::import_pairs,
+        grids::import_buildings,
+        grid_work::check_in
     ),
     info(
         title = "Jiesu 接诉即办 API",
@@ -263,10 +267,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(grids::list_regions))
         .routes(routes!(grids::import_regions))
         .routes(routes!(grids::get_grid))
-        .routes(routes!(grids::split_grid))
         .routes(routes!(grids::merge_grids))
-        .routes(routes!(grids::import_pairs))
-        .routes(routes!(grids::import_buildings))
         .routes(routes!(grid_work::create_worker))
         .routes(routes!(grid_work::update_worker))
         .routes(routes!(grid_work::list_workers))
@@ -289,7 +290,6 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(grid_work::get_rules, grid_work::put_rules))
         .routes(routes!(grid_work::generate))
         .routes(routes!(grid_work::list_tasks))
-        .routes(routes!(grid_work::check_in))
         .routes(routes!(grid_work::compliance))
         .routes(routes!(grid_work::report, grid_work::list_events))
         .routes(routes!(grid_work::stats))
@@ -318,6 +318,25 @@ pub fn router(state: AppState) -> Router {
             get(grids::export_layer)
                 .put(grids::import_layer)
                 .layer(DefaultBodyLimit::max(max_layer)),
+        )
+        // Split parts, pairs and the building registry can be large files.
+        .route(
+            "/api/v1/admin/grids/{code}/split",
+            axum::routing::post(grids::split_grid).layer(DefaultBodyLimit::max(max_layer)),
+        )
+        .route(
+            "/api/v1/admin/grid-pairs",
+            axum::routing::put(grids::import_pairs).layer(DefaultBodyLimit::max(max_layer)),
+        )
+        .route(
+            "/api/v1/admin/buildings",
+            axum::routing::put(grids::import_buildings).layer(DefaultBodyLimit::max(max_layer)),
+        )
+        // A check-in carries a photo (base64 in JSON).
+        .route(
+            "/api/v1/duty-tasks/{id}/check-in",
+            axum::routing::post(grid_work::check_in)
+                .layer(DefaultBodyLimit::max(max_attachment * 4 / 3 + 64 * 1024)),
         )
         // Streamed imports read their body as it arrives (grid bounds it).
         .route(

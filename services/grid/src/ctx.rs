@@ -89,14 +89,38 @@ impl Ctx {
         Ok(mine)
     }
 
-    /// Whether `who` may work on `grid_code`: admins and supervisors on any
-    /// grid of the tenant, grid workers on theirs.
-    pub async fn may_work_on(&self, who: &Principal, grid_code: &str) -> Result<(), Status> {
-        if ADMINS.iter().any(|r| who.has_role(*r)) {
-            return Ok(());
+    /// For admins and supervisors: the grids inside their scope, `None`
+    /// when their scope is the whole tenant.
+    pub fn scoped_grids(&self, who: &Principal) -> Option<Vec<String>> {
+        let scope = who.scope.prefix();
+        if scope == who.tenant.code() {
+            return None;
         }
-        who.require_any(&[Role::GridWorker])?;
-        if self.my_grids(who).await?.contains(grid_code) {
+        Some(
+            self.layers
+                .get(who.tenant.code())
+                .map(|idx| {
+                    idx.grids()
+                        .iter()
+                        .filter(|g| g.community.starts_with(scope))
+                        .map(|g| g.code.clone())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        )
+    }
+
+    /// Whether `who` may work on `grid_code`: admins and supervisors on the
+    /// grids inside their scope, grid workers on theirs.
+    pub async fn may_work_on(&self, who: &Principal, grid_code: &str) -> Result<(), Status> {
+        let allowed = if ADMINS.iter().any(|r| who.has_role(*r)) {
+            self.scoped_grids(who)
+                .is_none_or(|inside| inside.iter().any(|g| g == grid_code))
+        } else {
+            who.require_any(&[Role::GridWorker])?;
+            self.my_grids(who).await?.contains(grid_code)
+        };
+        if allowed {
             Ok(())
         } else {
             Err(status::coded(

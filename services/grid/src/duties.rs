@@ -433,7 +433,12 @@ impl Ctx {
     ) -> Result<ListDutyTasksResponse, Status> {
         let grid = req.grid_code.trim();
         let grids: Option<Vec<String>> = if ADMINS.iter().any(|r| who.has_role(*r)) {
-            (!grid.is_empty()).then(|| vec![grid.to_owned()])
+            if grid.is_empty() {
+                self.scoped_grids(who)
+            } else {
+                self.may_work_on(who, grid).await?;
+                Some(vec![grid.to_owned()])
+            }
         } else {
             who.require_any(&[Role::GridWorker])?;
             let mine = self.my_grids(who).await?;
@@ -504,6 +509,19 @@ impl Ctx {
                     .ok_or_else(|| status::invalid_field("photo", "must be a JPEG or PNG image"))?,
             )
         };
+        // Authorised before the transaction: no second connection inside it.
+        let task_grid: String = self
+            .db
+            .query_one_raw(stmt(
+                "SELECT grid_code FROM duty_tasks WHERE tenant = $1 AND id = $2",
+                vec![tenant.into(), id.into()],
+            ))
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| status::not_found("duty task"))?
+            .try_get("", "grid_code")
+            .map_err(db_error)?;
+        self.may_work_on(who, &task_grid).await?;
         let txn = self.db.begin().await.map_err(db_error)?;
         let row = txn
             .query_one_raw(stmt(
@@ -515,7 +533,6 @@ impl Ctx {
             .map_err(db_error)?
             .ok_or_else(|| status::not_found("duty task"))?;
         let grid_code: String = row.try_get("", "grid_code").map_err(db_error)?;
-        self.may_work_on(who, &grid_code).await?;
         if row.try_get::<bool>("", "done").map_err(db_error)? {
             return Err(status::coded(
                 tonic::Code::FailedPrecondition,
@@ -580,21 +597,24 @@ impl Ctx {
         })?;
         let sql = match req.by.trim() {
             "grid" | "" => {
-                "SELECT grid_code AS key, grid_code AS name, count(*) AS due, count(done_at) AS done \
+                "SELECT grid_code AS key, grid_code AS name, count(*) AS due, count(done_at) AS done, count(*) FILTER (WHERE done_at <= due_at) AS on_time \
                  FROM duty_tasks WHERE tenant = $1 AND due_at > $2 AND due_at <= $3 \
+                   AND starts_with(community_code, $4) \
                  GROUP BY grid_code ORDER BY grid_code"
             }
             "community" => {
                 "SELECT community_code AS key, community_code AS name, count(*) AS due, \
-                   count(done_at) AS done FROM duty_tasks \
+                   count(done_at) AS done, count(*) FILTER (WHERE done_at <= due_at) AS on_time FROM duty_tasks \
                  WHERE tenant = $1 AND due_at > $2 AND due_at <= $3 \
+                   AND starts_with(community_code, $4) \
                  GROUP BY community_code ORDER BY community_code"
             }
             "worker" => {
-                "SELECT w.id::text AS key, w.name, count(*) AS due, count(t.done_at) AS done \
+                "SELECT w.id::text AS key, w.name, count(*) AS due, count(t.done_at) AS done, count(*) FILTER (WHERE t.done_at <= t.due_at) AS on_time \
                  FROM duty_tasks t JOIN assignments a ON a.tenant = t.tenant AND a.grid_code = t.grid_code \
                    JOIN workers w ON w.tenant = a.tenant AND w.id = a.worker_id \
                  WHERE t.tenant = $1 AND t.due_at > $2 AND t.due_at <= $3 \
+                   AND starts_with(t.community_code, $4) \
                  GROUP BY w.id, w.name ORDER BY w.name, w.id"
             }
             _ => {
@@ -608,7 +628,12 @@ impl Ctx {
             .db
             .query_all_raw(stmt(
                 sql,
-                vec![who.tenant.code().into(), start.into(), end.into()],
+                vec![
+                    who.tenant.code().into(),
+                    start.into(),
+                    end.into(),
+                    who.scope.prefix().into(),
+                ],
             ))
             .await
             .map_err(db_error)?;
@@ -616,6 +641,7 @@ impl Ctx {
         for r in rows {
             let due: i64 = r.try_get("", "due").map_err(db_error)?;
             let done: i64 = r.try_get("", "done").map_err(db_error)?;
+            let on_time: i64 = r.try_get("", "on_time").map_err(db_error)?;
             out.push(ComplianceRow {
                 key: r.try_get("", "key").map_err(db_error)?,
                 name: r.try_get("", "name").map_err(db_error)?,
@@ -626,6 +652,7 @@ impl Ctx {
                 } else {
                     0.0
                 },
+                on_time: count(usize::try_from(on_time).unwrap_or(0)),
             });
         }
         Ok(DutyComplianceResponse { rows: out })

@@ -206,7 +206,8 @@ impl Ctx {
         Ok(event)
     }
 
-    /// Locks an event the caller may act on that is still open.
+    /// Locks an event that is still open (the caller was authorised before
+    /// the transaction, so that no second connection is taken inside it).
     async fn open_event(
         &self,
         txn: &DatabaseTransaction,
@@ -215,7 +216,6 @@ impl Ctx {
     ) -> Result<GridEvent, Status> {
         let id = parse_id("id", id)?;
         let e = self.event_locked(txn, who.tenant.code(), id).await?;
-        self.may_work_on(who, &e.grid_code).await?;
         if e.status != "reported" {
             return Err(status::coded(
                 tonic::Code::FailedPrecondition,
@@ -233,6 +233,8 @@ impl Ctx {
         req: CloseEventRequest,
     ) -> Result<GridEvent, Status> {
         let result = text("result", &req.result, 2000)?;
+        self.get_event(who, GetEventRequest { id: req.id.clone() })
+            .await?;
         let txn = self.db.begin().await.map_err(db_error)?;
         let e = self.open_event(&txn, who, &req.id).await?;
         let row = txn
@@ -279,6 +281,8 @@ impl Ctx {
         }
         let reason = text("reason", &req.reason, 500)?;
         let given = category("category", &req.category)?;
+        self.get_event(who, GetEventRequest { id: req.id.clone() })
+            .await?;
         let txn = self.db.begin().await.map_err(db_error)?;
         let e = self.open_event(&txn, who, &req.id).await?;
         let cat = if given.is_empty() {
@@ -344,7 +348,11 @@ impl Ctx {
             .map_err(db_error)?
             .ok_or_else(|| status::not_found("grid event"))?;
         let e = event_of(&row).map_err(db_error)?;
-        if !who.has_role(Role::Dispatcher) {
+        if who.has_role(Role::Dispatcher) {
+            if !e.community_code.starts_with(who.scope.prefix()) {
+                return Err(status::not_found("grid event"));
+            }
+        } else {
             self.may_work_on(who, &e.grid_code).await?;
         }
         Ok(e)
@@ -357,7 +365,12 @@ impl Ctx {
     ) -> Result<ListEventsResponse, Status> {
         let grid = req.grid_code.trim();
         let grids: Option<Vec<String>> = if ADMINS.iter().any(|r| who.has_role(*r)) {
-            (!grid.is_empty()).then(|| vec![grid.to_owned()])
+            if grid.is_empty() {
+                self.scoped_grids(who)
+            } else {
+                self.may_work_on(who, grid).await?;
+                Some(vec![grid.to_owned()])
+            }
         } else if grid.is_empty() {
             who.require_any(&[Role::GridWorker])?;
             Some(self.my_grids(who).await?.into_iter().collect())
@@ -494,30 +507,38 @@ impl Ctx {
             .layers
             .get(tenant)
             .ok_or_else(|| status::invalid_field("grid_codes", "the tenant has no grids"))?;
+        let scope = who.scope.prefix();
         let mut grids: Vec<String> = Vec::new();
         for (i, code) in req.grid_codes.iter().enumerate() {
-            if !index.grids().iter().any(|g| &g.code == code) {
+            if !index
+                .grids()
+                .iter()
+                .any(|g| &g.code == code && g.community.starts_with(scope))
+            {
                 return Err(status::invalid_field(
                     &format!("grid_codes[{i}]"),
-                    format!("no grid {code}"),
+                    format!("no grid {code} inside your scope"),
                 ));
             }
             grids.push(code.clone());
         }
         for (i, region) in req.region_codes.iter().enumerate() {
-            if !region.starts_with(who.scope.prefix())
-                && !who.scope.prefix().starts_with(region.as_str())
-            {
+            // A region above the caller's scope reaches only the scope.
+            let within = if region.starts_with(scope) {
+                region.as_str()
+            } else if scope.starts_with(region.as_str()) {
+                scope
+            } else {
                 return Err(status::invalid_field(
                     &format!("region_codes[{i}]"),
                     "must lie inside your scope",
                 ));
-            }
+            };
             grids.extend(
                 index
                     .grids()
                     .iter()
-                    .filter(|g| g.kind == Kind::Basic && g.community.starts_with(region.as_str()))
+                    .filter(|g| g.kind == Kind::Basic && g.community.starts_with(within))
                     .map(|g| g.code.clone()),
             );
         }

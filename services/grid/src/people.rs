@@ -320,15 +320,43 @@ impl Ctx {
         self.worker(tenant, id).await
     }
 
+    /// A household or key person being changed: it must exist, and the
+    /// caller must work on the grid it is in now (not only on the grid it
+    /// is moved to); otherwise it is not found.
+    async fn existing(&self, who: &Principal, table: &str, id: Uuid) -> Result<Uuid, Status> {
+        let row = self
+            .db
+            .query_one_raw(stmt(
+                &format!("SELECT grid_code FROM {table} WHERE tenant = $1 AND id = $2"),
+                vec![who.tenant.code().into(), id.into()],
+            ))
+            .await
+            .map_err(db_error)?;
+        let grid: Option<String> = row
+            .map(|r| r.try_get("", "grid_code"))
+            .transpose()
+            .map_err(db_error)?;
+        match grid {
+            Some(g) if self.may_work_on(who, &g).await.is_ok() => Ok(id),
+            _ => Err(status::not_found(if table == "households" {
+                "household"
+            } else {
+                "key person"
+            })),
+        }
+    }
+
     pub async fn save_household(&self, who: &Principal, h: Household) -> Result<Household, Status> {
         let tenant = who.tenant.code();
         let grid = h.grid_code.trim().to_owned();
         self.grid(tenant, &grid)?;
         self.may_work_on(who, &grid).await?;
-        let id = if h.id.trim().is_empty() {
-            Uuid::now_v7()
-        } else {
-            parse_id("id", &h.id)?
+        let id = match h.id.trim() {
+            "" => Uuid::now_v7(),
+            id => {
+                self.existing(who, "households", parse_id("id", id)?)
+                    .await?
+            }
         };
         let room = required("room", &h.room, 64)?;
         let head = required("head_name", &h.head_name, 64)?;
@@ -465,10 +493,12 @@ impl Ctx {
                 format!("must be one of {}", all.join(", ")),
             ));
         }
-        let id = if p.id.trim().is_empty() {
-            Uuid::now_v7()
-        } else {
-            parse_id("id", &p.id)?
+        let id = match p.id.trim() {
+            "" => Uuid::now_v7(),
+            id => {
+                self.existing(who, "key_persons", parse_id("id", id)?)
+                    .await?
+            }
         };
         let household = match p.household_id.trim() {
             "" => None,
@@ -570,7 +600,7 @@ impl Ctx {
     async fn key_person_scope(&self, who: &Principal) -> Result<Option<Vec<String>>, Status> {
         who.require_any(&KEY_PERSON_READERS)?;
         if ADMINS.iter().any(|r| who.has_role(*r)) {
-            return Ok(None);
+            return Ok(self.scoped_grids(who));
         }
         Ok(Some(self.my_grids(who).await?.into_iter().collect()))
     }

@@ -60,18 +60,33 @@ async fn rehome(
         "INSERT INTO grid_pairs (tenant, professional_code, basic_code) \
          SELECT DISTINCT p.tenant, s, p.basic_code FROM grid_pairs p, unnest($3::text[]) s \
          WHERE p.tenant = $1 AND p.professional_code = ANY($2) ON CONFLICT DO NOTHING",
-        vec![t.clone().into(), r.clone().into(), names.into()],
+        vec![t.clone().into(), r.clone().into(), names.clone().into()],
     ))
     .await?;
+    // A code kept by a successor (a merge into one of its grids, a part
+    // keeping the whole's code) keeps what it had and what it was given.
+    let gone: Vec<String> = retired
+        .iter()
+        .filter(|c| !names.contains(c))
+        .cloned()
+        .collect();
     for sql in [
         "DELETE FROM assignments WHERE tenant = $1 AND grid_code = ANY($2)",
         "DELETE FROM grid_pairs WHERE tenant = $1 AND (basic_code = ANY($2) OR professional_code = ANY($2))",
-        "DELETE FROM duty_tasks WHERE tenant = $1 AND grid_code = ANY($2) AND done_at IS NULL \
-           AND target_kind IN ('patrol', 'key_place')",
+        "DELETE FROM duty_tasks WHERE tenant = $1 AND done_at IS NULL \
+           AND ((grid_code = ANY($2) AND target_kind = 'patrol') \
+             OR (target_kind = 'key_place' AND target_id = ANY($2)))",
     ] {
-        txn.execute_raw(stmt(sql, vec![t.clone().into(), r.clone().into()]))
+        txn.execute_raw(stmt(sql, vec![t.clone().into(), gone.clone().into()]))
             .await?;
     }
+    // Matters still open in a retired grid are the successor's to settle.
+    txn.execute_raw(stmt(
+        "UPDATE grid_events SET grid_code = $3 WHERE tenant = $1 AND grid_code = ANY($2) \
+           AND status = 'reported'",
+        vec![t.clone().into(), gone.clone().into(), first.clone().into()],
+    ))
+    .await?;
     // Households by their building's point.
     let rows = txn
         .query_all_raw(stmt(
@@ -214,6 +229,32 @@ impl Ctx {
     ) -> Result<GridChange, Status> {
         let successors: Vec<String> = created.iter().map(|(g, _)| g.code.clone()).collect();
         let txn = self.db.begin().await.map_err(db_error)?;
+        // The checks ran against this replica's index: they hold only if
+        // the layer is still the version it was built from. The lock also
+        // makes reshapes and imports of one tenant wait for each other.
+        let current = txn
+            .query_one_raw(stmt(
+                "SELECT version FROM layer_versions WHERE tenant = $1 FOR UPDATE",
+                vec![tenant.into()],
+            ))
+            .await
+            .map_err(db_error)?
+            .map(|r| r.try_get::<i64>("", "version"))
+            .transpose()
+            .map_err(db_error)?;
+        if current != self.layers.version(tenant) {
+            drop(txn);
+            self.layers
+                .reload(&self.db, tenant)
+                .await
+                .map_err(db_error)?;
+            return Err(status::coded(
+                tonic::Code::Aborted,
+                "layer_changed",
+                "the grids changed meanwhile (another import, split or merge); check and send it again",
+                None,
+            ));
+        }
         for code in retired {
             history::end(&txn, tenant, code, ended_by, &successors)
                 .await
@@ -434,9 +475,25 @@ impl Ctx {
         if !clashes.is_empty() {
             return Err(refuse("geojson", &clashes));
         }
-        let done = store::upsert(&self.db, tenant, pairs, Some(&self.outbox))
+        let expected = self.layers.version(tenant).unwrap_or(0);
+        let done = match store::upsert(&self.db, tenant, pairs, Some(&self.outbox), Some(expected))
             .await
-            .map_err(db_error)?;
+        {
+            Ok(done) => done,
+            Err(store::UpsertError::Stale) => {
+                self.layers
+                    .reload(&self.db, tenant)
+                    .await
+                    .map_err(db_error)?;
+                return Err(status::coded(
+                    tonic::Code::Aborted,
+                    "layer_changed",
+                    "the grids changed meanwhile (another import, split or merge); send the layer again",
+                    None,
+                ));
+            }
+            Err(store::UpsertError::Db(e)) => return Err(db_error(e)),
+        };
         let (created, updated) = (count(done.created.len()), count(done.updated.len()));
         self.layers
             .reload(&self.db, tenant)

@@ -259,7 +259,7 @@ pub async fn import(
     if !clashes.is_empty() {
         return Err(format!("{} overlapping pairs", clashes.len()));
     }
-    let done = store::upsert(db, tenant, &pairs, None)
+    let done = store::upsert(db, tenant, &pairs, None, None)
         .await
         .map_err(|e| e.to_string())?;
     Ok((

@@ -187,7 +187,8 @@ impl Layers {
             .map(|(_, i)| i.clone())
     }
 
-    fn version(&self, tenant: &str) -> Option<i64> {
+    /// The layer version this replica's index of `tenant` was built from.
+    pub fn version(&self, tenant: &str) -> Option<i64> {
         self.by_tenant.read().ok()?.get(tenant).map(|(v, _)| *v)
     }
 
@@ -211,6 +212,15 @@ impl Layers {
     }
 }
 
+/// Why an import was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum UpsertError {
+    #[error("the layer changed since it was checked")]
+    Stale,
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
 /// What an import changed.
 #[derive(Debug, Default)]
 pub struct Upserted {
@@ -226,8 +236,25 @@ pub async fn upsert(
     tenant: &str,
     grids: &[(Grid, String)],
     outbox: Option<&jiesu_bus::Outbox>,
-) -> Result<Upserted, DbErr> {
+    expected: Option<i64>,
+) -> Result<Upserted, UpsertError> {
     let txn = db.begin().await?;
+    if let Some(expected) = expected {
+        // Checked against an index of this version: refused if the layer
+        // moved on meanwhile (0: no layer yet).
+        let current = txn
+            .query_one_raw(stmt(
+                "SELECT version FROM layer_versions WHERE tenant = $1 FOR UPDATE",
+                vec![tenant.into()],
+            ))
+            .await?
+            .map(|r| r.try_get::<i64>("", "version"))
+            .transpose()?
+            .unwrap_or(0);
+        if current != expected {
+            return Err(UpsertError::Stale);
+        }
+    }
     let mut out = Upserted::default();
     // Bounded statements, one transaction: all or nothing.
     for chunk in grids.chunks(5000) {

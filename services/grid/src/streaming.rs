@@ -188,6 +188,30 @@ fn import_of(r: &sea_orm::QueryResult) -> Result<LayerImport, DbErr> {
     })
 }
 
+/// An import whose handler may yet be dropped mid-way.
+struct Unfinished {
+    ctx: Ctx,
+    tenant: String,
+    id: Uuid,
+    done: tokio_util::sync::CancellationToken,
+    armed: bool,
+}
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        self.done.cancel();
+        if self.armed {
+            let (ctx, tenant, id) = (self.ctx.clone(), self.tenant.clone(), self.id);
+            tokio::spawn(async move {
+                let broke = Err(vec!["the upload broke off".to_owned()]);
+                if let Err(e) = ctx.finish_import(&tenant, id, &broke).await {
+                    tracing::warn!(import_id = %id, error = %e.message(), "could not mark an abandoned import failed");
+                }
+            });
+        }
+    }
+}
+
 /// How often the progress row is written while an import runs.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
@@ -304,6 +328,15 @@ impl Ctx {
             })
         };
         let done = tokio_util::sync::CancellationToken::new();
+        // If this handler is dropped (the caller went away), the progress
+        // writer stops and the import is marked failed.
+        let mut unfinished = Unfinished {
+            ctx: self.clone(),
+            tenant: tenant.clone(),
+            id,
+            done: done.clone(),
+            armed: true,
+        };
         let reporter = {
             let (ctx, tenant, seen, bytes, done) = (
                 self.clone(),
@@ -382,11 +415,13 @@ impl Ctx {
                 Err(s) => {
                     self.finish_import(&tenant, id, &Err(vec!["internal error".into()]))
                         .await?;
+                    unfinished.armed = false;
                     return Err(s);
                 }
             },
         };
         let job = self.finish_import(&tenant, id, &outcome).await?;
+        unfinished.armed = false;
         tracing::info!(tenant = %tenant, import_id = %id, status = %job.status, features, created = job.created, updated = job.updated, "streamed layer import finished");
         Ok(job)
     }

@@ -35,10 +35,20 @@ async fn replica(
     keys: &TestKeys,
     target: &TestTarget,
 ) -> GridServiceClient<Channel> {
+    replica_refreshing(db, tb, keys, target, Duration::from_millis(200)).await
+}
+
+async fn replica_refreshing(
+    db: &TestDb,
+    tb: &TestBus,
+    keys: &TestKeys,
+    target: &TestTarget,
+    refresh_interval: Duration,
+) -> GridServiceClient<Channel> {
     let cfg = GridConfig {
         grpc_addr: TestTarget::ADDR.into(),
         database_url: db.url.clone(),
-        refresh_interval: Duration::from_millis(200),
+        refresh_interval,
         ..GridConfig::default()
     };
     let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
@@ -137,6 +147,79 @@ async fn an_import_through_one_replica_reaches_the_other() {
             let old = locate(&a, &worker, 120.385).await.grid;
             let new = locate(&a, &worker, 120.405).await.grid;
             (old.is_none() && new.is_some()).then_some(())
+        },
+    )
+    .await;
+}
+
+/// A replica whose index is behind (it has not polled yet) must not split,
+/// merge or import on its stale view: it refuses, catches up, and the
+/// retry goes through.
+#[tokio::test]
+async fn a_replica_behind_refuses_to_reshape_until_it_has_caught_up() {
+    let db = TestDb::new::<Migrations>("grid").await;
+    let keys = TestKeys::new();
+    let (ta, tb) = (TestTarget::new(), TestTarget::new());
+    let bus = TestBus::new();
+    let a = replica(&db, &bus, &keys, &ta).await;
+    // B polls once an hour: it stays behind until something makes it look.
+    let b = replica_refreshing(&db, &bus, &keys, &tb, Duration::from_secs(3600)).await;
+    let admin = keys.token("370202", &[Role::TenantAdmin], "admin-1");
+    a.clone()
+        .import_layer(authed(
+            &admin,
+            ImportLayerRequest {
+                geojson: layer("G1", 120.38, 120.40),
+            },
+        ))
+        .await
+        .unwrap();
+    let parts = json!({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "G1-A"},
+         "geometry": {"type": "Polygon", "coordinates": [[[120.38, 36.06], [120.39, 36.06], [120.39, 36.07], [120.38, 36.07], [120.38, 36.06]]]}},
+        {"type": "Feature", "properties": {"code": "G1-B"},
+         "geometry": {"type": "Polygon", "coordinates": [[[120.39, 36.06], [120.40, 36.06], [120.40, 36.07], [120.39, 36.07], [120.39, 36.06]]]}}
+    ]})
+    .to_string();
+    let split = || {
+        let mut b = b.clone();
+        let req = authed(
+            &admin,
+            jiesu_proto::grid::SplitGridRequest {
+                code: "G1".into(),
+                parts_geojson: parts.clone(),
+            },
+        );
+        async move { b.split_grid(req).await }
+    };
+    // B has never seen G1.
+    let refused = split().await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
+    // An import through B refused as stale also makes B catch up.
+    let stale = b
+        .clone()
+        .import_layer(authed(
+            &admin,
+            ImportLayerRequest {
+                geojson: layer("G9", 120.50, 120.51),
+            },
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), tonic::Code::Aborted, "{stale:?}");
+    let done = split().await.unwrap().into_inner();
+    assert_eq!(done.created, vec!["G1-A".to_owned(), "G1-B".to_owned()]);
+    // Now A is the one behind for a moment; its refresh (200 ms) or a
+    // refusal brings it up to date.
+    let worker = keys.token("370202", &[Role::GridWorker], "gw-1");
+    wait_until(
+        Duration::from_secs(10),
+        "replica A sees the parts",
+        || async {
+            locate(&a, &worker, 120.385)
+                .await
+                .grid
+                .filter(|g| g.code == "G1-A")
         },
     )
     .await;

@@ -231,34 +231,42 @@ async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("codes")),
         "{v}"
     );
+    // Merged back under one of the parts' codes: the code goes on, with a
+    // new version, and keeps its worker.
     let (status, merged) = s
         .post_json(
             &admin,
             "/api/v1/admin/grids/merge",
-            json!({"codes": ["G1-A", "G1-B"], "code": "M", "name": "燕儿岛合并网格"}),
+            json!({"codes": ["G1-A", "G1-B"], "code": "G1-A", "name": "燕儿岛合并网格"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{merged}");
     let (_, now) = s.get(&gw, "/api/v1/locate?lat=36.065&lon=120.395").await;
-    assert_eq!(now["grid"]["code"], "M");
+    assert_eq!(now["grid"]["code"], "G1-A");
     assert_eq!(now["grid"]["name"], "燕儿岛合并网格");
-    let (_, m) = s.get(&gw, "/api/v1/grids/M").await;
+    assert_eq!(
+        now["staff"][0]["name"], "王海燕",
+        "the kept code keeps its worker"
+    );
+    let (_, m) = s.get(&gw, "/api/v1/grids/G1-A").await;
+    let versions = m["history"].as_array().unwrap();
+    assert_eq!(versions.len(), 2, "{m}");
     assert_eq!(
         (
-            m["history"][0]["cause"].as_str(),
-            m["history"][0]["predecessors"].clone()
+            versions[0]["ended_by"].as_str(),
+            versions[1]["cause"].as_str()
         ),
-        (Some("merge"), json!(["G1-A", "G1-B"]))
+        (Some("merged"), Some("merge"))
     );
-    assert_eq!(m["staff"][0]["name"], "王海燕");
+    assert_eq!(versions[1]["predecessors"], json!(["G1-A", "G1-B"]));
     let (_, between) = s
         .get(
             &gw,
-            &format!("/api/v1/locate?lat=36.065&lon=120.385&as_of={}", q(at)),
+            &format!("/api/v1/locate?lat=36.065&lon=120.395&as_of={}", q(at)),
         )
         .await;
     assert_eq!(
-        between["grid"]["code"], "G1-A",
+        between["grid"]["code"], "G1-B",
         "as of the split, before the merge"
     );
 
@@ -537,6 +545,40 @@ async fn key_persons_are_sealed_masked_audited_and_hidden_from_other_roles() {
         .get(&gw3, &format!("/api/v1/key-persons/{id}?purpose=走访"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // Nor may they move the person into their own grid.
+    let mut takeover = json!({"grid_code": "G3", "category": "elderly_alone", "name": "张秀兰"});
+    let (status, _) = s
+        .put_json(&gw3, &format!("/api/v1/key-persons/{id}"), takeover.clone())
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    takeover["grid_code"] = json!("G1");
+    let (status, moved) = s
+        .put_json(&admin, &format!("/api/v1/key-persons/{id}"), takeover)
+        .await;
+    assert_eq!(
+        (status, moved["grid_code"].as_str()),
+        (StatusCode::OK, Some("G1")),
+        "{moved}"
+    );
+    // A supervisor of the next community sees only its grids.
+    let next_door = s.keys.token_with(jiesu_auth::TokenSpec {
+        sub: "sup-2".into(),
+        tenant: "370202".into(),
+        scope: Some(OTHER.into()),
+        roles: vec![Role::Supervisor],
+        unit: None,
+        grids: vec![],
+        ttl: Duration::from_secs(600),
+    });
+    let (status, _) = s
+        .get(
+            &next_door,
+            &format!("/api/v1/key-persons/{id}?purpose=核查"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, theirs) = s.get(&next_door, "/api/v1/key-persons").await;
+    assert_eq!(theirs["persons"], json!([]));
     // Another tenant sees nothing either.
     let laoshan = s.keys.token("370212", &[Role::TenantAdmin], "admin-ls");
     let (status, _) = s
@@ -749,7 +791,11 @@ async fn duties_are_generated_and_a_check_in_outside_the_grid_is_refused() {
         .find(|r| r["key"] == "G1")
         .cloned()
         .unwrap();
-    assert_eq!(g1["done"], 1, "{by_grid}");
+    assert_eq!(
+        (g1["done"].as_u64(), g1["on_time"].as_u64()),
+        (Some(1), Some(1)),
+        "{by_grid}"
+    );
     let (_, by_worker) = s
         .get(
             &supervisor,
@@ -838,7 +884,7 @@ async fn grid_events_close_in_the_grid_or_whistle_up_to_a_ticket() {
         .post_json(
             &gw1,
             &format!("/api/v1/grid-events/{id1}/whistle"),
-            json!({"level": "L2", "category": "CG02", "reason": "x"}),
+            json!({"level": "L2", "category": "SH01", "reason": "x"}),
         )
         .await;
     assert_eq!(
@@ -876,6 +922,20 @@ async fn grid_events_close_in_the_grid_or_whistle_up_to_a_ticket() {
         (status, v["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("category"))
     );
+    for group_or_detailed in ["SH", "CG02"] {
+        let (status, v) = s
+            .post_json(
+                &gw1,
+                &format!("/api/v1/grid-events/{id2}/whistle"),
+                json!({"level": "L3", "category": group_or_detailed, "reason": "涉及多部门"}),
+            )
+            .await;
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("category")),
+            "{group_or_detailed}: {v}"
+        );
+    }
     let (status, v) = s
         .post_json(
             &gw1,
