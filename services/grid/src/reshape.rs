@@ -455,23 +455,17 @@ impl Ctx {
         }
         // Overlaps with each other and with the tenant's other grids.
         let new_codes: HashSet<&str> = pairs.iter().map(|(g, _)| g.code.as_str()).collect();
-        let mut combined: Vec<Grid> = self
-            .layers
-            .get(tenant)
-            .map(|idx| {
-                idx.grids()
-                    .iter()
-                    .filter(|g| !new_codes.contains(g.code.as_str()))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
-        combined.extend(pairs.iter().map(|(g, _)| g.clone()));
-        let clashes: Vec<String> = crate::domain::layer::overlaps(&combined)
-            .into_iter()
-            .filter(|(a, b)| new_codes.contains(a.as_str()) || new_codes.contains(b.as_str()))
-            .map(|(a, b)| format!("basic grids {a} and {b} of one community overlap"))
-            .collect();
+        let existing = self.layers.get(tenant);
+        let kept = existing
+            .iter()
+            .flat_map(|idx| idx.grids().iter())
+            .filter(|g| !new_codes.contains(g.code.as_str()));
+        let clashes: Vec<String> =
+            crate::domain::layer::overlaps(kept.chain(pairs.iter().map(|(g, _)| g)))
+                .into_iter()
+                .filter(|(a, b)| new_codes.contains(a.as_str()) || new_codes.contains(b.as_str()))
+                .map(|(a, b)| format!("basic grids {a} and {b} of one community overlap"))
+                .collect();
         if !clashes.is_empty() {
             return Err(refuse("geojson", &clashes));
         }

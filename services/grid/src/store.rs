@@ -90,21 +90,26 @@ pub fn feature_collection(rows: &[Row]) -> Result<String, DbErr> {
     Ok(serde_json::json!({"type": "FeatureCollection", "features": features}).to_string())
 }
 
+/// The stored grids, read one row at a time (a province's layer never
+/// becomes one JSON tree). A row that fails validation is left out of the
+/// index and logged; the others still locate.
 fn grids_of(rows: &[Row]) -> Vec<Grid> {
-    let fc = match feature_collection(rows) {
-        Ok(fc) => fc,
-        Err(e) => {
-            tracing::error!(error = %e, "unreadable stored grids");
-            return Vec::new();
+    let mut reader = layer::FeatureReader::default();
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, r) in rows.iter().enumerate() {
+        match feature(r) {
+            Ok(f) => out.extend(reader.read(i, &f)),
+            Err(e) => tracing::error!(error = %e, "unreadable stored grid left out of the index"),
         }
-    };
-    layer::read(&fc).unwrap_or_else(|errors| {
+    }
+    if let Some(first) = reader.errors.first() {
         tracing::error!(
-            errors = errors.len(),
-            "stored grids fail validation; index left empty"
+            errors = reader.errors.len(),
+            first = %first,
+            "stored grids fail validation; left out of the index"
         );
-        Vec::new()
-    })
+    }
+    out
 }
 
 /// Each tenant's index and the layer version it was built from, shared by

@@ -276,10 +276,13 @@ impl FeatureReader {
 
 /// Basic grids of the same community whose interiors overlap (touching
 /// along an edge is not overlapping), as pairs of codes.
-pub fn overlaps(grids: &[Grid]) -> Vec<(String, String)> {
+pub fn overlaps<'a>(grids: impl IntoIterator<Item = &'a Grid>) -> Vec<(String, String)> {
     use geo::BoundingRect;
     use rstar::{AABB, RTree, primitives::GeomWithData};
-    let basic: Vec<&Grid> = grids.iter().filter(|g| g.kind == Kind::Basic).collect();
+    let basic: Vec<&Grid> = grids
+        .into_iter()
+        .filter(|g| g.kind == Kind::Basic)
+        .collect();
     let boxes: Vec<GeomWithData<rstar::primitives::Rectangle<[f64; 2]>, usize>> = basic
         .iter()
         .enumerate()
