@@ -17,11 +17,8 @@
 
 use std::time::{Duration, Instant};
 
-use geo::{Coord, LineString, MultiPolygon, Polygon};
-use jiesu_grid::domain::{
-    index::GridIndex,
-    layer::{Grid, Kind},
-};
+use geo::MultiPolygon;
+use jiesu_grid::domain::{index::GridIndex, layer::Grid};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
 mod common;
