@@ -148,7 +148,7 @@ impl Platform {
                 .map(str::to_owned)
                 .collect()
         };
-        assert_eq!(counts(&first).len(), 5, "{first}");
+        assert_eq!(counts(&first).len(), 7, "{first}");
         assert_eq!(counts(&first), counts(&second));
 
         let grpc: HashMap<&str, u16> = [

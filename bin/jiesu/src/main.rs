@@ -395,7 +395,23 @@ async fn rekey(settings: &Settings, targets: &[Target], batch: u32) -> anyhow::R
                     keyring.active_key_id()
                 );
             }
-            // Only intake keeps personal data so far.
+            Target::Grid => {
+                let conn = jiesu_db::connect(&db.url_for("grid", &settings.grid.database_url)?, db)
+                    .await?;
+                let columns = jiesu_grid::rekey::COLUMNS;
+                let report = jiesu_db::rekey::rekey(&conn, &keyring, columns, batch).await?;
+                for (column, n) in &report.resealed {
+                    if *n > 0 {
+                        println!("grid {column}: {n} re-encrypted");
+                    }
+                }
+                let left = jiesu_db::rekey::remaining(&conn, &keyring, columns).await?;
+                println!(
+                    "grid: {} values re-encrypted with key {}; {left} left under other keys",
+                    report.total(),
+                    keyring.active_key_id()
+                );
+            }
             other => println!("{}: no personal data to re-encrypt", other.name()),
         }
     }

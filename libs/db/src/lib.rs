@@ -13,6 +13,8 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbE
 use sea_orm_migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager};
 use serde::Deserialize;
 
+pub mod rekey;
+
 pub use sea_orm;
 pub use sea_orm_migration;
 

@@ -17,6 +17,7 @@ pub mod duties;
 pub mod history;
 pub mod matters;
 pub mod people;
+pub mod rekey;
 pub mod reshape;
 pub mod seed;
 pub mod store;

@@ -8,20 +8,12 @@
 //!    re-seals them and commits.
 //! 3. When it reports nothing left under the old key, remove the old key.
 
-use jiesu_pii::{Keyring, PiiError};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Statement, TransactionTrait};
+use jiesu_db::rekey::{Column, RekeyError, RekeyReport};
+use jiesu_pii::Keyring;
+use sea_orm::{DatabaseConnection, DbErr};
 
-/// A sealed column: table, key column (cast to text for the associated
-/// data), the column, and how its associated data is formed.
-struct Column {
-    table: &'static str,
-    id: &'static str,
-    column: &'static str,
-    /// `{id}` is replaced by the row's id (or ticket id).
-    aad: &'static str,
-}
-
-const COLUMNS: &[Column] = &[
+/// Intake's sealed columns.
+pub const COLUMNS: &[Column] = &[
     Column {
         table: "tickets",
         id: "id",
@@ -72,122 +64,16 @@ const COLUMNS: &[Column] = &[
     },
 ];
 
-#[derive(Debug, thiserror::Error)]
-pub enum RekeyError {
-    #[error("database: {0}")]
-    Db(#[from] DbErr),
-    #[error("{table}.{column}: {source}")]
-    Pii {
-        table: &'static str,
-        column: &'static str,
-        source: PiiError,
-    },
-}
-
-/// What a run changed, per `table.column`.
-#[derive(Debug, Default)]
-pub struct RekeyReport {
-    pub resealed: Vec<(String, u64)>,
-}
-
-impl RekeyReport {
-    pub fn total(&self) -> u64 {
-        self.resealed.iter().map(|(_, n)| n).sum()
-    }
-}
-
-/// Re-seals every value not written with the active key, `batch` rows per
-/// transaction.
+/// Re-seals every intake value not written with the active key.
 pub async fn rekey(
     db: &DatabaseConnection,
     keyring: &Keyring,
     batch: u32,
 ) -> Result<RekeyReport, RekeyError> {
-    let active_prefix = format!("v1.{}.", keyring.active_key_id());
-    let mut report = RekeyReport::default();
-    for c in COLUMNS {
-        let mut done = 0u64;
-        loop {
-            let txn = db.begin().await?;
-            // The row's own primary key for the update; `c.id` for the aad.
-            let rows = txn
-                .query_all_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    format!(
-                        "SELECT ctid::text AS row_ref, {id}::text AS aad_id, {col} AS sealed FROM {t} \
-                         WHERE {col} IS NOT NULL AND {col} NOT LIKE $1 || '%' \
-                         LIMIT $2 FOR UPDATE SKIP LOCKED",
-                        id = c.id,
-                        col = c.column,
-                        t = c.table
-                    ),
-                    [active_prefix.clone().into(), i64::from(batch).into()],
-                ))
-                .await?;
-            if rows.is_empty() {
-                txn.commit().await?;
-                break;
-            }
-            for r in &rows {
-                let row_ref: String = r.try_get("", "row_ref")?;
-                let aad_id: String = r.try_get("", "aad_id")?;
-                let sealed: String = r.try_get("", "sealed")?;
-                let aad = c.aad.replace("{id}", &aad_id);
-                let pii = |source| RekeyError::Pii {
-                    table: c.table,
-                    column: c.column,
-                    source,
-                };
-                let plain = keyring.decrypt(&sealed, &aad).map_err(pii)?;
-                let resealed = keyring.encrypt(&plain, &aad).map_err(pii)?;
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    format!(
-                        "UPDATE {t} SET {col} = $1 WHERE ctid = $2::tid",
-                        t = c.table,
-                        col = c.column
-                    ),
-                    [resealed.into(), row_ref.into()],
-                ))
-                .await?;
-            }
-            done += rows.len() as u64;
-            txn.commit().await?;
-        }
-        if done > 0 {
-            tracing::info!(
-                table = c.table,
-                column = c.column,
-                resealed = done,
-                "re-encrypted with the active key"
-            );
-        }
-        report
-            .resealed
-            .push((format!("{}.{}", c.table, c.column), done));
-    }
-    Ok(report)
+    jiesu_db::rekey::rekey(db, keyring, COLUMNS, batch).await
 }
 
-/// Values still sealed with another key than the active one.
+/// Intake values still sealed with another key than the active one.
 pub async fn remaining(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64, DbErr> {
-    let active_prefix = format!("v1.{}.", keyring.active_key_id());
-    let mut n = 0u64;
-    for c in COLUMNS {
-        let row = db
-            .query_one_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                format!(
-                    "SELECT count(*) AS n FROM {t} WHERE {col} IS NOT NULL AND {col} NOT LIKE $1 || '%'",
-                    t = c.table,
-                    col = c.column
-                ),
-                [active_prefix.clone().into()],
-            ))
-            .await?;
-        if let Some(row) = row {
-            n += u64::try_from(row.try_get::<i64>("", "n")?).unwrap_or(0);
-        }
-    }
-    Ok(n)
+    jiesu_db::rekey::remaining(db, keyring, COLUMNS).await
 }
