@@ -206,6 +206,26 @@ impl Ctx {
         Ok(event)
     }
 
+    /// The grid of an event `who` may close or whistle: its grid's workers,
+    /// and supervisors and admins inside their scope. Checked before the
+    /// transaction, so that no second connection is taken inside it.
+    async fn authorize_event(&self, who: &Principal, id: &str) -> Result<String, Status> {
+        let id = parse_id("id", id)?;
+        let grid: String = self
+            .db
+            .query_one_raw(stmt(
+                "SELECT grid_code FROM grid_events WHERE tenant = $1 AND id = $2",
+                vec![who.tenant.code().into(), id.into()],
+            ))
+            .await
+            .map_err(db_error)?
+            .ok_or_else(|| status::not_found("grid event"))?
+            .try_get("", "grid_code")
+            .map_err(db_error)?;
+        self.may_work_on(who, &grid).await?;
+        Ok(grid)
+    }
+
     /// Locks an event that is still open (the caller was authorised before
     /// the transaction, so that no second connection is taken inside it).
     async fn open_event(
@@ -213,9 +233,19 @@ impl Ctx {
         txn: &DatabaseTransaction,
         who: &Principal,
         id: &str,
+        authorized_grid: &str,
     ) -> Result<GridEvent, Status> {
         let id = parse_id("id", id)?;
         let e = self.event_locked(txn, who.tenant.code(), id).await?;
+        if e.grid_code != authorized_grid {
+            // Its grid was split or merged in between: ask again.
+            return Err(status::coded(
+                tonic::Code::Aborted,
+                "grid_changed",
+                "the event's grid changed meanwhile; send it again",
+                None,
+            ));
+        }
         if e.status != "reported" {
             return Err(status::coded(
                 tonic::Code::FailedPrecondition,
@@ -233,10 +263,9 @@ impl Ctx {
         req: CloseEventRequest,
     ) -> Result<GridEvent, Status> {
         let result = text("result", &req.result, 2000)?;
-        self.get_event(who, GetEventRequest { id: req.id.clone() })
-            .await?;
+        let grid = self.authorize_event(who, &req.id).await?;
         let txn = self.db.begin().await.map_err(db_error)?;
-        let e = self.open_event(&txn, who, &req.id).await?;
+        let e = self.open_event(&txn, who, &req.id, &grid).await?;
         let row = txn
             .query_one_raw(stmt(
                 &format!(
@@ -281,10 +310,9 @@ impl Ctx {
         }
         let reason = text("reason", &req.reason, 500)?;
         let given = category("category", &req.category)?;
-        self.get_event(who, GetEventRequest { id: req.id.clone() })
-            .await?;
+        let grid = self.authorize_event(who, &req.id).await?;
         let txn = self.db.begin().await.map_err(db_error)?;
-        let e = self.open_event(&txn, who, &req.id).await?;
+        let e = self.open_event(&txn, who, &req.id, &grid).await?;
         let cat = if given.is_empty() {
             e.category.clone()
         } else {

@@ -74,7 +74,7 @@ async fn rehome(
         "DELETE FROM assignments WHERE tenant = $1 AND grid_code = ANY($2)",
         "DELETE FROM grid_pairs WHERE tenant = $1 AND (basic_code = ANY($2) OR professional_code = ANY($2))",
         "DELETE FROM duty_tasks WHERE tenant = $1 AND done_at IS NULL \
-           AND ((grid_code = ANY($2) AND target_kind = 'patrol') \
+           AND ((grid_code = ANY($2) AND target_kind IN ('patrol', 'key_place')) \
              OR (target_kind = 'key_place' AND target_id = ANY($2)))",
     ] {
         txn.execute_raw(stmt(sql, vec![t.clone().into(), gone.clone().into()]))
@@ -124,7 +124,8 @@ async fn rehome(
         "UPDATE duty_tasks d SET grid_code = COALESCE( \
            (SELECT h.grid_code FROM households h WHERE h.tenant = d.tenant AND h.id::text = d.target_id), \
            (SELECT k.grid_code FROM key_persons k WHERE k.tenant = d.tenant AND k.id::text = d.target_id), $3) \
-         WHERE d.tenant = $1 AND d.grid_code = ANY($2) AND d.done_at IS NULL",
+         WHERE d.tenant = $1 AND d.grid_code = ANY($2) AND d.done_at IS NULL \
+           AND d.target_kind IN ('household', 'key_person')",
         vec![t.into(), r.into(), first.into()],
     ))
     .await?;
@@ -226,6 +227,7 @@ impl Ctx {
         created: &[(Grid, String)],
         cause: &str,
         event: Reshaped,
+        checked_at: Option<i64>,
     ) -> Result<GridChange, Status> {
         let successors: Vec<String> = created.iter().map(|(g, _)| g.code.clone()).collect();
         let txn = self.db.begin().await.map_err(db_error)?;
@@ -242,7 +244,7 @@ impl Ctx {
             .map(|r| r.try_get::<i64>("", "version"))
             .transpose()
             .map_err(db_error)?;
-        if current != self.layers.version(tenant) {
+        if current != checked_at {
             drop(txn);
             self.layers
                 .reload(&self.db, tenant)
@@ -328,6 +330,9 @@ impl Ctx {
     ) -> Result<GridChange, Status> {
         who.require_any(&[Role::TenantAdmin])?;
         let tenant = who.tenant.code().to_owned();
+        // Taken before any check reads the index: if the index moves on
+        // meanwhile, the transaction sees another version and refuses.
+        let checked_at = self.layers.version(&tenant);
         let whole = self.grid(&tenant, req.code.trim())?;
         let parts = history::read_parts(&whole, &req.parts_geojson)
             .map_err(|p| refuse("parts_geojson", &p))?;
@@ -356,6 +361,7 @@ impl Ctx {
                 &parts,
                 "split",
                 event,
+                checked_at,
             )
             .await?;
         tracing::info!(tenant = %tenant, grid = %whole.code, parts = change.created.len(), "grid split");
@@ -369,6 +375,7 @@ impl Ctx {
     ) -> Result<GridChange, Status> {
         who.require_any(&[Role::TenantAdmin])?;
         let tenant = who.tenant.code().to_owned();
+        let checked_at = self.layers.version(&tenant);
         let mut sources = Vec::new();
         let mut seen = HashSet::new();
         for (i, code) in req.codes.iter().enumerate() {
@@ -425,6 +432,7 @@ impl Ctx {
                 &[(merged, geometry)],
                 "merge",
                 event,
+                checked_at,
             )
             .await?;
         tracing::info!(tenant = %tenant, grid = %code, sources = codes.len(), "grids merged");
@@ -440,6 +448,7 @@ impl Ctx {
         tenant: &str,
         pairs: &[(Grid, String)],
     ) -> Result<(u32, u32, u32), Status> {
+        let expected = self.layers.version(tenant).unwrap_or(0);
         let outside: Vec<String> = pairs
             .iter()
             .filter(|(g, _)| !g.community.starts_with(tenant))
@@ -469,7 +478,6 @@ impl Ctx {
         if !clashes.is_empty() {
             return Err(refuse("geojson", &clashes));
         }
-        let expected = self.layers.version(tenant).unwrap_or(0);
         let done = match store::upsert(&self.db, tenant, pairs, Some(&self.outbox), Some(expected))
             .await
         {

@@ -244,21 +244,27 @@ pub async fn upsert(
     expected: Option<i64>,
 ) -> Result<Upserted, UpsertError> {
     let txn = db.begin().await?;
-    if let Some(expected) = expected {
-        // Checked against an index of this version: refused if the layer
-        // moved on meanwhile (0: no layer yet).
-        let current = txn
-            .query_one_raw(stmt(
-                "SELECT version FROM layer_versions WHERE tenant = $1 FOR UPDATE",
-                vec![tenant.into()],
-            ))
-            .await?
-            .map(|r| r.try_get::<i64>("", "version"))
-            .transpose()?
-            .unwrap_or(0);
-        if current != expected {
-            return Err(UpsertError::Stale);
-        }
+    // The layer's row is locked first, as reshapes do, so the two never
+    // wait on each other in opposite orders; a tenant's first import
+    // creates it (version 0) so that two first imports queue too.
+    txn.execute_raw(stmt(
+        "INSERT INTO layer_versions (tenant, version) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+        vec![tenant.into()],
+    ))
+    .await?;
+    let current = txn
+        .query_one_raw(stmt(
+            "SELECT version FROM layer_versions WHERE tenant = $1 FOR UPDATE",
+            vec![tenant.into()],
+        ))
+        .await?
+        .map(|r| r.try_get::<i64>("", "version"))
+        .transpose()?
+        .unwrap_or(0);
+    // Checked against an index of `expected`: refused if the layer moved
+    // on meanwhile.
+    if expected.is_some_and(|e| e != current) {
+        return Err(UpsertError::Stale);
     }
     let mut out = Upserted::default();
     // Bounded statements, one transaction: all or nothing.

@@ -221,7 +221,7 @@ impl Ctx {
             .db
             .execute_raw(stmt(
                 "UPDATE layer_imports SET bytes_received = $3, features_read = $4, status = $5 \
-                 WHERE tenant = $1 AND id = $2",
+                 WHERE tenant = $1 AND id = $2 AND finished_at IS NULL",
                 vec![
                     tenant.into(),
                     id.into(),
@@ -413,8 +413,12 @@ impl Ctx {
                     Err(vec![s.message().to_owned()])
                 }
                 Err(s) => {
-                    self.finish_import(&tenant, id, &Err(vec!["internal error".into()]))
-                        .await?;
+                    let why = if s.code() == tonic::Code::Internal {
+                        "internal error".to_owned()
+                    } else {
+                        s.message().to_owned()
+                    };
+                    self.finish_import(&tenant, id, &Err(vec![why])).await?;
                     unfinished.armed = false;
                     return Err(s);
                 }

@@ -860,14 +860,21 @@ async fn grid_events_close_in_the_grid_or_whistle_up_to_a_ticket() {
     assert_eq!(again["id"], first["id"], "a retry is the same event");
     let id1 = first["id"].as_str().unwrap().to_owned();
 
-    let (status, _) = s
-        .post_json(
-            &gw3,
-            &format!("/api/v1/grid-events/{id1}/close"),
-            json!({"result": "x"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    let dispatcher = s.keys.token("370202", &[Role::Dispatcher], "d-1");
+    for token in [&gw3, &dispatcher] {
+        let (status, _) = s
+            .post_json(
+                token,
+                &format!("/api/v1/grid-events/{id1}/close"),
+                json!({"result": "x"}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "only the grid's people close its matters"
+        );
+    }
     let (status, closed) = s
         .post_json(
             &gw1,

@@ -251,7 +251,6 @@ impl FeatureReader {
             ));
         }
         let shape = geometry(&f["geometry"], &format!("{at}.geometry"), errors);
-        errors.truncate(MAX_ERRORS);
         match (kind, shape) {
             (Some(kind), Some(shape)) if errors.len() == before => Some(Grid {
                 name: text(props, "name"),
@@ -265,10 +264,11 @@ impl FeatureReader {
     }
 
     /// The grids read, or every problem found.
-    pub fn finish<T>(self, grids: Vec<T>) -> Result<Vec<T>, Vec<String>> {
+    pub fn finish<T>(mut self, grids: Vec<T>) -> Result<Vec<T>, Vec<String>> {
         if self.errors.is_empty() {
             Ok(grids)
         } else {
+            self.errors.truncate(MAX_ERRORS);
             Err(self.errors)
         }
     }
