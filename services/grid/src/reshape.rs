@@ -223,12 +223,15 @@ impl Ctx {
         &self,
         tenant: &str,
         retired: &[String],
-        ended_by: &str,
         created: &[(Grid, String)],
-        cause: &str,
         event: Reshaped,
         checked_at: Option<i64>,
     ) -> Result<GridChange, Status> {
+        // How the old versions end and the new ones begin.
+        let (ended_by, cause) = match event {
+            Reshaped::Split(_) => ("split", "split"),
+            Reshaped::Merged(_) => ("merged", "merge"),
+        };
         let successors: Vec<String> = created.iter().map(|(g, _)| g.code.clone()).collect();
         let txn = self.db.begin().await.map_err(db_error)?;
         // The checks ran against this replica's index: they hold only if
@@ -357,9 +360,7 @@ impl Ctx {
             .reshape(
                 &tenant,
                 std::slice::from_ref(&whole.code),
-                "split",
                 &parts,
-                "split",
                 event,
                 checked_at,
             )
@@ -425,15 +426,7 @@ impl Ctx {
             at: Some(to_timestamp(Utc::now())),
         });
         let change = self
-            .reshape(
-                &tenant,
-                &codes,
-                "merged",
-                &[(merged, geometry)],
-                "merge",
-                event,
-                checked_at,
-            )
+            .reshape(&tenant, &codes, &[(merged, geometry)], event, checked_at)
             .await?;
         tracing::info!(tenant = %tenant, grid = %code, sources = codes.len(), "grids merged");
         Ok(change)
