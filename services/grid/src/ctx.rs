@@ -65,7 +65,7 @@ impl Ctx {
     pub fn grid(&self, tenant: &str, code: &str) -> Result<Grid, Status> {
         self.layers
             .get(tenant)
-            .and_then(|idx| idx.grids().iter().find(|g| g.code == code).cloned())
+            .and_then(|idx| idx.get(code).cloned())
             .ok_or_else(|| status::not_found("grid"))
     }
 
@@ -108,6 +108,25 @@ impl Ctx {
                 })
                 .unwrap_or_default(),
         )
+    }
+
+    /// The grids a listing covers: `grid` if given (and the caller may
+    /// work on it), else every grid the caller may see (`None`: the whole
+    /// tenant, for admins and supervisors scoped to it).
+    pub async fn listed_grids(
+        &self,
+        who: &Principal,
+        grid: &str,
+    ) -> Result<Option<Vec<String>>, Status> {
+        if !grid.is_empty() {
+            self.may_work_on(who, grid).await?;
+            return Ok(Some(vec![grid.to_owned()]));
+        }
+        if ADMINS.iter().any(|r| who.has_role(*r)) {
+            return Ok(self.scoped_grids(who));
+        }
+        who.require_any(&[Role::GridWorker])?;
+        Ok(Some(self.my_grids(who).await?.into_iter().collect()))
     }
 
     /// Whether `who` may work on `grid_code`: admins and supervisors on the

@@ -4,8 +4,6 @@
 //! the task's grid or near it; compliance is counted per worker, grid and
 //! community.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Datelike, Duration, FixedOffset, NaiveDate, Offset, TimeZone, Utc};
 use geo::{ClosestPoint, Contains, Distance, Haversine, InteriorPoint, Point};
 use jiesu_auth::{Principal, Role};
@@ -282,9 +280,7 @@ impl Ctx {
         let Some(index) = self.layers.get(tenant) else {
             return Ok(0);
         };
-        let by_code: HashMap<&str, &Grid> =
-            index.grids().iter().map(|g| (g.code.as_str(), g)).collect();
-        let community = |code: &str| by_code.get(code).map(|g| g.community.clone());
+        let community = |code: &str| index.get(code).map(|g| g.community.clone());
         let mut created = 0;
         for rule in self.rules(tenant).await? {
             let Some(every) = Every::parse(&rule.every).filter(|_| rule.active) else {
@@ -432,23 +428,7 @@ impl Ctx {
         req: ListDutyTasksRequest,
     ) -> Result<ListDutyTasksResponse, Status> {
         let grid = req.grid_code.trim();
-        let grids: Option<Vec<String>> = if ADMINS.iter().any(|r| who.has_role(*r)) {
-            if grid.is_empty() {
-                self.scoped_grids(who)
-            } else {
-                self.may_work_on(who, grid).await?;
-                Some(vec![grid.to_owned()])
-            }
-        } else {
-            who.require_any(&[Role::GridWorker])?;
-            let mine = self.my_grids(who).await?;
-            if grid.is_empty() {
-                Some(mine.into_iter().collect())
-            } else {
-                self.may_work_on(who, grid).await?;
-                Some(vec![grid.to_owned()])
-            }
-        };
+        let grids = self.listed_grids(who, grid).await?;
         let state = match req.state.trim() {
             "" | "open" => "open",
             "done" => "done",

@@ -392,20 +392,7 @@ impl Ctx {
         req: ListEventsRequest,
     ) -> Result<ListEventsResponse, Status> {
         let grid = req.grid_code.trim();
-        let grids: Option<Vec<String>> = if ADMINS.iter().any(|r| who.has_role(*r)) {
-            if grid.is_empty() {
-                self.scoped_grids(who)
-            } else {
-                self.may_work_on(who, grid).await?;
-                Some(vec![grid.to_owned()])
-            }
-        } else if grid.is_empty() {
-            who.require_any(&[Role::GridWorker])?;
-            Some(self.my_grids(who).await?.into_iter().collect())
-        } else {
-            self.may_work_on(who, grid).await?;
-            Some(vec![grid.to_owned()])
-        };
+        let grids = self.listed_grids(who, grid).await?;
         let st = req.status.trim();
         if !["", "reported", "closed", "whistled"].contains(&st) {
             return Err(status::invalid_field(
@@ -539,9 +526,8 @@ impl Ctx {
         let mut grids: Vec<String> = Vec::new();
         for (i, code) in req.grid_codes.iter().enumerate() {
             if !index
-                .grids()
-                .iter()
-                .any(|g| &g.code == code && g.community.starts_with(scope))
+                .get(code)
+                .is_some_and(|g| g.community.starts_with(scope))
             {
                 return Err(status::invalid_field(
                     &format!("grid_codes[{i}]"),

@@ -636,22 +636,8 @@ impl Ctx {
         who: &Principal,
         req: ListKeyPersonsRequest,
     ) -> Result<ListKeyPersonsResponse, Status> {
-        let scope = self.key_person_scope(who).await?;
-        let grid = req.grid_code.trim();
-        let grids = match (scope, grid) {
-            (None, "") => None,
-            (None, g) => Some(vec![g.to_owned()]),
-            (Some(mine), "") => Some(mine),
-            (Some(mine), g) if mine.iter().any(|m| m == g) => Some(vec![g.to_owned()]),
-            (Some(_), g) => {
-                return Err(status::coded(
-                    tonic::Code::PermissionDenied,
-                    "not_your_grid",
-                    format!("grid {g} is not one of your grids"),
-                    Some("grid_code"),
-                ));
-            }
-        };
+        who.require_any(&KEY_PERSON_READERS)?;
+        let grids = self.listed_grids(who, req.grid_code.trim()).await?;
         let category = req.category.trim();
         let mut persons = self
             .key_persons(

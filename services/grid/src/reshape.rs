@@ -507,11 +507,7 @@ impl Ctx {
         who.require_any(&[Role::TenantAdmin])?;
         let tenant = who.tenant.code();
         let index = self.layers.get(tenant);
-        let kind_of = |code: &str| {
-            index
-                .as_ref()
-                .and_then(|i| i.grids().iter().find(|g| g.code == code).map(|g| g.kind))
-        };
+        let kind_of = |code: &str| index.as_ref().and_then(|i| i.get(code).map(|g| g.kind));
         let mut problems = Vec::new();
         let mut pairs = Vec::new();
         for (n, line) in csv_lines(&req.csv, "professional_code,basic_code", &mut problems) {

@@ -17,6 +17,8 @@ type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 pub struct GridIndex {
     tree: RTree<Entry>,
     grids: Vec<Grid>,
+    /// Position in `grids` by code: handlers look grids up by code often.
+    by_code: std::collections::HashMap<String, u32>,
 }
 
 /// The grids holding a point, one per kind (professional grids may be
@@ -45,10 +47,21 @@ impl GridIndex {
                 ))
             })
             .collect();
+        let by_code = grids
+            .iter()
+            .enumerate()
+            .filter_map(|(i, g)| Some((g.code.clone(), u32::try_from(i).ok()?)))
+            .collect();
         Self {
             tree: RTree::bulk_load(entries),
             grids,
+            by_code,
         }
+    }
+
+    /// The grid with this code.
+    pub fn get(&self, code: &str) -> Option<&Grid> {
+        self.grids.get(*self.by_code.get(code)? as usize)
     }
 
     /// The indexed grids, in the order given.
@@ -154,5 +167,7 @@ mod tests {
         // On the shared edge: neither claims it.
         assert!(idx.locate(120.31, 36.045).basic.is_none());
         assert!(idx.coordinate_bytes() > 0);
+        assert_eq!(idx.get("M1").map(|g| g.kind), Some(Kind::Micro));
+        assert!(idx.get("nope").is_none());
     }
 }
