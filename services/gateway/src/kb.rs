@@ -127,7 +127,7 @@ pub async fn update_entry(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<KbEntryBody>,
 ) -> Result<Json<KbEntryView>, ApiError> {
-    if uuid::Uuid::parse_str(&id).is_err() {
+    if !jiesu_common::ids::is_id(&id) {
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "id",

@@ -13,7 +13,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, NaiveDate, NaiveTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use jiesu_proto::{
     intake::{
         AttributeValue, Citizen, CreateTicketRequest, CreateWithApiKeyRequest, ListServicesRequest,
@@ -345,18 +345,9 @@ fn check_tenant(tenant: &str, p: &[(String, String)], format: Format) -> Result<
     Ok(())
 }
 
-/// China Standard Time: UTC+8, no daylight saving.
-const CHINA_OFFSET: TimeDelta = TimeDelta::hours(8);
-
 fn datetime(at: Option<DateTime<Utc>>) -> Node {
-    at.map(|t| {
-        Node::Str(
-            (t + CHINA_OFFSET)
-                .format("%Y-%m-%dT%H:%M:%S+08:00")
-                .to_string(),
-        )
-    })
-    .unwrap_or(Node::Null)
+    at.map(|t| Node::Str(jiesu_common::time::iso_china(t)))
+        .unwrap_or(Node::Null)
 }
 
 /// ISO 8601 with a zone, or a bare date meaning that day in China.
@@ -366,7 +357,7 @@ fn parse_date(name: &str, raw: &str, format: Format) -> Result<DateTime<Utc>> {
         return Ok(t.with_timezone(&Utc));
     }
     if let Ok(d) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
-        return Ok(d.and_time(NaiveTime::MIN).and_utc() - CHINA_OFFSET);
+        return Ok(jiesu_common::time::china_midnight(d));
     }
     Err(Open311Error::bad(
         format!("{name}: must be ISO 8601 with a time zone, e.g. 2026-11-01T00:00:00+08:00"),

@@ -374,7 +374,7 @@ pub async fn get_ticket(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<TicketView>, ApiError> {
-    if uuid::Uuid::parse_str(&id).is_err() {
+    if !jiesu_common::ids::is_id(&id) {
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "id",

@@ -109,7 +109,7 @@ impl DispatchApi {
 }
 
 fn parse_id(raw: &str, name: &'static str) -> Result<Uuid, DispatchError> {
-    Uuid::parse_str(raw.trim()).map_err(|_| field(name, "must be an id (UUID)"))
+    jiesu_common::ids::parse_id(name, raw).map_err(|e| field(name, e.message))
 }
 
 fn deadline(

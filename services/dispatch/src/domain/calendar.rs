@@ -7,13 +7,10 @@
 use std::collections::BTreeSet;
 
 use chrono::{
-    DateTime, Datelike, Duration, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc, Weekday,
+    DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday,
 };
 
-/// China Standard Time.
-pub fn china() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| Utc.fix())
-}
+pub use jiesu_common::time::china;
 
 /// One stretch of working hours in a day, e.g. 09:00–12:00.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

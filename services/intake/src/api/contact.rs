@@ -59,7 +59,7 @@ impl ContactService for ContactApi {
 
 impl Core {
     async fn contact(&self, client: &str, req: &GetContactRequest) -> Result<Contact, IntakeError> {
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id)?;
         let purpose = check_text("purpose", &req.purpose, MAX_PURPOSE_CHARS, true)?;
         if req.tenant.trim().is_empty() {
             return Err(bad("tenant", "is required").into());

@@ -238,7 +238,7 @@ impl Core {
         req: &FindDuplicatesRequest,
     ) -> Result<FindDuplicatesResponse, IntakeError> {
         who.require_any(FINDERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id)?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
             .ok_or(IntakeError::NotFound("ticket"))?;
@@ -325,8 +325,8 @@ impl Core {
         req: &MergeTicketRequest,
     ) -> Result<Ticket, IntakeError> {
         who.require_any(FINDERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
-        let master_id = parse_id("master_id", &req.master_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id)?;
+        let master_id = parse_id("master_id", &req.master_id)?;
         if id == master_id {
             return Err(
                 domain::bad("master_id", "must be another ticket than the one merged").into(),
@@ -406,7 +406,7 @@ impl Core {
         req: &UnmergeTicketRequest,
     ) -> Result<Ticket, IntakeError> {
         who.require_any(FINDERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id)?;
         let reason = check_text("reason", &req.reason, MAX_REASON_CHARS, true)?;
         let now = Utc::now();
         let txn = self.db.begin().await?;

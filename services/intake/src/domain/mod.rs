@@ -5,20 +5,14 @@ pub mod attributes;
 pub mod categories;
 pub mod credentials;
 pub mod duplicates;
-pub mod media;
 pub mod suggest;
 pub mod webhook;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use jiesu_proto::intake::CreateTicketRequest;
 use sha2::{Digest, Sha256};
 
-/// A field that failed validation: the dotted path and why (never the value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
+pub use jiesu_common::{FieldError, ids::parse_id};
 
 pub fn bad(field: impl Into<String>, message: impl Into<String>) -> FieldError {
     FieldError {
@@ -248,15 +242,7 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
                     return Err(bad("location.lat", "is required when lon is given"));
                 }
                 (Some(lat), Some(lon)) => {
-                    if !lat.is_finite() || !(-90.0..=90.0).contains(&lat) {
-                        return Err(bad("location.lat", "must be a latitude between -90 and 90"));
-                    }
-                    if !lon.is_finite() || !(-180.0..=180.0).contains(&lon) {
-                        return Err(bad(
-                            "location.lon",
-                            "must be a longitude between -180 and 180",
-                        ));
-                    }
+                    jiesu_common::geo::check_point("location", lat, lon)?;
                     if !(LAT_RANGE.0..=LAT_RANGE.1).contains(&lat)
                         || !(LON_RANGE.0..=LON_RANGE.1).contains(&lon)
                     {
@@ -382,11 +368,6 @@ pub fn normalize_id_number(raw: &str) -> Option<String> {
     (CHECK[(sum % 11) as usize] == b[17]).then_some(id)
 }
 
-/// An id given by a client: `field` must be a UUID naming a `noun`.
-pub fn parse_id(field: &str, raw: &str, noun: &str) -> Result<uuid::Uuid, FieldError> {
-    uuid::Uuid::parse_str(raw.trim()).map_err(|_| bad(field, format!("must be {noun} id (UUID)")))
-}
-
 /// Free text from a person: trimmed, at most `max` characters, no control
 /// characters but newlines; empty refused when `required`.
 pub fn check_text(
@@ -429,10 +410,7 @@ pub fn normalize_phone(raw: &str) -> Option<String> {
     None
 }
 
-/// The calendar day of `at` in China Standard Time (UTC+8, no DST).
-pub fn china_day(at: DateTime<Utc>) -> NaiveDate {
-    (at + chrono::TimeDelta::hours(8)).date_naive()
-}
+pub use jiesu_common::{media, time::china_day};
 
 /// `370202-20261122-00042`: tenant, China day, daily sequence.
 pub fn tracking_no(tenant: &str, day: NaiveDate, seq: i32) -> String {

@@ -33,13 +33,8 @@ impl NotificationApi {
 }
 
 fn parse_uuid(field: &'static str, raw: &str) -> Result<Option<Uuid>, Status> {
-    let raw = raw.trim();
-    if raw.is_empty() {
-        return Ok(None);
-    }
-    Uuid::parse_str(raw)
-        .map(Some)
-        .map_err(|_| status::invalid_field(field, "must be a UUID"))
+    jiesu_common::ids::parse_optional_id(field, raw)
+        .map_err(|e| status::invalid_field(&e.field, e.message))
 }
 
 #[tonic::async_trait]

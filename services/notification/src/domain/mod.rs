@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use chrono::Offset;
 use jiesu_proto::{
     dispatch::{TicketDispatched, WorkOrderNoticeIssued, WorkOrderWhistleBlown},
     intake::TicketMerged,
@@ -52,8 +51,7 @@ fn china_time(ts: Option<&jiesu_proto::time::Timestamp>) -> String {
     let Some(t) = ts.and_then(jiesu_proto::time::from_timestamp) else {
         return "—".to_owned();
     };
-    let cn = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| chrono::Utc.fix());
-    t.with_timezone(&cn).format("%m月%d日 %H:%M").to_string()
+    jiesu_common::time::in_china(t).format("%m月%d日 %H:%M").to_string()
 }
 
 /// A 三单 notice to the unit holding the work order (or, for a late

@@ -1,0 +1,36 @@
+//! The few rules every service needs the same way, in one place each.
+//!
+//! Owns: China Standard Time ([`time`]), parsing an id a caller sent
+//! ([`ids`]), checking a coordinate ([`geo`]) and telling what an uploaded
+//! file is from its first bytes ([`media`]). Pure functions over plain types:
+//! no I/O, no gRPC, no database. A failure is a [`FieldError`] naming the
+//! field; each service maps it into its own error once.
+
+pub mod geo;
+pub mod ids;
+pub mod media;
+pub mod time;
+
+/// Bad input in one field: the dotted path and why (never the value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
