@@ -8,7 +8,7 @@ use std::{
 };
 
 use futures::StreamExt;
-use jiesu_testkit::{ServiceProcess, TestBus, TestKeys, free_port, unique_tag, wait_until};
+use jiesu_testkit::{ServiceProcess, TargetProcess, TestBus, TestKeys, unique_tag, wait_until};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 /// The service key notification presents to intake, and its SHA-256.
@@ -38,8 +38,7 @@ pub struct Platform {
     pub _bus: TestBus,
     pub db_prefix: String,
     pub gateway: String,
-    pub admin: HashMap<&'static str, u16>,
-    pub procs: HashMap<&'static str, ServiceProcess>,
+    pub procs: HashMap<&'static str, TargetProcess>,
     pub sniffed: Sniffed,
     pub logs: PathBuf,
 }
@@ -151,65 +150,37 @@ impl Platform {
         assert_eq!(counts(&first).len(), 7, "{first}");
         assert_eq!(counts(&first), counts(&second));
 
-        let grpc: HashMap<&str, u16> = [
-            ("intake", free_port()),
-            ("dispatch", free_port()),
-            ("notification", free_port()),
-        ]
-        .into_iter()
-        .collect();
-        let http = free_port();
-        let admin: HashMap<&'static str, u16> = TARGETS.iter().map(|t| (*t, free_port())).collect();
-        let mut procs = HashMap::new();
-        for t in TARGETS {
+        // The services first (their ports go into the others' settings),
+        // then the gateway in front of them.
+        let mut procs: HashMap<&'static str, TargetProcess> = HashMap::new();
+        for t in ["intake", "dispatch", "notification"] {
             let mut env = base.clone();
-            env.push((
-                "JIESU__ADMIN__ADDR".into(),
-                format!("127.0.0.1:{}", admin[t]),
-            ));
-            match t {
-                "gateway" => {
-                    env.push((
-                        "JIESU__GATEWAY__HTTP_ADDR".into(),
-                        format!("127.0.0.1:{http}"),
-                    ));
-                    for s in ["intake", "dispatch", "notification"] {
-                        env.push((
-                            format!("JIESU__GATEWAY__{}_URL", s.to_uppercase()),
-                            format!("http://127.0.0.1:{}", grpc[s]),
-                        ));
-                    }
-                }
-                s => {
-                    env.push((
-                        format!("JIESU__{}__GRPC_ADDR", s.to_uppercase()),
-                        format!("127.0.0.1:{}", grpc[s]),
-                    ));
-                    if s == "notification" {
-                        env.push((
-                            "JIESU__NOTIFICATION__INTAKE_URL".into(),
-                            format!("http://127.0.0.1:{}", grpc["intake"]),
-                        ));
-                    }
-                }
+            if t == "notification" {
+                env.push((
+                    "JIESU__NOTIFICATION__INTAKE_URL".into(),
+                    procs["intake"].url(),
+                ));
             }
-            let mut p = ServiceProcess::new(
-                t,
-                &bin(),
-                &["serve", "--target", t],
-                env,
-                logs.join(format!("{t}.log")),
-            );
-            p.start();
-            procs.insert(t, p);
+            let log = logs.join(format!("{t}.log"));
+            procs.insert(t, TargetProcess::start(&bin(), t, t, env, log));
         }
+        let mut env = base.clone();
+        for s in ["intake", "dispatch", "notification"] {
+            env.push((
+                format!("JIESU__GATEWAY__{}_URL", s.to_uppercase()),
+                procs[s].url(),
+            ));
+        }
+        let gateway =
+            TargetProcess::start(&bin(), "gateway", "gateway", env, logs.join("gateway.log"));
+        let url = gateway.url();
+        procs.insert("gateway", gateway);
         let platform = Platform {
             tag,
             keys,
             _bus: bus,
             db_prefix,
-            gateway: format!("http://127.0.0.1:{http}"),
-            admin,
+            gateway: url,
             procs,
             sniffed,
             logs,
@@ -222,25 +193,15 @@ impl Platform {
 
     /// Waits for the target's `/readyz` to answer 200.
     pub async fn wait_ready(&self, target: &str) {
-        let url = format!("http://127.0.0.1:{}/readyz", self.admin[target]);
-        let http = reqwest::Client::new();
-        wait_until(Duration::from_secs(60), &format!("{target} ready"), || {
-            let http = http.clone();
-            let url = url.clone();
-            async move {
-                let ok = http.get(&url).send().await.ok()?.status().is_success();
-                ok.then_some(())
-            }
-        })
-        .await;
+        self.procs[target].wait_ready().await;
     }
 
     pub fn kill9(&mut self, target: &str) {
-        self.procs.get_mut(target).expect("target").kill9();
+        self.procs.get_mut(target).expect("target").process.kill9();
     }
 
     pub fn restart(&mut self, target: &str) {
-        self.procs.get_mut(target).expect("target").start();
+        self.procs.get_mut(target).expect("target").process.start();
     }
 
     pub async fn db(&self, service: &str) -> DatabaseConnection {
@@ -289,7 +250,7 @@ impl Platform {
 impl Drop for Platform {
     fn drop(&mut self) {
         for p in self.procs.values_mut() {
-            p.kill9();
+            p.process.kill9();
         }
         jiesu_testkit::drop_databases_with_prefix(&self.db_prefix);
     }
@@ -309,22 +270,14 @@ impl LoneGateway {
     pub async fn start(label: &str, extra: Vec<(String, String)>) -> LoneGateway {
         let keys = TestKeys::new();
         let bus = TestBus::new();
-        let (http, admin) = (free_port(), free_port());
         let mut env = Platform::base_env(&keys, &bus, "jt_unused_");
-        env.push((
-            "JIESU__GATEWAY__HTTP_ADDR".into(),
-            format!("127.0.0.1:{http}"),
-        ));
-        env.push(("JIESU__ADMIN__ADDR".into(), format!("127.0.0.1:{admin}")));
         env.extend(extra);
-        let mut process = ServiceProcess::new(
-            "gateway",
-            &bin(),
-            &["serve", "--target", "gateway"],
-            env,
-            out_dir().join(format!("{label}-{http}.log")),
-        );
-        process.start();
+        let log = out_dir().join(format!("{label}-{}.log", unique_tag()));
+        let TargetProcess {
+            process,
+            admin,
+            port: http,
+        } = TargetProcess::start(&bin(), "gateway", "gateway", env, log);
         let client = reqwest::Client::new();
         wait_until(Duration::from_secs(30), "the lone gateway", || {
             let client = client.clone();

@@ -8,7 +8,7 @@ use std::{collections::HashMap, time::Duration};
 use async_nats::HeaderMap;
 use jiesu_bus::{Bus, H_MSG_ID, H_TENANT};
 use jiesu_proto::{Event, intake::TicketReceived};
-use jiesu_testkit::{ServiceProcess, TestBus, TestDb, TestKeys, free_port, wait_until};
+use jiesu_testkit::{TargetProcess, TestBus, TestDb, TestKeys, wait_until};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use uuid::Uuid;
 
@@ -18,20 +18,15 @@ const ORDERS: usize = 400;
 const LEASE_SECS: u64 = 3;
 const POLL_MS: u64 = 200;
 
-struct Replica {
-    proc: ServiceProcess,
-    admin: u16,
-}
-
-fn replica(name: &str, base: &[(String, String)], db_url: &str, logs: &std::path::Path) -> Replica {
-    let admin = free_port();
+/// A dispatch process of its own, sharing the database with the others.
+fn replica(
+    name: &str,
+    base: &[(String, String)],
+    db_url: &str,
+    logs: &std::path::Path,
+) -> TargetProcess {
     let mut env = base.to_vec();
     env.extend([
-        ("JIESU__ADMIN__ADDR".into(), format!("127.0.0.1:{admin}")),
-        (
-            "JIESU__DISPATCH__GRPC_ADDR".into(),
-            format!("127.0.0.1:{}", free_port()),
-        ),
         ("JIESU__DISPATCH__DATABASE_URL".into(), db_url.to_owned()),
         ("JIESU__DISPATCH__REPLICA".into(), name.to_owned()),
         ("JIESU__DISPATCH__TIMER_POLL".into(), format!("{POLL_MS}ms")),
@@ -42,33 +37,13 @@ fn replica(name: &str, base: &[(String, String)], db_url: &str, logs: &std::path
         ("JIESU__DISPATCH__TIMER_BATCH".into(), "50".into()),
         ("JIESU__TELEMETRY__LOG_FILTER".into(), "info".into()),
     ]);
-    let mut proc = ServiceProcess::new(
-        name,
+    TargetProcess::start(
         &bin(),
-        &["serve", "--target", "dispatch"],
+        "dispatch",
+        name,
         env,
         logs.join(format!("{name}.log")),
-    );
-    proc.start();
-    Replica { proc, admin }
-}
-
-async fn ready(admin: u16) {
-    let http = reqwest::Client::new();
-    wait_until(Duration::from_secs(60), "replica ready", || {
-        let http = http.clone();
-        async move {
-            let url = format!("http://127.0.0.1:{admin}/readyz");
-            http.get(url)
-                .send()
-                .await
-                .ok()?
-                .status()
-                .is_success()
-                .then_some(())
-        }
-    })
-    .await;
+    )
 }
 
 async fn publish(bus: &Bus, n: usize) {
@@ -149,12 +124,12 @@ async fn several_replicas_fire_each_timer_once_even_when_one_is_killed() {
     let logs = out_dir().join(format!("timers-{}", jiesu_testkit::unique_tag()));
     std::fs::create_dir_all(&logs).unwrap();
     let base = Platform::base_env(&keys, &tb, "jt_unused_");
-    let mut replicas: HashMap<&str, Replica> = ["r1", "r2", "r3"]
+    let mut replicas: HashMap<&str, TargetProcess> = ["r1", "r2", "r3"]
         .into_iter()
         .map(|n| (n, replica(n, &base, &tdb.url, &logs)))
         .collect();
     for r in replicas.values() {
-        ready(r.admin).await;
+        r.wait_ready().await;
     }
 
     publish(&bus, ORDERS).await;
@@ -227,7 +202,7 @@ async fn several_replicas_fire_each_timer_once_even_when_one_is_killed() {
         },
     )
     .await;
-    replicas.get_mut(holder).unwrap().proc.kill9();
+    replicas.get_mut(holder).unwrap().process.kill9();
     let orphaned: Vec<(i64, chrono::DateTime<chrono::Utc>)> = db
         .query_all_raw(Statement::from_string(
             DbBackend::Postgres,

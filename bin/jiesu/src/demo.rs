@@ -1,11 +1,15 @@
-//! The demo tenant loaded by `jiesu seed-demo`.
+//! The demo tenant loaded by `jiesu seed-demo`, and each target's part of
+//! loading it (the target table names them).
 
+use anyhow::anyhow;
 use jiesu_dispatch::seed::{RouteSeed, UnitSeed};
 use jiesu_intake::{
     domain::attributes::{AttributeDef, AttributeOption, Datatype},
     seed::CategorySeed,
 };
 use serde::Deserialize;
+
+use crate::targets::Fut;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,6 +93,97 @@ pub fn shinan() -> anyhow::Result<DemoTenant> {
         }
     }
     Ok(d)
+}
+
+/// What a target's demo seed gets: its database, the demo tenant and the
+/// keyring for personal data.
+pub struct Seeding<'a> {
+    pub db: &'a jiesu_db::sea_orm::DatabaseConnection,
+    pub demo: &'a DemoTenant,
+    pub keyring: &'a jiesu_pii::Keyring,
+}
+
+/// Intake: the category tree with its Open311 attributes.
+pub fn seed_intake<'a>(s: &'a Seeding<'a>) -> Fut<'a, anyhow::Result<()>> {
+    Box::pin(async move {
+        let d = s.demo;
+        let n = jiesu_intake::seed::upsert_categories(s.db, &d.tenant, &d.categories).await?;
+        println!("{} ({}): {n} categories", d.name, d.tenant);
+        Ok(())
+    })
+}
+
+/// Dispatch: units and the category -> unit routes.
+pub fn seed_dispatch<'a>(s: &'a Seeding<'a>) -> Fut<'a, anyhow::Result<()>> {
+    Box::pin(async move {
+        let d = s.demo;
+        let n = jiesu_dispatch::seed::upsert_units(s.db, &d.tenant, &d.units).await?;
+        println!(
+            "{} ({}): {n} units (streets, communities, departments)",
+            d.name, d.tenant
+        );
+        let n = jiesu_dispatch::seed::upsert_routes(s.db, &d.tenant, &d.routes).await?;
+        println!("{} ({}): {n} category -> unit routes", d.name, d.tenant);
+        Ok(())
+    })
+}
+
+/// Grid: the division tree, 市南区's basic grids, police and dedicated
+/// grids, their pairs, grid workers and the building registry.
+pub fn seed_grid<'a>(s: &'a Seeding<'a>) -> Fut<'a, anyhow::Result<()>> {
+    use jiesu_grid::seed;
+    Box::pin(async move {
+        let (d, grid) = (s.demo, s.db);
+        let streets: Vec<(String, String)> = d
+            .units
+            .iter()
+            .filter(|u| u.kind == "street")
+            .map(|u| (u.region_code.clone(), u.name.clone()))
+            .collect();
+        let n = seed::import_regions(grid, &d.tenant, &seed::shinan_regions(&streets))
+            .await
+            .map_err(|e| anyhow!("demo regions: {e}"))?;
+        println!(
+            "{} ({}): {n} regions (district, streets, communities)",
+            d.name, d.tenant
+        );
+        let (created, updated) = seed::import(grid, &d.tenant, &seed::shinan_layer())
+            .await
+            .map_err(|e| anyhow!("demo grid layer: {e}"))?;
+        println!(
+            "{} ({}): {} basic grids",
+            d.name,
+            d.tenant,
+            created + updated
+        );
+        for layer in &[seed::shinan_police(), seed::shinan_places()] {
+            seed::import(grid, &d.tenant, layer)
+                .await
+                .map_err(|e| anyhow!("demo grid layer: {e}"))?;
+        }
+        let pairs = seed::import_pairs(grid, &d.tenant, &seed::shinan_pairs())
+            .await
+            .map_err(|e| anyhow!("demo pairs: {e}"))?;
+        let workers = seed::import_workers(grid, &d.tenant, s.keyring)
+            .await
+            .map_err(|e| anyhow!("demo grid workers: {e}"))?;
+        println!(
+            "{} ({}): {workers} grid workers serving {}",
+            d.name,
+            d.tenant,
+            seed::DEMO_WORKER_GRID
+        );
+        let buildings = seed::import_buildings(grid, &d.tenant)
+            .await
+            .map_err(|e| anyhow!("demo buildings: {e}"))?;
+        println!(
+            "{} ({}): 148 police grids ({pairs} pairs with basic grids), {} micro and dedicated grids, {buildings} registry buildings",
+            d.name,
+            d.tenant,
+            seed::DEMO_PLACES.len()
+        );
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -39,8 +39,7 @@ impl Settings {
     }
 
     /// Checks what the chosen targets need; other sections may stay unset.
-    pub fn validate(&self, targets: &[crate::Target]) -> Result<(), ConfigError> {
-        use crate::Target::*;
+    pub fn validate(&self, rows: &[crate::targets::Row]) -> Result<(), ConfigError> {
         jiesu_runtime::config::parse_addr("admin.addr", &self.admin.addr)?;
         if !(0.0..=1.0).contains(&self.telemetry.sample_ratio) {
             return Err(ConfigError::invalid(
@@ -49,38 +48,12 @@ impl Settings {
             ));
         }
         self.auth.validate()?;
-        if targets.iter().any(|t| *t != Gateway) {
+        if rows.iter().any(|r| r.has_database(self)) {
             self.database.validate()?;
             self.bus.validate()?;
         }
-        for t in targets {
-            match t {
-                Gateway => self.gateway.validate()?,
-                Intake => {
-                    jiesu_runtime::config::parse_addr("intake.grpc_addr", &self.intake.grpc_addr)?;
-                    if self.pii.keyring_file.is_empty() {
-                        return Err(ConfigError::invalid(
-                            "pii.keyring_file",
-                            "must be set: intake stores personal data (generate one with `jiesu dev-keys`)",
-                        ));
-                    }
-                }
-                Dispatch => {
-                    jiesu_runtime::config::parse_addr(
-                        "dispatch.grpc_addr",
-                        &self.dispatch.grpc_addr,
-                    )?;
-                }
-                Grid => {
-                    jiesu_runtime::config::parse_addr("grid.grpc_addr", &self.grid.grpc_addr)?;
-                }
-                Notification => {
-                    jiesu_runtime::config::parse_addr(
-                        "notification.grpc_addr",
-                        &self.notification.grpc_addr,
-                    )?;
-                }
-            }
+        for row in rows {
+            (row.validate)(self)?;
         }
         Ok(())
     }

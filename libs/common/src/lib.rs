@@ -1,11 +1,12 @@
 //! The few rules every service needs the same way, in one place each.
 //!
-//! Owns: China Standard Time ([`time`]), parsing an id a caller sent
-//! ([`ids`]), checking a coordinate ([`geo`]) and telling what an uploaded
-//! file is from its first bytes ([`media`]). Pure functions over plain types:
-//! no I/O, no gRPC, no database. A failure is a [`FieldError`] naming the
+//! Owns: the services' clock ([`clock`]), China Standard Time ([`time`]),
+//! parsing an id a caller sent ([`ids`]), checking a coordinate ([`geo`])
+//! and telling what an uploaded file is from its first bytes ([`media`]).
+//! Plain types and functions: no I/O, no gRPC, no database. A failure is a [`FieldError`] naming the
 //! field; each service maps it into its own error once.
 
+pub mod clock;
 pub mod geo;
 pub mod ids;
 pub mod media;

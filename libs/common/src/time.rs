@@ -59,7 +59,10 @@ mod tests {
         let m = china_midnight(day);
         assert_eq!(m, Utc.with_ymd_and_hms(2026, 11, 30, 16, 0, 0).unwrap());
         assert_eq!(china_day(m), day);
-        assert_eq!(china_day(m - TimeDelta::seconds(1)), day.pred_opt().unwrap());
+        assert_eq!(
+            china_day(m - TimeDelta::seconds(1)),
+            day.pred_opt().unwrap()
+        );
     }
 
     #[test]

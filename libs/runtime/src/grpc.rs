@@ -62,8 +62,7 @@ pub async fn bind(
     Ok((listener, local))
 }
 
-/// Serves `router` (plus gRPC health, already added by the caller through
-/// [`health`]) until `shutdown`; in-flight calls finish first.
+/// Serves `router` until `shutdown`; in-flight calls finish first.
 pub fn serve(
     router: tonic::transport::server::Router,
     listener: tokio::net::TcpListener,
@@ -82,19 +81,6 @@ pub fn serve(
             tracing::error!(target_name = name, error = %e, "gRPC server failed");
         }
     })
-}
-
-/// A gRPC health service reporting `S` as serving until `shutdown`.
-pub async fn health<S: tonic::server::NamedService>(
-    shutdown: tokio_util::sync::CancellationToken,
-) -> tonic_health::pb::health_server::HealthServer<impl tonic_health::pb::health_server::Health> {
-    let (reporter, service) = tonic_health::server::health_reporter();
-    reporter.set_serving::<S>().await;
-    tokio::spawn(async move {
-        shutdown.cancelled().await;
-        reporter.set_not_serving::<S>().await;
-    });
-    service
 }
 
 /// A tonic server builder with the common layers: a span per call that

@@ -33,6 +33,46 @@ impl TestBus {
             .await
             .unwrap_or_else(|e| panic!("NATS: {e}"))
     }
+
+    /// The payloads of every event published so far as `<context>
+    /// <tenant> <event>` (e.g. `intake`, `370202`, `ticket.received`), in
+    /// order: what the services told each other, read off the bus rather
+    /// than out of any service's tables.
+    pub async fn published(&self, context: &str, tenant: &str, event: &str) -> Vec<Vec<u8>> {
+        use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
+        let bus = self.connect().await;
+        let Ok(stream) = bus.js.get_stream(bus.stream_name(context)).await else {
+            return Vec::new();
+        };
+        let mut consumer = stream
+            .create_consumer(pull::Config {
+                filter_subject: bus.subject(context, tenant, event),
+                deliver_policy: DeliverPolicy::All,
+                ack_policy: AckPolicy::None,
+                ..Default::default()
+            })
+            .await
+            .unwrap_or_else(|e| panic!("reading {context} {event}: {e}"));
+        let pending = consumer
+            .info()
+            .await
+            .map(|i| i.num_pending as usize)
+            .unwrap_or_else(|e| panic!("reading {context} {event}: {e}"));
+        let mut out = Vec::with_capacity(pending);
+        while out.len() < pending {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(pending - out.len())
+                .messages()
+                .await
+                .unwrap_or_else(|e| panic!("reading {context} {event}: {e}"));
+            while let Some(m) = futures::StreamExt::next(&mut batch).await {
+                let m = m.unwrap_or_else(|e| panic!("reading {context} {event}: {e}"));
+                out.push(m.payload.to_vec());
+            }
+        }
+        out
+    }
 }
 
 impl Drop for TestBus {

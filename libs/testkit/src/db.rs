@@ -17,7 +17,7 @@ pub struct TestDb {
     server: String,
 }
 
-fn cfg(max: u32) -> DbConfig {
+pub(crate) fn cfg(max: u32) -> DbConfig {
     DbConfig {
         url: database_server_url(),
         max_connections: max,
@@ -145,6 +145,19 @@ impl TestDb {
         jiesu_db::connect(&self.url, &cfg(4))
             .await
             .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.name))
+    }
+
+    /// Runs a statement of the service's own schema (a service's own tests
+    /// only); returns the rows it changed.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        let conn = self.connect().await;
+        let n = conn
+            .execute_unprepared(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .rows_affected();
+        let _ = conn.close().await;
+        n
     }
 
     /// One number from a `SELECT count(*) ...` style query.

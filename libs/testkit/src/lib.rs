@@ -9,6 +9,8 @@
 //! - [`TestKeys`]: a development signing key and a personal-data keyring in a
 //!   temporary directory, and tokens signed with them.
 //! - [`wait_until`]: polling with a deadline (never a fixed sleep).
+//! - [`TestEnv`]: targets started in the test's process as `jiesu serve`
+//!   starts them, on port 0 with a fresh database each ([`Spawned`]).
 //! - [`ServiceProcess`]: the real `jiesu` binary as a child process, with
 //!   its logs captured, `kill -9` and restart.
 //!
@@ -19,12 +21,14 @@ mod bus;
 mod db;
 mod keys;
 mod process;
+mod spawn;
 mod wait;
 
 pub use bus::TestBus;
 pub use db::{TestDb, drop_databases_with_prefix};
 pub use keys::TestKeys;
-pub use process::ServiceProcess;
+pub use process::{ServiceProcess, TargetProcess};
+pub use spawn::{Spawned, TestEnv};
 pub use wait::{free_port, wait_until};
 
 /// PostgreSQL server URL for tests (no database in it).
@@ -58,40 +62,4 @@ where
         }
     });
     let _ = handle.join();
-}
-
-/// A context for starting one target in-process: bind it to `127.0.0.1:0`
-/// and read the port it got from the target. Stops the target when dropped.
-pub struct TestTarget {
-    pub ctx: jiesu_runtime::TargetCtx,
-}
-
-impl Default for TestTarget {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl TestTarget {
-    pub const ADDR: &'static str = "127.0.0.1:0";
-
-    pub fn new() -> TestTarget {
-        TestTarget {
-            ctx: jiesu_runtime::TargetCtx::new(
-                tokio_util::sync::CancellationToken::new(),
-                std::time::Duration::from_secs(5),
-            ),
-        }
-    }
-
-    /// Stops the target now (as SIGTERM would).
-    pub fn stop(&self) {
-        self.ctx.shutdown.cancel();
-    }
-}
-
-impl Drop for TestTarget {
-    fn drop(&mut self) {
-        self.ctx.shutdown.cancel();
-    }
 }

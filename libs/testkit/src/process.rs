@@ -88,3 +88,67 @@ impl Drop for ServiceProcess {
         self.kill9();
     }
 }
+
+/// `jiesu serve --target <target>` as a process of its own on free ports:
+/// the admin server (`/readyz`) and the target's listen address (HTTP for
+/// the gateway, gRPC for a service), on top of a platform's common
+/// environment.
+pub struct TargetProcess {
+    pub process: ServiceProcess,
+    /// The admin port (`/healthz`, `/readyz`, `/metrics`).
+    pub admin: u16,
+    /// The target's own port.
+    pub port: u16,
+}
+
+impl TargetProcess {
+    /// Starts it; `env` is the platform's common environment plus anything
+    /// this process needs besides its ports.
+    pub fn start(
+        bin: &Path,
+        target: &str,
+        label: &str,
+        mut env: Vec<(String, String)>,
+        log: PathBuf,
+    ) -> TargetProcess {
+        let (admin, port) = (crate::free_port(), crate::free_port());
+        env.push(("JIESU__ADMIN__ADDR".into(), format!("127.0.0.1:{admin}")));
+        env.push((Self::listen_key(target), format!("127.0.0.1:{port}")));
+        let mut process = ServiceProcess::new(label, bin, &["serve", "--target", target], env, log);
+        process.start();
+        TargetProcess {
+            process,
+            admin,
+            port,
+        }
+    }
+
+    /// The setting of a target's listen address.
+    pub fn listen_key(target: &str) -> String {
+        if target == "gateway" {
+            "JIESU__GATEWAY__HTTP_ADDR".into()
+        } else {
+            format!("JIESU__{}__GRPC_ADDR", target.to_uppercase())
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Waits (with a deadline) until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        let url = format!("http://127.0.0.1:{}/readyz", self.admin);
+        let http = reqwest::Client::new();
+        let what = format!("{} ready", self.process.name);
+        crate::wait_until(std::time::Duration::from_secs(60), &what, || {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let ok = http.get(&url).send().await.ok()?.status().is_success();
+                ok.then_some(())
+            }
+        })
+        .await;
+    }
+}

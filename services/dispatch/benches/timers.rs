@@ -119,6 +119,7 @@ async fn main() -> Res<()> {
                 db: tdb.connect().await,
                 outbox: Outbox::new(&bus.cfg),
                 settings: SettingsCache::new(Duration::from_secs(30)),
+                clock: jiesu_common::clock::Clock::system(),
             };
             let cfg = TimerConfig {
                 poll: Duration::from_millis(100),

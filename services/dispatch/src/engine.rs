@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use jiesu_auth::Principal;
 use jiesu_bus::Outbox;
+use jiesu_common::clock::Clock;
 use jiesu_proto::{
     dispatch::{self as pb, WorkOrderChange},
     time::to_timestamp,
@@ -64,6 +65,8 @@ pub struct Engine {
     pub db: DatabaseConnection,
     pub outbox: Outbox,
     pub settings: SettingsCache,
+    /// Business time: deadlines, due notices, overdue queues.
+    pub clock: Clock,
 }
 
 /// A locked work order with what the rules need.
@@ -504,7 +507,7 @@ impl Engine {
         let before = loaded.order();
         let t = workflow::apply(&before, &actor_of(who), &req.action, &settings.rules)?;
         let role = actor_role(Some(who));
-        let now = Utc::now();
+        let now = self.clock.now();
         let text = if note.is_empty() {
             label(&req.action).to_owned()
         } else {

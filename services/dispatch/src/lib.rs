@@ -1,10 +1,16 @@
 //! Dispatch: routes tickets to the responsible unit and owns work orders.
 //!
-//! Owns units, the category -> unit routing table, work orders (one per
-//! ticket) with their timeline, and the `ticket.dispatched` event. Consumes
-//! `intake ticket.received` through an inbox so a redelivered event never
-//! creates a second work order. Never reads intake's data: what it needs
-//! arrives in the event.
+//! Owns the units directory, the responsibility list (责任清单), work orders
+//! (one per ticket) with their state machine, timeline, clocks and durable
+//! timers, and each tenant's SLA policy and working calendar.
+//!
+//! Publishes `ticket.dispatched` and `work_order.*` (signed, returned,
+//! resolved, closed, reopened, escalated, whistle_blown, notice_issued, ...).
+//! Consumes intake's `ticket.received` (a work order, routed), and
+//! `ticket.merged` / `ticket.unmerged` (the order follows its master),
+//! through an inbox so a redelivered event never acts twice. Asks grid where
+//! a point lies (with a service key, falling back to the region code).
+//! Never reads intake's data: what it needs arrives in the event.
 
 pub mod api;
 pub mod domain;
@@ -17,11 +23,9 @@ pub mod timers;
 
 use std::time::Duration;
 
-use jiesu_auth::{AuthInterceptor, Verifier};
-use jiesu_bus::{Bus, ConsumerSpec, Outbox, Relay, spawn_consumer};
-use jiesu_db::{DbConfig, SqlMigration};
+use jiesu_db::SqlMigration;
 use jiesu_proto::dispatch::dispatch_service_server::DispatchServiceServer;
-use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
+use jiesu_service::{ConfigError, Env, RunningTarget, ServiceBuilder, StartError, Target};
 use serde::Deserialize;
 
 pub const TARGET: &str = "dispatch";
@@ -75,15 +79,25 @@ impl Default for DispatchConfig {
 
 impl DispatchConfig {
     /// Refuses settings that cannot work, naming the key.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        jiesu_runtime::config::parse_addr("dispatch.grpc_addr", &self.grpc_addr)?;
         if self.timer_poll.is_zero() || self.timer_poll > Duration::from_secs(60) {
-            return Err(("dispatch.timer_poll", "must be between 1ms and 60s".into()));
+            return Err(ConfigError::invalid(
+                "dispatch.timer_poll",
+                "must be between 1ms and 60s",
+            ));
         }
         if self.timer_lease < Duration::from_secs(1) {
-            return Err(("dispatch.timer_lease", "must be at least 1s".into()));
+            return Err(ConfigError::invalid(
+                "dispatch.timer_lease",
+                "must be at least 1s",
+            ));
         }
         if self.timer_batch == 0 || self.timer_batch > 10_000 {
-            return Err(("dispatch.timer_batch", "must be 1 to 10000".into()));
+            return Err(ConfigError::invalid(
+                "dispatch.timer_batch",
+                "must be 1 to 10000",
+            ));
         }
         Ok(())
     }
@@ -124,91 +138,60 @@ impl jiesu_db::SqlMigrations for Migrations {
 
 pub struct Dispatch;
 
-impl Dispatch {
-    pub async fn build(
-        cfg: &DispatchConfig,
-        db_cfg: &DbConfig,
-        bus: Bus,
-        verifier: Verifier,
-        ctx: &TargetCtx,
-    ) -> Result<RunningTarget, StartError> {
-        let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
-        cfg.validate().map_err(|(k, m)| err(&format!("{k}: {m}")))?;
-        let db = jiesu_db::open::<Migrations>(TARGET, &cfg.database_url, db_cfg)
-            .await
-            .map_err(|e| err(&e))?;
-        bus.ensure_stream(TARGET).await.map_err(|e| err(&e))?;
-        let (listener, grpc_addr) = jiesu_runtime::grpc::bind("dispatch.grpc_addr", &cfg.grpc_addr)
-            .await
-            .map_err(|e| err(&e))?;
+impl Target for Dispatch {
+    const NAME: &'static str = TARGET;
+    type Config = DispatchConfig;
+    type Migrations = Migrations;
 
-        let outbox = Outbox::new(&bus.cfg);
+    jiesu_service::grpc_service_placement!();
+
+    fn validate(cfg: &DispatchConfig) -> Result<(), ConfigError> {
+        cfg.validate()
+    }
+
+    async fn build(cfg: &DispatchConfig, env: &Env) -> Result<RunningTarget, StartError> {
+        cfg.validate().map_err(|e| StartError::new(TARGET, e))?;
+        let svc = ServiceBuilder::open::<Self>(cfg, env)
+            .await?
+            .relay_outbox()
+            .await?;
         let engine = engine::Engine {
-            db: db.clone(),
-            outbox: outbox.clone(),
+            db: svc.db(),
+            outbox: svc.outbox(),
             settings: store::settings::SettingsCache::new(cfg.settings_ttl),
+            clock: env.clock.clone(),
         };
-        let health = jiesu_runtime::grpc::health::<DispatchServiceServer<api::DispatchApi>>(
-            ctx.shutdown.clone(),
-        )
-        .await;
-        let router = jiesu_runtime::grpc::server()
-            .add_service(health)
-            .add_service(DispatchServiceServer::with_interceptor(
-                api::DispatchApi::new(engine.clone()),
-                AuthInterceptor::new(verifier),
-            ));
-        let server = jiesu_runtime::grpc::serve(
-            router,
-            listener,
-            TARGET,
-            ctx.readiness.register("dispatch.grpc"),
-            ctx.shutdown.clone(),
-        );
-        let received = spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            ConsumerSpec::new(CONSUMER_TICKET_RECEIVED),
-            events::TicketReceivedHandler {
-                engine: engine.clone(),
-                locator: locate::Locator::new(&cfg.grid_url, &cfg.grid_key).map_err(|e| err(&e))?,
-            },
-            ctx.shutdown.clone(),
-            ctx.readiness.register("dispatch.consumer.ticket_received"),
-        );
-        let merged = spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            ConsumerSpec::new(CONSUMER_TICKET_MERGED),
-            events::TicketMergedHandler {
-                engine: engine.clone(),
-            },
-            ctx.shutdown.clone(),
-            ctx.readiness.register("dispatch.consumer.ticket_merged"),
-        );
-        let unmerged = spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            ConsumerSpec::new(CONSUMER_TICKET_UNMERGED),
-            events::TicketUnmergedHandler {
-                engine: engine.clone(),
-            },
-            ctx.shutdown.clone(),
-            ctx.readiness.register("dispatch.consumer.ticket_unmerged"),
-        );
-        let timer_cfg = timers::TimerConfig {
+        let locator =
+            locate::Locator::new(&cfg.grid_url, &cfg.grid_key).map_err(|e| svc.error(e))?;
+        let timers = timers::TimerConfig {
             poll: cfg.timer_poll,
             lease: cfg.timer_lease,
             batch: cfg.timer_batch,
             owner: cfg.replica_name(),
         };
-        let timer_task = tokio::spawn(timers::run(engine, timer_cfg, ctx.shutdown.clone()));
-        let relay = Relay::new(db, bus, &outbox, TARGET);
-        let relay_task = relay.spawn_after(
-            vec![server, received, merged, unmerged, timer_task],
-            ctx.readiness.register("dispatch.outbox"),
-            ctx,
-        );
-        Ok(RunningTarget::new(TARGET, grpc_addr, vec![relay_task]))
+        let timer_engine = engine.clone();
+        svc.grpc(DispatchServiceServer::new(api::DispatchApi::new(
+            engine.clone(),
+        )))
+        .consumer(
+            CONSUMER_TICKET_RECEIVED,
+            events::TicketReceivedHandler {
+                engine: engine.clone(),
+                locator,
+            },
+        )
+        .consumer(
+            CONSUMER_TICKET_MERGED,
+            events::TicketMergedHandler {
+                engine: engine.clone(),
+            },
+        )
+        .consumer(
+            CONSUMER_TICKET_UNMERGED,
+            events::TicketUnmergedHandler { engine },
+        )
+        .task(|stop| timers::run(timer_engine, timers, stop))
+        .serve(&cfg.grpc_addr)
+        .await
     }
 }

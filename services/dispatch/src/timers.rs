@@ -45,13 +45,14 @@ async fn claim(e: &Engine, cfg: &TimerConfig) -> Result<Vec<Claimed>, DbErr> {
             "UPDATE timers t SET lease_owner = $1, \
                lease_until = now() + $2 * interval '1 millisecond', attempts = t.attempts + 1 \
              FROM (SELECT id FROM timers WHERE fired_at IS NULL AND cancelled_at IS NULL \
-                     AND due_at <= now() AND (lease_until IS NULL OR lease_until < now()) \
+                     AND due_at <= $4 AND (lease_until IS NULL OR lease_until < now()) \
                    ORDER BY due_at LIMIT $3 FOR UPDATE SKIP LOCKED) due \
              WHERE t.id = due.id RETURNING t.id, t.work_order_id",
             vec![
                 cfg.owner.clone().into(),
                 lease_ms.into(),
                 i64::from(cfg.batch).into(),
+                e.clock.now().into(),
             ],
         ))
         .await?;
@@ -106,7 +107,7 @@ async fn fire(e: &Engine, cfg: &TimerConfig, claimed: &[Claimed]) -> Result<usiz
             vec![ids.into(), cfg.owner.clone().into()],
         ))
         .await?;
-    let now = Utc::now();
+    let now = e.clock.now();
     let (mut fired, mut dropped): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
     for r in rows {
         let id: i64 = r.try_get("", "id")?;

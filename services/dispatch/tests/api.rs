@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use jiesu_auth::{Role, Verifier};
+use jiesu_auth::Role;
 use jiesu_bus::{Bus, H_MSG_ID, H_TENANT};
 use jiesu_dispatch::{
     Dispatch, DispatchConfig, Migrations,
@@ -15,22 +15,21 @@ use jiesu_dispatch::{
 use jiesu_proto::{
     Event,
     dispatch::{
-        GetWorkOrderByTicketRequest, TicketDispatched, WorkOrder,
-        dispatch_service_client::DispatchServiceClient,
+        ActRequest, Empty, GetWorkOrderByTicketRequest, GetWorkOrderRequest, TicketDispatched,
+        WorkOrder, act_request::Action, dispatch_service_client::DispatchServiceClient,
     },
-    intake::TicketReceived,
+    intake::{TicketMerged, TicketReceived, TicketUnmerged},
 };
-use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget, wait_until};
+use jiesu_testkit::{Spawned, TestDb, TestEnv, wait_until};
 use tonic::{Code, Request, transport::Channel};
 use uuid::Uuid;
 
 struct Env {
     db: TestDb,
-    _tb: TestBus,
+    kit: TestEnv,
     bus: Bus,
-    keys: TestKeys,
     client: DispatchServiceClient<Channel>,
-    _target: TestTarget,
+    _dispatch: Spawned,
 }
 
 async fn start() -> Env {
@@ -63,31 +62,22 @@ async fn start_with(tweak: impl FnOnce(&mut DispatchConfig)) -> Env {
     )
     .await
     .unwrap();
-    let tb = TestBus::new();
-    let bus = tb.connect().await;
-    let keys = TestKeys::new();
-    let target = TestTarget::new();
-    let mut cfg = DispatchConfig {
-        grpc_addr: TestTarget::ADDR.into(),
-        database_url: db.url.clone(),
-        ..DispatchConfig::default()
-    };
-    tweak(&mut cfg);
-    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
-    let dispatch = Dispatch::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)
+    let kit = TestEnv::new().await;
+    let bus = kit.bus.connect().await;
+    // The stream the test publishes to exists before the service's
+    // consumers race to create it too (a publish right after a concurrent
+    // create can find no stream yet).
+    bus.ensure_stream("intake").await.unwrap();
+    let dispatch = kit.spawn_on::<Dispatch>(&db, tweak).await;
+    let client = DispatchServiceClient::connect(dispatch.url())
         .await
         .unwrap();
-    let client = DispatchServiceClient::connect(format!("http://{}", dispatch.addr()))
-        .await
-        .unwrap();
-    tokio::spawn(dispatch.run_until_stopped());
     Env {
         db,
-        _tb: tb,
+        kit,
         bus,
-        keys,
         client,
-        _target: target,
+        _dispatch: dispatch,
     }
 }
 
@@ -107,14 +97,14 @@ fn received(category: &str, submitter: &str) -> TicketReceived {
 }
 
 /// Publishes as intake's relay would: the event id in `Nats-Msg-Id`.
-async fn publish(bus: &Bus, ev: &TicketReceived, event_id: Uuid) {
-    bus.ensure_stream("intake").await.unwrap();
+async fn publish<E: Event>(bus: &Bus, ev: &E, event_id: Uuid) {
+    bus.ensure_stream(E::CONTEXT).await.unwrap();
     let mut h = HeaderMap::new();
     h.insert(H_MSG_ID, event_id.to_string().as_str());
-    h.insert(H_TENANT, ev.tenant.as_str());
+    h.insert(H_TENANT, ev.tenant());
     bus.js
         .publish_with_headers(
-            bus.subject("intake", &ev.tenant, TicketReceived::NAME),
+            bus.subject(E::CONTEXT, ev.tenant(), E::NAME),
             h,
             prost::Message::encode_to_vec(ev).into(),
         )
@@ -171,7 +161,7 @@ async fn dispatch_stream_len(bus: &Bus) -> u64 {
 #[tokio::test]
 async fn a_received_ticket_is_routed_once_and_announced() {
     let env = start().await;
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
     let ev = received("SH01", "agent-1");
     publish(&env.bus, &ev, Uuid::now_v7()).await;
     let order = order_of(&env, &agent, &ev.ticket_id).await;
@@ -223,7 +213,7 @@ async fn a_received_ticket_is_routed_once_and_announced() {
 #[tokio::test]
 async fn a_ticket_nobody_is_responsible_for_waits_in_triage() {
     let env = start().await;
-    let dispatcher = env.keys.token("370202", &[Role::Dispatcher], "d-1");
+    let dispatcher = env.kit.keys.token("370202", &[Role::Dispatcher], "d-1");
     let ev = received("QT99", "agent-1");
     publish(&env.bus, &ev, Uuid::now_v7()).await;
     let order = order_of(&env, &dispatcher, &ev.ticket_id).await;
@@ -243,7 +233,7 @@ async fn work_orders_are_read_inside_the_callers_scope() {
     let mut env = start().await;
     let ev = received("SH01", "wx-citizen-1");
     publish(&env.bus, &ev, Uuid::now_v7()).await;
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
     order_of(&env, &agent, &ev.ticket_id).await;
     let get = |token: &str| {
         authed(
@@ -253,7 +243,7 @@ async fn work_orders_are_read_inside_the_callers_scope() {
             },
         )
     };
-    let other = env.keys.token("370203", &[Role::Agent], "agent-9");
+    let other = env.kit.keys.token("370203", &[Role::Agent], "agent-9");
     assert_eq!(
         env.client
             .get_work_order_by_ticket(get(&other))
@@ -262,14 +252,20 @@ async fn work_orders_are_read_inside_the_callers_scope() {
             .code(),
         Code::NotFound
     );
-    let owner = env.keys.token("370202", &[Role::Citizen], "wx-citizen-1");
+    let owner = env
+        .kit
+        .keys
+        .token("370202", &[Role::Citizen], "wx-citizen-1");
     assert!(
         env.client
             .get_work_order_by_ticket(get(&owner))
             .await
             .is_ok()
     );
-    let stranger = env.keys.token("370202", &[Role::Citizen], "wx-citizen-2");
+    let stranger = env
+        .kit
+        .keys
+        .token("370202", &[Role::Citizen], "wx-citizen-2");
     assert_eq!(
         env.client
             .get_work_order_by_ticket(get(&stranger))
@@ -304,9 +300,156 @@ async fn with_grid_unreachable_a_ticket_is_routed_by_its_region_code() {
         lon: 120.38,
     });
     publish(&env.bus, &ev, Uuid::now_v7()).await;
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
     let order = order_of(&env, &agent, &ev.ticket_id).await;
     assert_eq!(order.status, "dispatched");
     assert_eq!(order.unit.unwrap().id, "sn-gafj");
     assert_eq!(order.region_code, "370202");
+}
+
+fn act(token: &str, work_order_id: &str, action: Action) -> Request<ActRequest> {
+    authed(
+        token,
+        ActRequest {
+            work_order_id: work_order_id.into(),
+            note: String::new(),
+            action: Some(action),
+        },
+    )
+}
+
+/// The `event`s of a work order's timeline, in order.
+fn events(o: &WorkOrder) -> Vec<String> {
+    o.timeline.iter().map(|e| e.event.clone()).collect()
+}
+
+/// A work order of `SH01` dispatched to sn-gafj, from a published
+/// `ticket.received`; returns it as a dispatcher reads it.
+async fn new_order(env: &Env) -> WorkOrder {
+    let ev = received("SH01", "agent-1");
+    publish(&env.bus, &ev, Uuid::now_v7()).await;
+    let d = env.kit.keys.token("370202", &[Role::Dispatcher], "d-1");
+    order_of(env, &d, &ev.ticket_id).await
+}
+
+#[tokio::test]
+async fn due_timers_issue_notices_once_and_supervision_lifts_the_order() {
+    let env = start_with(|cfg| cfg.timer_poll = Duration::from_millis(200)).await;
+    let wo = new_order(&env).await.id;
+    let h = env
+        .kit
+        .keys
+        .unit_token("370202", &[Role::Handler], "h-sn-gafj", "sn-gafj");
+    let read = |env: &Env| {
+        let (mut client, h, wo) = (env.client.clone(), h.clone(), wo.clone());
+        async move {
+            client
+                .get_work_order(authed(&h, GetWorkOrderRequest { id: wo }))
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let count =
+        |cond: &str| format!("SELECT count(*) FROM timers WHERE work_order_id = '{wo}' AND {cond}");
+    let pending = "fired_at IS NULL AND cancelled_at IS NULL";
+    // Reminder, urge and supervise for each of the three deadlines.
+    assert_eq!(env.db.count(&count(pending)).await, 9);
+    // Time passes: the sign-for reminder falls due.
+    let due_now = |notice: &str, deadline: &str| {
+        format!(
+            "UPDATE timers SET due_at = now() WHERE work_order_id = '{wo}' \
+             AND notice = '{notice}' AND deadline = '{deadline}'"
+        )
+    };
+    assert_eq!(env.db.execute(&due_now("reminder", "sign")).await, 1);
+    let v = wait_until(Duration::from_secs(10), "the reminder", || async {
+        let v = read(&env).await;
+        events(&v).contains(&"reminder".to_owned()).then_some(v)
+    })
+    .await;
+    let reminder = v.timeline.iter().find(|e| e.event == "reminder").unwrap();
+    assert_eq!(reminder.note, "提醒单：签收时限将至");
+    // Signing meets that deadline: its urge and supervise are cancelled.
+    env.client
+        .clone()
+        .act(act(&h, &wo, Action::Sign(Empty {})))
+        .await
+        .unwrap();
+    assert_eq!(
+        env.db
+            .count(&count(&format!("deadline = 'sign' AND {pending}")))
+            .await,
+        0
+    );
+    // Long past the resolve deadline: 督办 and a lift to level 2.
+    assert_eq!(env.db.execute(&due_now("supervise", "resolve")).await, 1);
+    let v = wait_until(Duration::from_secs(10), "the supervise order", || async {
+        let v = read(&env).await;
+        (v.level == 2).then_some(v)
+    })
+    .await;
+    let ev = events(&v);
+    assert_eq!(ev.iter().filter(|e| *e == "reminder").count(), 1, "{ev:?}");
+    assert!(
+        ev.contains(&"supervise".to_owned()) && ev.contains(&"escalated".to_owned()),
+        "{ev:?}"
+    );
+    assert_eq!(env.db.count(&count("fired_at IS NOT NULL")).await, 2);
+}
+
+#[tokio::test]
+async fn a_merged_ticket_s_clocks_stop_and_start_again_when_unmerged() {
+    let env = start().await;
+    let master = new_order(&env).await;
+    let child = new_order(&env).await;
+    let pending = format!(
+        "SELECT count(*) FROM timers WHERE work_order_id = '{}' \
+         AND fired_at IS NULL AND cancelled_at IS NULL",
+        child.id
+    );
+    assert!(env.db.count(&pending).await > 0);
+    let merged = TicketMerged {
+        ticket_id: child.ticket_id.clone(),
+        tenant: "370202".into(),
+        tracking_no: child.tracking_no.clone(),
+        master_id: master.ticket_id.clone(),
+        master_tracking_no: master.tracking_no.clone(),
+        actor_role: "agent".into(),
+        ..Default::default()
+    };
+    publish(&env.bus, &merged, Uuid::now_v7()).await;
+    let d = env.kit.keys.token("370202", &[Role::Dispatcher], "d-1");
+    wait_until(Duration::from_secs(15), "the work order merged", || async {
+        let v = order_of(&env, &d, &child.ticket_id).await;
+        (v.status == "merged").then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.db.count(&pending).await,
+        0,
+        "a merged order's clocks stop"
+    );
+    let unmerged = TicketUnmerged {
+        ticket_id: child.ticket_id.clone(),
+        tenant: "370202".into(),
+        tracking_no: child.tracking_no.clone(),
+        former_master_id: master.ticket_id.clone(),
+        actor_role: "agent".into(),
+        ..Default::default()
+    };
+    publish(&env.bus, &unmerged, Uuid::now_v7()).await;
+    wait_until(
+        Duration::from_secs(15),
+        "the work order unmerged",
+        || async {
+            let v = order_of(&env, &d, &child.ticket_id).await;
+            (v.status == "dispatched").then_some(())
+        },
+    )
+    .await;
+    assert!(
+        env.db.count(&pending).await > 0,
+        "its notices are set again"
+    );
 }

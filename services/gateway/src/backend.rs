@@ -1,8 +1,10 @@
-//! gRPC clients of the services behind the gateway: lazily connected,
-//! timed out, retried on "unavailable" with backoff, carrying the caller's
-//! token and the trace context.
+//! gRPC clients of the services behind the gateway, and the one way every
+//! handler calls them: a [`Call`], which carries the caller's token (or
+//! none, for the public and channel-signed endpoints) and the current
+//! trace, and is sent again after a transport failure only where the call
+//! site says a repeat is harmless. Clients connect lazily and time out.
 
-use std::{future::Future, time::Duration};
+use std::time::Duration;
 
 use jiesu_proto::{
     dispatch::dispatch_service_client::DispatchServiceClient,
@@ -13,9 +15,9 @@ use jiesu_proto::{
     },
     notification::notification_service_client::NotificationServiceClient,
 };
-use tonic::{Code, Request, Status, transport::Channel};
+use tonic::{Code, Request, Response, Status, transport::Channel};
 
-use crate::GatewayConfig;
+use crate::{AppState, GatewayConfig, extract::Caller};
 
 #[derive(Clone)]
 pub struct Backends {
@@ -53,24 +55,124 @@ impl Backends {
     }
 }
 
+/// One call to a service, as one caller. Handlers get it from
+/// [`AppState::intake`] and its siblings and say, with [`Call::retried`] or
+/// [`Call::once`], whether the call may be repeated.
+pub struct Call<'a, C> {
+    client: &'a C,
+    /// The caller's token, forwarded so the service checks it again; none
+    /// for the public endpoints and those authenticated by channel
+    /// credentials inside the message.
+    token: Option<&'a str>,
+    retries: u32,
+}
+
+impl<C: Clone> Call<'_, C> {
+    /// Reads, and creates carrying an idempotency key: sent again (up to
+    /// `gateway.retries` more times, with backoff) while the service cannot
+    /// be reached, since repeating them changes nothing.
+    pub async fn retried<M: Clone, R>(
+        self,
+        msg: M,
+        method: impl AsyncFn(C, Request<M>) -> Result<Response<R>, Status>,
+    ) -> Result<R, Status> {
+        self.send(msg, |m| Some(m.clone()), method).await
+    }
+
+    /// Writes, and reads the service records: sent once, since a lost
+    /// answer may mean the call took effect; the client decides whether to
+    /// send it again.
+    pub async fn once<M, R>(
+        self,
+        msg: M,
+        method: impl AsyncFn(C, Request<M>) -> Result<Response<R>, Status>,
+    ) -> Result<R, Status> {
+        self.send(msg, |_| None, method).await
+    }
+
+    /// Sends `msg` through `method` on a copy of the client and answers the
+    /// service's message. After a transport failure, `again` makes the next
+    /// attempt's message, or ends the call with the failure.
+    async fn send<M, R>(
+        self,
+        msg: M,
+        again: impl Fn(&M) -> Option<M>,
+        method: impl AsyncFn(C, Request<M>) -> Result<Response<R>, Status>,
+    ) -> Result<R, Status> {
+        let mut delay = Duration::from_millis(100);
+        let mut attempt = 0;
+        let mut msg = msg;
+        loop {
+            let next = if attempt < self.retries {
+                again(&msg)
+            } else {
+                None
+            };
+            match method(self.client.clone(), self.request(msg)?).await {
+                Err(s) if is_transport_failure(&s) => {
+                    let Some(next) = next else {
+                        return Err(s);
+                    };
+                    attempt += 1;
+                    tracing::debug!(attempt, "backend unavailable; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 3).min(Duration::from_secs(2));
+                    msg = next;
+                }
+                answer => return answer.map(Response::into_inner),
+            }
+        }
+    }
+
+    /// The request for `msg`, carrying the token (if any) and the trace.
+    fn request<T>(&self, msg: T) -> Result<Request<T>, Status> {
+        let mut req = Request::new(msg);
+        if let Some(token) = self.token {
+            jiesu_auth::bearer_metadata(&mut req, token)?;
+        }
+        jiesu_runtime::grpc::inject_traceparent(&mut req);
+        Ok(req)
+    }
+}
+
+/// The services, as the verified caller or (public) as nobody.
+impl AppState {
+    fn call<'a, C>(&'a self, client: &'a C, caller: Option<&'a Caller>) -> Call<'a, C> {
+        Call {
+            client,
+            token: caller.map(|c| c.token.as_str()),
+            retries: self.backends.retries,
+        }
+    }
+
+    pub fn intake<'a>(&'a self, caller: &'a Caller) -> Call<'a, IntakeServiceClient<Channel>> {
+        self.call(&self.backends.intake, Some(caller))
+    }
+
+    /// Intake's calls made without a token: public reads, and deliveries
+    /// authenticated by a channel's credentials.
+    pub fn public(&self) -> Call<'_, PublicIntakeServiceClient<Channel>> {
+        self.call(&self.backends.public, None)
+    }
+
+    pub fn dispatch<'a>(&'a self, caller: &'a Caller) -> Call<'a, DispatchServiceClient<Channel>> {
+        self.call(&self.backends.dispatch, Some(caller))
+    }
+
+    pub fn grid<'a>(&'a self, caller: &'a Caller) -> Call<'a, GridServiceClient<Channel>> {
+        self.call(&self.backends.grid, Some(caller))
+    }
+
+    pub fn notification<'a>(
+        &'a self,
+        caller: &'a Caller,
+    ) -> Call<'a, NotificationServiceClient<Channel>> {
+        self.call(&self.backends.notification, Some(caller))
+    }
+}
+
 /// Largest gRPC message to intake (attachments travel in one message).
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
-
-/// A request carrying the caller's token and the current trace.
-pub fn request<T>(token: &str, msg: T) -> Result<Request<T>, Status> {
-    let mut req = Request::new(msg);
-    jiesu_auth::bearer_metadata(&mut req, token)?;
-    jiesu_runtime::grpc::inject_traceparent(&mut req);
-    Ok(req)
-}
-
-/// A request without a caller token (channel-authenticated or public),
-/// carrying the current trace.
-pub fn public_request<T>(msg: T) -> Request<T> {
-    let mut req = Request::new(msg);
-    jiesu_runtime::grpc::inject_traceparent(&mut req);
-    req
-}
 
 /// True for failures of the connection rather than answers of the service:
 /// `Unavailable` (nobody listening) and `Unknown` (the connection broke
@@ -78,27 +180,4 @@ pub fn public_request<T>(msg: T) -> Request<T> {
 /// `Unknown` themselves.
 pub fn is_transport_failure(s: &Status) -> bool {
     matches!(s.code(), Code::Unavailable | Code::Unknown) && !jiesu_proto::status::is_overloaded(s)
-}
-
-/// Calls `f` until it succeeds, fails with an answer of the service, or
-/// `retries` extra attempts are used. Only for calls that are safe to repeat
-/// (reads, and creates carrying an idempotency key).
-pub async fn with_retry<T, F, Fut>(retries: u32, mut f: F) -> Result<T, Status>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, Status>>,
-{
-    let mut delay = Duration::from_millis(100);
-    let mut attempt = 0;
-    loop {
-        match f().await {
-            Err(s) if is_transport_failure(&s) && attempt < retries => {
-                attempt += 1;
-                tracing::debug!(attempt, "backend unavailable; retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 3).min(Duration::from_secs(2));
-            }
-            other => return other,
-        }
-    }
 }

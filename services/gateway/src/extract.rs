@@ -62,8 +62,6 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// Parses JSON, turning serde's errors into messages that name the field and
-/// the expectation but never repeat the submitted value.
 /// The raw body, size-limited, with our error body on failure.
 pub struct RawBody(pub Bytes);
 
@@ -121,6 +119,8 @@ pub async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError
     })
 }
 
+/// Parses JSON, turning serde's errors into messages that name the field and
+/// the expectation but never repeat the submitted value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     jiesu_runtime::json::parse_strict(bytes).map_err(|e| match e {
         JsonError::Syntax(msg) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", msg),

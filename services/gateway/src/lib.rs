@@ -6,40 +6,29 @@
 //! dispatch), and renders every error as `{"code","message","field"}`. Serves
 //! its OpenAPI 3.1 document, generated from the handlers, at
 //! `/api/v1/openapi.json`. Holds no data of its own and never logs bodies.
+//!
+//! Layout: [`rest`] has a module per resource of the public API, [`open311`]
+//! the GeoReport v2 endpoints, [`view`] the answers composed from several
+//! services (pure), [`backend`] the one way to call a service.
 
-pub mod attachments;
 pub mod backend;
-pub mod channels;
-pub mod directory;
 pub mod error;
 pub mod extract;
-pub mod grid_work;
-pub mod grids;
-pub mod kb;
+mod observe;
 pub mod open311;
+pub mod openapi;
 pub mod ratelimit;
-pub mod reference;
-pub mod tickets;
-pub mod work_orders;
+pub mod rest;
+pub mod view;
 
 use std::{sync::Arc, time::Duration};
 
-use axum::{
-    Json, Router,
-    extract::{DefaultBodyLimit, MatchedPath, Request, State},
-    http::StatusCode,
-    middleware::{self, Next},
-    response::{IntoResponse, Response},
-    routing::get,
-};
+use axum::{Json, Router, extract::DefaultBodyLimit, http::StatusCode, middleware, routing::get};
 use jiesu_auth::Verifier;
-use jiesu_runtime::{ConfigError, RunningTarget, StartError, TargetCtx};
+use jiesu_service::{ConfigError, Env, NoDatabase, RunningTarget, StartError, Target};
 use serde::Deserialize;
-use utoipa::{
-    Modify, OpenApi,
-    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
-};
-use utoipa_axum::{router::OpenApiRouter, routes};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 pub const TARGET: &str = "gateway";
 
@@ -131,174 +120,11 @@ pub struct AppState {
     pub limits: Arc<ratelimit::Limits>,
 }
 
-#[derive(OpenApi)]
-#[openapi(
-    paths(
-        attachments::upload,
-        grids::export_layer,
-        grids::import_layer,
-        grids::stream_import,
-        grids::get_import,
-        grids::split_grid,
-        grids::import_pairs,
-        grids::import_buildings,
-        grid_work::check_in
-    ),
-    info(
-        title = "Jiesu 接诉即办 API",
-        description = "Public API of the Jiesu request-handling platform. Every endpoint but \
-                       /healthz and this document needs `Authorization: Bearer <JWT>`. Errors are \
-                       `{\"code\",\"message\",\"field\"}`; personal data is masked in every answer.",
-        version = env!("CARGO_PKG_VERSION"),
-    ),
-    modifiers(&BearerAuth),
-    tags(
-        (name = "tickets", description = "Requests (诉求) from intake to dispatch"),
-        (name = "reference", description = "Tenant reference data"),
-        (name = "notifications", description = "What units and people were told"),
-        (name = "knowledge", description = "Knowledge base for direct answers (直接答复) and intake counts"),
-        (name = "channels", description = "Registered channels and the signed webhook of a tenant's own platform"),
-        (name = "work orders", description = "Work orders (工单): queues, actions, clocks, the SLA policy and the working calendar"),
-        (name = "grids", description = "Grids (网格): layers, history (split, merge, as of), pairs, the building registry and locating a point"),
-        (name = "grid people", description = "Grid workers, households and key persons (personal data masked, reads recorded)"),
-        (name = "duties", description = "Visit and patrol duties, check-ins and compliance"),
-        (name = "grid events", description = "Matters found in the grid: closed there or whistled up (吹哨); broadcasts"),
-        (name = "operations", description = "Health"),
-    )
-)]
-struct ApiDoc;
-
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-    }
-}
-
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct Health {
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-/// Liveness of the public port: 200 once the gateway can verify tokens.
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "operations",
-    responses(
-        (status = 200, description = "Serving", body = Health),
-        (status = 503, description = "No token keys loaded yet", body = Health),
-    )
-)]
-async fn healthz(State(state): State<AppState>) -> Response {
-    if state.verifier.key_count() > 0 {
-        Json(Health {
-            status: "ok".into(),
-        })
-        .into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(Health {
-                status: "no_keys".into(),
-            }),
-        )
-            .into_response()
-    }
-}
-
 /// The router and its OpenAPI document, both built from the handlers.
 pub fn router(state: AppState) -> Router {
     let max_body = state.cfg.max_body_bytes;
-    let max_attachment = state.cfg.max_attachment_bytes;
-    let max_layer = state.cfg.max_layer_bytes;
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(healthz))
-        .routes(routes!(tickets::create_ticket))
-        .routes(routes!(tickets::get_ticket))
-        .routes(routes!(tickets::add_information))
-        .routes(routes!(tickets::withdraw))
-        .routes(routes!(tickets::track))
-        .routes(routes!(tickets::duplicates))
-        .routes(routes!(tickets::merge))
-        .routes(routes!(tickets::unmerge))
-        .routes(routes!(attachments::download))
-        .routes(routes!(reference::list_categories))
-        .routes(routes!(reference::suggest_categories))
-        .routes(routes!(reference::export_categories))
-        .routes(routes!(reference::import_categories))
-        .routes(routes!(reference::list_notifications))
-        .routes(routes!(channels::register_channel, channels::list_channels))
-        .routes(routes!(channels::rotate_channel))
-        .routes(routes!(channels::disable_channel))
-        .routes(routes!(channels::webhook))
-        .routes(routes!(kb::create_entry))
-        .routes(routes!(kb::update_entry))
-        .routes(routes!(kb::retire_entry))
-        .routes(routes!(kb::search))
-        .routes(routes!(kb::stats))
-        .routes(routes!(work_orders::list))
-        .routes(routes!(work_orders::get))
-        .routes(routes!(work_orders::act))
-        .routes(routes!(work_orders::get_policy, work_orders::put_policy))
-        .routes(routes!(
-            work_orders::get_calendar,
-            work_orders::set_calendar
-        ))
-        .routes(routes!(directory::list_units))
-        .routes(routes!(directory::put_unit))
-        .routes(routes!(
-            directory::export_responsibilities,
-            directory::import_responsibilities
-        ))
-        .routes(routes!(directory::gaps))
-        .routes(routes!(grids::locate))
-        .routes(routes!(grids::list_regions))
-        .routes(routes!(grids::import_regions))
-        .routes(routes!(grids::get_grid))
-        .routes(routes!(grids::merge_grids))
-        .routes(routes!(grid_work::create_worker))
-        .routes(routes!(grid_work::update_worker))
-        .routes(routes!(grid_work::list_workers))
-        .routes(routes!(grid_work::assign))
-        .routes(routes!(grid_work::unassign))
-        .routes(routes!(grid_work::rate))
-        .routes(routes!(
-            grid_work::create_household,
-            grid_work::list_households
-        ))
-        .routes(routes!(
-            grid_work::create_key_person,
-            grid_work::list_key_persons
-        ))
-        .routes(routes!(
-            grid_work::update_key_person,
-            grid_work::get_key_person
-        ))
-        .routes(routes!(grid_work::list_reads))
-        .routes(routes!(grid_work::get_rules, grid_work::put_rules))
-        .routes(routes!(grid_work::generate))
-        .routes(routes!(grid_work::list_tasks))
-        .routes(routes!(grid_work::compliance))
-        .routes(routes!(grid_work::report, grid_work::list_events))
-        .routes(routes!(grid_work::stats))
-        .routes(routes!(grid_work::get_event))
-        .routes(routes!(grid_work::close))
-        .routes(routes!(grid_work::whistle))
-        .routes(routes!(grid_work::broadcast))
-        .split_for_parts();
-    let doc = Arc::new(api);
+    let (router, doc) = api(&state.cfg).split_for_parts();
+    let doc = Arc::new(openapi::finish(doc));
     router
         .route(
             "/api/v1/openapi.json",
@@ -307,124 +133,72 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
-        // Uploads get their own, larger body limit.
-        .route(
-            "/api/v1/tickets/{id}/attachments",
-            axum::routing::post(attachments::upload).layer(DefaultBodyLimit::max(max_attachment)),
-        )
-        // Grid layers too.
-        .route(
-            "/api/v1/admin/grids",
-            get(grids::export_layer)
-                .put(grids::import_layer)
-                .layer(DefaultBodyLimit::max(max_layer)),
-        )
-        // Split parts, pairs and the building registry can be large files.
-        .route(
-            "/api/v1/admin/grids/{code}/split",
-            axum::routing::post(grids::split_grid).layer(DefaultBodyLimit::max(max_layer)),
-        )
-        .route(
-            "/api/v1/admin/grid-pairs",
-            axum::routing::put(grids::import_pairs).layer(DefaultBodyLimit::max(max_layer)),
-        )
-        .route(
-            "/api/v1/admin/buildings",
-            axum::routing::put(grids::import_buildings).layer(DefaultBodyLimit::max(max_layer)),
-        )
-        // A check-in carries a photo (base64 in JSON).
-        .route(
-            "/api/v1/duty-tasks/{id}/check-in",
-            axum::routing::post(grid_work::check_in)
-                .layer(DefaultBodyLimit::max(max_attachment * 4 / 3 + 64 * 1024)),
-        )
-        // Streamed imports read their body as it arrives (grid bounds it).
-        .route(
-            "/api/v1/admin/grid-imports/{id}",
-            get(grids::get_import).put(grids::stream_import),
-        )
-        // Open311 GeoReport v2 has its own specification and error format.
-        .route("/open311/v2/{tenant}", get(open311::root))
-        .route("/open311/v2/{tenant}/", get(open311::root))
-        .route(
-            "/open311/v2/{tenant}/{file}",
-            get(open311::get_collection).post(open311::post_request),
-        )
-        .route(
-            "/open311/v2/{tenant}/services/{file}",
-            get(open311::get_service),
-        )
-        .route(
-            "/open311/v2/{tenant}/requests/{file}",
-            get(open311::get_request),
-        )
-        .route(
-            "/open311/v2/{tenant}/tokens/{file}",
-            get(open311::get_token),
-        )
         .fallback(|| async {
             error::ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint")
         })
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
-            panic_response,
+            observe::panic_response,
         ))
-        .layer(middleware::from_fn(observe))
+        .layer(middleware::from_fn(observe::observe))
         .with_state(state)
 }
 
-/// A bug in a handler answers 500 with the usual body (and is logged)
-/// instead of dropping the connection.
-fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("request handler panicked");
-    error::ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        "internal error",
-    )
-    .into_response()
-}
-
-/// A span per request that continues the caller's trace, and metrics by
-/// route template (never the raw path or query: they may carry identifiers).
-async fn observe(req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().clone();
-    let span = tracing::info_span!("http", http.method = %method, http.route = %route, http.status = tracing::field::Empty, otel.kind = "server");
-    if let Some(tp) = req
-        .headers()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-    {
-        jiesu_runtime::telemetry::set_remote_parent(&span, tp);
-    }
-    let started = std::time::Instant::now();
-    let resp = tracing::Instrument::instrument(next.run(req), span.clone()).await;
-    let status = resp.status().as_u16();
-    span.record("http.status", status);
-    let elapsed = started.elapsed().as_secs_f64();
-    metrics::counter!("jiesu_http_requests_total", "route" => route.clone(), "method" => method.to_string(), "status" => status.to_string()).increment(1);
-    metrics::histogram!("jiesu_http_request_seconds", "route" => route.clone()).record(elapsed);
-    if status >= 500 {
-        tracing::warn!(parent: &span, status, elapsed_ms = (elapsed * 1000.0) as u64, "request failed");
-    } else {
-        tracing::debug!(parent: &span, status, elapsed_ms = (elapsed * 1000.0) as u64, "request served");
-    }
-    resp
+/// Every route, each resource's with its own body limit where it needs a
+/// larger one than `gateway.max_body_bytes`, and the document describing
+/// them.
+fn api(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .merge(rest::health::routes())
+        .merge(rest::tickets::routes())
+        .merge(rest::follow_ups::routes())
+        .merge(rest::attachments::routes(cfg))
+        .merge(rest::ticket_merges::routes())
+        .merge(rest::tracking::routes())
+        .merge(rest::categories::routes())
+        .merge(rest::notifications::routes())
+        .merge(rest::channels::routes())
+        .merge(rest::knowledge::routes())
+        .merge(rest::intake_stats::routes())
+        .merge(rest::work_orders::routes())
+        .merge(rest::work_order_actions::routes())
+        .merge(rest::settings::routes())
+        .merge(rest::units::routes())
+        .merge(rest::responsibilities::routes())
+        .merge(rest::regions::routes())
+        .merge(rest::grids::routes(cfg))
+        .merge(rest::grid_imports::routes())
+        .merge(rest::buildings::routes(cfg))
+        .merge(rest::grid_workers::routes())
+        .merge(rest::households::routes())
+        .merge(rest::key_persons::routes())
+        .merge(rest::duty_rules::routes())
+        .merge(rest::duties::routes(cfg))
+        .merge(rest::grid_events::routes())
+        .merge(rest::broadcasts::routes())
+        .merge(open311::routes())
 }
 
 pub struct Gateway;
 
-impl Gateway {
-    pub async fn build(
-        cfg: &GatewayConfig,
-        verifier: Verifier,
-        ctx: &TargetCtx,
-    ) -> Result<RunningTarget, StartError> {
+impl Target for Gateway {
+    const NAME: &'static str = TARGET;
+    type Config = GatewayConfig;
+    type Migrations = NoDatabase;
+
+    fn place(cfg: &mut GatewayConfig, addr: &str, _database_url: &str) {
+        cfg.http_addr = addr.into();
+    }
+
+    fn database_url(_cfg: &GatewayConfig) -> &str {
+        ""
+    }
+
+    fn validate(cfg: &GatewayConfig) -> Result<(), ConfigError> {
+        cfg.validate()
+    }
+
+    async fn build(cfg: &GatewayConfig, env: &Env) -> Result<RunningTarget, StartError> {
         cfg.validate().map_err(|e| StartError::new(TARGET, e))?;
         let backends = backend::Backends::new(cfg)
             .map_err(|(key, e)| StartError::new(TARGET, ConfigError::invalid(key, e)))?;
@@ -432,13 +206,13 @@ impl Gateway {
             .await
             .map_err(|e| StartError::new(TARGET, e))?;
         let app = router(AppState {
-            verifier,
+            verifier: env.verifier.clone(),
             backends,
             limits: Arc::new(ratelimit::Limits::new(&cfg.rate_limit)),
             cfg: Arc::new(cfg.clone()),
         });
-        let ready = ctx.readiness.register("gateway.http");
-        let shutdown = ctx.shutdown.clone();
+        let ready = env.ctx.readiness.register("gateway.http");
+        let shutdown = env.ctx.shutdown.clone();
         let task = tokio::spawn(async move {
             ready.set(true);
             let result = axum::serve(

@@ -76,27 +76,10 @@ async fn main() -> Res<()> {
     );
 
     let db = jiesu_testkit::TestDb::new::<jiesu_grid::Migrations>("grid").await;
-    let keys = jiesu_testkit::TestKeys::new();
-    let target = jiesu_testkit::TestTarget::new();
-    let verifier = jiesu_auth::Verifier::start(&keys.auth_config()).await?;
-    let cfg = jiesu_grid::GridConfig {
-        grpc_addr: jiesu_testkit::TestTarget::ADDR.into(),
-        database_url: db.url.clone(),
-        ..Default::default()
-    };
-    let bus = jiesu_testkit::TestBus::new();
-    let running = jiesu_grid::GridTarget::build(
-        &cfg,
-        &db.config(),
-        bus.connect().await,
-        verifier,
-        keys.keyring(),
-        &target.ctx,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let url = format!("http://{}", running.addr());
-    tokio::spawn(running.run_until_stopped());
+    let kit = jiesu_testkit::TestEnv::new().await;
+    let keys = &kit.keys;
+    let running = kit.spawn_on::<jiesu_grid::GridTarget>(&db, |_| {}).await;
+    let url = running.url();
     let client = GridServiceClient::connect(url.clone())
         .await?
         .max_decoding_message_size(256 << 20);
@@ -218,19 +201,9 @@ async fn main() -> Res<()> {
     drop((out, back));
 
     // A replica starting on this database builds its index from the rows.
-    let second = jiesu_testkit::TestTarget::new();
     let before = rss_bytes();
     let t = Instant::now();
-    let restarted = jiesu_grid::GridTarget::build(
-        &cfg,
-        &db.config(),
-        bus.connect().await,
-        jiesu_auth::Verifier::start(&keys.auth_config()).await?,
-        keys.keyring(),
-        &second.ctx,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let restarted = kit.spawn_on::<jiesu_grid::GridTarget>(&db, |_| {}).await;
     println!(
         "start-up of a second replica: {:.1} s to load and index {grids_n} grids; resident memory +{:.0} MiB",
         t.elapsed().as_secs_f64(),

@@ -59,29 +59,12 @@ async fn grpc(index: &GridIndex, points: &[(f64, f64)], answers: &[Option<String
         jiesu_grid::store::upsert(&conn, "370202", chunk, None, None).await?;
     }
     let stored = t.elapsed();
-    let keys = jiesu_testkit::TestKeys::new();
-    let target = jiesu_testkit::TestTarget::new();
-    let verifier = jiesu_auth::Verifier::start(&keys.auth_config()).await?;
-    let cfg = jiesu_grid::GridConfig {
-        grpc_addr: jiesu_testkit::TestTarget::ADDR.into(),
-        database_url: db.url.clone(),
-        ..Default::default()
-    };
+    let kit = jiesu_testkit::TestEnv::new().await;
+    let keys = &kit.keys;
     let t = Instant::now();
-    let bus = jiesu_testkit::TestBus::new();
-    let running = jiesu_grid::GridTarget::build(
-        &cfg,
-        &db.config(),
-        bus.connect().await,
-        verifier,
-        keys.keyring(),
-        &target.ctx,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let running = kit.spawn_on::<jiesu_grid::GridTarget>(&db, |_| {}).await;
     let start_up = t.elapsed();
-    let client = GridServiceClient::connect(format!("http://{}", running.addr())).await?;
-    tokio::spawn(running.run_until_stopped());
+    let client = GridServiceClient::connect(running.url()).await?;
     let token = keys.token("370202", &[jiesu_auth::Role::GridWorker], "bench");
     let call = |c: GridServiceClient<tonic::transport::Channel>,
                 lat: f64,

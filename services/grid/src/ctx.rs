@@ -1,18 +1,18 @@
 //! What every grid handler shares: the database, the indexes, the outbox,
-//! the personal-data keys and the settings; and the checks they repeat.
+//! the personal-data keys and the settings; and who may work on which
+//! grids (admins and supervisors inside their scope, grid workers on the
+//! grids they are assigned to or that their token names).
 
 use std::{collections::HashSet, sync::Arc};
 
 use jiesu_auth::{Principal, Role};
 use jiesu_pii::Keyring;
-use jiesu_proto::status;
-use sea_orm::{DatabaseConnection, DbErr};
-use tonic::Status;
-use uuid::Uuid;
+use sea_orm::DatabaseConnection;
 
 use crate::{
     domain::layer::Grid,
-    store::{Layers, stmt},
+    error::GridError,
+    store::{Layers, workers},
 };
 
 #[derive(Clone)]
@@ -27,65 +27,31 @@ pub struct Ctx {
     pub max_stream_bytes: u64,
 }
 
-pub fn db_error(e: DbErr) -> Status {
-    tracing::error!(error = %e, "grid database error");
-    status::internal()
-}
+/// Staff who administer grids and their people.
+pub const ADMINS: [Role; 2] = [Role::TenantAdmin, Role::Supervisor];
 
-pub fn pii_error(e: jiesu_pii::PiiError) -> Status {
-    tracing::error!(error = %e, "grid personal-data key error");
-    status::internal()
-}
-
-/// Lists problems in one InvalidArgument on `field`, at most 20 shown.
-pub fn refuse(field: &str, problems: &[String]) -> Status {
-    let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
-    let more = problems.len().saturating_sub(shown.len());
-    let tail = if more > 0 {
-        format!(" (and {more} more)")
-    } else {
-        String::new()
-    };
-    status::invalid_field(field, format!("{}{tail}", shown.join("; ")))
-}
-
-pub fn parse_id(field: &str, s: &str) -> Result<Uuid, Status> {
-    Uuid::parse_str(s.trim()).map_err(|_| status::invalid_field(field, "must be a UUID"))
+pub fn is_admin(who: &Principal) -> bool {
+    ADMINS.iter().any(|r| who.has_role(*r))
 }
 
 pub fn count(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
 }
 
-/// Staff who administer grids and their people.
-pub const ADMINS: [Role; 2] = [Role::TenantAdmin, Role::Supervisor];
-
 impl Ctx {
     /// A current grid of the tenant by code.
-    pub fn grid(&self, tenant: &str, code: &str) -> Result<Grid, Status> {
+    pub fn grid(&self, tenant: &str, code: &str) -> Result<Grid, GridError> {
         self.layers
             .get(tenant)
             .and_then(|idx| idx.get(code).cloned())
-            .ok_or_else(|| status::not_found("grid"))
+            .ok_or(GridError::NotFound("grid"))
     }
 
     /// The grids a grid worker serves: those in the token's `grids` claim
     /// and those the worker's account is assigned to.
-    pub async fn my_grids(&self, who: &Principal) -> Result<HashSet<String>, Status> {
+    pub async fn my_grids(&self, who: &Principal) -> Result<HashSet<String>, GridError> {
         let mut mine: HashSet<String> = who.grids.iter().cloned().collect();
-        let rows = self
-            .db
-            .query_all_raw(stmt(
-                "SELECT a.grid_code FROM assignments a JOIN workers w \
-                   ON w.tenant = a.tenant AND w.id = a.worker_id \
-                 WHERE a.tenant = $1 AND w.account = $2 AND w.active",
-                vec![who.tenant.code().into(), who.sub.clone().into()],
-            ))
-            .await
-            .map_err(db_error)?;
-        for r in rows {
-            mine.insert(r.try_get("", "grid_code").map_err(db_error)?);
-        }
+        mine.extend(workers::assigned_grids(&self.db, who.tenant.code(), &who.sub).await?);
         Ok(mine)
     }
 
@@ -110,29 +76,35 @@ impl Ctx {
         )
     }
 
-    /// The grids a listing covers: `grid` if given (and the caller may
-    /// work on it), else every grid the caller may see (`None`: the whole
-    /// tenant, for admins and supervisors scoped to it).
-    pub async fn listed_grids(
-        &self,
-        who: &Principal,
-        grid: &str,
-    ) -> Result<Option<Vec<String>>, Status> {
-        if !grid.is_empty() {
-            self.may_work_on(who, grid).await?;
-            return Ok(Some(vec![grid.to_owned()]));
-        }
-        if ADMINS.iter().any(|r| who.has_role(*r)) {
+    /// The grids whose people `who` may see: `None` = all of the tenant's
+    /// (admins and supervisors scoped to it), else theirs. Grid workers
+    /// only; other roles are refused.
+    pub async fn visible_grids(&self, who: &Principal) -> Result<Option<Vec<String>>, GridError> {
+        if is_admin(who) {
             return Ok(self.scoped_grids(who));
         }
         who.require_any(&[Role::GridWorker])?;
         Ok(Some(self.my_grids(who).await?.into_iter().collect()))
     }
 
+    /// The grids a listing covers: `grid` if given (and the caller may
+    /// work on it), else every grid the caller may see.
+    pub async fn listed_grids(
+        &self,
+        who: &Principal,
+        grid: &str,
+    ) -> Result<Option<Vec<String>>, GridError> {
+        if !grid.is_empty() {
+            self.may_work_on(who, grid).await?;
+            return Ok(Some(vec![grid.to_owned()]));
+        }
+        self.visible_grids(who).await
+    }
+
     /// Whether `who` may work on `grid_code`: admins and supervisors on the
     /// grids inside their scope, grid workers on theirs.
-    pub async fn may_work_on(&self, who: &Principal, grid_code: &str) -> Result<(), Status> {
-        let allowed = if ADMINS.iter().any(|r| who.has_role(*r)) {
+    pub async fn may_work_on(&self, who: &Principal, grid_code: &str) -> Result<(), GridError> {
+        let allowed = if is_admin(who) {
             self.scoped_grids(who)
                 .is_none_or(|inside| inside.iter().any(|g| g == grid_code))
         } else {
@@ -142,22 +114,7 @@ impl Ctx {
         if allowed {
             Ok(())
         } else {
-            Err(status::coded(
-                tonic::Code::PermissionDenied,
-                "not_your_grid",
-                format!("grid {grid_code} is not one of your grids"),
-                Some("grid_code"),
-            ))
+            Err(GridError::NotYourGrid(grid_code.to_owned()))
         }
     }
-
-    pub fn seal(&self, value: &str, aad: &str) -> Result<String, Status> {
-        self.keyring.encrypt(value, aad).map_err(pii_error)
-    }
-
-    pub fn open(&self, sealed: &str, aad: &str) -> Result<String, Status> {
-        self.keyring.decrypt(sealed, aad).map_err(pii_error)
-    }
 }
-
-use sea_orm::ConnectionTrait;

@@ -9,31 +9,29 @@
 //! lookups). Grid workers and their grids; households and key persons
 //! (sealed personal data, audited reads); duty rules, tasks and check-ins;
 //! grid events closed in the grid or whistled up to intake; broadcasts.
+//!
+//! Laid out as every service is: `api` (the gRPC edge: roles and
+//! translation), `domain` (pure rules), `store` (every SQL statement, and
+//! the per-replica index built from the table), `events` (what grid
+//! consumes), one [`GridError`]. Never reads another service's data.
 
 pub mod api;
 pub mod ctx;
 pub mod domain;
-pub mod duties;
-pub mod history;
-pub mod matters;
-pub mod people;
+pub mod duty_rounds;
+pub mod error;
+pub mod events;
 pub mod rekey;
-pub mod reshape;
 pub mod seed;
 pub mod store;
-pub mod streaming;
 
-use std::sync::Arc;
+pub use error::GridError;
 
-use jiesu_pii::Keyring;
-
-use jiesu_auth::{AuthInterceptor, Verifier};
-use jiesu_bus::{Bus, Outbox, Relay};
-use jiesu_db::{DbConfig, SqlMigration};
+use jiesu_db::SqlMigration;
 use jiesu_proto::grid::{
     grid_service_server::GridServiceServer, internal_grid_service_server::InternalGridServiceServer,
 };
-use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
+use jiesu_service::{ConfigError, Env, RunningTarget, ServiceBuilder, StartError, Target};
 use serde::Deserialize;
 
 pub const TARGET: &str = "grid";
@@ -123,94 +121,71 @@ pub const CONSUMER_TICKET_RECEIVED: &str = "grid-ticket-received";
 
 pub struct GridTarget;
 
-impl GridTarget {
-    pub async fn build(
-        cfg: &GridConfig,
-        db_cfg: &DbConfig,
-        bus: Bus,
-        verifier: Verifier,
-        keyring: Arc<Keyring>,
-        ctx: &TargetCtx,
-    ) -> Result<RunningTarget, StartError> {
-        let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
+impl Target for GridTarget {
+    const NAME: &'static str = TARGET;
+    type Config = GridConfig;
+    type Migrations = Migrations;
+    const SEALED: &'static [jiesu_db::rekey::Column] = rekey::COLUMNS;
+
+    jiesu_service::grpc_service_placement!();
+
+    fn validate(cfg: &GridConfig) -> Result<(), ConfigError> {
+        jiesu_runtime::config::parse_addr("grid.grpc_addr", &cfg.grpc_addr)?;
+        jiesu_auth::service_key::parse_digests(
+            &cfg.service_key_digests,
+            "grid.service_key_digests",
+        )
+        .map_err(|e| ConfigError::invalid("grid.service_key_digests", e.to_string()))?;
+        if !cfg.checkin_tolerance_m.is_finite() || cfg.checkin_tolerance_m < 0.0 {
+            return Err(ConfigError::invalid(
+                "grid.checkin_tolerance_m",
+                "must be 0 or more",
+            ));
+        }
+        Ok(())
+    }
+
+    async fn build(cfg: &GridConfig, env: &Env) -> Result<RunningTarget, StartError> {
+        Self::validate(cfg).map_err(|e| StartError::new(TARGET, e))?;
         let clients = jiesu_auth::service_key::parse_digests(
             &cfg.service_key_digests,
             "grid.service_key_digests",
         )
-        .map_err(|e| err(&e))?;
-        let db = jiesu_db::open::<Migrations>(TARGET, &cfg.database_url, db_cfg)
+        .map_err(|e| StartError::new(TARGET, e))?;
+        let keyring = env.keyring(TARGET)?;
+        let svc = ServiceBuilder::open::<Self>(cfg, env)
+            .await?
+            .relay_outbox()
+            .await?;
+        let layers = store::Layers::load(&svc.db())
             .await
-            .map_err(|e| err(&e))?;
-        let layers = store::Layers::load(&db).await.map_err(|e| err(&e))?;
-        bus.ensure_stream(TARGET).await.map_err(|e| err(&e))?;
-        let outbox = Outbox::new(&bus.cfg);
-        if !cfg.checkin_tolerance_m.is_finite() || cfg.checkin_tolerance_m < 0.0 {
-            return Err(err(&"grid.checkin_tolerance_m must be 0 or more"));
-        }
+            .map_err(|e| svc.error(e))?;
         let shared = ctx::Ctx {
-            db: db.clone(),
+            db: svc.db(),
             layers: layers.clone(),
-            outbox: outbox.clone(),
+            outbox: svc.outbox(),
             keyring,
             checkin_tolerance_m: cfg.checkin_tolerance_m,
             max_photo_bytes: cfg.max_photo_bytes,
             max_stream_bytes: cfg.max_stream_bytes,
         };
-        let (listener, grpc_addr) = jiesu_runtime::grpc::bind("grid.grpc_addr", &cfg.grpc_addr)
-            .await
-            .map_err(|e| err(&e))?;
-        let health =
-            jiesu_runtime::grpc::health::<GridServiceServer<api::GridApi>>(ctx.shutdown.clone())
-                .await;
-        let refresher = tokio::spawn(store::refresh(
-            db.clone(),
-            layers.clone(),
-            cfg.refresh_interval,
-            ctx.shutdown.clone(),
-        ));
-        let router = jiesu_runtime::grpc::server()
-            .add_service(health)
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                // A whole layer travels in one message.
-                GridServiceServer::new(api::GridApi::new(shared.clone()))
-                    .max_decoding_message_size(MAX_LAYER_BYTES)
-                    .max_encoding_message_size(MAX_LAYER_BYTES),
-                AuthInterceptor::new(verifier),
-            ))
-            .add_service(InternalGridServiceServer::new(api::InternalApi::new(
-                layers.clone(),
-                clients,
-            )));
-        let server = jiesu_runtime::grpc::serve(
-            router,
-            listener,
-            TARGET,
-            ctx.readiness.register("grid.grpc"),
-            ctx.shutdown.clone(),
-        );
-        let whistled = jiesu_bus::spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            jiesu_bus::ConsumerSpec::new(CONSUMER_TICKET_RECEIVED),
-            matters::TicketReceivedHandler,
-            ctx.shutdown.clone(),
-            ctx.readiness.register("grid.consumer.ticket_received"),
-        );
-        let duties = tokio::spawn(duties::generate_loop(
-            shared,
-            cfg.duty_interval,
-            ctx.shutdown.clone(),
-        ));
-        let relay = Relay::new(db, bus, &outbox, TARGET);
-        let relay_task = relay.spawn_after(
-            vec![server, whistled],
-            ctx.readiness.register("grid.outbox"),
-            ctx,
-        );
-        Ok(RunningTarget::new(
-            TARGET,
-            grpc_addr,
-            vec![relay_task, refresher, duties],
-        ))
+        let (db, refresh, duty_interval) = (svc.db(), cfg.refresh_interval, cfg.duty_interval);
+        let (indexed, duties) = (layers.clone(), shared.clone());
+        svc.grpc(
+            // A whole layer travels in one message.
+            GridServiceServer::new(api::GridApi::new(shared))
+                .max_decoding_message_size(MAX_LAYER_BYTES)
+                .max_encoding_message_size(MAX_LAYER_BYTES),
+        )
+        // Authenticated by a service key (dispatch's routing).
+        .grpc_own_auth(InternalGridServiceServer::new(api::InternalApi::new(
+            layers, clients,
+        )))
+        .consumer(CONSUMER_TICKET_RECEIVED, events::TicketReceivedHandler)
+        // Follows other replicas' changes to the layers.
+        .task(move |stop| store::refresh(db, indexed, refresh, stop))
+        .task(move |stop| duty_rounds::generate_loop(duties, duty_interval, stop))
+        .serve(&cfg.grpc_addr)
+        .await
     }
 }

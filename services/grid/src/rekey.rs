@@ -12,7 +12,7 @@ const fn col(table: &'static str, column: &'static str, aad: &'static str) -> Co
     }
 }
 
-/// Every sealed column of grid, with the associated data `people::aad`
+/// Every sealed column of grid, with the associated data `store::aad`
 /// binds it to.
 pub const COLUMNS: &[Column] = &[
     col("workers", "phone_enc", "grid.workers.phone:{tenant}:{id}"),

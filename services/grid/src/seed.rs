@@ -4,7 +4,10 @@
 
 use sea_orm::DatabaseConnection;
 
-use crate::{domain::layer, store};
+use crate::{
+    domain::{layer, registry::Building},
+    store,
+};
 
 const COLS: usize = 23;
 const ROWS: usize = 22;
@@ -144,10 +147,15 @@ pub async fn import_pairs(
 
 /// The registry buildings of the demo (the micro grids' 门牌).
 pub async fn import_buildings(db: &DatabaseConnection, tenant: &str) -> Result<usize, String> {
-    let rows: Vec<(String, String, f64, f64)> = DEMO_PLACES
+    let rows: Vec<Building> = DEMO_PLACES
         .iter()
         .filter(|p| p.1 == "micro")
-        .map(|(code, _, name, lon, lat)| ((*code).to_owned(), format!("市南区{name}"), *lat, *lon))
+        .map(|(code, _, name, lon, lat)| Building {
+            code: (*code).to_owned(),
+            address: format!("市南区{name}"),
+            lat: *lat,
+            lon: *lon,
+        })
         .collect();
     store::upsert_buildings(db, tenant, &rows)
         .await
@@ -179,38 +187,20 @@ pub async fn import_workers(
     tenant: &str,
     keyring: &jiesu_pii::Keyring,
 ) -> Result<usize, String> {
-    use sea_orm::ConnectionTrait;
     for (account, name, phone, kind, occupation) in DEMO_WORKERS {
         // A stable id per account, so that a second run updates.
         let id = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, account.as_bytes());
-        let sealed = keyring
-            .encrypt(phone, &crate::people::aad(tenant, "workers", id, "phone"))
+        let worker = jiesu_proto::grid::Worker {
+            account: account.into(),
+            name: name.into(),
+            phone: phone.into(),
+            kind: kind.into(),
+            occupation: occupation.into(),
+            ..Default::default()
+        };
+        store::workers::seed(db, keyring, tenant, id, &worker, DEMO_WORKER_GRID)
+            .await
             .map_err(|e| e.to_string())?;
-        for (sql, values) in [
-            (
-                "INSERT INTO workers (tenant, id, account, name, phone_enc, kind, occupation) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tenant, id) DO UPDATE \
-                 SET name = $4, phone_enc = $5, kind = $6, occupation = $7",
-                vec![
-                    tenant.into(),
-                    id.into(),
-                    account.into(),
-                    name.into(),
-                    sealed.into(),
-                    kind.into(),
-                    occupation.into(),
-                ],
-            ),
-            (
-                "INSERT INTO assignments (tenant, worker_id, grid_code) VALUES ($1, $2, $3) \
-                 ON CONFLICT DO NOTHING",
-                vec![tenant.into(), id.into(), DEMO_WORKER_GRID.into()],
-            ),
-        ] {
-            db.execute_raw(crate::store::stmt(sql, values))
-                .await
-                .map_err(|e| e.to_string())?;
-        }
     }
     Ok(DEMO_WORKERS.len())
 }

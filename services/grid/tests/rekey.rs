@@ -4,51 +4,27 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
-use jiesu_auth::{Role, Verifier};
-use jiesu_grid::{GridConfig, GridTarget, Migrations};
+use common::authed;
+use jiesu_auth::Role;
+use jiesu_grid::Migrations;
 use jiesu_pii::Keyring;
 use jiesu_proto::grid::{
     AssignWorkerRequest, Household, ImportLayerRequest, KeyPerson, Resident, Worker,
-    grid_service_client::GridServiceClient,
 };
-use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget};
+use jiesu_testkit::{TestDb, TestEnv};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
-use tonic::Request;
-
-fn authed<T>(token: &str, msg: T) -> Request<T> {
-    let mut r = Request::new(msg);
-    jiesu_auth::bearer_metadata(&mut r, token).unwrap();
-    r
-}
 
 #[tokio::test]
 async fn rekey_moves_grid_people_to_the_new_key() {
     let db = TestDb::new::<Migrations>("grid").await;
-    let keys = TestKeys::new();
-    let bus = TestBus::new();
-    let target = TestTarget::new();
-    let running = GridTarget::build(
-        &GridConfig {
-            grpc_addr: TestTarget::ADDR.into(),
-            database_url: db.url.clone(),
-            refresh_interval: Duration::from_millis(200),
-            ..GridConfig::default()
-        },
-        &db.config(),
-        bus.connect().await,
-        Verifier::start(&keys.auth_config()).await.unwrap(),
-        keys.keyring(),
-        &target.ctx,
-    )
-    .await
-    .unwrap();
-    let mut c = GridServiceClient::connect(format!("http://{}", running.addr()))
-        .await
-        .unwrap();
-    tokio::spawn(running.run_until_stopped());
+    let kit = TestEnv::new().await;
+    let keys = &kit.keys;
+    let (_grid, mut c) = common::start(&kit, &db, Duration::from_millis(200)).await;
     let admin = keys.token("370202", &[Role::TenantAdmin], "admin-1");
     let layer = json!({"type": "FeatureCollection", "features": [{
         "type": "Feature",

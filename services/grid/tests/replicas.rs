@@ -3,22 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::time::Duration;
 
-use jiesu_auth::{Role, Verifier};
-use jiesu_grid::{GridConfig, GridTarget, Migrations};
+use common::authed;
+use jiesu_auth::Role;
+use jiesu_grid::Migrations;
 use jiesu_proto::grid::{
     ImportLayerRequest, LocateRequest, LocateResponse, grid_service_client::GridServiceClient,
 };
-use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget, wait_until};
+use jiesu_testkit::{Spawned, TestDb, TestEnv, wait_until};
 use serde_json::json;
-use tonic::{Request, transport::Channel};
-
-fn authed<T>(token: &str, msg: T) -> Request<T> {
-    let mut r = Request::new(msg);
-    jiesu_auth::bearer_metadata(&mut r, token).unwrap();
-    r
-}
+use tonic::transport::Channel;
 
 fn layer(code: &str, x0: f64, x1: f64) -> String {
     json!({"type": "FeatureCollection", "features": [{
@@ -29,44 +26,8 @@ fn layer(code: &str, x0: f64, x1: f64) -> String {
     .to_string()
 }
 
-async fn replica(
-    db: &TestDb,
-    tb: &TestBus,
-    keys: &TestKeys,
-    target: &TestTarget,
-) -> GridServiceClient<Channel> {
-    replica_refreshing(db, tb, keys, target, Duration::from_millis(200)).await
-}
-
-async fn replica_refreshing(
-    db: &TestDb,
-    tb: &TestBus,
-    keys: &TestKeys,
-    target: &TestTarget,
-    refresh_interval: Duration,
-) -> GridServiceClient<Channel> {
-    let cfg = GridConfig {
-        grpc_addr: TestTarget::ADDR.into(),
-        database_url: db.url.clone(),
-        refresh_interval,
-        ..GridConfig::default()
-    };
-    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
-    let t = GridTarget::build(
-        &cfg,
-        &db.config(),
-        tb.connect().await,
-        verifier,
-        keys.keyring(),
-        &target.ctx,
-    )
-    .await
-    .unwrap();
-    let client = GridServiceClient::connect(format!("http://{}", t.addr()))
-        .await
-        .unwrap();
-    tokio::spawn(t.run_until_stopped());
-    client
+async fn replica(kit: &TestEnv, db: &TestDb) -> (Spawned, GridServiceClient<Channel>) {
+    common::start(kit, db, Duration::from_millis(200)).await
 }
 
 async fn locate(c: &GridServiceClient<Channel>, token: &str, lon: f64) -> LocateResponse {
@@ -87,11 +48,10 @@ async fn locate(c: &GridServiceClient<Channel>, token: &str, lon: f64) -> Locate
 #[tokio::test]
 async fn an_import_through_one_replica_reaches_the_other() {
     let db = TestDb::new::<Migrations>("grid").await;
-    let keys = TestKeys::new();
-    let (ta, tb) = (TestTarget::new(), TestTarget::new());
-    let bus = TestBus::new();
-    let a = replica(&db, &bus, &keys, &ta).await;
-    let b = replica(&db, &bus, &keys, &tb).await;
+    let kit = TestEnv::new().await;
+    let keys = &kit.keys;
+    let (_ra, a) = replica(&kit, &db).await;
+    let (_rb, b) = replica(&kit, &db).await;
     let admin = keys.token("370202", &[Role::TenantAdmin], "admin-1");
     let worker = keys.token("370202", &[Role::GridWorker], "gw-1");
     assert!(locate(&b, &worker, 120.385).await.grid.is_none());
@@ -158,12 +118,11 @@ async fn an_import_through_one_replica_reaches_the_other() {
 #[tokio::test]
 async fn a_replica_behind_refuses_to_reshape_until_it_has_caught_up() {
     let db = TestDb::new::<Migrations>("grid").await;
-    let keys = TestKeys::new();
-    let (ta, tb) = (TestTarget::new(), TestTarget::new());
-    let bus = TestBus::new();
-    let a = replica(&db, &bus, &keys, &ta).await;
+    let kit = TestEnv::new().await;
+    let keys = &kit.keys;
+    let (_ra, a) = replica(&kit, &db).await;
     // B polls once an hour: it stays behind until something makes it look.
-    let b = replica_refreshing(&db, &bus, &keys, &tb, Duration::from_secs(3600)).await;
+    let (_rb, b) = common::start(&kit, &db, Duration::from_secs(3600)).await;
     let admin = keys.token("370202", &[Role::TenantAdmin], "admin-1");
     a.clone()
         .import_layer(authed(

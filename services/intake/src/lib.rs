@@ -2,10 +2,18 @@
 //!
 //! Owns tickets from the moment a request is accepted: validation, tracking
 //! numbers, the caller's personal data (encrypted at rest, masked on the way
-//! out), the intake side of the timeline, the tenant's category tree, and the
-//! `ticket.received` event (written to the outbox in the ticket's own
-//! transaction). Never routes a ticket (dispatch does) and never puts
-//! personal data into an event.
+//! out, handed to notification only with a service key and recorded), the
+//! intake side of the timeline, the tenant's category tree, registered
+//! channels and their credentials, the knowledge base for direct answers,
+//! attachments, duplicates and merges.
+//!
+//! Publishes (through its outbox, in the ticket's own transaction)
+//! `ticket.received`, `ticket.information_added`, `ticket.answered_directly`,
+//! `ticket.withdrawn`, `ticket.merged` and `ticket.unmerged`. Consumes
+//! dispatch's `ticket.dispatched` (the ticket learns its work order) and
+//! grid's `grid_event.whistled` (a whistle becomes a ticket on channel
+//! `grid`). Never routes a ticket (dispatch does) and never puts personal
+//! data into an event.
 
 pub mod api;
 pub mod domain;
@@ -16,15 +24,12 @@ pub mod store;
 
 use std::{sync::Arc, time::Duration};
 
-use jiesu_auth::{AuthInterceptor, Verifier};
-use jiesu_bus::{Bus, Outbox, Relay};
-use jiesu_db::{DbConfig, SqlMigration};
-use jiesu_pii::Keyring;
+use jiesu_db::SqlMigration;
 use jiesu_proto::intake::{
     contact_service_server::ContactServiceServer, intake_service_server::IntakeServiceServer,
     public_intake_service_server::PublicIntakeServiceServer,
 };
-use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
+use jiesu_service::{ConfigError, Env, RunningTarget, ServiceBuilder, StartError, Target};
 use serde::Deserialize;
 
 pub const TARGET: &str = "intake";
@@ -211,50 +216,35 @@ impl jiesu_db::SqlMigrations for Migrations {
 
 pub struct Intake;
 
-impl Intake {
-    /// Connects, binds (port 0 allowed) and starts serving and relaying.
-    pub async fn build(
-        cfg: &IntakeConfig,
-        db_cfg: &DbConfig,
-        bus: Bus,
-        verifier: Verifier,
-        keyring: Arc<Keyring>,
-        ctx: &TargetCtx,
-    ) -> Result<RunningTarget, StartError> {
-        let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
-        let db = jiesu_db::open::<Migrations>(TARGET, &cfg.database_url, db_cfg)
-            .await
-            .map_err(|e| err(&e))?;
-        bus.ensure_stream(TARGET).await.map_err(|e| err(&e))?;
-        let (listener, grpc_addr) = jiesu_runtime::grpc::bind("intake.grpc_addr", &cfg.grpc_addr)
-            .await
-            .map_err(|e| err(&e))?;
+impl Target for Intake {
+    const NAME: &'static str = TARGET;
+    type Config = IntakeConfig;
+    type Migrations = Migrations;
+    const SEALED: &'static [jiesu_db::rekey::Column] = rekey::COLUMNS;
 
-        if cfg.webhook_window < Duration::from_secs(10)
-            || cfg.webhook_window > Duration::from_secs(3600)
-        {
-            return Err(err(&jiesu_runtime::ConfigError::invalid(
-                "intake.webhook_window",
-                "must be between 10s and 1h",
-            )));
-        }
-        if cfg.max_concurrent_creates == 0 {
-            return Err(err(&jiesu_runtime::ConfigError::invalid(
-                "intake.max_concurrent_creates",
-                "must be at least 1",
-            )));
-        }
-        let objects = cfg.attachments.open().map_err(|e| err(&e))?;
-        let outbox = Outbox::new(&bus.cfg);
+    jiesu_service::grpc_service_placement!();
+
+    fn validate(cfg: &IntakeConfig) -> Result<(), ConfigError> {
+        cfg.validate()
+    }
+
+    /// Connects, binds (port 0 allowed) and starts serving and relaying.
+    async fn build(cfg: &IntakeConfig, env: &Env) -> Result<RunningTarget, StartError> {
+        cfg.validate().map_err(|e| StartError::new(TARGET, e))?;
+        let keyring = env.keyring(TARGET)?;
+        let svc = ServiceBuilder::open::<Self>(cfg, env)
+            .await?
+            .relay_outbox()
+            .await?;
         let core = Arc::new(api::Core {
-            objects,
+            objects: cfg.attachments.open().map_err(|e| svc.error(e))?,
             attachments: cfg.attachments.clone(),
             duplicate_window: cfg.duplicate_window,
             creates: Arc::new(tokio::sync::Semaphore::new(cfg.max_concurrent_creates)),
             contact_clients: api::contact::parse_digests(&cfg.contact_key_digests)
-                .map_err(|e| err(&e))?,
-            db: db.clone(),
-            outbox: outbox.clone(),
+                .map_err(|e| svc.error(e))?,
+            db: svc.db(),
+            outbox: svc.outbox(),
             keyring,
             webhook_window: cfg.webhook_window,
             rotation_overlap: cfg.rotation_overlap,
@@ -262,86 +252,70 @@ impl Intake {
             suggest_refresh: cfg.suggest_refresh,
             suggest_training_limit: cfg.suggest_training_limit,
         });
-        let whistle_core = core.clone();
-        let api = api::IntakeApi::new(core.clone());
-        let health = jiesu_runtime::grpc::health::<IntakeServiceServer<api::IntakeApi>>(
-            ctx.shutdown.clone(),
+        let (db, keep_nonces) = (svc.db(), cfg.webhook_window * 2);
+        svc.grpc(
+            IntakeServiceServer::new(api::IntakeApi::new(core.clone()))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
         )
-        .await;
-        let router = jiesu_runtime::grpc::server()
-            .add_service(health)
-            .add_service(tonic::service::interceptor::InterceptedService::new(
-                IntakeServiceServer::new(api)
-                    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                    .max_encoding_message_size(MAX_MESSAGE_BYTES),
-                AuthInterceptor::new(verifier),
-            ))
-            // Authenticated by channel credentials (or public reads), not JWTs.
-            .add_service(PublicIntakeServiceServer::new(api::public::PublicApi::new(
-                core.clone(),
-            )))
-            // Authenticated by a service key.
-            .add_service(ContactServiceServer::new(api::contact::ContactApi::new(
-                core,
-            )));
-        let server = jiesu_runtime::grpc::serve(
-            router,
-            listener,
-            TARGET,
-            ctx.readiness.register("intake.grpc"),
-            ctx.shutdown.clone(),
-        );
-        let janitor = spawn_nonce_janitor(db.clone(), cfg.webhook_window * 2, ctx.shutdown.clone());
-        let dispatched = jiesu_bus::spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            jiesu_bus::ConsumerSpec::new(CONSUMER_TICKET_DISPATCHED),
-            events::TicketDispatchedHandler,
-            ctx.shutdown.clone(),
-            ctx.readiness.register("intake.consumer.ticket_dispatched"),
-        );
-        let whistled = jiesu_bus::spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            jiesu_bus::ConsumerSpec::new(CONSUMER_GRID_EVENT_WHISTLED),
-            events::GridEventWhistledHandler { core: whistle_core },
-            ctx.shutdown.clone(),
-            ctx.readiness
-                .register("intake.consumer.grid_event_whistled"),
-        );
-        let relay = Relay::new(db, bus, &outbox, TARGET);
-        let relay_task = relay.spawn_after(
-            vec![server, dispatched, whistled],
-            ctx.readiness.register("intake.outbox"),
-            ctx,
-        );
-        Ok(RunningTarget::new(
-            TARGET,
-            grpc_addr,
-            vec![relay_task, janitor],
-        ))
+        // Authenticated by channel credentials (or public reads), not JWTs.
+        .grpc_own_auth(PublicIntakeServiceServer::new(api::public::PublicApi::new(
+            core.clone(),
+        )))
+        // Authenticated by a service key.
+        .grpc_own_auth(ContactServiceServer::new(api::contact::ContactApi::new(
+            core.clone(),
+        )))
+        .consumer(CONSUMER_TICKET_DISPATCHED, events::TicketDispatchedHandler)
+        .consumer(
+            CONSUMER_GRID_EVENT_WHISTLED,
+            events::GridEventWhistledHandler { core },
+        )
+        .task(move |stop| purge_nonces(db, keep_nonces, stop))
+        .serve(&cfg.grpc_addr)
+        .await
+    }
+}
+
+impl IntakeConfig {
+    /// Refuses settings that cannot work, naming the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        jiesu_runtime::config::parse_addr("intake.grpc_addr", &self.grpc_addr)?;
+        if self.webhook_window < Duration::from_secs(10)
+            || self.webhook_window > Duration::from_secs(3600)
+        {
+            return Err(ConfigError::invalid(
+                "intake.webhook_window",
+                "must be between 10s and 1h",
+            ));
+        }
+        if self.max_concurrent_creates == 0 {
+            return Err(ConfigError::invalid(
+                "intake.max_concurrent_creates",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
     }
 }
 
 /// Forgets webhook nonces once their timestamps are outside the window
 /// (a replay is then refused as stale), every minute until shutdown.
-fn spawn_nonce_janitor(
+async fn purge_nonces(
     db: sea_orm::DatabaseConnection,
     keep: Duration,
     shutdown: tokio_util::sync::CancellationToken,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {}
-            }
-            match store::channels::purge_nonces(&db, keep).await {
-                Ok(n) if n > 0 => tracing::debug!(purged = n, "old webhook nonces purged"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "could not purge webhook nonces"),
-            }
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
         }
-    })
+        match store::channels::purge_nonces(&db, keep).await {
+            Ok(n) if n > 0 => tracing::debug!(purged = n, "old webhook nonces purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not purge webhook nonces"),
+        }
+    }
 }

@@ -8,9 +8,7 @@
 //!    re-seals them and commits.
 //! 3. When it reports nothing left under the old key, remove the old key.
 
-use jiesu_db::rekey::{Column, RekeyError, RekeyReport};
-use jiesu_pii::Keyring;
-use sea_orm::{DatabaseConnection, DbErr};
+use jiesu_db::rekey::Column;
 
 /// Intake's sealed columns.
 pub const COLUMNS: &[Column] = &[
@@ -63,17 +61,3 @@ pub const COLUMNS: &[Column] = &[
         aad: "channel_credentials.secret:{id}",
     },
 ];
-
-/// Re-seals every intake value not written with the active key.
-pub async fn rekey(
-    db: &DatabaseConnection,
-    keyring: &Keyring,
-    batch: u32,
-) -> Result<RekeyReport, RekeyError> {
-    jiesu_db::rekey::rekey(db, keyring, COLUMNS, batch).await
-}
-
-/// Intake values still sealed with another key than the active one.
-pub async fn remaining(db: &DatabaseConnection, keyring: &Keyring) -> Result<u64, DbErr> {
-    jiesu_db::rekey::remaining(db, keyring, COLUMNS).await
-}

@@ -1,12 +1,13 @@
 //! Notification: tells units and people what they must know, exactly once.
 //!
-//! Owns notifications and their delivery state. Consumes `dispatch
-//! ticket.dispatched`, `work_order.notice_issued` (三单 reminders, urges and
-//! supervise orders) and `work_order.whistle_blown` (summons to report in),
-//! all to units, and `intake ticket.merged` (to the caller) through an
-//! inbox (and a unique key per event and recipient),
-//! stores one notification per recipient, and delivers it through
-//! its channel's sink with retries. Never holds citizens' personal data: a
+//! Owns notifications and their delivery state; publishes nothing. Consumes
+//! dispatch's `ticket.dispatched`, `work_order.notice_issued` (三单
+//! reminders, urges and supervise orders) and `work_order.whistle_blown`
+//! (summons to report in), all to units; intake's `ticket.merged` (to the
+//! caller); grid's `broadcast.requested` (to each grid's residents' group);
+//! each through an inbox (and a unique key per event and recipient). Stores
+//! one notification per recipient and delivers it through its channel's
+//! sink with retries. Never holds citizens' personal data: a
 //! citizen's contact is asked of intake at the moment of sending (with this
 //! service's key) and forgotten once sent.
 
@@ -18,11 +19,9 @@ pub mod store;
 
 use std::sync::Arc;
 
-use jiesu_auth::{AuthInterceptor, Verifier};
-use jiesu_bus::{Bus, ConsumerSpec, spawn_consumer};
-use jiesu_db::{DbConfig, SqlMigration};
+use jiesu_db::SqlMigration;
 use jiesu_proto::notification::notification_service_server::NotificationServiceServer;
-use jiesu_runtime::{RunningTarget, StartError, TargetCtx};
+use jiesu_service::{ConfigError, Env, RunningTarget, ServiceBuilder, StartError, Target};
 use serde::Deserialize;
 use tokio::sync::Notify;
 
@@ -76,86 +75,21 @@ impl jiesu_db::SqlMigrations for Migrations {
 
 pub struct NotificationTarget;
 
-impl NotificationTarget {
-    pub async fn build(
-        cfg: &NotificationConfig,
-        db_cfg: &DbConfig,
-        bus: Bus,
-        verifier: Verifier,
-        ctx: &TargetCtx,
-    ) -> Result<RunningTarget, StartError> {
-        let err = |e: &dyn std::fmt::Display| StartError::new(TARGET, e);
-        let db = jiesu_db::open::<Migrations>(TARGET, &cfg.database_url, db_cfg)
-            .await
-            .map_err(|e| err(&e))?;
-        let (listener, grpc_addr) =
-            jiesu_runtime::grpc::bind("notification.grpc_addr", &cfg.grpc_addr)
-                .await
-                .map_err(|e| err(&e))?;
-        let health =
-            jiesu_runtime::grpc::health::<NotificationServiceServer<api::NotificationApi>>(
-                ctx.shutdown.clone(),
-            )
-            .await;
-        let router = jiesu_runtime::grpc::server()
-            .add_service(health)
-            .add_service(NotificationServiceServer::with_interceptor(
-                api::NotificationApi::new(db.clone()),
-                AuthInterceptor::new(verifier),
-            ));
-        let server = jiesu_runtime::grpc::serve(
-            router,
-            listener,
-            TARGET,
-            ctx.readiness.register("notification.grpc"),
-            ctx.shutdown.clone(),
-        );
-        let wake = Arc::new(Notify::new());
-        let consumer = spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            ConsumerSpec::new(CONSUMER_TICKET_DISPATCHED),
-            events::TicketDispatchedHandler { wake: wake.clone() },
-            ctx.shutdown.clone(),
-            ctx.readiness
-                .register("notification.consumer.ticket_dispatched"),
-        );
-        let notices = spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            ConsumerSpec::new(CONSUMER_NOTICE_ISSUED),
-            events::NoticeIssuedHandler { wake: wake.clone() },
-            ctx.shutdown.clone(),
-            ctx.readiness
-                .register("notification.consumer.notice_issued"),
-        );
-        let whistles = spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            ConsumerSpec::new(CONSUMER_WHISTLE_BLOWN),
-            events::WhistleBlownHandler { wake: wake.clone() },
-            ctx.shutdown.clone(),
-            ctx.readiness
-                .register("notification.consumer.whistle_blown"),
-        );
-        let broadcasts = spawn_consumer(
-            bus.clone(),
-            db.clone(),
-            ConsumerSpec::new(CONSUMER_BROADCAST_REQUESTED),
-            events::BroadcastHandler { wake: wake.clone() },
-            ctx.shutdown.clone(),
-            ctx.readiness
-                .register("notification.consumer.broadcast_requested"),
-        );
-        let merged = spawn_consumer(
-            bus,
-            db.clone(),
-            ConsumerSpec::new(CONSUMER_TICKET_MERGED),
-            events::TicketMergedHandler { wake: wake.clone() },
-            ctx.shutdown.clone(),
-            ctx.readiness
-                .register("notification.consumer.ticket_merged"),
-        );
+impl Target for NotificationTarget {
+    const NAME: &'static str = TARGET;
+    type Config = NotificationConfig;
+    type Migrations = Migrations;
+
+    jiesu_service::grpc_service_placement!();
+
+    fn validate(cfg: &NotificationConfig) -> Result<(), ConfigError> {
+        jiesu_runtime::config::parse_addr("notification.grpc_addr", &cfg.grpc_addr)?;
+        Ok(())
+    }
+
+    async fn build(cfg: &NotificationConfig, env: &Env) -> Result<RunningTarget, StartError> {
+        Self::validate(cfg).map_err(|e| StartError::new(TARGET, e))?;
+        let svc = ServiceBuilder::open::<Self>(cfg, env).await?;
         let contacts = if cfg.contact_key.trim().is_empty() {
             tracing::warn!(
                 "notification.contact_key is not set: notices to citizens wait until it is"
@@ -167,31 +101,44 @@ impl NotificationTarget {
                 std::time::Duration::from_secs(2),
                 std::time::Duration::from_secs(5),
             )
-            .map_err(|e| err(&e))?;
-            Some(delivery::Contacts::new(channel, cfg.contact_key.trim()).map_err(|e| err(&e))?)
+            .map_err(|e| svc.error(e))?;
+            Some(
+                delivery::Contacts::new(channel, cfg.contact_key.trim())
+                    .map_err(|e| svc.error(e))?,
+            )
         };
+        // Every consumer wakes the deliverer once its notifications are stored.
+        let wake = Arc::new(Notify::new());
         let deliverer = delivery::Deliverer {
-            db,
+            db: svc.db(),
             sink: Arc::new(delivery::LogSink),
             contacts,
-            wake,
+            wake: wake.clone(),
         };
-        let delivery_task = tokio::spawn(deliverer.run(
-            ctx.shutdown.clone(),
-            ctx.readiness.register("notification.delivery"),
-        ));
-        Ok(RunningTarget::new(
-            TARGET,
-            grpc_addr,
-            vec![
-                server,
-                consumer,
-                merged,
-                notices,
-                whistles,
-                broadcasts,
-                delivery_task,
-            ],
-        ))
+        let (delivering, api) = (
+            svc.readiness("delivery"),
+            api::NotificationApi::new(svc.db()),
+        );
+        svc.grpc(NotificationServiceServer::new(api))
+            .consumer(
+                CONSUMER_TICKET_DISPATCHED,
+                events::TicketDispatchedHandler { wake: wake.clone() },
+            )
+            .consumer(
+                CONSUMER_NOTICE_ISSUED,
+                events::NoticeIssuedHandler { wake: wake.clone() },
+            )
+            .consumer(
+                CONSUMER_WHISTLE_BLOWN,
+                events::WhistleBlownHandler { wake: wake.clone() },
+            )
+            .consumer(
+                CONSUMER_BROADCAST_REQUESTED,
+                events::BroadcastHandler { wake: wake.clone() },
+            )
+            .consumer(CONSUMER_TICKET_MERGED, events::TicketMergedHandler { wake })
+            .task(move |stop| deliverer.run(stop, delivering))
+            .serve(&cfg.grpc_addr)
+            .await
     }
 }

@@ -6,9 +6,9 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use jiesu_auth::{Role, TokenSpec, Verifier};
+use jiesu_auth::{Role, TokenSpec};
 use jiesu_bus::{Bus, H_MSG_ID, H_TENANT};
-use jiesu_notification::{Migrations, NotificationConfig, NotificationTarget};
+use jiesu_notification::NotificationTarget;
 use jiesu_proto::{
     Event,
     dispatch::TicketDispatched,
@@ -16,45 +16,33 @@ use jiesu_proto::{
         ListNotificationsRequest, notification_service_client::NotificationServiceClient,
     },
 };
-use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget, wait_until};
+use jiesu_testkit::{Spawned, TestEnv, TestKeys, wait_until};
 use tonic::{Code, Request, transport::Channel};
 use uuid::Uuid;
 
 struct Env {
-    db: TestDb,
-    _tb: TestBus,
+    kit: TestEnv,
     bus: Bus,
-    keys: TestKeys,
     client: NotificationServiceClient<Channel>,
-    _target: TestTarget,
+    notification: Spawned,
 }
 
 async fn start() -> Env {
-    let db = TestDb::new::<Migrations>("notification").await;
-    let tb = TestBus::new();
-    let bus = tb.connect().await;
-    let keys = TestKeys::new();
-    let target = TestTarget::new();
-    let cfg = NotificationConfig {
-        grpc_addr: TestTarget::ADDR.into(),
-        database_url: db.url.clone(),
-        ..NotificationConfig::default()
-    };
-    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
-    let svc = NotificationTarget::build(&cfg, &db.config(), bus.clone(), verifier, &target.ctx)
+    let kit = TestEnv::new().await;
+    let bus = kit.bus.connect().await;
+    // The stream the test publishes to exists before the service's
+    // consumers race to create it too (a publish right after a concurrent
+    // create can find no stream yet).
+    bus.ensure_stream("dispatch").await.unwrap();
+    let notification = kit.spawn::<NotificationTarget>(|_| {}).await;
+    let client = NotificationServiceClient::connect(notification.url())
         .await
         .unwrap();
-    let client = NotificationServiceClient::connect(format!("http://{}", svc.addr()))
-        .await
-        .unwrap();
-    tokio::spawn(svc.run_until_stopped());
     Env {
-        db,
-        _tb: tb,
+        kit,
         bus,
-        keys,
         client,
-        _target: target,
+        notification,
     }
 }
 
@@ -97,7 +85,8 @@ fn list(token: &str, req: ListNotificationsRequest) -> Request<ListNotifications
 }
 
 async fn sent_count(env: &Env) -> i64 {
-    env.db
+    env.notification
+        .db()
         .count("SELECT count(*) FROM notifications WHERE status = 'sent'")
         .await
 }
@@ -123,7 +112,7 @@ async fn each_dispatch_notifies_its_unit_once() {
         (sent_count(&env).await == 1).then_some(())
     })
     .await;
-    let dispatcher = env.keys.token("370202", &[Role::Dispatcher], "d-1");
+    let dispatcher = env.kit.keys.token("370202", &[Role::Dispatcher], "d-1");
     let page = env
         .client
         .list_notifications(list(
@@ -167,8 +156,20 @@ async fn each_dispatch_notifies_its_unit_once() {
         }
     })
     .await;
-    assert_eq!(env.db.count("SELECT count(*) FROM notifications").await, 1);
-    assert_eq!(env.db.count("SELECT count(*) FROM bus_inbox").await, 1);
+    assert_eq!(
+        env.notification
+            .db()
+            .count("SELECT count(*) FROM notifications")
+            .await,
+        1
+    );
+    assert_eq!(
+        env.notification
+            .db()
+            .count("SELECT count(*) FROM bus_inbox")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
@@ -183,7 +184,7 @@ async fn handlers_see_their_own_units_notifications_only() {
         || async { (sent_count(&env).await == 3).then_some(()) },
     )
     .await;
-    let scjgj = handler_of(&env.keys, "sn-scjgj");
+    let scjgj = handler_of(&env.kit.keys, "sn-scjgj");
     let mine = env
         .client
         .list_notifications(list(&scjgj, ListNotificationsRequest::default()))
@@ -210,7 +211,7 @@ async fn handlers_see_their_own_units_notifications_only() {
     assert!(theirs.is_empty());
 
     // Pages of one walk all three in order.
-    let dispatcher = env.keys.token("370202", &[Role::Dispatcher], "d-1");
+    let dispatcher = env.kit.keys.token("370202", &[Role::Dispatcher], "d-1");
     let mut token = String::new();
     let mut seen = Vec::new();
     loop {
@@ -239,7 +240,7 @@ async fn handlers_see_their_own_units_notifications_only() {
     assert_eq!(seen, sorted);
 
     // Other tenants, citizens and unit-less handlers see nothing.
-    let other = env.keys.token("370203", &[Role::Dispatcher], "d-9");
+    let other = env.kit.keys.token("370203", &[Role::Dispatcher], "d-9");
     assert!(
         env.client
             .list_notifications(list(&other, ListNotificationsRequest::default()))
@@ -249,7 +250,7 @@ async fn handlers_see_their_own_units_notifications_only() {
             .notifications
             .is_empty()
     );
-    let citizen = env.keys.token("370202", &[Role::Citizen], "c-1");
+    let citizen = env.kit.keys.token("370202", &[Role::Citizen], "c-1");
     assert_eq!(
         env.client
             .list_notifications(list(&citizen, ListNotificationsRequest::default()))
@@ -258,7 +259,7 @@ async fn handlers_see_their_own_units_notifications_only() {
             .code(),
         Code::PermissionDenied
     );
-    let unitless = env.keys.token("370202", &[Role::Handler], "h-0");
+    let unitless = env.kit.keys.token("370202", &[Role::Handler], "h-0");
     assert_eq!(
         env.client
             .list_notifications(list(&unitless, ListNotificationsRequest::default()))

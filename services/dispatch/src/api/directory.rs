@@ -1,6 +1,5 @@
 //! The units directory and the responsibility list (责任清单).
 
-use chrono::Utc;
 use jiesu_auth::{Principal, Role, principal};
 use jiesu_proto::{dispatch as pb, status};
 use sea_orm::{ConnectionTrait, TransactionTrait};
@@ -8,7 +7,7 @@ use tonic::{Code, Request, Response, Status};
 
 use super::{DispatchError, field, staff};
 use crate::{
-    domain::{calendar::china, responsibility},
+    domain::responsibility,
     engine::Engine,
     store::directory::{self, UnitRow},
 };
@@ -40,8 +39,8 @@ fn admin(who: &Principal) -> Result<(), DispatchError> {
     Ok(who.require_any(&[Role::TenantAdmin])?)
 }
 
-fn today() -> chrono::NaiveDate {
-    Utc::now().with_timezone(&china()).date_naive()
+fn today(e: &Engine) -> chrono::NaiveDate {
+    jiesu_common::time::china_day(e.clock.now())
 }
 
 pub async fn list_units(
@@ -138,7 +137,7 @@ pub async fn put_unit(
         }
     }
     if !r.active {
-        let n = directory::unit_in_use(&txn, &tenant, &id, today())
+        let n = directory::unit_in_use(&txn, &tenant, &id, today(e))
             .await
             .map_err(DispatchError::from)?;
         if n > 0 {
@@ -272,7 +271,7 @@ pub async fn gaps(
         .await
         .map_err(DispatchError::from)?;
     let codes: Vec<String> = regions.iter().map(|(c, _)| c.clone()).collect();
-    let found = responsibility::gaps(&list, categories, &codes, today());
+    let found = responsibility::gaps(&list, categories, &codes, today(e));
     Ok(Response::new(pb::ResponsibilityGapsResponse {
         gaps: found
             .into_iter()

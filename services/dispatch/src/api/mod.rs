@@ -115,9 +115,9 @@ fn parse_id(raw: &str, name: &'static str) -> Result<Uuid, DispatchError> {
 fn deadline(
     due: Option<chrono::DateTime<Utc>>,
     met: Option<chrono::DateTime<Utc>>,
+    now: chrono::DateTime<Utc>,
 ) -> Option<pb::Deadline> {
     let due = due?;
-    let now = Utc::now();
     Some(pb::Deadline {
         due_at: Some(to_timestamp(due)),
         met_at: met.map(to_timestamp),
@@ -125,8 +125,8 @@ fn deadline(
     })
 }
 
-/// The proto view of a work order; `timeline` may be empty (lists).
-pub fn view(l: &Loaded, timeline: Vec<TimelineEntry>) -> WorkOrder {
+/// The proto view of a work order at `now`; `timeline` may be empty (lists).
+pub fn view(l: &Loaded, timeline: Vec<TimelineEntry>, now: chrono::DateTime<Utc>) -> WorkOrder {
     let m = &l.model;
     WorkOrder {
         id: m.id.to_string(),
@@ -158,9 +158,9 @@ pub fn view(l: &Loaded, timeline: Vec<TimelineEntry>) -> WorkOrder {
                 part: c.part.clone().unwrap_or_default(),
             })
             .collect(),
-        sign_due: deadline(m.sign_due, m.signed_at),
-        respond_due: deadline(m.respond_due, m.responded_at),
-        resolve_due: deadline(m.resolve_due, m.resolved_at),
+        sign_due: deadline(m.sign_due, m.signed_at, now),
+        respond_due: deadline(m.respond_due, m.responded_at, now),
+        resolve_due: deadline(m.resolve_due, m.resolved_at, now),
         paused: m.paused_at.is_some(),
         extension_pending: m.extension_days.is_some(),
         returns: u32::try_from(m.returns).unwrap_or(0),
@@ -221,11 +221,10 @@ fn for_citizen(mut w: WorkOrder) -> WorkOrder {
 async fn with_suggestions(
     db: &DatabaseConnection,
     mut w: WorkOrder,
+    now: chrono::DateTime<Utc>,
 ) -> Result<WorkOrder, DispatchError> {
     if w.status == "triage" {
-        let today = Utc::now()
-            .with_timezone(&crate::domain::calendar::china())
-            .date_naive();
+        let today = jiesu_common::time::china_day(now);
         w.suggested_units = store::directory::suggest(db, &w.tenant, &w.category, today)
             .await?
             .into_iter()
@@ -250,7 +249,8 @@ impl DispatchApi {
             })
             .collect();
         let loaded = engine::details(&self.db, model).await?;
-        with_suggestions(&self.db, view(&loaded, timeline)).await
+        let now = self.engine.clock.now();
+        with_suggestions(&self.db, view(&loaded, timeline, now), now).await
     }
 }
 
@@ -447,6 +447,7 @@ impl DispatchService for DispatchApi {
             level: (r.level > 0).then(|| i16::try_from(r.level).unwrap_or(1)),
             limit: limit + 1,
             offset,
+            now: self.engine.clock.now(),
         };
         let mut rows = store::list(&self.db, &who, &f)
             .await
@@ -458,7 +459,8 @@ impl DispatchService for DispatchApi {
             let l = engine::details(&self.db, m)
                 .await
                 .map_err(DispatchError::from)?;
-            work_orders.push(with_suggestions(&self.db, view(&l, Vec::new())).await?);
+            let now = self.engine.clock.now();
+            work_orders.push(with_suggestions(&self.db, view(&l, Vec::new(), now), now).await?);
         }
         Ok(Response::new(ListWorkOrdersResponse {
             work_orders,

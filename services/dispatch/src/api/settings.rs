@@ -1,6 +1,6 @@
 //! The tenant admin's SLA policy and working calendar.
 
-use chrono::{Datelike, NaiveDate, Utc};
+use chrono::{Datelike, NaiveDate};
 use jiesu_auth::{Role, principal};
 use jiesu_proto::dispatch as pb;
 use sea_orm::{ConnectionTrait, TransactionTrait};
@@ -206,7 +206,7 @@ pub async fn get_calendar(
     let who = principal(&request)?;
     who.require_any(&READERS).map_err(DispatchError::from)?;
     let year = match request.get_ref().year {
-        0 => Utc::now().with_timezone(&china()).year(),
+        0 => e.clock.now().with_timezone(&china()).year(),
         y if (2000..=2100).contains(&y) => y,
         _ => return Err(field("year", "must be 2000 to 2100").into()),
     };
@@ -292,7 +292,7 @@ pub async fn set_calendar(
     e.settings.forget(&tenant);
     tracing::info!(tenant = %tenant, days = days.len(), "calendar changed");
     let year = days.first().map_or_else(
-        || Utc::now().with_timezone(&china()).year(),
+        || e.clock.now().with_timezone(&china()).year(),
         |(d, _, _)| d.year(),
     );
     Ok(Response::new(calendar_view(&e.db, &tenant, year).await?))

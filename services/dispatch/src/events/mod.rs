@@ -1,6 +1,5 @@
 //! Consumers of other contexts' events.
 
-use chrono::Utc;
 use jiesu_bus::{Delivery, HandleError, Handler};
 use jiesu_proto::{
     dispatch::TicketDispatched,
@@ -59,7 +58,7 @@ impl Handler for TicketReceivedHandler {
             tracing::info!(ticket_id = %ticket_id, "work order exists already; event ignored");
             return Ok(());
         }
-        let now = Utc::now();
+        let now = self.engine.clock.now();
         let given = if ev.region_code.is_empty() {
             ev.tenant.clone()
         } else {
@@ -236,7 +235,7 @@ async fn system_action(
             &action,
             &t,
             &settings,
-            Utc::now(),
+            engine.clock.now(),
             &[],
             "system",
             &note,

@@ -103,6 +103,8 @@ pub struct ListFilter {
     pub level: Option<i16>,
     pub limit: u64,
     pub offset: u64,
+    /// What counts as overdue or due soon is measured from here.
+    pub now: chrono::DateTime<chrono::Utc>,
 }
 
 const OPEN: &str = "('dispatched', 'signed', 'in_progress', 'returned')";
@@ -141,15 +143,17 @@ pub async fn list<C: ConnectionTrait>(
         }
         Queue::Triage => sql.push_str(" AND status = 'triage'"),
         Queue::Overdue => {
+            let now = bind(f.now.into(), &mut values);
             sql.push_str(&format!(
-                " AND status IN {OPEN} AND paused_at IS NULL AND {NEXT_DUE} < now()"
+                " AND status IN {OPEN} AND paused_at IS NULL AND {NEXT_DUE} < {now}"
             ));
             order = format!("{NEXT_DUE} ASC, id");
         }
         Queue::DueSoon => {
+            let now = bind(f.now.into(), &mut values);
             sql.push_str(&format!(
-                " AND status IN {OPEN} AND paused_at IS NULL AND {NEXT_DUE} >= now() \
-                  AND {NEXT_DUE} < now() + interval '24 hours'"
+                " AND status IN {OPEN} AND paused_at IS NULL AND {NEXT_DUE} >= {now} \
+                  AND {NEXT_DUE} < {now} + interval '24 hours'"
             ));
             order = format!("{NEXT_DUE} ASC, id");
         }

@@ -1,6 +1,10 @@
-//! The grid beyond its layer, through the public API: history (split,
-//! merge, "as of"), pairs and the building registry, workers, key persons,
-//! duties and check-ins, grid events closed or whistled up, broadcasts.
+//! The grid beyond its layer as the gateway serves it: the routes, the
+//! JSON a caller reads (masked where grid masks), base64 photos, streamed
+//! uploads with their progress, and how grid's refusals become HTTP
+//! answers. Grid's rules are tested in `services/grid/tests/api`; what
+//! stays here needs the whole stack (a whistle that intake makes a ticket
+//! and dispatch routes, a broadcast notification sends) or is the
+//! gateway's own (categories checked against intake's tree).
 
 use std::time::Duration;
 
@@ -97,40 +101,34 @@ fn q(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-async fn published(s: &Stack, event: &str) -> i64 {
-    let sql = format!(
-        "SELECT count(*) FROM bus_outbox WHERE event = 'grid.{event}' AND published_at IS NOT NULL"
-    );
-    wait_until(Duration::from_secs(20), event, || async {
-        let n: i64 = s.grid_scalar(&sql).await;
-        (n > 0).then_some(n)
-    })
-    .await
-}
-
 #[tokio::test]
-async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
+async fn a_split_merge_and_the_grid_page_over_http() {
     let s = stack().await;
     two_grids(&s).await;
     let admin = s.admin();
     worker(&s, "gw-1", "王海燕", "G1").await;
     let gw = s.keys.token("370202", &[Role::GridWorker], "gw-1");
-    let split = |parts: String| {
-        send(
-            &s,
-            reqwest::Method::POST,
-            &admin,
-            "/api/v1/admin/grids/G1/split",
-            "application/geo+json",
-            parts,
-        )
+    let split = |token: String, parts: String| {
+        let s = &s;
+        async move {
+            send(
+                s,
+                reqwest::Method::POST,
+                &token,
+                "/api/v1/admin/grids/G1/split",
+                "application/geo+json",
+                parts,
+            )
+            .await
+        }
     };
-
-    // Parts that leave a gap, reach outside, or reuse a grid's code.
-    let (status, v) = split(layer(vec![
-        square("G1-A", "", ZS, 120.38, 36.06, 120.39, 36.07),
-        square("G1-B", "", ZS, 120.391, 36.06, 120.40, 36.07),
-    ]))
+    let (status, v) = split(
+        admin.clone(),
+        layer(vec![
+            square("G1-A", "", ZS, 120.38, 36.06, 120.39, 36.07),
+            square("G1-B", "", ZS, 120.391, 36.06, 120.40, 36.07),
+        ]),
+    )
     .await;
     assert_eq!(
         (status, v["field"].as_str()),
@@ -140,32 +138,15 @@ async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
         v["message"].as_str().unwrap().contains("must cover all"),
         "{v}"
     );
-    let (status, v) = split(layer(vec![
-        square("G1-A", "", ZS, 120.38, 36.06, 120.39, 36.07),
-        square("G2", "", ZS, 120.39, 36.06, 120.41, 36.07),
-    ]))
-    .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    let msg = v["message"].as_str().unwrap();
-    assert!(
-        msg.contains("reaches outside") && msg.contains("already a grid"),
-        "{v}"
-    );
-    let (status, _) = send(
-        &s,
-        reqwest::Method::POST,
-        &gw,
-        "/api/v1/admin/grids/G1/split",
-        "application/geo+json",
-        layer(vec![]),
-    )
-    .await;
+    let (status, _) = split(gw.clone(), layer(vec![])).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-
-    let (status, change) = split(layer(vec![
-        square("G1-A", "", ZS, 120.38, 36.06, 120.39, 36.07),
-        square("G1-B", "", ZS, 120.39, 36.06, 120.40, 36.07),
-    ]))
+    let (status, change) = split(
+        admin.clone(),
+        layer(vec![
+            square("G1-A", "", ZS, 120.38, 36.06, 120.39, 36.07),
+            square("G1-B", "", ZS, 120.39, 36.06, 120.40, 36.07),
+        ]),
+    )
     .await;
     assert_eq!(status, StatusCode::OK, "{change}");
     assert_eq!(
@@ -176,11 +157,9 @@ async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
 
     let (_, now) = s.get(&gw, "/api/v1/locate?lat=36.065&lon=120.385").await;
     assert_eq!(now["grid"]["code"], "G1-A", "{now}");
-    assert_eq!(
-        now["staff"][0]["name"], "王海燕",
-        "the worker serves the parts"
-    );
+    assert_eq!(now["staff"][0]["name"], "王海燕");
     assert_eq!(now["staff"][0]["phone"], "138****8000");
+    // `as_of` travels as RFC 3339.
     let before = q(at - chrono::Duration::milliseconds(1));
     let (status, then) = s
         .get(
@@ -190,22 +169,10 @@ async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
         .await;
     assert_eq!(status, StatusCode::OK, "{then}");
     assert_eq!(then["grid"]["code"], "G1", "as of before the split: {then}");
-    assert_eq!(then["community_code"], ZS);
-    let (_, at_split) = s
-        .get(
-            &gw,
-            &format!("/api/v1/locate?lat=36.065&lon=120.395&as_of={}", q(at)),
-        )
+    let (status, _) = s
+        .get(&gw, "/api/v1/locate?lat=36.065&lon=120.385&as_of=yesterday")
         .await;
-    assert_eq!(at_split["grid"]["code"], "G1-B");
-    let long_ago = q(at - chrono::Duration::days(365));
-    let (_, nothing) = s
-        .get(
-            &gw,
-            &format!("/api/v1/locate?lat=36.065&lon=120.385&as_of={long_ago}"),
-        )
-        .await;
-    assert!(nothing["grid"].is_null(), "no grid a year ago: {nothing}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
     let (status, old) = s.get(&gw, "/api/v1/grids/G1").await;
     assert_eq!(status, StatusCode::OK, "{old}");
@@ -215,10 +182,9 @@ async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
         (Some("split"), json!(["G1-A", "G1-B"]))
     );
     assert!(old["geometry"].is_null(), "G1 no longer exists");
-    let (_, b) = s.get(&gw, "/api/v1/grids/G1-B").await;
-    assert_eq!(b["history"][0]["predecessors"], json!(["G1"]));
+    let (status, _) = s.get(&gw, "/api/v1/grids/NOPE").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // Merge the parts back under a new code; grids of another community refuse.
     let (status, v) = s
         .post_json(
             &admin,
@@ -231,8 +197,6 @@ async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("codes")),
         "{v}"
     );
-    // Merged back under one of the parts' codes: the code goes on, with a
-    // new version, and keeps its worker.
     let (status, merged) = s
         .post_json(
             &admin,
@@ -241,42 +205,11 @@ async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{merged}");
-    let (_, now) = s.get(&gw, "/api/v1/locate?lat=36.065&lon=120.395").await;
-    assert_eq!(now["grid"]["code"], "G1-A");
-    assert_eq!(now["grid"]["name"], "燕儿岛合并网格");
-    assert_eq!(
-        now["staff"][0]["name"], "王海燕",
-        "the kept code keeps its worker"
-    );
-    let (_, m) = s.get(&gw, "/api/v1/grids/G1-A").await;
-    let versions = m["history"].as_array().unwrap();
-    assert_eq!(versions.len(), 2, "{m}");
-    assert_eq!(
-        (
-            versions[0]["ended_by"].as_str(),
-            versions[1]["cause"].as_str()
-        ),
-        (Some("merged"), Some("merge"))
-    );
-    assert_eq!(versions[1]["predecessors"], json!(["G1-A", "G1-B"]));
-    let (_, between) = s
-        .get(
-            &gw,
-            &format!("/api/v1/locate?lat=36.065&lon=120.395&as_of={}", q(at)),
-        )
-        .await;
-    assert_eq!(
-        between["grid"]["code"], "G1-B",
-        "as of the split, before the merge"
-    );
-
-    assert_eq!(published(&s, "grid.split").await, 1);
-    assert_eq!(published(&s, "grid.merged").await, 1);
-    assert!(published(&s, "worker.assigned").await >= 1);
+    assert_eq!(merged["created"], json!(["G1-A"]));
 }
 
 #[tokio::test]
-async fn pairs_and_the_building_registry_locate_without_coordinates() {
+async fn pairs_and_buildings_go_in_as_csv_and_an_address_locates() {
     let s = stack().await;
     two_grids(&s).await;
     let admin = s.admin();
@@ -311,13 +244,12 @@ async fn pairs_and_the_building_registry_locate_without_coordinates() {
     };
     let (status, v) = put_csv(
         "/api/v1/admin/grid-pairs",
-        "professional_code,basic_code\nJG-1,G1\nG2,JG-1\nJG-1,NOPE\n",
+        "professional_code,basic_code\nJG-1,G1\nG2,JG-1\n",
     )
     .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    let msg = v["message"].as_str().unwrap();
-    assert!(
-        msg.contains("line 3: G2 is not a professional grid") && msg.contains("NOPE"),
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("csv")),
         "{v}"
     );
     let (status, v) = put_csv(
@@ -331,8 +263,6 @@ async fn pairs_and_the_building_registry_locate_without_coordinates() {
         "{v}"
     );
     let dispatcher = s.keys.token("370202", &[Role::Dispatcher], "d-1");
-    let (_, g1) = s.get(&dispatcher, "/api/v1/grids/G1").await;
-    assert_eq!(g1["paired"], json!(["JG-1"]));
     let (_, jg) = s.get(&dispatcher, "/api/v1/grids/JG-1").await;
     assert_eq!(jg["paired"], json!(["G1", "G2", "G3"]));
 
@@ -342,16 +272,7 @@ async fn pairs_and_the_building_registry_locate_without_coordinates() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(
-        v["outside"],
-        json!(["B-FAR"]),
-        "a building outside every grid is named"
-    );
-    let (status, bad) = put_csv("/api/v1/admin/buildings", "code,address\nB-1,x\n").await;
-    assert_eq!(
-        (status, bad["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("csv"))
-    );
+    assert_eq!(v, json!({"buildings": 2, "outside": ["B-FAR"]}));
     let addr = "市南区 燕儿岛路８号3单元502";
     let (status, at) = s
         .get(
@@ -361,8 +282,10 @@ async fn pairs_and_the_building_registry_locate_without_coordinates() {
         .await;
     assert_eq!(status, StatusCode::OK, "{at}");
     assert_eq!(at["grid"]["code"], "G1", "{at}");
-    assert_eq!(at["building"]["code"], "B-8");
-    assert_eq!(at["professional"][0]["code"], "JG-1");
+    assert_eq!(
+        at["building"],
+        json!({"code": "B-8", "address": "市南区燕儿岛路8号"})
+    );
     let (status, v) = s
         .get(
             &dispatcher,
@@ -370,8 +293,12 @@ async fn pairs_and_the_building_registry_locate_without_coordinates() {
         )
         .await;
     assert_eq!(
-        (status, v["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("address_unknown"))
+        (status, v["code"].as_str(), v["field"].as_str()),
+        (
+            StatusCode::NOT_FOUND,
+            Some("address_unknown"),
+            Some("address")
+        )
     );
     let (status, v) = s.get(&dispatcher, "/api/v1/locate").await;
     assert_eq!(
@@ -390,7 +317,7 @@ fn urlencode(s: &str) -> String {
 }
 
 #[tokio::test]
-async fn key_persons_are_sealed_masked_audited_and_hidden_from_other_roles() {
+async fn people_are_masked_over_http_and_whole_only_with_a_purpose() {
     let s = stack().await;
     two_grids(&s).await;
     let admin = s.admin();
@@ -400,40 +327,25 @@ async fn key_persons_are_sealed_masked_audited_and_hidden_from_other_roles() {
     let gw3 = s.keys.token("370202", &[Role::GridWorker], "gw-3");
     let supervisor = s.keys.token("370202", &[Role::Supervisor], "sup-1");
 
-    // Stars: supervisors rate, workers do not.
-    let (status, _) = s
-        .post_json(
-            &gw1,
-            &format!("/api/v1/grid-workers/{worker_id}/rating"),
-            json!({"stars": 5, "reason": "自评"}),
-        )
-        .await;
+    let rate = |token: String, body: Value| {
+        let s = &s;
+        let path = format!("/api/v1/grid-workers/{worker_id}/rating");
+        async move { s.post_json(&token, &path, body).await }
+    };
+    let (status, _) = rate(gw1.clone(), json!({"stars": 5, "reason": "自评"})).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, v) = s
-        .post_json(
-            &supervisor,
-            &format!("/api/v1/grid-workers/{worker_id}/rating"),
-            json!({"stars": 6, "reason": "x"}),
-        )
-        .await;
+    let (status, v) = rate(supervisor.clone(), json!({"stars": 6, "reason": "x"})).await;
     assert_eq!(
         (status, v["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("stars"))
     );
-    let (status, w) = s
-        .post_json(
-            &supervisor,
-            &format!("/api/v1/grid-workers/{worker_id}/rating"),
-            json!({"stars": 4, "reason": "走访到位，台账完整"}),
-        )
-        .await;
+    let (status, w) = rate(
+        supervisor.clone(),
+        json!({"stars": 4, "reason": "走访到位，台账完整"}),
+    )
+    .await;
     assert_eq!((status, w["stars"].as_i64()), (StatusCode::OK, Some(4)));
-    let (_, list) = s
-        .get(&supervisor, "/api/v1/grid-workers?grid_code=G1")
-        .await;
-    assert_eq!(list["workers"].as_array().unwrap().len(), 1);
 
-    // The grid's worker registers a household and an elderly resident.
     let (status, h) = s
         .post_json(
             &gw1,
@@ -473,34 +385,12 @@ async fn key_persons_are_sealed_masked_audited_and_hidden_from_other_roles() {
     assert_eq!(saved["id_number"], "370202********1234");
     let id = saved["id"].as_str().unwrap().to_owned();
 
-    // Sealed at rest: the plaintext is nowhere in grid's tables.
-    let leaked: i64 = s
-        .grid_scalar(
-            "SELECT count(*) FROM key_persons WHERE name_enc LIKE '%张秀兰%' \
-             OR id_number_enc LIKE '%370202194501011234%' OR phone_enc LIKE '%13912345678%'",
-        )
-        .await;
-    assert_eq!(leaked, 0);
-    let leaked: i64 = s
-        .grid_scalar("SELECT count(*) FROM households WHERE head_name_enc LIKE '%张秀兰%'")
-        .await;
-    assert_eq!(leaked, 0);
-    let leaked: i64 = s
-        .grid_scalar(
-            "SELECT count(*) FROM households WHERE residents_enc LIKE '%370202194501011234%'",
-        )
-        .await;
-    assert_eq!(leaked, 0);
     let (status, homes) = s.get(&gw1, "/api/v1/households?grid_code=G1").await;
     assert_eq!(status, StatusCode::OK, "{homes}");
     assert_eq!(
         homes["households"][0]["residents"][0],
         json!({"name": "张**", "relation": "户主", "id_number": "370202********1234", "birth_year": 1945})
     );
-    let (status, _) = s.get(&gw3, "/api/v1/households?grid_code=G1").await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-
-    // The list is masked; the whole record needs a purpose and is recorded.
     let (status, list) = s.get(&gw1, "/api/v1/key-persons").await;
     assert_eq!(status, StatusCode::OK, "{list}");
     assert_eq!(list["persons"][0]["phone"], "139****5678");
@@ -525,68 +415,21 @@ async fn key_persons_are_sealed_masked_audited_and_hidden_from_other_roles() {
             Some("独居，患高血压")
         )
     );
-
-    // Roles that do not need key persons never see them.
-    for role in [Role::Agent, Role::Dispatcher, Role::Handler, Role::Citizen] {
-        let token = s.keys.token("370202", &[role], "someone");
-        let (status, v) = s
-            .get(&token, &format!("/api/v1/key-persons/{id}?purpose=看看"))
-            .await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{role:?}: {v}");
-        let (status, _) = s.get(&token, "/api/v1/key-persons").await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{role:?}");
-    }
-    // Another grid's worker: not in their list, not readable.
-    let (status, _) = s.get(&gw3, "/api/v1/key-persons?grid_code=G1").await;
+    let agent = s.agent();
+    let (status, _) = s
+        .get(&agent, &format!("/api/v1/key-persons/{id}?purpose=看看"))
+        .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (_, theirs) = s.get(&gw3, "/api/v1/key-persons").await;
-    assert_eq!(theirs["persons"], json!([]));
     let (status, _) = s
         .get(&gw3, &format!("/api/v1/key-persons/{id}?purpose=走访"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    // Nor may they move the person into their own grid.
-    let mut takeover = json!({"grid_code": "G3", "category": "elderly_alone", "name": "张秀兰"});
+    let takeover = json!({"grid_code": "G3", "category": "elderly_alone", "name": "张秀兰"});
     let (status, _) = s
-        .put_json(&gw3, &format!("/api/v1/key-persons/{id}"), takeover.clone())
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    takeover["grid_code"] = json!("G1");
-    let (status, moved) = s
-        .put_json(&admin, &format!("/api/v1/key-persons/{id}"), takeover)
-        .await;
-    assert_eq!(
-        (status, moved["grid_code"].as_str()),
-        (StatusCode::OK, Some("G1")),
-        "{moved}"
-    );
-    // A supervisor of the next community sees only its grids.
-    let next_door = s.keys.token_with(jiesu_auth::TokenSpec {
-        sub: "sup-2".into(),
-        tenant: "370202".into(),
-        scope: Some(OTHER.into()),
-        roles: vec![Role::Supervisor],
-        unit: None,
-        grids: vec![],
-        ttl: Duration::from_secs(600),
-    });
-    let (status, _) = s
-        .get(
-            &next_door,
-            &format!("/api/v1/key-persons/{id}?purpose=核查"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, theirs) = s.get(&next_door, "/api/v1/key-persons").await;
-    assert_eq!(theirs["persons"], json!([]));
-    // Another tenant sees nothing either.
-    let laoshan = s.keys.token("370212", &[Role::TenantAdmin], "admin-ls");
-    let (status, _) = s
-        .get(&laoshan, &format!("/api/v1/key-persons/{id}?purpose=x"))
+        .put_json(&gw3, &format!("/api/v1/key-persons/{id}"), takeover)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // Every read is on record, with who and why; refusals read nothing.
     let (status, reads) = s
         .get(
             &admin,
@@ -594,8 +437,9 @@ async fn key_persons_are_sealed_masked_audited_and_hidden_from_other_roles() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{reads}");
-    let reads = reads["reads"].as_array().unwrap();
-    let whats: Vec<(&str, &str, &str)> = reads
+    let whats: Vec<(&str, &str, &str)> = reads["reads"]
+        .as_array()
+        .unwrap()
         .iter()
         .map(|r| {
             (
@@ -617,29 +461,11 @@ async fn key_persons_are_sealed_masked_audited_and_hidden_from_other_roles() {
 }
 
 #[tokio::test]
-async fn duties_are_generated_and_a_check_in_outside_the_grid_is_refused() {
+async fn a_check_in_sends_its_photo_as_base64() {
     let s = stack().await;
     two_grids(&s).await;
     let admin = s.admin();
-    let school = layer(vec![square(
-        "XX-1",
-        "dedicated",
-        ZS,
-        120.385,
-        36.062,
-        120.386,
-        36.063,
-    )]);
-    send(
-        &s,
-        reqwest::Method::PUT,
-        &admin,
-        "/api/v1/admin/grids",
-        "application/geo+json",
-        school,
-    )
-    .await;
-    let worker_id = worker(&s, "gw-1", "王海燕", "G1").await;
+    worker(&s, "gw-1", "王海燕", "G1").await;
     let gw1 = s.keys.token("370202", &[Role::GridWorker], "gw-1");
     let (status, h) = s
         .post_json(
@@ -649,14 +475,6 @@ async fn duties_are_generated_and_a_check_in_outside_the_grid_is_refused() {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{h}");
-    let (status, _) = s
-        .post_json(
-            &gw1,
-            "/api/v1/key-persons",
-            json!({"grid_code": "G1", "category": "disabled", "name": "钱二"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
 
     let (status, rules) = s.get(&admin, "/api/v1/admin/duty-rules").await;
     assert_eq!(status, StatusCode::OK);
@@ -672,59 +490,33 @@ async fn duties_are_generated_and_a_check_in_outside_the_grid_is_refused() {
         (status, v["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("rules[0].every"))
     );
-
     let (status, g) = s
         .post_json(&admin, "/api/v1/admin/duties/generate", json!({}))
         .await;
     assert_eq!(status, StatusCode::OK, "{g}");
-    // G1: its household (monthly), its key person (四必访, weekly), the
-    // school inside it (daily), its patrol (weekly); G2, G3: patrols.
-    assert_eq!(g["created"], 6, "{g}");
-    let (_, again) = s
-        .post_json(&admin, "/api/v1/admin/duties/generate", json!({}))
-        .await;
-    assert_eq!(again["created"], 0, "generating twice creates nothing more");
+    // G1: its household and its patrol; G2, G3: patrols.
+    assert_eq!(g["created"], 4, "{g}");
 
     let (status, tasks) = s.get(&gw1, "/api/v1/duty-tasks").await;
     assert_eq!(status, StatusCode::OK, "{tasks}");
-    let tasks = tasks["tasks"].as_array().unwrap().clone();
-    let mut kinds: Vec<&str> = tasks
-        .iter()
-        .map(|t| t["target_kind"].as_str().unwrap())
-        .collect();
-    kinds.sort_unstable();
-    assert_eq!(
-        kinds,
-        vec!["household", "key_person", "key_place", "patrol"]
-    );
-    let labels: Vec<&str> = tasks
-        .iter()
-        .map(|t| t["target_label"].as_str().unwrap())
-        .collect();
-    assert!(labels.contains(&"重点人员走访（残疾人）"), "{labels:?}");
-    assert!(labels.contains(&"重点场所巡查（XX-1网格）"), "{labels:?}");
-    let household = tasks
+    let household = tasks["tasks"]
+        .as_array()
+        .unwrap()
         .iter()
         .find(|t| t["target_kind"] == "household")
         .unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let check_in = |id: String, body: Value| {
-        let token = gw1.clone();
+    let check_in = |body: Value| {
         let s = &s;
-        async move {
-            s.post_json(&token, &format!("/api/v1/duty-tasks/{id}/check-in"), body)
-                .await
-        }
+        let (token, path) = (
+            gw1.clone(),
+            format!("/api/v1/duty-tasks/{household}/check-in"),
+        );
+        async move { s.post_json(&token, &path, body).await }
     };
-
-    // 1 km east of the grid: refused, naming the distance.
-    let (status, v) = check_in(
-        household.clone(),
-        json!({"lat": 36.065, "lon": 120.411, "note": "已走访"}),
-    )
-    .await;
+    let (status, v) = check_in(json!({"lat": 36.065, "lon": 120.411, "note": "已走访"})).await;
     assert_eq!(
         (status, v["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("position")),
@@ -734,31 +526,21 @@ async fn duties_are_generated_and_a_check_in_outside_the_grid_is_refused() {
         v["message"].as_str().unwrap().contains("outside grid G1"),
         "{v}"
     );
-    // Not an image.
-    let (status, v) = check_in(
-        household.clone(),
-        json!({"lat": 36.065, "lon": 120.385, "photo_base64": "R0lGODlh"}),
-    )
-    .await;
+    // A GIF: grid takes JPEG and PNG only.
+    let (status, v) =
+        check_in(json!({"lat": 36.065, "lon": 120.385, "photo_base64": "R0lGODlh"})).await;
     assert_eq!(
         (status, v["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("photo"))
     );
-    // Another grid's worker may not.
-    worker(&s, "gw-3", "李强", "G3").await;
-    let gw3 = s.keys.token("370202", &[Role::GridWorker], "gw-3");
-    let (status, _) = s
-        .post_json(
-            &gw3,
-            &format!("/api/v1/duty-tasks/{household}/check-in"),
-            json!({"lat": 36.065, "lon": 120.385}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    // 20 m north of the edge, with a PNG: within the tolerance.
+    let (status, v) =
+        check_in(json!({"lat": 36.065, "lon": 120.385, "photo_base64": "not base64!"})).await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("photo_base64"))
+    );
     let png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==";
     let (status, done) = check_in(
-        household.clone(),
         json!({"lat": 36.07018, "lon": 120.385, "note": "已入户走访，家中无异常", "photo_base64": png}),
     )
     .await;
@@ -766,7 +548,7 @@ async fn duties_are_generated_and_a_check_in_outside_the_grid_is_refused() {
     assert!(done["done_at"].is_string() && done["has_photo"] == true);
     let d = done["distance_m"].as_f64().unwrap();
     assert!((15.0..25.0).contains(&d), "{d}");
-    let (status, v) = check_in(household, json!({"lat": 36.065, "lon": 120.385})).await;
+    let (status, v) = check_in(json!({"lat": 36.065, "lon": 120.385})).await;
     assert_eq!(
         (status, v["code"].as_str()),
         (StatusCode::CONFLICT, Some("already_done"))
@@ -796,30 +578,6 @@ async fn duties_are_generated_and_a_check_in_outside_the_grid_is_refused() {
         (Some(1), Some(1)),
         "{by_grid}"
     );
-    let (_, by_worker) = s
-        .get(
-            &supervisor,
-            &format!("/api/v1/duties/compliance?period={period}&by=worker"),
-        )
-        .await;
-    let me = by_worker["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["key"] == worker_id.as_str())
-        .cloned()
-        .unwrap();
-    assert_eq!(
-        (me["name"].as_str(), me["done"].as_u64()),
-        (Some("王海燕"), Some(1))
-    );
-    let (status, v) = s
-        .get(&supervisor, "/api/v1/duties/compliance?period=last-month")
-        .await;
-    assert_eq!(
-        (status, v["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("period"))
-    );
     let (status, _) = s
         .get(&gw1, &format!("/api/v1/duties/compliance?period={period}"))
         .await;
@@ -827,13 +585,11 @@ async fn duties_are_generated_and_a_check_in_outside_the_grid_is_refused() {
 }
 
 #[tokio::test]
-async fn grid_events_close_in_the_grid_or_whistle_up_to_a_ticket() {
+async fn a_whistled_event_becomes_a_ticket_that_dispatch_routes() {
     let s = stack().await;
     two_grids(&s).await;
     worker(&s, "gw-1", "王海燕", "G1").await;
-    worker(&s, "gw-3", "李强", "G3").await;
     let gw1 = s.keys.token("370202", &[Role::GridWorker], "gw-1");
-    let gw3 = s.keys.token("370202", &[Role::GridWorker], "gw-3");
     let report = |token: String, key: &'static str, content: &'static str| {
         let s = &s;
         async move {
@@ -845,36 +601,23 @@ async fn grid_events_close_in_the_grid_or_whistle_up_to_a_ticket() {
             .await
         }
     };
-    let (status, v) = report(gw3.clone(), "k0", "不在我的网格").await;
-    assert_eq!(
-        (status, v["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("not_your_grid"))
-    );
     let (status, first) = report(gw1.clone(), "k1", "3号楼东侧消防通道被杂物堵塞").await;
     assert_eq!(status, StatusCode::OK, "{first}");
     assert_eq!(
         (first["grid_code"].as_str(), first["status"].as_str()),
         (Some("G1"), Some("reported"))
     );
-    let (_, again) = report(gw1.clone(), "k1", "3号楼东侧消防通道被杂物堵塞").await;
-    assert_eq!(again["id"], first["id"], "a retry is the same event");
     let id1 = first["id"].as_str().unwrap().to_owned();
 
     let dispatcher = s.keys.token("370202", &[Role::Dispatcher], "d-1");
-    for token in [&gw3, &dispatcher] {
-        let (status, _) = s
-            .post_json(
-                token,
-                &format!("/api/v1/grid-events/{id1}/close"),
-                json!({"result": "x"}),
-            )
-            .await;
-        assert_eq!(
-            status,
-            StatusCode::FORBIDDEN,
-            "only the grid's people close its matters"
-        );
-    }
+    let (status, _) = s
+        .post_json(
+            &dispatcher,
+            &format!("/api/v1/grid-events/{id1}/close"),
+            json!({"result": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, closed) = s
         .post_json(
             &gw1,
@@ -907,17 +650,6 @@ async fn grid_events_close_in_the_grid_or_whistle_up_to_a_ticket() {
     )
     .await;
     let id2 = second["id"].as_str().unwrap().to_owned();
-    let (status, v) = s
-        .post_json(
-            &gw1,
-            &format!("/api/v1/grid-events/{id2}/whistle"),
-            json!({"level": "L9", "category": "SH01", "reason": "x"}),
-        )
-        .await;
-    assert_eq!(
-        (status, v["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("level"))
-    );
     let (status, v) = s
         .post_json(
             &gw1,
@@ -985,16 +717,21 @@ async fn grid_events_close_in_the_grid_or_whistle_up_to_a_ticket() {
         "{ticket}"
     );
     // Dispatch starts its work order at the chosen level.
-    let level = wait_until(Duration::from_secs(30), "the work order", || async {
-        let n = s
-            .dispatch_count(&format!(
-                "SELECT count(*) FROM work_orders WHERE ticket_id = '{ticket_id}' AND level = 3"
-            ))
+    let wo = wait_until(Duration::from_secs(30), "the work order", || async {
+        let (_, t) = s
+            .get(&s.agent(), &format!("/api/v1/tickets/{ticket_id}"))
             .await;
-        (n == 1).then_some(n)
+        t["work_order_id"].as_str().map(str::to_owned)
     })
     .await;
-    assert_eq!(level, 1);
+    let (status, order) = s
+        .get(&dispatcher, &format!("/api/v1/work-orders/{wo}"))
+        .await;
+    assert_eq!(
+        (status, order["level"].as_u64()),
+        (StatusCode::OK, Some(3)),
+        "{order}"
+    );
 
     // One open, one closed in the grid, one whistled: half closed in the grid.
     report(gw1.clone(), "k3", "楼道灯不亮").await;
@@ -1021,12 +758,10 @@ async fn grid_events_close_in_the_grid_or_whistle_up_to_a_ticket() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, mine) = s.get(&gw1, "/api/v1/grid-events?status=reported").await;
     assert_eq!(mine["events"].as_array().unwrap().len(), 1);
-    assert_eq!(published(&s, "grid_event.whistled").await, 1);
-    assert_eq!(published(&s, "grid_event.closed").await, 1);
 }
 
 #[tokio::test]
-async fn a_broadcast_names_the_grids_it_reaches() {
+async fn a_broadcast_reaches_each_grids_residents_through_notification() {
     let s = stack().await;
     two_grids(&s).await;
     let supervisor = s.keys.token("370202", &[Role::Supervisor], "sup-1");
@@ -1037,19 +772,6 @@ async fn a_broadcast_names_the_grids_it_reaches() {
         .await;
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["grid_codes"], json!(["G1", "G2", "G3"]));
-    let gw = s.keys.token("370202", &[Role::GridWorker], "gw-1");
-    let (status, _) = s.post_json(&gw, "/api/v1/broadcasts", body.clone()).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    let mut unknown = body.clone();
-    unknown["grid_codes"] = json!(["NOPE"]);
-    let (status, v) = s
-        .post_json(&supervisor, "/api/v1/broadcasts", unknown)
-        .await;
-    assert_eq!(
-        (status, v["field"].as_str()),
-        (StatusCode::UNPROCESSABLE_ENTITY, Some("grid_codes[0]"))
-    );
-    assert_eq!(published(&s, "broadcast.requested").await, 1);
     // Notification turns it into a message to each grid's residents' group.
     for grid in ["G1", "G2", "G3"] {
         let n = wait_until(Duration::from_secs(20), "the broadcast notice", || async {
@@ -1092,7 +814,7 @@ fn many(n: usize) -> String {
 }
 
 #[tokio::test]
-async fn a_large_layer_streams_in_with_its_progress_visible() {
+async fn a_large_layer_streams_in_over_http_with_its_progress() {
     let s = stack().await;
     let admin = s.admin();
     let text = many(3000);
@@ -1199,6 +921,7 @@ async fn a_large_layer_streams_in_with_its_progress_visible() {
     )
     .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    let total: i64 = s.grid_scalar("SELECT count(*) FROM grids").await;
-    assert_eq!(total, 3000);
+    // Nothing refused was stored.
+    let (_, x1) = s.get(&admin, "/api/v1/grids/X1").await;
+    assert_eq!(x1["code"], "not_found", "{x1}");
 }

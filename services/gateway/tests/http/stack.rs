@@ -3,39 +3,45 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jiesu_auth::{Role, Verifier};
+use jiesu_auth::Role;
+use jiesu_dispatch::Dispatch;
 use jiesu_gateway::{Gateway, GatewayConfig};
+use jiesu_grid::GridTarget;
 use jiesu_intake::{
+    Intake,
     domain::attributes::{AttributeDef, AttributeOption, Datatype},
     seed::CategorySeed,
 };
-use jiesu_runtime::TargetCtx;
-use jiesu_testkit::{TestBus, TestDb, TestKeys};
+use jiesu_notification::NotificationTarget;
+use jiesu_proto::intake::TicketReceived;
+use jiesu_testkit::{Spawned, TestDb, TestEnv};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 pub struct Stack {
     pub base: String,
-    pub keys: TestKeys,
     pub http: Client,
-    pub stop: CancellationToken,
     /// Dispatch alone, so a test can take it away.
-    pub stop_dispatch: CancellationToken,
-    pub intake_db: String,
-    pub dispatch_db: String,
-    pub grid_db: String,
+    pub dispatch: Spawned,
     /// Where intake's object store keeps attachment bytes.
     pub attachments_dir: std::path::PathBuf,
+    /// Keys, clock and bus the services share (`s.keys`, `s.clock`).
+    kit: TestEnv,
+    _targets: Vec<Spawned>,
     _dbs: Vec<TestDb>,
-    _bus: TestBus,
+}
+
+impl std::ops::Deref for Stack {
+    type Target = TestEnv;
+
+    fn deref(&self) -> &TestEnv {
+        &self.kit
+    }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.attachments_dir);
-        self.stop.cancel();
-        self.stop_dispatch.cancel();
     }
 }
 
@@ -143,8 +149,6 @@ async fn stack_configured(
 ) -> Stack {
     let intake_db = TestDb::new::<jiesu_intake::Migrations>("intake").await;
     let dispatch_db = TestDb::new::<jiesu_dispatch::Migrations>("dispatch").await;
-    let notification_db = TestDb::new::<jiesu_notification::Migrations>("notification").await;
-    let grid_db = TestDb::new::<jiesu_grid::Migrations>("grid").await;
     let cats = categories();
     let attachments_dir =
         std::env::temp_dir().join(format!("jiesu-att-{}", jiesu_testkit::unique_tag()));
@@ -182,117 +186,62 @@ async fn stack_configured(
     .await
     .unwrap();
 
-    let tb = TestBus::new();
-    let keys = TestKeys::new();
-    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
-    let stop = CancellationToken::new();
-    let stop_dispatch = CancellationToken::new();
-    let ctx = TargetCtx::new(stop.clone(), Duration::from_secs(5));
-    let dispatch_ctx = TargetCtx::new(stop_dispatch.clone(), Duration::from_secs(5));
-
-    let mut intake_cfg = jiesu_intake::IntakeConfig {
-        grpc_addr: "127.0.0.1:0".into(),
-        database_url: intake_db.url.clone(),
-        // Retrain on every suggestion so tests see new tickets at once.
-        suggest_refresh: Duration::ZERO,
-        attachments: jiesu_intake::AttachmentsConfig {
-            local_dir: attachments_dir.display().to_string(),
-            max_image_bytes: 256 * 1024,
-            ..Default::default()
-        },
-        contact_key_digests: CONTACT_KEY_SHA256.into(),
-        ..Default::default()
-    };
-    tweak_intake(&mut intake_cfg);
-    let intake = jiesu_intake::Intake::build(
-        &intake_cfg,
-        &intake_db.config(),
-        tb.connect().await,
-        verifier.clone(),
-        keys.keyring(),
-        &ctx,
-    )
-    .await
-    .unwrap();
-    let grid = jiesu_grid::GridTarget::build(
-        &jiesu_grid::GridConfig {
-            grpc_addr: "127.0.0.1:0".into(),
-            database_url: grid_db.url.clone(),
-            service_key_digests: jiesu_auth::service_key::digest(GRID_KEY),
-            ..Default::default()
-        },
-        &grid_db.config(),
-        tb.connect().await,
-        verifier.clone(),
-        keys.keyring(),
-        &ctx,
-    )
-    .await
-    .unwrap();
-    let dispatch = jiesu_dispatch::Dispatch::build(
-        &jiesu_dispatch::DispatchConfig {
-            grpc_addr: "127.0.0.1:0".into(),
-            database_url: dispatch_db.url.clone(),
-            timer_poll: std::time::Duration::from_millis(200),
-            grid_url: format!("http://{}", grid.addr()),
-            grid_key: GRID_KEY.into(),
-            ..Default::default()
-        },
-        &dispatch_db.config(),
-        tb.connect().await,
-        verifier.clone(),
-        &dispatch_ctx,
-    )
-    .await
-    .unwrap();
-    let notification = jiesu_notification::NotificationTarget::build(
-        &jiesu_notification::NotificationConfig {
-            grpc_addr: "127.0.0.1:0".into(),
-            database_url: notification_db.url.clone(),
-            intake_url: format!("http://{}", intake.addr()),
-            contact_key: CONTACT_KEY.into(),
-        },
-        &notification_db.config(),
-        tb.connect().await,
-        verifier.clone(),
-        &ctx,
-    )
-    .await
-    .unwrap();
-    let mut cfg = GatewayConfig {
-        http_addr: "127.0.0.1:0".into(),
-        intake_url: format!("http://{}", intake.addr()),
-        dispatch_url: format!("http://{}", dispatch.addr()),
-        grid_url: format!("http://{}", grid.addr()),
-        notification_url: format!("http://{}", notification.addr()),
-        retries: 1,
-        ..GatewayConfig::default()
-    };
-    // Suites send many requests from one address; the limits have tests
-    // of their own.
-    cfg.rate_limit.per_ip_per_minute = 0;
-    cfg.rate_limit.per_channel_per_minute = 0;
-    cfg.rate_limit.lookup_per_minute = 0;
-    tweak(&mut cfg);
-    let gateway = Gateway::build(&cfg, verifier, &ctx).await.unwrap();
-    let base = format!("http://{}", gateway.addr());
-    tokio::spawn(intake.run_until_stopped());
-    tokio::spawn(dispatch.run_until_stopped());
-    tokio::spawn(notification.run_until_stopped());
-    tokio::spawn(grid.run_until_stopped());
-    tokio::spawn(gateway.run_until_stopped());
+    let kit = TestEnv::new().await;
+    let dir = attachments_dir.display().to_string();
+    let intake = kit
+        .spawn_on::<Intake>(&intake_db, |cfg| {
+            // Retrain on every suggestion so tests see new tickets at once.
+            cfg.suggest_refresh = Duration::ZERO;
+            cfg.attachments = jiesu_intake::AttachmentsConfig {
+                local_dir: dir,
+                max_image_bytes: 256 * 1024,
+                ..Default::default()
+            };
+            cfg.contact_key_digests = CONTACT_KEY_SHA256.into();
+            tweak_intake(cfg);
+        })
+        .await;
+    let grid = kit
+        .spawn::<GridTarget>(|cfg| {
+            cfg.service_key_digests = jiesu_auth::service_key::digest(GRID_KEY);
+        })
+        .await;
+    let dispatch = kit
+        .spawn_on::<Dispatch>(&dispatch_db, |cfg| {
+            cfg.timer_poll = Duration::from_millis(200);
+            cfg.grid_url = grid.url();
+            cfg.grid_key = GRID_KEY.into();
+        })
+        .await;
+    let notification = kit
+        .spawn::<NotificationTarget>(|cfg| {
+            cfg.intake_url = intake.url();
+            cfg.contact_key = CONTACT_KEY.into();
+        })
+        .await;
+    let gateway = kit
+        .spawn::<Gateway>(|cfg| {
+            cfg.intake_url = intake.url();
+            cfg.dispatch_url = dispatch.url();
+            cfg.grid_url = grid.url();
+            cfg.notification_url = notification.url();
+            cfg.retries = 1;
+            // Suites send many requests from one address; the limits have
+            // tests of their own.
+            cfg.rate_limit.per_ip_per_minute = 0;
+            cfg.rate_limit.per_channel_per_minute = 0;
+            cfg.rate_limit.lookup_per_minute = 0;
+            tweak(cfg);
+        })
+        .await;
     Stack {
-        base,
-        keys,
+        base: gateway.url(),
         http: Client::new(),
-        stop,
-        stop_dispatch,
-        intake_db: intake_db.url.clone(),
-        dispatch_db: dispatch_db.url.clone(),
-        grid_db: grid_db.url.clone(),
+        dispatch,
         attachments_dir,
-        _dbs: vec![intake_db, dispatch_db, notification_db, grid_db],
-        _bus: tb,
+        kit,
+        _targets: vec![intake, grid, notification, gateway],
+        _dbs: vec![intake_db, dispatch_db],
     }
 }
 
@@ -334,29 +283,45 @@ impl Stack {
         resp.json().await.unwrap()
     }
 
-    /// One value from intake's own database.
-    pub async fn intake_scalar<T: sea_orm::TryGetable>(&self, sql: &str) -> T {
-        scalar(&self.intake_db, sql).await
+    /// The `intake` events of tenant 370202 named `event` published so far.
+    pub async fn intake_events(&self, event: &str) -> Vec<Vec<u8>> {
+        self.bus.published("intake", "370202", event).await
     }
 
-    /// One value from grid's own database.
-    pub async fn grid_scalar<T: sea_orm::TryGetable>(&self, sql: &str) -> T {
-        scalar(&self.grid_db, sql).await
+    /// The `ticket.received` intake announced for `tracking_no`.
+    pub async fn received(&self, tracking_no: &str) -> TicketReceived {
+        jiesu_testkit::wait_until(Duration::from_secs(15), "the ticket announced", || async {
+            self.intake_events("ticket.received")
+                .await
+                .iter()
+                .filter_map(|p| <TicketReceived as prost::Message>::decode(p.as_slice()).ok())
+                .find(|ev| ev.tracking_no == tracking_no)
+        })
+        .await
     }
 
-    /// A count from dispatch's own database.
-    pub async fn dispatch_count(&self, sql: &str) -> i64 {
-        scalar(&self.dispatch_db, sql).await
-    }
-
-    /// Runs a statement on dispatch's database (tests that make time pass
-    /// by moving a timer's due moment); returns the rows affected.
-    pub async fn dispatch_exec(&self, sql: &str) -> u64 {
-        use sea_orm::ConnectionTrait;
-        let db = sea_orm::Database::connect(&self.dispatch_db).await.unwrap();
-        let n = db.execute_unprepared(sql).await.unwrap().rows_affected();
-        db.close().await.ok();
-        n
+    /// How many tickets intake has accepted so far, read off the bus: a
+    /// new ticket is made now and, once it is announced, every ticket
+    /// stored before it has been too (events leave in the order they were
+    /// written). The new one is not counted.
+    pub async fn tickets_accepted_so_far(&self) -> usize {
+        let (status, v) = self
+            .post(Some(&self.agent()), ticket_body("13800139999"))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        let last = v["id"].as_str().unwrap_or_default().to_owned();
+        let announced = jiesu_testkit::wait_until(
+            Duration::from_secs(15),
+            "every ticket announced",
+            || async {
+                let r = self.intake_events("ticket.received").await;
+                r.iter()
+                    .any(|p| String::from_utf8_lossy(p).contains(&last))
+                    .then_some(r)
+            },
+        )
+        .await;
+        announced.len() - 1
     }
 
     pub async fn put_json(&self, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
@@ -428,21 +393,4 @@ pub fn timeline_events(view: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// One value of a query on the database at `url`.
-async fn scalar<T: sea_orm::TryGetable>(url: &str, sql: &str) -> T {
-    use sea_orm::ConnectionTrait;
-    let db = sea_orm::Database::connect(url).await.unwrap();
-    let row = db
-        .query_one_raw(sea_orm::Statement::from_string(
-            sea_orm::DbBackend::Postgres,
-            sql.to_owned(),
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    let v = row.try_get_by_index(0).unwrap();
-    db.close().await.ok();
-    v
 }

@@ -8,22 +8,23 @@ mod rekey;
 use std::time::Duration;
 
 use futures::StreamExt;
-use jiesu_auth::{Role, TokenSpec, Verifier};
-use jiesu_intake::{Intake, IntakeConfig, Migrations, seed::CategorySeed};
+use jiesu_auth::{Role, TokenSpec};
+use jiesu_intake::{Intake, Migrations, seed::CategorySeed};
 use jiesu_proto::intake::{
-    Citizen, CreateTicketRequest, GetTicketRequest, ListCategoriesRequest, Location,
-    TicketReceived, intake_service_client::IntakeServiceClient,
+    AddInformationRequest, Citizen, CreateTicketRequest, CreateWithApiKeyRequest, GetTicketRequest,
+    ListCategoriesRequest, Location, RegisterChannelRequest, TicketReceived,
+    intake_service_client::IntakeServiceClient,
+    public_intake_service_client::PublicIntakeServiceClient,
 };
-use jiesu_testkit::{TestBus, TestDb, TestKeys, TestTarget};
+use jiesu_testkit::{Spawned, TestDb, TestEnv};
 use tonic::{Code, Request, transport::Channel};
 
 pub(crate) struct Env {
     db: TestDb,
-    tb: TestBus,
-    keys: TestKeys,
+    kit: TestEnv,
     client: IntakeServiceClient<Channel>,
     channel: Channel,
-    _target: TestTarget,
+    _intake: Spawned,
 }
 
 pub(crate) const NOTIFIER_KEY: &str = "notifier-key";
@@ -48,40 +49,24 @@ pub(crate) async fn start() -> Env {
     jiesu_intake::seed::upsert_categories(&conn, "370202", &cats)
         .await
         .unwrap();
-    let tb = TestBus::new();
-    let keys = TestKeys::new();
-    let target = TestTarget::new();
-    let cfg = IntakeConfig {
-        grpc_addr: TestTarget::ADDR.into(),
-        database_url: db.url.clone(),
-        // sha256("notifier-key")
-        contact_key_digests: NOTIFIER_KEY_SHA256.into(),
-        ..IntakeConfig::default()
-    };
-    let verifier = Verifier::start(&keys.auth_config()).await.unwrap();
-    let intake = Intake::build(
-        &cfg,
-        &db.config(),
-        tb.connect().await,
-        verifier,
-        keys.keyring(),
-        &target.ctx,
-    )
-    .await
-    .unwrap();
-    let channel = Channel::from_shared(format!("http://{}", intake.addr()))
+    let kit = TestEnv::new().await;
+    let intake = kit
+        .spawn_on::<Intake>(&db, |cfg| {
+            // sha256("notifier-key")
+            cfg.contact_key_digests = NOTIFIER_KEY_SHA256.into();
+        })
+        .await;
+    let channel = Channel::from_shared(intake.url())
         .unwrap()
         .connect()
         .await
         .unwrap();
-    tokio::spawn(intake.run_until_stopped());
     Env {
         db,
-        tb,
-        keys,
+        kit,
         client: IntakeServiceClient::new(channel.clone()),
         channel,
-        _target: target,
+        _intake: intake,
     }
 }
 
@@ -138,13 +123,13 @@ fn field_of(s: &tonic::Status) -> String {
 #[tokio::test]
 async fn personal_data_is_encrypted_masked_and_kept_out_of_the_event() {
     let mut env = start().await;
-    let bus = env.tb.connect().await;
+    let bus = env.kit.bus.connect().await;
     let mut events = bus
         .client
-        .subscribe(format!("{}.>", env.tb.cfg.subject_root))
+        .subscribe(format!("{}.>", env.kit.bus.cfg.subject_root))
         .await
         .unwrap();
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
 
     let created = env
         .client
@@ -220,7 +205,7 @@ async fn personal_data_is_encrypted_masked_and_kept_out_of_the_event() {
 #[tokio::test]
 async fn idempotency_key_returns_the_first_ticket_and_refuses_reuse() {
     let mut env = start().await;
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
     let mut req = ticket("13800138001");
     req.idempotency_key = "call-2026-0001".into();
     let first = env
@@ -256,7 +241,7 @@ async fn idempotency_key_returns_the_first_ticket_and_refuses_reuse() {
 #[tokio::test]
 async fn bad_input_is_refused_naming_the_field() {
     let mut env = start().await;
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
     let cases: Vec<(CreateTicketRequest, &str)> = vec![
         (
             CreateTicketRequest {
@@ -305,7 +290,7 @@ async fn callers_are_checked_by_role_channel_and_scope() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unauthenticated);
     // A dispatcher does not accept requests.
-    let dispatcher = env.keys.token("370202", &[Role::Dispatcher], "d-1");
+    let dispatcher = env.kit.keys.token("370202", &[Role::Dispatcher], "d-1");
     let err = env
         .client
         .create_ticket(authed(&dispatcher, ticket("13800138000")))
@@ -313,7 +298,10 @@ async fn callers_are_checked_by_role_channel_and_scope() {
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
     // A citizen submits through the app, not as a hotline agent.
-    let citizen = env.keys.token("370202", &[Role::Citizen], "wx-citizen-1");
+    let citizen = env
+        .kit
+        .keys
+        .token("370202", &[Role::Citizen], "wx-citizen-1");
     let err = env
         .client
         .create_ticket(authed(&citizen, ticket("13800138000")))
@@ -332,7 +320,7 @@ async fn callers_are_checked_by_role_channel_and_scope() {
         .await
         .unwrap()
         .into_inner();
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
     let theirs = env
         .client
         .create_ticket(authed(&agent, ticket("13800138002")))
@@ -350,14 +338,14 @@ async fn callers_are_checked_by_role_channel_and_scope() {
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
     // Another county sees nothing; the city above sees it.
-    let other = env.keys.token("370203", &[Role::Agent], "agent-9");
+    let other = env.kit.keys.token("370203", &[Role::Agent], "agent-9");
     let err = env
         .client
         .get_ticket(get(&other, &theirs.id))
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::NotFound);
-    let city = env.keys.token_with(TokenSpec {
+    let city = env.kit.keys.token_with(TokenSpec {
         sub: "city-sup".into(),
         tenant: "370200".into(),
         scope: None,
@@ -369,7 +357,7 @@ async fn callers_are_checked_by_role_channel_and_scope() {
     assert!(env.client.get_ticket(get(&city, &theirs.id)).await.is_ok());
     // A street-level scope elsewhere in the county does not cover a
     // county-level ticket.
-    let street = env.keys.token_with(TokenSpec {
+    let street = env.kit.keys.token_with(TokenSpec {
         sub: "street".into(),
         tenant: "370202".into(),
         scope: Some("370202007".into()),
@@ -397,7 +385,7 @@ async fn callers_are_checked_by_role_channel_and_scope() {
 #[tokio::test]
 async fn categories_come_with_their_tree_and_leaves() {
     let mut env = start().await;
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
     let cats = env
         .client
         .list_categories(authed(&agent, ListCategoriesRequest {}))
@@ -411,7 +399,7 @@ async fn categories_come_with_their_tree_and_leaves() {
     assert!(find("SH01").leaf);
     assert_eq!(find("SH01").level, 2);
     // Another tenant has its own (here: empty) tree.
-    let other = env.keys.token("370203", &[Role::Agent], "agent-9");
+    let other = env.kit.keys.token("370203", &[Role::Agent], "agent-9");
     let none = env
         .client
         .list_categories(authed(&other, ListCategoriesRequest {}))
@@ -444,7 +432,7 @@ async fn grpc_health_reports_serving() {
 async fn only_a_configured_service_key_gets_a_contact_and_each_hand_over_is_recorded() {
     use jiesu_proto::intake::{GetContactRequest, contact_service_client::ContactServiceClient};
     let mut env = start().await;
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
     let created = env
         .client
         .create_ticket(authed(&agent, ticket("13800138077")))
@@ -508,6 +496,109 @@ async fn only_a_configured_service_key_gets_a_contact_and_each_hand_over_is_reco
                 .as_str()
         )
         .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn added_information_and_id_numbers_are_stored_sealed() {
+    let env = start().await;
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
+    let mut t = ticket("13800138001");
+    t.citizen.as_mut().unwrap().id_number = "11010519491231002X".into();
+    let created = env
+        .client
+        .clone()
+        .create_ticket(authed(&agent, t))
+        .await
+        .unwrap()
+        .into_inner();
+    for text in [
+        "补充：周五周六最严重，可拨13900009999联系我",
+        "电话补充：店名为老王烧烤",
+    ] {
+        env.client
+            .clone()
+            .add_information(authed(
+                &agent,
+                AddInformationRequest {
+                    ticket_id: created.id.clone(),
+                    text: text.into(),
+                },
+            ))
+            .await
+            .unwrap();
+    }
+    // The added text is stored redacted for readers and encrypted in full.
+    let plain = env
+        .db
+        .count("SELECT count(*) FROM ticket_supplements WHERE text_redacted LIKE '%13900009999%' OR text_enc LIKE '%13900009999%'")
+        .await;
+    assert_eq!(plain, 0);
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM ticket_supplements")
+            .await,
+        2
+    );
+    // The ID number is sealed like the rest of the caller's data.
+    let sealed = env
+        .db
+        .count("SELECT count(*) FROM tickets WHERE id_number_enc NOT LIKE '%19491231%'")
+        .await;
+    assert_eq!(sealed, 1);
+}
+
+#[tokio::test]
+async fn open311_client_details_are_stored_sealed() {
+    let env = start().await;
+    let admin = env
+        .kit
+        .keys
+        .token("370202", &[Role::TenantAdmin], "admin-1");
+    let cred = env
+        .client
+        .clone()
+        .register_channel(authed(
+            &admin,
+            RegisterChannelRequest {
+                name: "市民App".into(),
+                channel: "app".into(),
+                auth: "open311".into(),
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut public = PublicIntakeServiceClient::new(env.channel.clone());
+    let mut t = ticket("05326666666");
+    t.category = "SC01".into();
+    let created = public
+        .create_with_api_key(CreateWithApiKeyRequest {
+            tenant: "370202".into(),
+            api_key: cred.api_key.clone(),
+            ticket: Some(t),
+            email: "zhang@example.com".into(),
+            device_id: "dev-1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(created.tracking_no.starts_with("370202-"));
+    // The e-mail address given to Open311 is stored only encrypted.
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM tickets WHERE client_meta_enc LIKE '%example.com%' OR tickets::text LIKE '%example.com%'")
+            .await,
+        0
+    );
+    assert_eq!(
+        env.db
+            .count(
+                "SELECT count(*) FROM tickets WHERE client_meta_enc IS NOT NULL AND channel = 'app'"
+            )
+            .await,
         1
     );
 }

@@ -4,14 +4,15 @@
 
 use std::sync::Arc;
 
-use jiesu_auth::{Role, Verifier};
-use jiesu_intake::{Intake, IntakeConfig};
+use jiesu_auth::Role;
+use jiesu_intake::{Intake, IntakeConfig, rekey::COLUMNS};
 use jiesu_pii::Keyring;
 use jiesu_proto::intake::{
     AddInformationRequest, GetTicketRequest, intake_service_client::IntakeServiceClient,
 };
-use jiesu_testkit::TestTarget;
+use jiesu_service::Target;
 use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
 
 use crate::{authed, start, ticket};
 
@@ -22,7 +23,7 @@ fn ring(doc: &Value) -> Keyring {
 #[tokio::test]
 async fn rekey_moves_every_value_to_the_new_key_and_the_old_key_can_go() {
     let mut env = start().await;
-    let agent = env.keys.token("370202", &[Role::Agent], "agent-1");
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
     let mut ids = Vec::new();
     for phone in ["13800138001", "13800138002", "13800138003"] {
         let mut t = ticket(phone);
@@ -49,21 +50,28 @@ async fn rekey_moves_every_value_to_the_new_key_and_the_old_key_can_go() {
 
     // The operator adds k2 and makes it active, keeping k1.
     let old: Value =
-        serde_json::from_str(&std::fs::read_to_string(&env.keys.keyring_file).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(&env.kit.keys.keyring_file).unwrap())
+            .unwrap();
     let old_id = old["active"].as_str().unwrap().to_owned();
     let k2 = Keyring::generate_json().unwrap();
     let k2: Value = serde_json::from_str(&k2).unwrap();
     let both_doc = with_new_key(&old, &k2);
     let both = ring(&both_doc);
     let conn = env.db.connect().await;
-    let before = jiesu_intake::rekey::remaining(&conn, &both).await.unwrap();
+    let before = jiesu_db::rekey::remaining(&conn, &both, COLUMNS)
+        .await
+        .unwrap();
     // 3 tickets × (content, address, name, phone, id number) + 1 supplement.
     assert_eq!(before, 16);
 
-    let report = jiesu_intake::rekey::rekey(&conn, &both, 4).await.unwrap();
+    let report = jiesu_db::rekey::rekey(&conn, &both, COLUMNS, 4)
+        .await
+        .unwrap();
     assert_eq!(report.total(), 16);
     assert_eq!(
-        jiesu_intake::rekey::remaining(&conn, &both).await.unwrap(),
+        jiesu_db::rekey::remaining(&conn, &both, COLUMNS)
+            .await
+            .unwrap(),
         0
     );
     let stale = env
@@ -75,7 +83,7 @@ async fn rekey_moves_every_value_to_the_new_key_and_the_old_key_can_go() {
     assert_eq!(stale, 0);
     // Repeating is harmless.
     assert_eq!(
-        jiesu_intake::rekey::rekey(&conn, &both, 4)
+        jiesu_db::rekey::rekey(&conn, &both, COLUMNS, 4)
             .await
             .unwrap()
             .total(),
@@ -85,22 +93,15 @@ async fn rekey_moves_every_value_to_the_new_key_and_the_old_key_can_go() {
     // The old key is removed: an intake holding only k2 reads everything.
     let mut only_new = both_doc.clone();
     only_new["keys"].as_object_mut().unwrap().remove(&old_id);
-    let target = TestTarget::new();
-    let verifier = Verifier::start(&env.keys.auth_config()).await.unwrap();
-    let second = Intake::build(
-        &IntakeConfig {
-            grpc_addr: TestTarget::ADDR.into(),
-            database_url: env.db.url.clone(),
-            ..IntakeConfig::default()
-        },
-        &env.db.config(),
-        env.tb.connect().await,
-        verifier,
-        Arc::new(ring(&only_new)),
-        &target.ctx,
-    )
-    .await
-    .unwrap();
+    let stop = CancellationToken::new();
+    let mut cfg = IntakeConfig::default();
+    Intake::place(&mut cfg, "127.0.0.1:0", &env.db.url);
+    let with_new_key_only = env
+        .kit
+        .env(stop.clone())
+        .await
+        .with_keyring(Arc::new(ring(&only_new)));
+    let second = Intake::build(&cfg, &with_new_key_only).await.unwrap();
     let mut client = IntakeServiceClient::connect(format!("http://{}", second.addr()))
         .await
         .unwrap();
@@ -115,7 +116,7 @@ async fn rekey_moves_every_value_to_the_new_key_and_the_old_key_can_go() {
         assert_eq!(c.phone, format!("138****{tail}"));
         assert_eq!(c.id_number, "110105********002X");
     }
-    drop(target);
+    stop.cancel();
 }
 
 /// The old keyring plus `k2` (taken from a generated keyring), `k2` active.

@@ -51,7 +51,9 @@ fn china_time(ts: Option<&jiesu_proto::time::Timestamp>) -> String {
     let Some(t) = ts.and_then(jiesu_proto::time::from_timestamp) else {
         return "—".to_owned();
     };
-    jiesu_common::time::in_china(t).format("%m月%d日 %H:%M").to_string()
+    jiesu_common::time::in_china(t)
+        .format("%m月%d日 %H:%M")
+        .to_string()
 }
 
 /// A 三单 notice to the unit holding the work order (or, for a late

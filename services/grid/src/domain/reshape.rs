@@ -1,0 +1,355 @@
+//! Changing the shape of a layer, pure: whether an import fits the tenant
+//! (communities inside it, no basic grids of one community overlapping),
+//! whether split parts replace their grid exactly, what a merge yields,
+//! and a shape as the GeoJSON text the store keeps.
+
+use std::collections::HashSet;
+
+use geo::{Area, BooleanOps, BoundingRect, MultiPolygon, Relate};
+
+use super::{
+    index::GridIndex,
+    layer::{self, Grid},
+};
+use crate::error::{GridError, refuse};
+
+/// Checks an import's grids against the tenant: each community inside
+/// the tenant's region, and no basic grids of one community overlapping,
+/// among themselves or with the grids of `existing` they do not replace.
+pub fn check_import(
+    tenant: &str,
+    grids: &[(Grid, String)],
+    existing: Option<&GridIndex>,
+) -> Result<(), GridError> {
+    let outside: Vec<String> = grids
+        .iter()
+        .filter(|(g, _)| !g.community.starts_with(tenant))
+        .map(|(g, _)| {
+            format!(
+                "{}: community {} is not in the tenant's region",
+                g.code, g.community
+            )
+        })
+        .collect();
+    if !outside.is_empty() {
+        return Err(refuse("geojson", &outside));
+    }
+    let new_codes: HashSet<&str> = grids.iter().map(|(g, _)| g.code.as_str()).collect();
+    let kept = existing
+        .into_iter()
+        .flat_map(|idx| idx.grids().iter())
+        .filter(|g| !new_codes.contains(g.code.as_str()));
+    let clashes: Vec<String> = layer::overlaps(kept.chain(grids.iter().map(|(g, _)| g)))
+        .into_iter()
+        .filter(|(a, b)| new_codes.contains(a.as_str()) || new_codes.contains(b.as_str()))
+        .map(|(a, b)| format!("basic grids {a} and {b} of one community overlap"))
+        .collect();
+    if !clashes.is_empty() {
+        return Err(refuse("geojson", &clashes));
+    }
+    Ok(())
+}
+
+/// Relative slack when comparing areas (floating point, not surveying).
+const AREA_SLACK: f64 = 1e-6;
+
+/// Checks that `parts` replace `whole` exactly: each lies inside it, none
+/// overlaps another, together they cover it. Every problem is named.
+pub fn check_split(whole: &Grid, parts: &[Grid]) -> Vec<String> {
+    let mut problems = Vec::new();
+    if parts.len() < 2 {
+        problems.push("a split needs at least two parts".to_owned());
+        return problems;
+    }
+    for p in parts {
+        if !whole.shape.relate(&p.shape).is_covers() {
+            problems.push(format!(
+                "part {} reaches outside grid {}",
+                p.code, whole.code
+            ));
+        }
+    }
+    for (i, a) in parts.iter().enumerate() {
+        for b in parts.iter().skip(i + 1) {
+            let m = a.shape.relate(&b.shape);
+            if m.is_intersects() && !m.is_touches() {
+                problems.push(format!("parts {} and {} overlap", a.code, b.code));
+            }
+        }
+    }
+    let sum: f64 = parts.iter().map(|p| p.shape.unsigned_area()).sum();
+    let area = whole.shape.unsigned_area();
+    if problems.is_empty() && (sum - area).abs() > area * AREA_SLACK {
+        problems.push(format!(
+            "the parts cover {:.1} % of grid {}; they must cover all of it",
+            100.0 * sum / area,
+            whole.code
+        ));
+    }
+    problems
+}
+
+/// [`check_split`], and no part may take the code of another current grid
+/// (`is_grid`); the whole's own code may go on.
+pub fn check_split_in(
+    whole: &Grid,
+    parts: &[Grid],
+    is_grid: impl Fn(&str) -> bool,
+) -> Result<(), GridError> {
+    let mut problems = check_split(whole, parts);
+    for g in parts {
+        if g.code != whole.code && is_grid(&g.code) {
+            problems.push(format!("part code {} is already a grid", g.code));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(refuse("parts_geojson", &problems))
+    }
+}
+
+/// The union of grids of one kind and community, or what stops the merge.
+pub fn merged_shape(sources: &[&Grid]) -> Result<MultiPolygon<f64>, Vec<String>> {
+    let mut problems = Vec::new();
+    if sources.len() < 2 {
+        problems.push("codes: a merge needs at least two grids".to_owned());
+    }
+    if let Some(first) = sources.first() {
+        for g in sources.iter().skip(1) {
+            if g.kind != first.kind || g.community != first.community {
+                problems.push(format!(
+                    "codes: {} and {} differ in kind or community; only grids of one kind and community merge",
+                    first.code, g.code
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let mut shape = MultiPolygon::new(Vec::new());
+    for g in sources {
+        shape = shape.union(&g.shape);
+    }
+    Ok(shape)
+}
+
+/// What a merge asks for: the grids (`codes`) and the new grid's code and
+/// name (the code alone when no name is given).
+pub struct MergeRequest<'a> {
+    pub codes: &'a [String],
+    pub code: &'a str,
+    pub name: &'a str,
+}
+
+/// The merged grid and the codes it ends, from the current grids (`get`).
+pub fn plan_merge(
+    req: &MergeRequest<'_>,
+    get: impl Fn(&str) -> Option<Grid>,
+) -> Result<(Grid, Vec<String>), GridError> {
+    let mut sources = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, code) in req.codes.iter().enumerate() {
+        if !seen.insert(code.trim()) {
+            return Err(GridError::field(format!("codes[{i}]"), "appears twice"));
+        }
+        sources.push(
+            get(code.trim()).ok_or_else(|| {
+                GridError::field(format!("codes[{i}]"), format!("no grid {code}"))
+            })?,
+        );
+    }
+    let code = req.code.trim();
+    if code.is_empty() || code.len() > 64 {
+        return Err(GridError::field("code", "required, at most 64 characters"));
+    }
+    if !seen.contains(code) && get(code).is_some() {
+        return Err(GridError::field(
+            "code",
+            format!("{code} is already a grid"),
+        ));
+    }
+    let refs: Vec<&Grid> = sources.iter().collect();
+    let shape = merged_shape(&refs).map_err(|p| refuse("codes", &p))?;
+    let Some(first) = sources.first() else {
+        return Err(refuse(
+            "codes",
+            &["codes: a merge needs at least two grids".into()],
+        ));
+    };
+    let merged = Grid {
+        code: code.to_owned(),
+        name: match req.name.trim() {
+            "" => code.to_owned(),
+            n => n.to_owned(),
+        },
+        kind: first.kind,
+        community: first.community.clone(),
+        shape,
+    };
+    Ok((merged, sources.iter().map(|g| g.code.clone()).collect()))
+}
+
+/// A MultiPolygon as GeoJSON geometry text (what the store keeps).
+pub fn geometry_json(shape: &MultiPolygon<f64>) -> String {
+    let polys: Vec<serde_json::Value> = shape
+        .0
+        .iter()
+        .map(|p| {
+            let ring = |r: &geo::LineString<f64>| -> Vec<[f64; 2]> {
+                r.0.iter().map(|c| [c.x, c.y]).collect()
+            };
+            let mut rings = vec![ring(p.exterior())];
+            rings.extend(p.interiors().iter().map(ring));
+            serde_json::json!(rings)
+        })
+        .collect();
+    if polys.len() == 1 {
+        serde_json::json!({"type": "Polygon", "coordinates": polys[0]}).to_string()
+    } else {
+        serde_json::json!({"type": "MultiPolygon", "coordinates": polys}).to_string()
+    }
+}
+
+/// Reads split parts, taking kind and community from the grid they split.
+pub fn read_parts(whole: &Grid, geojson: &str) -> Result<Vec<(Grid, String)>, Vec<String>> {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(geojson).map_err(|e| vec![format!("not JSON: {e}")])?;
+    if let Some(features) = doc["features"].as_array_mut() {
+        for f in features {
+            f["properties"]["kind"] = whole.kind.as_str().into();
+            f["properties"]["community_code"] = whole.community.clone().into();
+        }
+    }
+    layer::read_with_geometry(&doc.to_string())
+}
+
+/// A shape's bounding box `[min lon, min lat, max lon, max lat]` (the
+/// columns an "as of" lookup narrows by).
+pub fn bbox(shape: &MultiPolygon<f64>) -> [Option<f64>; 4] {
+    shape.bounding_rect().map_or([None; 4], |r| {
+        [
+            Some(r.min().x),
+            Some(r.min().y),
+            Some(r.max().x),
+            Some(r.max().y),
+        ]
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::layer::tests::{layer, square};
+
+    fn grid(code: &str, x0: f64, x1: f64) -> Grid {
+        let l = layer(vec![square(code, "basic", x0, 0.0, x1, 1.0)]);
+        layer::read(&l).unwrap_or_default().remove(0)
+    }
+
+    #[test]
+    fn a_split_must_cover_the_grid_exactly() {
+        let whole = grid("G", 0.0, 2.0);
+        assert!(check_split(&whole, &[grid("A", 0.0, 1.0), grid("B", 1.0, 2.0)]).is_empty());
+        let gap = check_split(&whole, &[grid("A", 0.0, 1.0), grid("B", 1.5, 2.0)]);
+        assert!(gap[0].contains("must cover all"), "{gap:?}");
+        let out = check_split(&whole, &[grid("A", 0.0, 1.0), grid("B", 1.0, 3.0)]);
+        assert!(out[0].contains("reaches outside"), "{out:?}");
+        let overlap = check_split(&whole, &[grid("A", 0.0, 1.2), grid("B", 1.0, 2.0)]);
+        assert!(overlap.iter().any(|p| p.contains("overlap")), "{overlap:?}");
+        assert!(!check_split(&whole, &[grid("A", 0.0, 2.0)]).is_empty());
+        let taken = check_split_in(&whole, &[grid("G", 0.0, 1.0), grid("H", 1.0, 2.0)], |c| {
+            c == "G" || c == "H"
+        });
+        let msg = taken.err().map(|e| e.to_string()).unwrap_or_default();
+        assert_eq!(msg, "parts_geojson: part code H is already a grid");
+    }
+
+    #[test]
+    fn merging_neighbours_gives_their_union() {
+        let (a, b) = (grid("A", 0.0, 1.0), grid("B", 1.0, 2.0));
+        let shape = merged_shape(&[&a, &b]).unwrap_or_else(|_| MultiPolygon::new(vec![]));
+        assert!((shape.unsigned_area() - 2.0).abs() < 1e-9);
+        assert_eq!(shape.0.len(), 1, "neighbours merge into one polygon");
+        let mut other = grid("C", 2.0, 3.0);
+        other.community = "370202006002".into();
+        assert!(merged_shape(&[&a, &other]).is_err());
+        let back: serde_json::Value =
+            serde_json::from_str(&geometry_json(&shape)).unwrap_or_default();
+        assert_eq!(back["type"], "Polygon");
+    }
+
+    #[test]
+    fn a_merge_is_refused_field_by_field() {
+        let current = [
+            grid("A", 0.0, 1.0),
+            grid("B", 1.0, 2.0),
+            grid("X", 5.0, 6.0),
+        ];
+        let get = |c: &str| current.iter().find(|g| g.code == c).cloned();
+        let s = |v: &[&str]| v.iter().map(|c| (*c).to_owned()).collect::<Vec<_>>();
+        let plan = |codes: &[&str], code: &str| {
+            let codes = s(codes);
+            plan_merge(
+                &MergeRequest {
+                    codes: &codes,
+                    code,
+                    name: "",
+                },
+                get,
+            )
+            .map(|(g, ended)| (g.code, g.name, ended))
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            plan(&["A", "B"], "A"),
+            Ok(("A".into(), "A".into(), s(&["A", "B"])))
+        );
+        let cases = [
+            (&["A", "A"][..], "M", "codes[1]: appears twice"),
+            (&["A", "NOPE"], "M", "codes[1]: no grid NOPE"),
+            (&["A", "B"], "", "code: required, at most 64 characters"),
+            (&["A", "B"], "X", "code: X is already a grid"),
+            (
+                &["A"],
+                "M",
+                "codes: codes: a merge needs at least two grids",
+            ),
+        ];
+        for (codes, code, want) in cases {
+            assert_eq!(
+                plan(codes, code),
+                Err(want.to_owned()),
+                "{codes:?} → {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_import_stays_in_the_tenant_and_does_not_overlap_what_it_keeps() {
+        let read = |features| layer::read_with_geometry(&layer(features)).unwrap_or_default();
+        let kept = GridIndex::build(
+            layer::read(&layer(vec![square("G1", "basic", 0.0, 0.0, 1.0, 1.0)]))
+                .unwrap_or_default(),
+        );
+        let over = read(vec![square("G5", "basic", 0.5, 0.5, 1.5, 1.5)]);
+        let e = check_import("370202", &over, Some(&kept))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("geojson: basic grids G1 and G5 of one community overlap")
+        );
+        // Replacing G1 itself is no clash.
+        let moved = read(vec![square("G1", "basic", 0.5, 0.5, 1.5, 1.5)]);
+        assert!(check_import("370202", &moved, Some(&kept)).is_ok());
+        let e = check_import("370203", &moved, None)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("geojson: G1: community 370202006001 is not in the tenant's region")
+        );
+    }
+}
