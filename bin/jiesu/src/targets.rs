@@ -50,28 +50,28 @@ pub fn table() -> Vec<Row> {
     ]
 }
 
-/// The rows named in `--target` (`all`, or a list).
+/// The rows named in `--target` (`all`, or a list), in the order given.
 pub fn pick(list: &[String]) -> anyhow::Result<Vec<Row>> {
     let mut table = table();
-    let known: Vec<&str> = table.iter().map(|r| r.name).collect();
-    let mut names: Vec<String> = Vec::new();
+    let mut picked: Vec<Row> = Vec::new();
     for raw in list {
         let name = raw.trim();
         if name == "all" {
             return Ok(table);
         }
-        if !known.contains(&name) {
+        if picked.iter().any(|r| r.name == name) {
+            continue;
+        }
+        let Some(at) = table.iter().position(|r| r.name == name) else {
+            let known: Vec<&str> = table.iter().chain(&picked).map(|r| r.name).collect();
             bail!("unknown target `{name}` (known: all, {})", known.join(", "));
-        }
-        if !names.iter().any(|n| n == name) {
-            names.push(name.to_owned());
-        }
+        };
+        picked.push(table.remove(at));
     }
-    if names.is_empty() {
+    if picked.is_empty() {
         bail!("no target given");
     }
-    table.retain(|r| names.iter().any(|n| n == r.name));
-    Ok(table)
+    Ok(picked)
 }
 
 /// The settings section of a target.

@@ -9,6 +9,13 @@ pub fn parse_id(field: &str, raw: &str) -> Result<Uuid, FieldError> {
     Uuid::parse_str(raw.trim()).map_err(|_| FieldError::new(field, "must be an id (UUID)"))
 }
 
+/// Parses the id of a `noun` ("a ticket") in `field`; the refusal says
+/// what it should have named.
+pub fn parse_id_of(field: &str, raw: &str, noun: &str) -> Result<Uuid, FieldError> {
+    Uuid::parse_str(raw.trim())
+        .map_err(|_| FieldError::new(field, format!("must be {noun} id (UUID)")))
+}
+
 /// An optional id: blank means none.
 pub fn parse_optional_id(field: &str, raw: &str) -> Result<Option<Uuid>, FieldError> {
     if raw.trim().is_empty() {
@@ -34,6 +41,8 @@ mod tests {
         let e = parse_id("ticket_id", "42").unwrap_err();
         assert_eq!(e.field, "ticket_id");
         assert!(e.message.contains("UUID"));
+        let e = parse_id_of("master_id", "x", "a ticket").unwrap_err();
+        assert_eq!(e.message, "must be a ticket id (UUID)");
         assert_eq!(parse_optional_id("unit", "  "), Ok(None));
         assert!(parse_optional_id("unit", "x").is_err());
         assert!(is_id(&id.to_string()) && !is_id("370202"));

@@ -12,7 +12,8 @@
 //! - [`TestEnv`]: targets started in the test's process as `jiesu serve`
 //!   starts them, on port 0 with a fresh database each ([`Spawned`]).
 //! - [`ServiceProcess`]: the real `jiesu` binary as a child process, with
-//!   its logs captured, `kill -9` and restart.
+//!   its logs captured, `kill -9` and restart; [`TargetProcess`]: one
+//!   `serve --target` process on free ports, ready when `/readyz` says so.
 //!
 //! Servers come from `JIESU_TEST_DATABASE_URL` (a PostgreSQL server URL
 //! without database) and `JIESU_TEST_NATS_URL`, defaulting to the local ones.

@@ -152,6 +152,7 @@ fn api(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
         .merge(rest::health::routes())
         .merge(rest::tickets::routes())
         .merge(rest::follow_ups::routes())
+        .merge(rest::contact_reads::routes())
         .merge(rest::attachments::routes(cfg))
         .merge(rest::ticket_merges::routes())
         .merge(rest::tracking::routes())

@@ -134,8 +134,7 @@ impl Target for GridTarget {
         jiesu_auth::service_key::parse_digests(
             &cfg.service_key_digests,
             "grid.service_key_digests",
-        )
-        .map_err(|e| ConfigError::invalid("grid.service_key_digests", e.to_string()))?;
+        )?;
         if !cfg.checkin_tolerance_m.is_finite() || cfg.checkin_tolerance_m < 0.0 {
             return Err(ConfigError::invalid(
                 "grid.checkin_tolerance_m",

@@ -13,6 +13,7 @@ pub mod broadcasts;
 pub mod buildings;
 pub mod categories;
 pub mod channels;
+pub mod contact_reads;
 pub mod duties;
 pub mod duty_rules;
 pub mod follow_ups;

@@ -143,8 +143,8 @@ async fn a_registered_platform_delivers_signed_tickets_once() {
     assert_eq!(err["code"], "external_id_reused");
     assert_eq!(err["field"], "external_id");
 
-    // Exactly one ticket (that its ID number is sealed is intake's own
-    // test, `added_information_and_id_numbers_are_stored_sealed`).
+    // Exactly one ticket (that ID numbers are sealed on every path is
+    // intake's own test, `..._and_id_numbers_are_stored_sealed`).
     assert_eq!(s.tickets_accepted_so_far().await, 1);
 }
 

@@ -114,8 +114,31 @@ async fn the_same_callers_repeat_is_merged_at_once_and_follows_its_master() {
         (v["notifications"][0]["status"] == "sent").then_some(())
     })
     .await;
-    // That intake records each hand-over is intake's own test
-    // (`only_a_configured_service_key_gets_a_contact_and_each_hand_over_is_recorded`).
+    // Intake recorded the one hand-over; the tenant admin reads the audit.
+    let (status, reads) = s
+        .get(
+            &s.admin(),
+            &format!("/api/v1/tickets/{merged}/contact-reads"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reads}");
+    let reads = reads["reads"].as_array().unwrap();
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert!(
+        reads[0]["purpose"]
+            .as_str()
+            .unwrap()
+            .starts_with("notification:"),
+        "{reads:?}"
+    );
+    assert!(!reads[0].to_string().contains("13800000011"));
+    let (status, _) = s
+        .get(
+            &dispatcher,
+            &format!("/api/v1/tickets/{merged}/contact-reads"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 
     // The public tracking answer follows the master too.
     let track = |no: Value| {

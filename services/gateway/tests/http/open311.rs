@@ -369,7 +369,7 @@ async fn post_requests_then_read_them_back_publicly() {
     assert_eq!(view["citizen"]["phone"], "053****6666");
     // The e-mail address given to Open311 never comes back out; that it is
     // stored only encrypted is intake's own test
-    // (`open311_client_details_are_stored_sealed`).
+    // (`open311_client_details_and_id_numbers_are_stored_sealed`).
     assert!(!view.to_string().contains("example.com"), "{view}");
 }
 

@@ -302,8 +302,11 @@ impl Stack {
 
     /// How many tickets intake has accepted so far, read off the bus: a
     /// new ticket is made now and, once it is announced, every ticket
-    /// stored before it has been too (events leave in the order they were
-    /// written). The new one is not counted.
+    /// stored before it has been too. That holds because this stack runs one
+    /// intake, whose one relay claims outbox rows in id order, every earlier
+    /// ticket committed before this one was inserted, and on this machine's
+    /// own NATS no publish fails (a failed one would be retried after later
+    /// rows). The new one is not counted.
     pub async fn tickets_accepted_so_far(&self) -> usize {
         let (status, v) = self
             .post(Some(&self.agent()), ticket_body("13800139999"))

@@ -352,6 +352,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/grid-events/{id}/close", "post"),
         ("/api/v1/grid-events/{id}/whistle", "post"),
         ("/api/v1/broadcasts", "post"),
+        ("/api/v1/tickets/{id}/contact-reads", "get"),
     ];
     let paths = doc["paths"].as_object().unwrap();
     let documented: std::collections::HashSet<&str> = expected.iter().map(|(p, _)| *p).collect();

@@ -60,7 +60,7 @@ impl Core {
         req: &UploadAttachmentRequest,
     ) -> Result<Attachment, IntakeError> {
         who.require_any(UPLOADERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id)?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
             .ok_or(IntakeError::NotFound("ticket"))?;
@@ -182,8 +182,8 @@ impl Core {
         req: &GetAttachmentRequest,
     ) -> Result<AttachmentData, IntakeError> {
         who.require_any(READERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id)?;
-        let att = parse_id("attachment_id", &req.attachment_id)?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let att = parse_id("attachment_id", &req.attachment_id, "an attachment")?;
         store::find_visible_ticket(&self.db, who, id)
             .await?
             .ok_or(IntakeError::NotFound("ticket"))?;

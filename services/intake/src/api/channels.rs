@@ -153,7 +153,7 @@ impl Core {
         req: &RotateChannelCredentialRequest,
     ) -> Result<ChannelCredential, IntakeError> {
         who.require_any(ADMINS)?;
-        let id = parse_id("channel_id", &req.channel_id)?;
+        let id = parse_id("channel_id", &req.channel_id, "a channel")?;
         let overlap = match req.overlap_seconds {
             0 => chrono::TimeDelta::from_std(self.rotation_overlap)
                 .unwrap_or(chrono::TimeDelta::hours(24)),
@@ -196,7 +196,7 @@ impl Core {
         channel_id: &str,
     ) -> Result<RegisteredChannel, IntakeError> {
         who.require_any(ADMINS)?;
-        let id = parse_id("channel_id", channel_id)?;
+        let id = parse_id("channel_id", channel_id, "a channel")?;
         channels::get(&self.db, who.tenant.code(), id)
             .await?
             .ok_or(IntakeError::NotFound("channel"))?;

@@ -68,7 +68,7 @@ impl Core {
         who: &Principal,
         req: &AddInformationRequest,
     ) -> Result<Ticket, IntakeError> {
-        let id = parse_id("ticket_id", &req.ticket_id)?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
         let text = check_text("text", &req.text, MAX_SUPPLEMENT_CHARS, true)?;
         let now = Utc::now();
         let redacted = redact_text(&text);
@@ -122,7 +122,7 @@ impl Core {
         who: &Principal,
         req: &WithdrawTicketRequest,
     ) -> Result<Ticket, IntakeError> {
-        let id = parse_id("ticket_id", &req.ticket_id)?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
         let reason = check_text("reason", &req.reason, MAX_REASON_CHARS, false)?;
         let now = Utc::now();
         let txn = self.db.begin().await?;

@@ -7,14 +7,21 @@
 
 use std::sync::Arc;
 
-use jiesu_proto::intake::{Contact, GetContactRequest, contact_service_server::ContactService};
+use jiesu_auth::{Principal, Role};
+use jiesu_proto::{
+    intake::{
+        Contact, ContactRead, GetContactRequest, ListContactReadsRequest, ListContactReadsResponse,
+        contact_service_server::ContactService,
+    },
+    time::to_timestamp,
+};
 use sea_orm::{ConnectionTrait, EntityTrait};
 use tonic::{Request, Response, Status};
 
 use super::{Core, IntakeError};
 use crate::{
     domain::{bad, check_text, parse_id},
-    store::{stmt, tickets},
+    store::{self, stmt, tickets},
 };
 
 const MAX_PURPOSE_CHARS: usize = 200;
@@ -59,7 +66,7 @@ impl ContactService for ContactApi {
 
 impl Core {
     async fn contact(&self, client: &str, req: &GetContactRequest) -> Result<Contact, IntakeError> {
-        let id = parse_id("ticket_id", &req.ticket_id)?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
         let purpose = check_text("purpose", &req.purpose, MAX_PURPOSE_CHARS, true)?;
         if req.tenant.trim().is_empty() {
             return Err(bad("tenant", "is required").into());
@@ -97,5 +104,40 @@ impl Core {
             name,
             confidential: t.confidential,
         })
+    }
+}
+
+impl Core {
+    /// The hand-overs of a ticket's caller contact, oldest first, for the
+    /// tenant admin (inside their scope).
+    pub async fn contact_reads(
+        &self,
+        who: &Principal,
+        req: &ListContactReadsRequest,
+    ) -> Result<ListContactReadsResponse, IntakeError> {
+        who.require_any(&[Role::TenantAdmin])?;
+        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let t = store::find_visible_ticket(&self.db, who, id)
+            .await?
+            .ok_or(IntakeError::NotFound("ticket"))?;
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT client, purpose, at FROM contact_reads \
+                 WHERE ticket_id = $1 AND tenant = $2 ORDER BY at, id",
+                vec![t.id.into(), t.tenant.clone().into()],
+            ))
+            .await?;
+        let reads = rows
+            .iter()
+            .map(|r| {
+                Ok(ContactRead {
+                    client: r.try_get("", "client")?,
+                    purpose: r.try_get("", "purpose")?,
+                    at: Some(to_timestamp(r.try_get("", "at")?)),
+                })
+            })
+            .collect::<Result<_, sea_orm::DbErr>>()?;
+        Ok(ListContactReadsResponse { reads })
     }
 }

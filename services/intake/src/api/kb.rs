@@ -114,7 +114,7 @@ impl Core {
                 ))
                 .await?
         } else {
-            let id = parse_id("id", &req.id)?;
+            let id = parse_id("id", &req.id, "an entry")?;
             self.db
                 .query_one_raw(stmt(
                     "UPDATE kb_entries SET title = $3, body = $4, categories = $5, valid_from = $6, \
@@ -142,7 +142,7 @@ impl Core {
         req: &RetireKbEntryRequest,
     ) -> Result<KbEntry, IntakeError> {
         who.require_any(EDITORS)?;
-        let id = parse_id("id", &req.id)?;
+        let id = parse_id("id", &req.id, "an entry")?;
         let row = self
             .db
             .query_one_raw(stmt(
@@ -225,7 +225,7 @@ impl Core {
             )
             .into());
         }
-        let id = parse_id("direct_answer.kb_entry_id", &a.kb_entry_id)?;
+        let id = parse_id("direct_answer.kb_entry_id", &a.kb_entry_id, "an entry")?;
         let e = self
             .valid_entries(who.tenant.code())
             .await?

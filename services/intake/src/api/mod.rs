@@ -4,6 +4,10 @@
 //! `accept` is the one path by which a ticket comes into being, whoever
 //! submits it: an agent or citizen with a JWT, a tenant platform's signed
 //! webhook, or an Open311 client with an api key.
+//!
+//! Here: `Core` (what the handlers share) and `IntakeError` with its one
+//! mapping to `Status`; the tonic impl of `IntakeService` is in `service`,
+//! each resource's handlers in their own module.
 
 pub mod accept;
 pub mod attachments;
@@ -14,32 +18,20 @@ pub mod duplicates;
 pub mod kb;
 pub mod public;
 pub mod read;
+mod service;
 pub mod suggest;
 pub mod tree;
 
 use std::{sync::Arc, time::Duration};
 
-use jiesu_auth::{AuthError, Principal, Role, principal};
+use jiesu_auth::{AuthError, Role};
 use jiesu_bus::Outbox;
 use jiesu_pii::{Keyring, PiiError};
-use jiesu_proto::{
-    intake::{
-        AddInformationRequest, Attachment, AttachmentData, ChannelCredential, CreateTicketRequest,
-        CreateTicketResponse, DisableChannelRequest, ExportCategoriesRequest,
-        ExportCategoriesResponse, FindDuplicatesRequest, FindDuplicatesResponse,
-        GetAttachmentRequest, GetTicketRequest, ImportCategoriesRequest, ImportCategoriesResponse,
-        IntakeStats, IntakeStatsRequest, KbEntry, ListCategoriesRequest, ListCategoriesResponse,
-        ListChannelsRequest, ListChannelsResponse, MergeTicketRequest, RegisterChannelRequest,
-        RegisteredChannel, RetireKbEntryRequest, RotateChannelCredentialRequest, SearchKbRequest,
-        SearchKbResponse, SuggestCategoriesRequest, SuggestCategoriesResponse, Ticket,
-        UnmergeTicketRequest, UploadAttachmentRequest, WithdrawTicketRequest,
-        intake_service_server::IntakeService,
-    },
-    status,
-};
+use jiesu_proto::status;
 use sea_orm::{DatabaseConnection, DbErr};
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Status};
 
+pub use self::service::IntakeApi;
 use crate::domain::{FieldError, webhook::Refusal};
 
 #[derive(Debug, thiserror::Error)]
@@ -205,235 +197,5 @@ impl Core {
                 Err(status::internal())
             }
         }
-    }
-}
-
-/// The JWT-authenticated service.
-#[derive(Clone)]
-pub struct IntakeApi {
-    core: Arc<Core>,
-}
-
-impl IntakeApi {
-    pub fn new(core: Arc<Core>) -> Self {
-        Self { core }
-    }
-}
-
-fn caller<T>(request: &Request<T>) -> Result<Principal, Status> {
-    principal(request)
-}
-
-#[tonic::async_trait]
-impl IntakeService for IntakeApi {
-    async fn create_ticket(
-        &self,
-        request: Request<CreateTicketRequest>,
-    ) -> Result<Response<CreateTicketResponse>, Status> {
-        let who = caller(&request)?;
-        let req = request.into_inner();
-        let created = self
-            .core
-            .guarded(move |core| async move { core.create_as(&who, &req).await })
-            .await?;
-        Ok(Response::new(created))
-    }
-
-    async fn get_ticket(
-        &self,
-        request: Request<GetTicketRequest>,
-    ) -> Result<Response<Ticket>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.get(&who, &request.get_ref().id).await?,
-        ))
-    }
-
-    async fn list_categories(
-        &self,
-        request: Request<ListCategoriesRequest>,
-    ) -> Result<Response<ListCategoriesResponse>, Status> {
-        let who = caller(&request)?;
-        who.require_any(READERS).map_err(IntakeError::from)?;
-        Ok(Response::new(
-            self.core.categories(who.tenant.code()).await?,
-        ))
-    }
-
-    async fn suggest_categories(
-        &self,
-        request: Request<SuggestCategoriesRequest>,
-    ) -> Result<Response<SuggestCategoriesResponse>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.suggest(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn find_duplicates(
-        &self,
-        request: Request<FindDuplicatesRequest>,
-    ) -> Result<Response<FindDuplicatesResponse>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.find_duplicates(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn upload_attachment(
-        &self,
-        request: Request<UploadAttachmentRequest>,
-    ) -> Result<Response<Attachment>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.upload_attachment(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn get_attachment(
-        &self,
-        request: Request<GetAttachmentRequest>,
-    ) -> Result<Response<AttachmentData>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.get_attachment(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn save_kb_entry(&self, request: Request<KbEntry>) -> Result<Response<KbEntry>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.save_kb_entry(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn retire_kb_entry(
-        &self,
-        request: Request<RetireKbEntryRequest>,
-    ) -> Result<Response<KbEntry>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.retire_kb_entry(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn search_kb(
-        &self,
-        request: Request<SearchKbRequest>,
-    ) -> Result<Response<SearchKbResponse>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.search_kb(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn get_intake_stats(
-        &self,
-        request: Request<IntakeStatsRequest>,
-    ) -> Result<Response<IntakeStats>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.intake_stats(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn import_categories(
-        &self,
-        request: Request<ImportCategoriesRequest>,
-    ) -> Result<Response<ImportCategoriesResponse>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.import_categories(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn export_categories(
-        &self,
-        request: Request<ExportCategoriesRequest>,
-    ) -> Result<Response<ExportCategoriesResponse>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.export_categories(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn register_channel(
-        &self,
-        request: Request<RegisterChannelRequest>,
-    ) -> Result<Response<ChannelCredential>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.register_channel(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn list_channels(
-        &self,
-        request: Request<ListChannelsRequest>,
-    ) -> Result<Response<ListChannelsResponse>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(self.core.list_channels(&who).await?))
-    }
-
-    async fn rotate_channel_credential(
-        &self,
-        request: Request<RotateChannelCredentialRequest>,
-    ) -> Result<Response<ChannelCredential>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.rotate_channel(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn add_information(
-        &self,
-        request: Request<AddInformationRequest>,
-    ) -> Result<Response<Ticket>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.add_information(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn withdraw_ticket(
-        &self,
-        request: Request<WithdrawTicketRequest>,
-    ) -> Result<Response<Ticket>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.withdraw(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn merge_ticket(
-        &self,
-        request: Request<MergeTicketRequest>,
-    ) -> Result<Response<Ticket>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.merge(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn unmerge_ticket(
-        &self,
-        request: Request<UnmergeTicketRequest>,
-    ) -> Result<Response<Ticket>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core.unmerge(&who, request.get_ref()).await?,
-        ))
-    }
-
-    async fn disable_channel(
-        &self,
-        request: Request<DisableChannelRequest>,
-    ) -> Result<Response<RegisteredChannel>, Status> {
-        let who = caller(&request)?;
-        Ok(Response::new(
-            self.core
-                .disable_channel(&who, &request.get_ref().channel_id)
-                .await?,
-        ))
     }
 }

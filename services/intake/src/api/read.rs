@@ -77,7 +77,7 @@ pub fn category_message(c: categories::Model, leaf: bool) -> Category {
 impl Core {
     pub async fn get(&self, who: &Principal, id: &str) -> Result<Ticket, IntakeError> {
         who.require_any(READERS)?;
-        let id = parse_id("id", id)?;
+        let id = parse_id("id", id, "a ticket")?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
             .ok_or(IntakeError::NotFound("ticket"))?;

@@ -550,7 +550,7 @@ async fn added_information_and_id_numbers_are_stored_sealed() {
 }
 
 #[tokio::test]
-async fn open311_client_details_are_stored_sealed() {
+async fn open311_client_details_and_id_numbers_are_stored_sealed() {
     let env = start().await;
     let admin = env
         .kit
@@ -573,6 +573,7 @@ async fn open311_client_details_are_stored_sealed() {
     let mut public = PublicIntakeServiceClient::new(env.channel.clone());
     let mut t = ticket("05326666666");
     t.category = "SC01".into();
+    t.citizen.as_mut().unwrap().id_number = "11010519491231002X".into();
     let created = public
         .create_with_api_key(CreateWithApiKeyRequest {
             tenant: "370202".into(),
@@ -598,6 +599,13 @@ async fn open311_client_details_are_stored_sealed() {
             .count(
                 "SELECT count(*) FROM tickets WHERE client_meta_enc IS NOT NULL AND channel = 'app'"
             )
+            .await,
+        1
+    );
+    // So is the ID number, on this path as on the agent's.
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM tickets WHERE id_number_enc IS NOT NULL AND id_number_enc NOT LIKE '%19491231%'")
             .await,
         1
     );

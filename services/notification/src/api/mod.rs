@@ -34,7 +34,7 @@ impl NotificationApi {
 
 fn parse_uuid(field: &'static str, raw: &str) -> Result<Option<Uuid>, Status> {
     jiesu_common::ids::parse_optional_id(field, raw)
-        .map_err(|e| status::invalid_field(&e.field, e.message))
+        .map_err(|e| status::invalid_field(&e.field, "must be a UUID"))
 }
 
 #[tonic::async_trait]

@@ -1,0 +1,195 @@
+//! The events a transition publishes through the outbox, in the same
+//! transaction as the change they report.
+
+use chrono::{DateTime, Utc};
+use jiesu_proto::{
+    dispatch::{self as pb, WorkOrderChange},
+    time::to_timestamp,
+};
+use sea_orm::{DatabaseTransaction, DbErr};
+
+use super::{Engine, Loaded, SummonsRow};
+use crate::{
+    domain::workflow::{self, Action, ClockOp},
+    store::work_orders,
+};
+
+pub fn change(
+    m: &work_orders::Model,
+    role: &str,
+    note: &str,
+    at: DateTime<Utc>,
+) -> WorkOrderChange {
+    WorkOrderChange {
+        ticket_id: m.ticket_id.to_string(),
+        work_order_id: m.id.to_string(),
+        tenant: m.tenant.clone(),
+        region_code: m.region_code.clone(),
+        tracking_no: m.tracking_no.clone(),
+        category: m.category.clone(),
+        status: m.status.clone(),
+        unit_id: m.unit_id.clone().unwrap_or_default(),
+        unit_name: m.unit_name.clone().unwrap_or_default(),
+        level: u32::try_from(m.level).unwrap_or(1),
+        actor_role: role.to_owned(),
+        note: note.to_owned(),
+        at: Some(to_timestamp(at)),
+    }
+}
+
+impl Engine {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn emit(
+        &self,
+        txn: &DatabaseTransaction,
+        after: &Loaded,
+        action: &Action,
+        t: &workflow::Transition,
+        role: &str,
+        text: &str,
+        reply: &str,
+        actor_unit: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let m = &after.model;
+        let c = || Some(change(m, role, text, now));
+        let ob = &self.outbox;
+        let dispatched = t
+            .clocks
+            .iter()
+            .any(|x| matches!(x, ClockOp::Start | ClockOp::Redispatch));
+        if dispatched && let Some(unit) = &m.unit_id {
+            ob.enqueue(
+                txn,
+                &pb::TicketDispatched {
+                    ticket_id: m.ticket_id.to_string(),
+                    work_order_id: m.id.to_string(),
+                    tenant: m.tenant.clone(),
+                    region_code: m.region_code.clone(),
+                    tracking_no: m.tracking_no.clone(),
+                    category: m.category.clone(),
+                    category_name: m.category_name.clone(),
+                    unit_id: unit.clone(),
+                    unit_name: m.unit_name.clone().unwrap_or_default(),
+                    dispatched_at: Some(to_timestamp(now)),
+                },
+            )
+            .await?;
+        }
+        let o = &t.order;
+        match action {
+            Action::Dispatch { .. } => {}
+            Action::Sign => ob
+                .enqueue(txn, &pb::WorkOrderSigned { change: c() })
+                .await
+                .map(drop)?,
+            Action::Return => {
+                let e = pb::WorkOrderReturned {
+                    change: c(),
+                    returns: o.returns,
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+            Action::Arbitrate { accept, .. } => {
+                let e = pb::WorkOrderReturnArbitrated {
+                    change: c(),
+                    accepted: *accept,
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+            Action::RequestExtension { days } => {
+                let e = pb::WorkOrderExtensionRequested {
+                    change: c(),
+                    days: *days,
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+            Action::DecideExtension { approve } => {
+                let e = pb::WorkOrderExtensionDecided {
+                    change: c(),
+                    approved: *approve,
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+            Action::Resolve => {
+                let e = pb::WorkOrderResolved {
+                    change: c(),
+                    reply: reply.to_owned(),
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+            Action::Review { approve } => {
+                let e = pb::WorkOrderReviewed {
+                    change: c(),
+                    approved: *approve,
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+            Action::Close => ob
+                .enqueue(txn, &pb::WorkOrderClosed { change: c() })
+                .await
+                .map(drop)?,
+            Action::Reopen => {
+                let e = pb::WorkOrderReopened {
+                    change: c(),
+                    reopens: o.reopens,
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+            Action::Whistle { units, .. } => {
+                let summoned: Vec<&SummonsRow> = units
+                    .iter()
+                    .filter_map(|u| {
+                        after
+                            .summons
+                            .iter()
+                            .find(|s| &s.unit_id == u && s.level == m.level)
+                    })
+                    .collect();
+                let e = pb::WorkOrderWhistleBlown {
+                    change: c(),
+                    unit_ids: summoned.iter().map(|s| s.unit_id.clone()).collect(),
+                    unit_names: summoned.iter().map(|s| s.unit_name.clone()).collect(),
+                    report_due: summoned.first().map(|s| to_timestamp(s.due_at)),
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+            Action::ReportIn => {
+                let mut ch = change(m, role, text, now);
+                ch.unit_id = actor_unit.unwrap_or_default().to_owned();
+                ch.unit_name = after
+                    .summons
+                    .iter()
+                    .find(|x| Some(x.unit_id.as_str()) == actor_unit)
+                    .map(|x| x.unit_name.clone())
+                    .unwrap_or_default();
+                ob.enqueue(txn, &pb::WorkOrderUnitReported { change: Some(ch) })
+                    .await?;
+            }
+            Action::Progress
+            | Action::Pause
+            | Action::Resume
+            | Action::Instruct
+            | Action::SubmitPart
+            | Action::Leadership
+            | Action::Merge
+            | Action::Unmerge => {
+                let e = pb::WorkOrderUpdated {
+                    change: c(),
+                    action: action.name().to_owned(),
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+        }
+        for op in &t.clocks {
+            if let ClockOp::Lift { from, .. } = op {
+                let e = pb::WorkOrderEscalated {
+                    change: c(),
+                    from_level: u32::from(*from),
+                };
+                ob.enqueue(txn, &e).await?;
+            }
+        }
+        Ok(())
+    }
+}
