@@ -44,9 +44,10 @@ pub struct ServiceBuilder {
 }
 
 impl ServiceBuilder {
-    /// Opens target `T`'s database (its URL from `cfg` or `database.url`)
-    /// and takes the process's bus.
+    /// Checks `cfg` ([`Target::validate`]), opens target `T`'s database
+    /// (its URL from `cfg` or `database.url`) and takes the process's bus.
     pub async fn open<T: Target>(cfg: &T::Config, env: &Env) -> Result<Self, StartError> {
+        T::validate(cfg).map_err(|e| StartError::new(T::NAME, e))?;
         let db = jiesu_db::open::<T::Migrations>(T::NAME, T::database_url(cfg), &env.database)
             .await
             .map_err(|e| StartError::new(T::NAME, e))?;

@@ -150,7 +150,6 @@ impl Target for Dispatch {
     }
 
     async fn build(cfg: &DispatchConfig, env: &Env) -> Result<RunningTarget, StartError> {
-        cfg.validate().map_err(|e| StartError::new(TARGET, e))?;
         let svc = ServiceBuilder::open::<Self>(cfg, env)
             .await?
             .relay_outbox()

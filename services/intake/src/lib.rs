@@ -230,7 +230,6 @@ impl Target for Intake {
 
     /// Connects, binds (port 0 allowed) and starts serving and relaying.
     async fn build(cfg: &IntakeConfig, env: &Env) -> Result<RunningTarget, StartError> {
-        cfg.validate().map_err(|e| StartError::new(TARGET, e))?;
         let keyring = env.keyring(TARGET)?;
         let svc = ServiceBuilder::open::<Self>(cfg, env)
             .await?

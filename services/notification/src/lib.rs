@@ -88,7 +88,6 @@ impl Target for NotificationTarget {
     }
 
     async fn build(cfg: &NotificationConfig, env: &Env) -> Result<RunningTarget, StartError> {
-        Self::validate(cfg).map_err(|e| StartError::new(TARGET, e))?;
         let svc = ServiceBuilder::open::<Self>(cfg, env).await?;
         let contacts = if cfg.contact_key.trim().is_empty() {
             tracing::warn!(
