@@ -273,17 +273,7 @@ fn generated_sequences_reach_closed_and_every_status() {
         "only {applied} of {tried} actions applied"
     );
     eprintln!("{closed} of {runs} sequences closed; {applied} of {tried} actions applied");
-    for s in [
-        Status::Triage,
-        Status::Dispatched,
-        Status::Signed,
-        Status::InProgress,
-        Status::Returned,
-        Status::Resolved,
-        Status::Reviewed,
-        Status::Closed,
-        Status::Merged,
-    ] {
+    for s in Status::ALL {
         assert!(seen.contains(&s), "no sequence reached {s}");
     }
 }
