@@ -126,7 +126,26 @@ pub fn init(cfg: &TelemetryConfig, service_name: &str) -> Result<TelemetryGuard,
             .try_init(),
     };
     result.map_err(|_| TelemetryError::AlreadyInstalled)?;
+    log_panics_without_their_message();
     Ok(TelemetryGuard { provider })
+}
+
+/// A panic is logged with where it happened, never with its message: the
+/// message may quote what a caller sent (a phone number in a bad field),
+/// and personal data never goes to the logs.
+fn log_panics_without_their_message() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        tracing::error!(
+            at,
+            thread = thread.name().unwrap_or("unnamed"),
+            "panic (its message is not logged)"
+        );
+    }));
 }
 
 struct MapCarrier<'a>(&'a mut HashMap<String, String>);

@@ -179,7 +179,8 @@ impl ServiceBuilder {
             ..
         } = self;
         routes.add_service(health(&served, ctx.shutdown.clone()).await);
-        let router = jiesu_runtime::grpc::server().add_routes(routes.routes());
+        let router =
+            jiesu_runtime::grpc::server().add_routes(crate::panics::guard(routes.routes(), name));
         let server = jiesu_runtime::grpc::serve(
             router,
             listener,

@@ -6,7 +6,8 @@
 //! a service through; and [`ServiceBuilder`], with which a service declares
 //! its database, gRPC services, event consumers, background tasks and outbox,
 //! while the builder does the wiring the same way for all: gRPC health, the
-//! token interceptor, a readiness entry per part, the relay that drains after
+//! token interceptor, a guard that turns a handler's panic into `Internal`
+//! ([`panics`]), a readiness entry per part, the relay that drains after
 //! every writer, graceful shutdown.
 //!
 //! Never: knows a service's data or rules. A service's `build` reads as a
@@ -14,6 +15,7 @@
 
 mod builder;
 mod env;
+pub mod panics;
 
 pub use builder::ServiceBuilder;
 pub use env::Env;

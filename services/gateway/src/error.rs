@@ -113,25 +113,26 @@ impl ApiError {
             Code::Unauthenticated => StatusCode::UNAUTHORIZED,
             Code::FailedPrecondition => StatusCode::CONFLICT,
             Code::ResourceExhausted => StatusCode::TOO_MANY_REQUESTS,
-            // Unknown: the connection to the service broke mid-call.
-            Code::Unavailable | Code::Unknown => StatusCode::SERVICE_UNAVAILABLE,
-            Code::DeadlineExceeded | Code::Cancelled => StatusCode::GATEWAY_TIMEOUT,
+            // Unknown and Cancelled: the connection to the service broke
+            // mid-call. A 504 means a deadline passed, nothing else.
+            Code::Unavailable | Code::Unknown | Code::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
+            Code::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(grpc_code = ?s.code(), "backend failed");
         }
         let message = match s.code() {
-            Code::Unavailable | Code::Unknown => {
+            Code::Unavailable | Code::Unknown | Code::Cancelled => {
                 "a backend service is unavailable; retry shortly (with the same Idempotency-Key)"
                     .to_owned()
             }
-            Code::DeadlineExceeded | Code::Cancelled => "a backend service timed out".to_owned(),
+            Code::DeadlineExceeded => "a backend service timed out".to_owned(),
             _ => p.message,
         };
         let code = match s.code() {
-            Code::Unavailable | Code::Unknown => "unavailable".to_owned(),
-            Code::DeadlineExceeded | Code::Cancelled => "timeout".to_owned(),
+            Code::Unavailable | Code::Unknown | Code::Cancelled => "unavailable".to_owned(),
+            Code::DeadlineExceeded => "timeout".to_owned(),
             _ => p.code,
         };
         Self {

@@ -216,10 +216,18 @@ pub fn geometry_json(shape: &MultiPolygon<f64>) -> String {
 pub fn read_parts(whole: &Grid, geojson: &str) -> Result<Vec<(Grid, String)>, Vec<String>> {
     let mut doc: serde_json::Value =
         serde_json::from_str(geojson).map_err(|e| vec![format!("not JSON: {e}")])?;
-    if let Some(features) = doc["features"].as_array_mut() {
-        for f in features {
-            f["properties"]["kind"] = whole.kind.as_str().into();
-            f["properties"]["community_code"] = whole.community.clone().into();
+    // Only what has the expected shape is filled in (indexing a string or a
+    // number as an object would panic); the layer reader names the rest.
+    let features = doc.get_mut("features").and_then(|f| f.as_array_mut());
+    for f in features.into_iter().flatten() {
+        let Some(f) = f.as_object_mut() else { continue };
+        let props = f.entry("properties").or_insert(serde_json::Value::Null);
+        if props.is_null() {
+            *props = serde_json::json!({});
+        }
+        if let Some(p) = props.as_object_mut() {
+            p.insert("kind".into(), whole.kind.as_str().into());
+            p.insert("community_code".into(), whole.community.clone().into());
         }
     }
     layer::read_with_geometry(&doc.to_string())
@@ -246,6 +254,22 @@ mod tests {
     fn grid(code: &str, x0: f64, x1: f64) -> Grid {
         let l = layer(vec![square(code, "basic", x0, 0.0, x1, 1.0)]);
         layer::read(&l).unwrap_or_default().remove(0)
+    }
+
+    #[test]
+    fn parts_of_any_shape_are_refused_not_panicked_on() {
+        let whole = grid("G", 0.0, 2.0);
+        for bad in [
+            r#""""#,
+            "[]",
+            "5",
+            r#"{"features": 5}"#,
+            r#"{"type": "FeatureCollection", "features": [5, "x"]}"#,
+            r#"{"type": "FeatureCollection", "features": [{"properties": "x"}]}"#,
+            r#"{"type": "FeatureCollection", "features": [{"properties": null}]}"#,
+        ] {
+            assert!(read_parts(&whole, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
