@@ -114,6 +114,14 @@ impl Event for dispatch::TicketDispatched {
     }
 }
 
+impl Event for dispatch::TicketProgressed {
+    const CONTEXT: &'static str = "dispatch";
+    const NAME: &'static str = "ticket.progressed";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 impl Event for grid::GridsChanged {
     const CONTEXT: &'static str = "grid";
     const NAME: &'static str = "grids.changed";

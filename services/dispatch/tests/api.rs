@@ -151,11 +151,15 @@ async fn order_of(env: &Env, token: &str, ticket_id: &str) -> WorkOrder {
         .into_inner()
 }
 
-async fn dispatch_stream_len(bus: &Bus) -> u64 {
-    match bus.js.get_stream(bus.stream_name("dispatch")).await {
-        Ok(s) => s.get_info().await.map(|i| i.state.messages).unwrap_or(0),
-        Err(_) => 0,
-    }
+/// The `ticket.dispatched` events dispatch published so far.
+async fn dispatched_events(env: &Env) -> Vec<TicketDispatched> {
+    env.kit
+        .bus
+        .published("dispatch", "370202", TicketDispatched::NAME)
+        .await
+        .iter()
+        .map(|p| prost::Message::decode(p.as_slice()).unwrap())
+        .collect()
 }
 
 #[tokio::test]
@@ -171,22 +175,12 @@ async fn a_received_ticket_is_routed_once_and_announced() {
     assert_eq!(order.timeline.len(), 1);
     assert!(order.timeline[0].note.contains("青岛市公安局市南分局"));
 
-    wait_until(
+    let out = wait_until(
         Duration::from_secs(10),
         "ticket.dispatched published",
-        || async { (dispatch_stream_len(&env.bus).await == 1).then_some(()) },
+        || async { dispatched_events(&env).await.pop() },
     )
     .await;
-    let m = env
-        .bus
-        .js
-        .get_stream(env.bus.stream_name("dispatch"))
-        .await
-        .unwrap()
-        .get_raw_message(1)
-        .await
-        .unwrap();
-    let out: TicketDispatched = prost::Message::decode(m.payload.as_ref()).unwrap();
     assert_eq!(out.ticket_id, ev.ticket_id);
     assert_eq!(out.work_order_id, order.id);
     assert_eq!(out.unit_id, "sn-gafj");
@@ -207,7 +201,7 @@ async fn a_received_ticket_is_routed_once_and_announced() {
             .await,
         1
     );
-    assert_eq!(dispatch_stream_len(&env.bus).await, 1);
+    assert_eq!(dispatched_events(&env).await.len(), 1);
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 //! What intake learns from other services' facts: a work order was
-//! dispatched, so the ticket is no longer only received. The public
-//! tracking answer, Open311 and the duplicate candidates then say so.
+//! dispatched, signed, resolved, closed or reopened, so the public tracking
+//! answer, Open311 and the duplicate candidates say so; a grid worker
+//! whistled a matter up, so it becomes a ticket.
 
 use jiesu_bus::{Delivery, HandleError, Handler};
-use jiesu_proto::dispatch::TicketDispatched;
+use jiesu_proto::dispatch::{TicketDispatched, TicketProgressed};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use uuid::Uuid;
 
@@ -33,6 +34,75 @@ impl Handler for TicketDispatchedHandler {
                 ev.tenant.into(),
                 domain::STATUS_DISPATCHED.into(),
                 domain::STATUS_RECEIVED.into(),
+            ],
+        ))
+        .await?;
+        Ok(())
+    }
+}
+
+/// `dispatch ticket.progressed` → intake's copy of the public steps: the
+/// step joins the public timeline, and the status and reply follow unless
+/// the ticket was withdrawn, merged or answered at intake, or a later step
+/// was applied already (events may arrive out of order).
+pub struct TicketProgressedHandler;
+
+#[async_trait::async_trait]
+impl Handler for TicketProgressedHandler {
+    type Event = TicketProgressed;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: TicketProgressed,
+        _delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let id = Uuid::parse_str(&ev.ticket_id)
+            .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
+        let at = ev
+            .at
+            .as_ref()
+            .and_then(jiesu_proto::time::from_timestamp)
+            .ok_or_else(|| HandleError::Reject("at is missing".into()))?;
+        txn.execute_raw(stmt(
+            "UPDATE tickets SET status = $3, progress_at = $4, updated_at = now() \
+             WHERE id = $1 AND tenant = $2 AND status NOT IN ($5, $6, $7) \
+             AND (progress_at IS NULL OR progress_at <= $4)",
+            vec![
+                id.into(),
+                ev.tenant.clone().into(),
+                ev.status.clone().into(),
+                at.into(),
+                domain::STATUS_WITHDRAWN.into(),
+                domain::STATUS_MERGED.into(),
+                domain::STATUS_ANSWERED.into(),
+            ],
+        ))
+        .await?;
+        // A resolve brings the reply, a reopen takes it back; whichever
+        // happened last wins, whatever order they arrive in.
+        let reply = match ev.step.as_str() {
+            "resolve" => Some(ev.reply_redacted.clone()),
+            "reopen" => Some(String::new()),
+            _ => None,
+        };
+        if let Some(reply) = reply {
+            txn.execute_raw(stmt(
+                "UPDATE tickets SET reply = $3, reply_at = $4 \
+                 WHERE id = $1 AND tenant = $2 AND (reply_at IS NULL OR reply_at <= $4)",
+                vec![id.into(), ev.tenant.clone().into(), reply.into(), at.into()],
+            ))
+            .await?;
+        }
+        txn.execute_raw(stmt(
+            "INSERT INTO ticket_progress (ticket_id, tenant, step, note, at) \
+             SELECT id, tenant, $3, $4, $5 FROM tickets WHERE id = $1 AND tenant = $2",
+            vec![
+                id.into(),
+                ev.tenant.into(),
+                ev.step.into(),
+                ev.note.into(),
+                at.into(),
             ],
         ))
         .await?;

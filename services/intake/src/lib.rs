@@ -35,6 +35,7 @@ use serde::Deserialize;
 pub const TARGET: &str = "intake";
 pub const CONSUMER_TICKET_DISPATCHED: &str = "intake-ticket-dispatched";
 pub const CONSUMER_GRID_EVENT_WHISTLED: &str = "intake-grid-event-whistled";
+pub const CONSUMER_TICKET_PROGRESSED: &str = "intake-ticket-progressed";
 
 /// Largest gRPC message: attachments travel in one message.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -210,6 +211,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000008_ticket_level",
                 sql: include_str!("../migrations/0008_ticket_level.sql"),
             },
+            SqlMigration {
+                name: "m20261202_000009_progress",
+                sql: include_str!("../migrations/0009_progress.sql"),
+            },
         ]
     }
 }
@@ -266,6 +271,7 @@ impl Target for Intake {
             core.clone(),
         )))
         .consumer(CONSUMER_TICKET_DISPATCHED, events::TicketDispatchedHandler)
+        .consumer(CONSUMER_TICKET_PROGRESSED, events::TicketProgressedHandler)
         .consumer(
             CONSUMER_GRID_EVENT_WHISTLED,
             events::GridEventWhistledHandler { core },

@@ -57,7 +57,7 @@ fn dispatched(unit: &str) -> TicketDispatched {
         category_name: "预付卡消费".into(),
         unit_id: unit.into(),
         unit_name: format!("单位{unit}"),
-        dispatched_at: None,
+        ..Default::default()
     }
 }
 

@@ -37,6 +37,41 @@ pub fn change(
     }
 }
 
+/// A step the citizen may see (`ticket.progressed`), or none for the
+/// steps that stay inside the platform (co-handling, levels, pauses...).
+pub fn progressed(
+    m: &work_orders::Model,
+    step: &str,
+    reply: &str,
+    at: DateTime<Utc>,
+) -> Option<pb::TicketProgressed> {
+    let unit = m.unit_name.clone().unwrap_or_default();
+    let note = match step {
+        "dispatched" => format!("已派至{unit}办理"),
+        "sign" => format!("{unit}已签收"),
+        "resolve" => format!("{unit}已办结并答复"),
+        "close" => "工单已办结归档".to_owned(),
+        "reopen" => "诉求未解决，已重新交办（重办）".to_owned(),
+        _ => return None,
+    };
+    Some(pb::TicketProgressed {
+        ticket_id: m.ticket_id.to_string(),
+        work_order_id: m.id.to_string(),
+        tenant: m.tenant.clone(),
+        tracking_no: m.tracking_no.clone(),
+        step: step.to_owned(),
+        status: m.status.clone(),
+        unit_name: unit,
+        note,
+        reply_redacted: if step == "resolve" {
+            jiesu_pii::redact_text(reply)
+        } else {
+            String::new()
+        },
+        at: Some(to_timestamp(at)),
+    })
+}
+
 impl Engine {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn emit(
@@ -72,9 +107,32 @@ impl Engine {
                     unit_id: unit.clone(),
                     unit_name: m.unit_name.clone().unwrap_or_default(),
                     dispatched_at: Some(to_timestamp(now)),
+                    reopens: if matches!(action, Action::Reopen) {
+                        t.order.reopens
+                    } else {
+                        0
+                    },
+                    reopen_reason: match action {
+                        Action::Reopen => text
+                            .split_once('：')
+                            .map(|(_, why)| jiesu_pii::redact_text(why))
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    },
                 },
             )
             .await?;
+        }
+        let step = match action {
+            Action::Reopen => "reopen",
+            _ if dispatched && m.unit_id.is_some() => "dispatched",
+            Action::Sign => "sign",
+            Action::Resolve => "resolve",
+            Action::Close => "close",
+            _ => "",
+        };
+        if let Some(e) = progressed(m, step, reply, now) {
+            ob.enqueue(txn, &e).await?;
         }
         let o = &t.order;
         match action {

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use self::details::unit_names;
 pub use self::{
     details::details,
-    emit::change,
+    emit::{change, progressed},
     save::{add_co_unit, timeline_entry},
     timers::reconcile_timers,
 };

@@ -225,7 +225,29 @@ impl Engine {
         } else {
             action.name()
         };
-        timeline_entry(txn, m, now, event, role, text.to_owned()).await?;
+        // The entry names the unit that acted: a co-handler submitting its
+        // part or a summoned unit reporting in, not the lead unit.
+        let acting = actor_unit
+            .filter(|u| m.unit_id.as_deref() != Some(*u))
+            .and_then(|u| {
+                let co = after
+                    .co
+                    .iter()
+                    .find(|c| c.unit_id == u)
+                    .map(|c| &c.unit_name);
+                let summoned = after.summons.iter().find(|x| x.unit_id == u);
+                co.or(summoned.map(|x| &x.unit_name))
+                    .map(|name| (u.to_owned(), name.clone()))
+            });
+        match acting {
+            Some((id, name)) => {
+                let mut by = m.clone();
+                by.unit_id = Some(id);
+                by.unit_name = Some(name);
+                timeline_entry(txn, &by, now, event, role, text.to_owned()).await?;
+            }
+            None => timeline_entry(txn, m, now, event, role, text.to_owned()).await?,
+        }
         self.emit(txn, &after, action, t, role, text, &reply, actor_unit, now)
             .await?;
         reconcile_timers(txn, m, &after.summons, s).await?;

@@ -183,8 +183,12 @@ impl Handler for TicketReceivedHandler {
                 unit_id: id.clone(),
                 unit_name: name.clone(),
                 dispatched_at: Some(to_timestamp(now)),
+                ..Default::default()
             };
             self.engine.outbox.enqueue(txn, &event).await?;
+            if let Some(e) = engine::progressed(&m, "dispatched", "", now) {
+                self.engine.outbox.enqueue(txn, &e).await?;
+            }
             engine::reconcile_timers(txn, &m, &[], &settings).await?;
             tracing::info!(ticket_id = %ev.ticket_id, tenant = %ev.tenant, unit_id = %id, "ticket dispatched");
         } else {

@@ -34,7 +34,12 @@ pub struct Tracking {
     pub status: String,
     pub category_name: String,
     pub created_at: Option<DateTime<Utc>>,
+    /// Intake's own steps and the work order's public ones (派单, 签收,
+    /// 办结, 归档, 重办), oldest first.
     pub timeline: Vec<PublicTimelineItem>,
+    /// The unit's reply once the request is resolved (phone and ID numbers
+    /// redacted); empty before, and again after a reopen.
+    pub reply: String,
 }
 
 /// Progress of a request for anyone holding its tracking number and the
@@ -90,5 +95,6 @@ pub async fn track(
                 note: e.note,
             })
             .collect(),
+        reply: resp.reply,
     }))
 }

@@ -668,6 +668,16 @@ async fn a_whistle_summons_units_who_report_in() {
         .unwrap()
         .clone();
     assert!(bdx["reported_at"].is_string(), "{v}");
+    // The timeline names the unit that reported in, not the lead unit.
+    let entry = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "report_in")
+        .unwrap_or_else(|| panic!("no report_in entry: {v}"))
+        .clone();
+    assert_eq!(entry["unit"]["id"], "sn-bdx", "{entry}");
     refused(
         &s,
         &street,
@@ -1107,4 +1117,124 @@ async fn the_citizen_sees_the_steps_and_the_reply_but_not_staff_notes() {
     // Staff still read everything.
     let (_, v) = s.get(&s.agent(), &format!("/api/v1/tickets/{id}")).await;
     assert!(v["timeline"].to_string().contains("内部批示"), "{v}");
+}
+
+#[tokio::test]
+async fn the_tracking_page_and_open311_follow_the_ticket_to_the_end() {
+    let s = stack().await;
+    let (status, v) = s.post(Some(&s.agent()), ticket_body("13900000131")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let (id, no) = (
+        v["id"].as_str().unwrap().to_owned(),
+        v["tracking_no"].as_str().unwrap().to_owned(),
+    );
+    let wo = wait_until(Duration::from_secs(15), "the work order", || async {
+        let (_, t) = s.get(&s.agent(), &format!("/api/v1/tickets/{id}")).await;
+        t["work_order_id"].as_str().map(str::to_owned)
+    })
+    .await;
+    let h = handler(&s, "sn-gafj");
+    ok(
+        &s,
+        &h,
+        &wo,
+        json!({"action": "sign", "note": "内部：交治安中队"}),
+    )
+    .await;
+    let reply = "已责令商户整改，可拨13900001111反馈。";
+    ok(&s, &h, &wo, json!({"action": "resolve", "reply": reply})).await;
+    ok(&s, &dispatcher(&s), &wo, json!({"action": "close"})).await;
+
+    let track = || async {
+        let r = s
+            .http
+            .get(s.url(&format!("/api/v1/track?tracking_no={no}&phone_last4=0131")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()
+    };
+    let t = wait_until(Duration::from_secs(15), "tracked as closed", || async {
+        let t = track().await;
+        (t["status"] == "closed").then_some(t)
+    })
+    .await;
+    let steps: Vec<&str> = t["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["received", "dispatched", "sign", "resolve", "close"],
+        "{t}"
+    );
+    // The reply reaches the citizen (numbers in it redacted); staff notes
+    // do not.
+    assert_eq!(t["reply"], "已责令商户整改，可拨139****1111反馈。", "{t}");
+    assert!(!t.to_string().contains("内部"), "{t}");
+    assert!(
+        t["timeline"][2]["note"]
+            .as_str()
+            .unwrap()
+            .contains("青岛市公安局市南分局")
+    );
+
+    // Open311 lists it as closed, the reply as its status notes.
+    let r = s
+        .http
+        .get(s.url("/open311/v2/370202/requests.json?status=closed"))
+        .send()
+        .await
+        .unwrap();
+    let list: Value = r.json().await.unwrap();
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["service_request_id"] == no.as_str())
+        .unwrap_or_else(|| panic!("not listed as closed: {list}"));
+    assert_eq!(mine["status"], "closed");
+    assert_eq!(
+        mine["status_notes"],
+        "已责令商户整改，可拨139****1111反馈。"
+    );
+
+    // A reopen (重办) takes it back to open and the old reply away.
+    ok(
+        &s,
+        &dispatcher(&s),
+        &wo,
+        json!({"action": "reopen", "note": "诉求人反映仍未解决"}),
+    )
+    .await;
+    let t = wait_until(Duration::from_secs(15), "tracked as reopened", || async {
+        let t = track().await;
+        (t["status"] != "closed").then_some(t)
+    })
+    .await;
+    assert_eq!(t["reply"], "", "{t}");
+    assert_eq!(
+        t["timeline"].as_array().unwrap().last().unwrap()["event"],
+        "reopen",
+        "{t}"
+    );
+    // The unit is told it is a reopened order (重办) and why, not a new one.
+    let d = dispatcher(&s);
+    let notice = wait_until(Duration::from_secs(15), "the reopen notice", || async {
+        let (_, v) = s
+            .get(&d, &format!("/api/v1/notifications?ticket_id={id}"))
+            .await;
+        v["notifications"]
+            .as_array()
+            .and_then(|a| a.iter().find(|n| n["title"] == "重办工单待签收").cloned())
+    })
+    .await;
+    let body = notice["body"].as_str().unwrap();
+    assert!(
+        body.contains("第1次重办") && body.contains("诉求人反映仍未解决"),
+        "{body}"
+    );
 }

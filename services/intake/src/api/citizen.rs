@@ -196,9 +196,18 @@ impl Core {
         if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
             return Err(bad("phone_last4", "must be the last 4 digits of the phone").into());
         }
+        // One snapshot: the status, the steps and the reply agree even while
+        // a step is being applied.
+        let read = self
+            .db
+            .begin_with_config(
+                Some(sea_orm::IsolationLevel::RepeatableRead),
+                Some(sea_orm::AccessMode::ReadOnly),
+            )
+            .await?;
         let t = tickets::Entity::find()
             .filter(tickets::Column::TrackingNo.eq(no))
-            .one(&self.db)
+            .one(&read)
             .await?
             .ok_or(IntakeError::NotFound("ticket"))?;
         let phone = match &t.citizen_phone_enc {
@@ -210,33 +219,45 @@ impl Core {
         if !phone.ends_with(last4) {
             return Err(IntakeError::NotFound("ticket"));
         }
-        // A merged ticket follows its master's status.
-        let status = match t.merged_into.filter(|_| t.status == domain::STATUS_MERGED) {
-            Some(m) => tickets::Entity::find_by_id(m)
-                .one(&self.db)
-                .await?
-                .map_or_else(|| t.status.clone(), |m| m.status),
-            None => t.status.clone(),
+        // A merged ticket follows its master: status, steps and reply.
+        let master = match t.merged_into.filter(|_| t.status == domain::STATUS_MERGED) {
+            Some(m) => tickets::Entity::find_by_id(m).one(&read).await?,
+            None => None,
         };
-        let category_name = store::category_for_ticket(&self.db, &t.tenant, &t.category)
+        let followed = master.as_ref().unwrap_or(&t);
+        let status = followed.status.clone();
+        let reply = followed.reply.clone();
+        let progress = store::progress(&read, followed).await?;
+        let category_name = store::category_for_ticket(&read, &t.tenant, &t.category)
             .await?
             .map(|(c, _)| c.name)
             .unwrap_or_default();
-        let timeline = store::timeline(&self.db, &t)
-            .await?
-            .into_iter()
-            .map(|e| PublicTimelineEntry {
-                at: Some(to_timestamp(e.at)),
-                event: e.event,
-                note: e.note,
-            })
-            .collect();
+        let mut timeline: Vec<(chrono::DateTime<chrono::Utc>, PublicTimelineEntry)> =
+            store::timeline(&read, &t)
+                .await?
+                .into_iter()
+                .map(|e| (e.at, e.event, e.note))
+                .chain(progress.into_iter().map(|p| (p.at, p.step, p.note)))
+                .map(|(at, event, note)| {
+                    let entry = PublicTimelineEntry {
+                        at: Some(to_timestamp(at)),
+                        event,
+                        note,
+                    };
+                    (at, entry)
+                })
+                .collect();
+        // Intake's own entries and the work order's steps, by time (stable:
+        // a step at the same moment comes after intake's entry).
+        timeline.sort_by_key(|(at, _)| *at);
+        read.commit().await?;
         Ok(TrackTicketResponse {
             tracking_no: t.tracking_no,
             status,
             category_name,
             created_at: Some(to_timestamp(t.created_at)),
-            timeline,
+            timeline: timeline.into_iter().map(|(_, e)| e).collect(),
+            reply,
         })
     }
 }

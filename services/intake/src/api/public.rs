@@ -282,7 +282,8 @@ impl Core {
             tracking_no: t.tracking_no.clone(),
             status: status.into(),
             detail_status: t.status.clone(),
-            status_notes: String::new(),
+            // The unit's answer, once there is one (redacted by dispatch).
+            status_notes: t.reply.clone(),
             service_code: t.category.clone(),
             service_name: names.get(&t.category).cloned().unwrap_or_default(),
             requested_at: Some(to_timestamp(t.created_at)),

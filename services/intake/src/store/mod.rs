@@ -93,6 +93,36 @@ pub async fn timeline<C: ConnectionTrait>(
         .await
 }
 
+/// A step of the work order the citizen may see (intake's copy).
+pub struct Progress {
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub step: String,
+    pub note: String,
+}
+
+/// The public steps of `ticket`'s work order, oldest first.
+pub async fn progress<C: ConnectionTrait>(
+    conn: &C,
+    ticket: &tickets::Model,
+) -> Result<Vec<Progress>, DbErr> {
+    let rows = conn
+        .query_all_raw(stmt(
+            "SELECT at, step, note FROM ticket_progress \
+             WHERE ticket_id = $1 AND tenant = $2 ORDER BY at, id",
+            vec![ticket.id.into(), ticket.tenant.clone().into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Progress {
+                at: r.try_get("", "at")?,
+                step: r.try_get("", "step")?,
+                note: r.try_get("", "note")?,
+            })
+        })
+        .collect()
+}
+
 /// The tenant's active categories, tree order.
 pub async fn categories_of<C: ConnectionTrait>(
     conn: &C,

@@ -42,6 +42,10 @@ pub struct Model {
     pub merged_at: Option<DateTimeUtc>,
     pub forwarded: bool,
     pub level: String,
+    /// The unit's reply (redacted), from dispatch's `ticket.progressed`.
+    pub reply: String,
+    pub progress_at: Option<DateTimeUtc>,
+    pub reply_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

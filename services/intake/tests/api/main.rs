@@ -610,3 +610,93 @@ async fn open311_client_details_and_id_numbers_are_stored_sealed() {
         1
     );
 }
+
+/// Publishes `ev` as dispatch's relay would.
+async fn publish_progress(env: &Env, ev: &jiesu_proto::dispatch::TicketProgressed) {
+    use jiesu_proto::Event;
+    let bus = env.kit.bus.connect().await;
+    bus.ensure_stream("dispatch").await.unwrap();
+    let mut h = async_nats::HeaderMap::new();
+    h.insert(
+        jiesu_bus::H_MSG_ID,
+        uuid::Uuid::now_v7().to_string().as_str(),
+    );
+    h.insert(jiesu_bus::H_TENANT, ev.tenant.as_str());
+    bus.js
+        .publish_with_headers(
+            bus.subject(
+                "dispatch",
+                &ev.tenant,
+                jiesu_proto::dispatch::TicketProgressed::NAME,
+            ),
+            h,
+            prost::Message::encode_to_vec(ev).into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn the_public_steps_are_kept_whatever_order_they_arrive_in() {
+    use jiesu_proto::{dispatch::TicketProgressed, intake::TrackTicketRequest};
+    let env = start().await;
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
+    let created = env
+        .client
+        .clone()
+        .create_ticket(authed(&agent, ticket("13800138002")))
+        .await
+        .unwrap()
+        .into_inner();
+    let at = |secs: i64| {
+        jiesu_proto::time::to_timestamp(chrono::Utc::now() + chrono::TimeDelta::seconds(secs))
+    };
+    let step = |step: &str, status: &str, secs: i64, reply: &str| TicketProgressed {
+        ticket_id: created.id.clone(),
+        tenant: "370202".into(),
+        tracking_no: created.tracking_no.clone(),
+        step: step.into(),
+        status: status.into(),
+        note: format!("{step}的说明"),
+        reply_redacted: reply.into(),
+        at: Some(at(secs)),
+        ..Default::default()
+    };
+    // The close overtakes the resolve on the way.
+    publish_progress(&env, &step("close", "closed", 20, "")).await;
+    publish_progress(&env, &step("resolve", "resolved", 10, "已处理")).await;
+    let public = PublicIntakeServiceClient::new(env.channel.clone());
+    let t = jiesu_testkit::wait_until(Duration::from_secs(10), "both steps", || {
+        let mut public = public.clone();
+        let req = TrackTicketRequest {
+            tracking_no: created.tracking_no.clone(),
+            phone_last4: "8002".into(),
+        };
+        async move {
+            let t = public.track_ticket(req).await.ok()?.into_inner();
+            (t.timeline.len() == 3).then_some(t)
+        }
+    })
+    .await;
+    assert_eq!(t.status, "closed", "the later step wins");
+    assert_eq!(t.reply, "已处理");
+    let events: Vec<&str> = t.timeline.iter().map(|e| e.event.as_str()).collect();
+    assert_eq!(events, ["received", "resolve", "close"]);
+    // A reopen after it takes the reply back and opens the ticket again.
+    publish_progress(&env, &step("reopen", "dispatched", 30, "")).await;
+    let t = jiesu_testkit::wait_until(Duration::from_secs(10), "the reopen", || {
+        let req = TrackTicketRequest {
+            tracking_no: created.tracking_no.clone(),
+            phone_last4: "8002".into(),
+        };
+        let mut public = public.clone();
+        async move {
+            let t = public.track_ticket(req).await.ok()?.into_inner();
+            (t.status == "dispatched").then_some(t)
+        }
+    })
+    .await;
+    assert_eq!(t.reply, "");
+}

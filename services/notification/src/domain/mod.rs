@@ -16,18 +16,30 @@ pub const MAX_ATTEMPTS: i32 = 8;
 
 /// Title and body telling a unit it has a new work order. Carries only the
 /// tracking number and category: never the citizen's data.
+/// A reopened order (重办) says so, how many times, and why.
 pub fn new_work_order(ev: &TicketDispatched) -> (String, String) {
-    let title = "新工单待签收".to_owned();
     let category = if ev.category_name.is_empty() {
         ev.category.as_str()
     } else {
         ev.category_name.as_str()
     };
+    if ev.reopens > 0 {
+        let why = if ev.reopen_reason.is_empty() {
+            String::new()
+        } else {
+            format!("重办原因：{}。", ev.reopen_reason)
+        };
+        let body = format!(
+            "【接诉即办】{}：工单 {}（诉求类别：{}）经回访未解决，现第{}次重办。{}请登录平台重新签收办理。",
+            ev.unit_name, ev.tracking_no, category, ev.reopens, why
+        );
+        return ("重办工单待签收".to_owned(), body);
+    }
     let body = format!(
         "【接诉即办】{}：您单位有一件新工单待签收。工单编号 {}，诉求类别：{}。请登录平台及时签收办理。",
         ev.unit_name, ev.tracking_no, category
     );
-    (title, body)
+    ("新工单待签收".to_owned(), body)
 }
 
 /// A ticket's caller, addressed by the ticket id; the delivery channel asks
@@ -159,6 +171,15 @@ mod tests {
         assert!(body.contains("区住建局"));
         assert!(body.contains("370202-20261122-00001"));
         assert!(body.contains("物业管理"));
+        let again = TicketDispatched {
+            reopens: 1,
+            reopen_reason: "诉求人反映噪音仍在".into(),
+            ..ev
+        };
+        let (title, body) = new_work_order(&again);
+        assert_eq!(title, "重办工单待签收");
+        assert!(body.contains("第1次重办"), "{body}");
+        assert!(body.contains("诉求人反映噪音仍在"), "{body}");
     }
 
     #[test]

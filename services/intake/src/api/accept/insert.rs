@@ -134,6 +134,9 @@ impl Core {
             // unmerged.
             forwarded: Set(master.is_none()),
             level: Set(x.level.clone().unwrap_or_default()),
+            reply: Set(String::new()),
+            progress_at: Set(None),
+            reply_at: Set(None),
         }
         .insert(&txn)
         .await?;
