@@ -186,7 +186,10 @@ pub async fn export(
         tracing::error!(error = %m, "writing the responsibility list");
         status::internal()
     })?;
-    Ok(Response::new(pb::ResponsibilitiesCsv { csv }))
+    Ok(Response::new(pb::ResponsibilitiesCsv {
+        csv,
+        ..Default::default()
+    }))
 }
 
 pub async fn import(
@@ -207,8 +210,22 @@ pub async fn import(
         };
         status::invalid_field("csv", format!("{}{tail}", shown.join("; ")))
     };
-    let list = responsibility::parse_csv(text, &tenant).map_err(refuse)?;
-    if list.len() > 20_000 {
+    let req = request.get_ref();
+    if req.known_categories.is_empty() {
+        return Err(field(
+            "known_categories",
+            "is required: the codes of the tenant's category tree",
+        )
+        .into());
+    }
+    // Every problem of the file in one answer: its lines, its conflicts,
+    // unknown categories and (below) unknown units.
+    let (lines, mut errors) = responsibility::read_csv(text, &tenant);
+    errors.extend(responsibility::unknown_categories(
+        &lines,
+        &req.known_categories,
+    ));
+    if lines.len() > 20_000 {
         return Err(field("csv", "at most 20000 entries").into());
     }
     let txn = e.db.begin().await.map_err(DispatchError::from)?;
@@ -219,28 +236,45 @@ pub async fn import(
         .into_iter()
         .map(|u| u.id)
         .collect();
-    let mut errors = Vec::new();
-    for (i, entry) in list.iter().enumerate() {
+    for (line, entry) in &lines {
         for u in std::iter::once(&entry.lead).chain(&entry.co) {
             if !known.contains(u) {
                 errors.push(format!(
-                    "line {}: `{u}` is not an active unit of the tenant",
-                    i + 2
+                    "line {line}: `{u}` is not an active unit of the tenant"
                 ));
             }
         }
     }
     if !errors.is_empty() {
+        errors.sort_by_key(|e| line_of(e));
         return Err(refuse(errors));
     }
-    directory::replace_entries(&txn, &tenant, &list)
-        .await
-        .map_err(DispatchError::from)?;
-    txn.commit().await.map_err(DispatchError::from)?;
-    tracing::info!(tenant = %tenant, entries = list.len(), "responsibility list replaced");
+    let list: Vec<responsibility::Entry> = lines.into_iter().map(|(_, e)| e).collect();
+    if req.dry_run {
+        txn.rollback().await.map_err(DispatchError::from)?;
+    } else {
+        directory::replace_entries(&txn, &tenant, &list)
+            .await
+            .map_err(DispatchError::from)?;
+        txn.commit().await.map_err(DispatchError::from)?;
+        tracing::info!(tenant = %tenant, entries = list.len(), "responsibility list replaced");
+    }
     Ok(Response::new(pb::ImportResponsibilitiesResponse {
         entries: u32::try_from(list.len()).unwrap_or(u32::MAX),
+        dry_run: req.dry_run,
     }))
+}
+
+/// The line a problem names first (`line N: ...`, `lines N and M: ...`), so
+/// the answer reads top to bottom.
+fn line_of(problem: &str) -> usize {
+    problem
+        .trim_start_matches("lines ")
+        .trim_start_matches("line ")
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 pub async fn gaps(

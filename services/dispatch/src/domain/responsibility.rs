@@ -60,6 +60,18 @@ fn date(raw: &str) -> Option<NaiveDate> {
 /// Parses the CSV (with its header). Every problem is reported as
 /// `line N: column: what`, not only the first. `tenant` bounds the regions.
 pub fn parse_csv(text: &str, tenant: &str) -> Result<Vec<Entry>, Vec<String>> {
+    let (entries, errors) = read_csv(text, tenant);
+    if errors.is_empty() {
+        Ok(entries.into_iter().map(|(_, e)| e).collect())
+    } else {
+        Err(errors)
+    }
+}
+
+/// The entries that could be read (with their line numbers) and every
+/// problem of the file, so that checks against the directory can name their
+/// problems in the same answer.
+pub fn read_csv(text: &str, tenant: &str) -> (Vec<(usize, Entry)>, Vec<String>) {
     let mut rd = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -69,13 +81,14 @@ pub fn parse_csv(text: &str, tenant: &str) -> Result<Vec<Entry>, Vec<String>> {
     match rd.headers() {
         Ok(h) if h.iter().eq(HEADER.iter().copied()) => {}
         Ok(h) => {
-            return Err(vec![format!(
+            let h = format!(
                 "line 1: the header must be `{}`, not `{}`",
                 HEADER.join(","),
                 h.iter().collect::<Vec<_>>().join(",")
-            )]);
+            );
+            return (Vec::new(), vec![h]);
         }
-        Err(e) => return Err(vec![format!("line 1: {e}")]),
+        Err(e) => return (Vec::new(), vec![format!("line 1: {e}")]),
     }
     let mut out = Vec::new();
     for (i, rec) in rd.records().enumerate() {
@@ -153,11 +166,22 @@ pub fn parse_csv(text: &str, tenant: &str) -> Result<Vec<Entry>, Vec<String>> {
         }
     }
     errors.extend(conflicts(&out));
-    if errors.is_empty() {
-        Ok(out.into_iter().map(|(_, e)| e).collect())
-    } else {
-        Err(errors)
-    }
+    (out, errors)
+}
+
+/// Entries naming a category the tenant does not have (`known` holds every
+/// code of its tree, groups included).
+pub fn unknown_categories(entries: &[(usize, Entry)], known: &[String]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|(_, e)| !known.contains(&e.category))
+        .map(|(line, e)| {
+            format!(
+                "line {line}: category: `{}` is not a category of the tenant",
+                e.category
+            )
+        })
+        .collect()
 }
 
 /// Two entries for the same category and region whose validity overlaps:

@@ -193,6 +193,16 @@ pub struct ImportSummary {
     /// Categories left out of the import; tickets keep their codes.
     pub deactivated: i32,
     pub leaves: i32,
+    /// True when nothing was changed (`?dry_run=true`).
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Check the whole file and report what would change, changing nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Export the tenant's category tree (tenant admin).
@@ -227,21 +237,25 @@ pub async fn export_categories(
     post,
     path = "/api/v1/admin/categories/import",
     tag = "reference",
+    params(ImportQuery),
     request_body(content = String, description = "The export format: a JSON list (application/json) or CSV (text/csv)", content_type = "text/csv"),
     responses(
         (status = 200, description = "Imported", body = ImportSummary),
         TenantAdmin,
         (status = 413, description = "Body too large", body = Problem),
         (status = 415, description = "Neither JSON nor CSV", body = Problem),
-        (status = 422, description = "The tree breaks a rule; `message` lists the entries", body = Problem),
+        (status = 422, description = "The file breaks a rule (an unknown or missing column, a bad row, the tree's rules); `message` lists every problem", body = Problem),
+        (status = 422, response = InvalidQuery),
     ),
 )]
 pub async fn import_categories(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    query: Result<Query<ImportQuery>, QueryRejection>,
     RawBody(body): RawBody,
 ) -> Result<Json<ImportSummary>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid_query(&e))?;
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -261,6 +275,7 @@ pub async fn import_categories(
     let msg = ImportCategoriesRequest {
         format: format.into(),
         data: body.to_vec(),
+        dry_run: q.dry_run,
     };
     let r = state
         .intake(&caller)
@@ -271,5 +286,6 @@ pub async fn import_categories(
         updated: r.updated,
         deactivated: r.deactivated,
         leaves: r.leaves,
+        dry_run: r.dry_run,
     }))
 }

@@ -42,36 +42,69 @@ pub async fn export_responsibilities(
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ResponsibilityImport {
     pub entries: u32,
+    /// True when nothing was changed (`?dry_run=true`).
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// Check the whole list and report, changing nothing.
+    #[serde(default)]
+    pub dry_run: bool,
 }
 
 /// Replace the responsibility list from CSV (tenant admin). Refused whole
-/// (422, `field` = `csv`) with every bad line and every conflict — two
-/// entries giving the same category and region a lead unit on the same day.
+/// (422, `field` = `csv`) with every problem at once: bad lines, conflicts
+/// (two entries giving the same category and region a lead unit on the same
+/// day), categories the tenant does not have, units that are not active.
 #[utoipa::path(
     put,
     path = "/api/v1/admin/responsibilities",
     tag = "work orders",
+    params(ImportQuery),
     request_body(content = String, description = "The export format", content_type = "text/csv"),
     responses(
-        (status = 200, description = "Replaced", body = ResponsibilityImport),
+        (status = 200, description = "Replaced (or, with `dry_run`, checked)", body = ResponsibilityImport),
         TenantAdmin,
         (status = 415, description = "Not text/csv", body = Problem),
-        (status = 422, description = "Bad lines or conflicts, all listed", body = Problem),
+        (status = 422, description = "Every bad line, conflict, unknown category and unit, all listed", body = Problem),
+        (status = 422, response = InvalidQuery),
     ),
 )]
 pub async fn import_responsibilities(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
+    query: Result<Query<ImportQuery>, QueryRejection>,
     RawBody(body): RawBody,
 ) -> Result<Json<ResponsibilityImport>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid_query(&e))?;
     let csv = text_body(&headers, &body, &["text/csv"], "the list", "csv")?;
-    let msg = pb::ResponsibilitiesCsv { csv };
+    // Dispatch checks each line's category against the tenant's tree.
+    let known_categories = state
+        .intake(&caller)
+        .retried(ListCategoriesRequest {}, async |mut c, r| {
+            c.list_categories(r).await
+        })
+        .await?
+        .categories
+        .into_iter()
+        .map(|c| c.code)
+        .collect();
+    let msg = pb::ResponsibilitiesCsv {
+        csv,
+        known_categories,
+        dry_run: q.dry_run,
+    };
     let r = state
         .dispatch(&caller)
         .once(msg, async |mut c, r| c.import_responsibilities(r).await)
         .await?;
-    Ok(Json(ResponsibilityImport { entries: r.entries }))
+    Ok(Json(ResponsibilityImport {
+        entries: r.entries,
+        dry_run: r.dry_run,
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -76,6 +76,25 @@ async fn the_responsibility_list_routes_by_category_and_street_and_shows_its_gap
     let seeded = export(&s).await;
     assert!(seeded.starts_with(HEADER), "{seeded}");
     assert_eq!(seeded.lines().count(), 4, "SH01, CG02, SC01: {seeded}");
+    // The tenant's tree gets a second 市场监管 leaf (SC02) for the list below.
+    let r = s
+        .http
+        .get(s.url("/api/v1/admin/categories/export?format=csv"))
+        .bearer_auth(s.admin())
+        .send()
+        .await
+        .unwrap();
+    let tree = r.text().await.unwrap() + "SC02,其他消费纠纷,SC,,,\n";
+    let r = s
+        .http
+        .post(s.url("/api/v1/admin/categories/import"))
+        .bearer_auth(s.admin())
+        .header("content-type", "text/csv")
+        .body(tree)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
 
     let list = format!(
         "{HEADER}\n\
@@ -165,6 +184,38 @@ async fn a_bad_list_is_refused_whole_with_every_line_named() {
     let (status, v) = import(&s, &s.admin(), unknown).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(v["message"].as_str().unwrap().contains("sn-nobody"), "{v}");
+    // Categories the tenant does not have are refused, and every kind of
+    // problem is named in the same answer (a bad line, an unknown category,
+    // an unknown unit).
+    let mixed = format!(
+        "{HEADER}\n\
+         XX99,370202,sn-gafj,,2025-01-01,,\n\
+         CG02,370202,sn-nobody,,2025-01-01,,\n\
+         SH01,370202,sn-gafj,,someday,,\n"
+    );
+    let (status, v) = import(&s, &s.admin(), mixed).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("line 2: category: `XX99`")
+            && msg.contains("line 3: `sn-nobody`")
+            && msg.contains("line 4: valid_from"),
+        "{msg}"
+    );
+    // A dry run checks a good list and changes nothing.
+    let good = format!("{HEADER}\nSH01,370202,sn-zjj,,2025-01-01,,\n");
+    let r = s
+        .http
+        .put(s.url("/api/v1/admin/responsibilities?dry_run=true"))
+        .bearer_auth(s.admin())
+        .header("content-type", "text/csv")
+        .body(good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v, json!({"entries": 1, "dry_run": true}));
     assert_eq!(
         export(&s).await,
         before,

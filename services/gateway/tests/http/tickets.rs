@@ -516,7 +516,7 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
         v,
-        json!({"created": 0, "updated": 8, "deactivated": 0, "leaves": 4})
+        json!({"created": 0, "updated": 8, "deactivated": 0, "leaves": 4, "dry_run": false})
     );
 
     // A new tree: 市场监管 goes, 环境保护 arrives with three levels.
@@ -532,7 +532,7 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(
         v,
-        json!({"created": 3, "updated": 4, "deactivated": 4, "leaves": 3})
+        json!({"created": 3, "updated": 4, "deactivated": 4, "leaves": 3, "dry_run": false})
     );
     let (_, cats) = s.get(&s.agent(), "/api/v1/categories").await;
     let codes: Vec<&str> = cats["categories"]
@@ -579,7 +579,7 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
     // SC, SC01, QT and QT01 come back (reactivated, not created); 环境保护 goes.
     assert_eq!(
         v,
-        json!({"created": 0, "updated": 8, "deactivated": 3, "leaves": 4})
+        json!({"created": 0, "updated": 8, "deactivated": 3, "leaves": 4, "dry_run": false})
     );
 
     for (ct, body, mentions) in [
@@ -790,4 +790,71 @@ async fn at_capacity_intake_refuses_at_once_and_a_retry_with_the_key_lands_once(
         24,
         "each request accepted exactly once"
     );
+}
+
+#[tokio::test]
+async fn a_category_file_is_checked_whole_and_a_dry_run_changes_nothing() {
+    let s = stack().await;
+    let admin = s.admin();
+    let import = |query: &'static str, body: &'static str| {
+        let s = &s;
+        let admin = admin.clone();
+        async move {
+            let r = s
+                .http
+                .post(s.url(&format!("/api/v1/admin/categories/import{query}")))
+                .bearer_auth(&admin)
+                .header("content-type", "text/csv")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let tree = || async {
+        let (_, cats) = s.get(&s.agent(), "/api/v1/categories").await;
+        cats["categories"].to_string()
+    };
+    let before = tree().await;
+    // A misspelt column is refused by name, and nothing changes (before, it
+    // was read as no parent at all and every category became a leaf).
+    let (status, v) = import("", "code,name,parnet\nSH,社会治理,\nSH01,噪声扰民,SH\n").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("`parnet`") && msg.contains("`parent` is missing"),
+        "{msg}"
+    );
+    assert_eq!(tree().await, before);
+    // Every bad line in one answer: a short row, a bad attribute list and a
+    // tree rule.
+    let (status, v) = import(
+        "",
+        "code,name,parent,attributes\nSH,社会治理,,\nSH01,噪声扰民\nSH02,其他,SH,[oops\nSH03,三,ZZ,\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let msg = v["message"].as_str().unwrap();
+    assert!(
+        msg.contains("row 3") && msg.contains("row 4") && msg.contains("parent ZZ"),
+        "{msg}"
+    );
+    assert_eq!(tree().await, before);
+    // A dry run reports what an import would do and does nothing.
+    let (status, v) = import(
+        "?dry_run=true",
+        "code,name,parent\nSH,社会治理,\nSH01,噪声扰民,SH\nHB,环境保护,\nHB01,大气污染,HB\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v,
+        json!({"created": 2, "updated": 2, "deactivated": 6, "leaves": 2, "dry_run": true})
+    );
+    assert_eq!(tree().await, before);
+    let (status, v) = import("?dry_run=maybe", "code,name,parent\nSH,社会治理,\n").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(tree().await, before);
 }

@@ -66,14 +66,23 @@ impl Core {
             ))
             .await?
             .rows_affected();
-        txn.commit().await?;
+        // A dry run computed the same changes inside the transaction and
+        // takes them back.
+        if req.dry_run {
+            txn.rollback().await?;
+        } else {
+            txn.commit().await?;
+        }
         let created = cats.iter().filter(|c| !before.contains(&c.code)).count();
-        tracing::info!(tenant, created, deactivated, "category tree imported");
+        if !req.dry_run {
+            tracing::info!(tenant, created, deactivated, "category tree imported");
+        }
         Ok(ImportCategoriesResponse {
             created: created as i32,
             updated: (cats.len() - created) as i32,
             deactivated: deactivated as i32,
             leaves: leaves as i32,
+            dry_run: req.dry_run,
         })
     }
 

@@ -52,24 +52,33 @@ fn is_code(s: &str) -> bool {
 }
 
 /// Reads an import; row numbers in errors count the CSV header as row 1 and
-/// JSON entries from 1.
+/// JSON entries from 1. Every problem of the file is named in one answer
+/// (up to ten, then how many more), rows and tree rules alike.
 pub fn parse(format: Format, data: &[u8]) -> Result<Vec<CategorySeed>, FieldError> {
-    let cats = match format {
+    let (cats, mut problems) = match format {
         Format::Json => {
-            jiesu_runtime::json::parse_strict::<Vec<CategorySeed>>(data).map_err(|e| match e {
-                jiesu_runtime::json::JsonError::Syntax(m) => bad("data", m),
-                jiesu_runtime::json::JsonError::Data { field, message } => {
-                    bad("data", format!("entry {field}: {message}"))
-                }
-            })?
+            let cats = jiesu_runtime::json::parse_strict::<Vec<CategorySeed>>(data).map_err(
+                |e| match e {
+                    jiesu_runtime::json::JsonError::Syntax(m) => bad("data", m),
+                    jiesu_runtime::json::JsonError::Data { field, message } => {
+                        bad("data", format!("entry {field}: {message}"))
+                    }
+                },
+            )?;
+            (cats, Vec::new())
         }
         Format::Csv => parse_csv(data)?,
     };
-    check_tree(&cats)?;
+    problems.extend(tree_problems(&cats));
+    refuse(problems)?;
     Ok(cats)
 }
 
-fn parse_csv(data: &[u8]) -> Result<Vec<CategorySeed>, FieldError> {
+/// The CSV's rows, and the problems of the rows that could not be read. The
+/// header must name known columns only, each once, with `code`, `name` and
+/// `parent` among them: a misspelt `parent` would otherwise flatten the
+/// whole tree.
+fn parse_csv(data: &[u8]) -> Result<(Vec<CategorySeed>, Vec<String>), FieldError> {
     let text = std::str::from_utf8(data).map_err(|_| bad("data", "is not valid UTF-8"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
@@ -81,39 +90,65 @@ fn parse_csv(data: &[u8]) -> Result<Vec<CategorySeed>, FieldError> {
         .iter()
         .map(|h| h.trim().to_owned())
         .collect();
-    let col = |name: &str| header.iter().position(|h| h == name);
-    let (Some(code), Some(name)) = (col("code"), col("name")) else {
+    let columns = CSV_HEADER.join(",");
+    let mut wrong = Vec::new();
+    for (i, h) in header.iter().enumerate() {
+        if !CSV_HEADER.contains(&h.as_str()) {
+            wrong.push(format!("unknown column `{h}`"));
+        } else if header[..i].contains(h) {
+            wrong.push(format!("column `{h}` appears twice"));
+        }
+    }
+    for needed in ["code", "name", "parent"] {
+        if !header.iter().any(|h| h == needed) {
+            wrong.push(format!("column `{needed}` is missing"));
+        }
+    }
+    if !wrong.is_empty() {
         return Err(bad(
             "data",
             format!(
-                "row 1: the header must name the columns {}",
-                CSV_HEADER.join(",")
+                "row 1, the header: {} (the columns are {columns})",
+                wrong.join("; ")
             ),
         ));
-    };
-    let (parent, description, keywords, attrs) = (
+    }
+    let col = |name: &str| header.iter().position(|h| h == name);
+    let (code, name, parent, description, keywords, attrs) = (
+        col("code"),
+        col("name"),
         col("parent"),
         col("description"),
         col("keywords"),
         col("attributes"),
     );
     let mut out = Vec::new();
+    let mut problems = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         let row = i + 2;
-        let rec = rec.map_err(|e| bad("data", format!("row {row}: {e}")))?;
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("row {row}: {e}"));
+                continue;
+            }
+        };
         let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("").trim().to_owned();
         let attributes = match get(attrs).as_str() {
             "" => Vec::new(),
-            json => serde_json::from_str(json).map_err(|_| {
-                bad(
-                    "data",
-                    format!("row {row}: attributes is not a JSON list of attribute definitions"),
-                )
-            })?,
+            json => match serde_json::from_str(json) {
+                Ok(a) => a,
+                Err(_) => {
+                    problems.push(format!(
+                        "row {row}: attributes is not a JSON list of attribute definitions"
+                    ));
+                    Vec::new()
+                }
+            },
         };
         out.push(CategorySeed {
-            code: get(Some(code)),
-            name: get(Some(name)),
+            code: get(code),
+            name: get(name),
             parent: get(parent),
             description: get(description),
             keywords: get(keywords),
@@ -123,20 +158,38 @@ fn parse_csv(data: &[u8]) -> Result<Vec<CategorySeed>, FieldError> {
             break;
         }
     }
-    Ok(out)
+    Ok((out, problems))
 }
 
 /// Every rule a tree must follow; all problems found are listed (up to ten).
 pub fn check_tree(cats: &[CategorySeed]) -> Result<(), FieldError> {
+    refuse(tree_problems(cats))
+}
+
+/// One answer naming every problem (up to ten, then how many more).
+fn refuse(problems: Vec<String>) -> Result<(), FieldError> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let more = problems.len().saturating_sub(MAX_LISTED);
+    let mut msg = problems
+        .into_iter()
+        .take(MAX_LISTED)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if more > 0 {
+        msg.push_str(&format!("; and {more} more"));
+    }
+    Err(bad("data", msg))
+}
+
+fn tree_problems(cats: &[CategorySeed]) -> Vec<String> {
     let mut problems = Vec::new();
     if cats.is_empty() {
-        return Err(bad("data", "holds no categories"));
+        return vec!["holds no categories".into()];
     }
     if cats.len() > MAX_CATEGORIES {
-        return Err(bad(
-            "data",
-            format!("holds more than {MAX_CATEGORIES} categories"),
-        ));
+        return vec![format!("holds more than {MAX_CATEGORIES} categories")];
     }
     let mut seen = HashSet::new();
     for (i, c) in cats.iter().enumerate() {
@@ -199,19 +252,7 @@ pub fn check_tree(cats: &[CategorySeed]) -> Result<(), FieldError> {
             }
         }
     }
-    if problems.is_empty() {
-        return Ok(());
-    }
-    let more = problems.len().saturating_sub(MAX_LISTED);
-    let mut msg = problems
-        .into_iter()
-        .take(MAX_LISTED)
-        .collect::<Vec<_>>()
-        .join("; ");
-    if more > 0 {
-        msg.push_str(&format!("; and {more} more"));
-    }
-    Err(bad("data", msg))
+    problems
 }
 
 /// The tree as a file in the chosen format, parents before children.
