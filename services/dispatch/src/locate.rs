@@ -1,7 +1,8 @@
-//! Asking grid where a ticket lies, for routing by street and community:
-//! with a short timeout, a small cache, and never in the way — when grid
-//! does not answer in time, the ticket is routed by the region code it
-//! came with (and, failing that, waits in the triage queue).
+//! Asking grid where a ticket lies, for routing by street and community
+//! and to notice a point outside the tenant's territory: with a short
+//! timeout, a small cache, and never in the way — when grid does not answer
+//! in time, the ticket is routed by the region code it came with (and,
+//! failing that, waits in the triage queue).
 
 use std::{
     collections::HashMap,
@@ -14,8 +15,19 @@ use jiesu_proto::grid::{
 };
 use tonic::{Request, transport::Channel};
 
+/// What grid said of a point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Where {
+    /// In a basic grid of this community.
+    Community(String),
+    /// Clearly outside the tenant's territory as its grids cover it.
+    Outside,
+    /// Grid did not answer, or the point lies in no grid (a gap).
+    Unknown,
+}
+
 /// Cached answers, per tenant and point rounded to about a metre.
-type Cache = HashMap<(String, i64, i64), (Instant, String)>;
+type Cache = HashMap<(String, i64, i64), (Instant, Where)>;
 
 const CACHE_TTL: Duration = Duration::from_secs(600);
 const CACHE_MAX: usize = 50_000;
@@ -47,9 +59,8 @@ impl Locator {
         }))
     }
 
-    /// The community code of the basic grid holding the point, if grid
-    /// answers and knows one.
-    pub async fn community(&self, tenant: &str, lat: f64, lon: f64) -> Option<String> {
+    /// Where the point lies, as far as grid can say in time.
+    pub async fn locate(&self, tenant: &str, lat: f64, lon: f64) -> Where {
         #[allow(clippy::cast_possible_truncation)]
         let k = (
             tenant.to_owned(),
@@ -57,35 +68,40 @@ impl Locator {
             (lon * 1e5).round() as i64,
         );
         if let Ok(c) = self.cache.lock()
-            && let Some((at, code)) = c.get(&k)
+            && let Some((at, known)) = c.get(&k)
             && at.elapsed() < CACHE_TTL
         {
-            return Some(code.clone());
+            return known.clone();
         }
         let mut req = Request::new(LocateForRequest {
             tenant: tenant.to_owned(),
             lat,
             lon,
         });
-        jiesu_auth::service_key::attach(&mut req, &self.key).ok()?;
+        if jiesu_auth::service_key::attach(&mut req, &self.key).is_err() {
+            return Where::Unknown;
+        }
         jiesu_runtime::grpc::inject_traceparent(&mut req);
         let answer = match self.client.clone().locate_for(req).await {
             Ok(r) => r.into_inner(),
             Err(s) => {
                 tracing::warn!(code = ?s.code(), "grid did not locate the ticket; routing by its region code");
-                return None;
+                return Where::Unknown;
             }
         };
-        let code = answer.community_code;
-        if code.is_empty() {
-            return None;
-        }
+        let known = if answer.outside_territory {
+            Where::Outside
+        } else if answer.community_code.is_empty() {
+            return Where::Unknown;
+        } else {
+            Where::Community(answer.community_code)
+        };
         if let Ok(mut c) = self.cache.lock() {
             if c.len() >= CACHE_MAX {
                 c.clear();
             }
-            c.insert(k, (Instant::now(), code.clone()));
+            c.insert(k, (Instant::now(), known.clone()));
         }
-        Some(code)
+        known
     }
 }

@@ -23,13 +23,16 @@ pub enum Placement {
     },
     /// Nobody is responsible for the category here: a dispatcher decides.
     Triage,
+    /// The point lies outside the tenant's territory: a dispatcher checks
+    /// it (a wrong pin, or a matter for another city).
+    Outside,
 }
 
 impl Placement {
     pub fn status(&self) -> &'static str {
         match self {
             Placement::Unit { .. } => STATUS_DISPATCHED,
-            Placement::Triage => STATUS_TRIAGE,
+            Placement::Triage | Placement::Outside => STATUS_TRIAGE,
         }
     }
 
@@ -44,6 +47,9 @@ impl Placement {
                 format!("已按责任清单派单至{name}，协办：{}", names.join("、"))
             }
             Placement::Triage => "未匹配到责任单位，已转调度员研判".to_owned(),
+            Placement::Outside => {
+                "诉求位置不在本辖区网格范围内，请核实位置，已转调度员研判".to_owned()
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Consumers of other contexts' events.
 
 use jiesu_bus::{Delivery, HandleError, Handler};
+
+use crate::locate::Where;
 use jiesu_proto::{
     dispatch::TicketDispatched,
     intake::{TicketMerged, TicketReceived, TicketUnmerged},
@@ -64,18 +66,22 @@ impl Handler for TicketReceivedHandler {
         } else {
             ev.region_code.clone()
         };
-        // A ticket that names only its tenant but carries coordinates is
-        // placed by grid (street and community); otherwise by what it says.
+        // A ticket with coordinates is asked of grid: outside the tenant's
+        // territory it waits for a dispatcher, saying so; naming only its
+        // tenant, it is placed by the grid it lies in (street and
+        // community); otherwise by what it says.
         let located = match (&self.locator, &ev.point) {
-            (Some(l), Some(p)) if given == ev.tenant => l
-                .community(&ev.tenant, p.lat, p.lon)
-                .await
-                .filter(|c| c.starts_with(&ev.tenant)),
-            _ => None,
+            (Some(l), Some(p)) => l.locate(&ev.tenant, p.lat, p.lon).await,
+            _ => Where::Unknown,
         };
-        let region = located.unwrap_or(given);
+        let region = match &located {
+            Where::Community(c) if given == ev.tenant && c.starts_with(&ev.tenant) => c.clone(),
+            _ => given,
+        };
         let today = now.with_timezone(&china()).date_naive();
-        let placement =
+        let placement = if located == Where::Outside {
+            Placement::Outside
+        } else {
             match directory::route(txn, &ev.tenant, &ev.category, &region, today).await? {
                 Some(entry) => {
                     let lead = directory::unit_by_id(txn, &ev.tenant, &entry.lead).await?;
@@ -98,7 +104,8 @@ impl Handler for TicketReceivedHandler {
                     }
                 }
                 None => Placement::Triage,
-            };
+            }
+        };
         let settings = self.engine.settings.get(txn, &ev.tenant).await?;
         let order_id = Uuid::now_v7();
         let urgency = if ev.urgency == "urgent" {
@@ -108,7 +115,7 @@ impl Handler for TicketReceivedHandler {
         };
         let (unit_id, unit_name) = match &placement {
             Placement::Unit { id, name, .. } => (Some(id.clone()), Some(name.clone())),
-            Placement::Triage => (None, None),
+            Placement::Triage | Placement::Outside => (None, None),
         };
         // A grid worker's whistle (吹哨) starts the matter at L2..L4.
         let start_level: i16 = match ev.level.as_str() {

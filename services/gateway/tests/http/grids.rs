@@ -203,3 +203,51 @@ async fn the_division_tree_goes_in_as_csv_and_out_as_json() {
         json!({"code": "370202006001", "name": "湛山社区", "level": "community", "parent_code": "370202006"})
     );
 }
+
+#[tokio::test]
+async fn a_ticket_outside_the_territory_waits_for_a_dispatcher_saying_so() {
+    let s = stack().await;
+    let l = layer(vec![
+        square("G1", "basic", ZS, 120.38, 36.06, 120.39, 36.07),
+        square("G2", "basic", ZS, 120.39, 36.06, 120.40, 36.07),
+    ]);
+    let (status, v) = import(&s, Some(&s.admin()), l).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let order_of = |phone: &'static str, lat: f64, lon: f64| {
+        let s = &s;
+        async move {
+            let mut b = crate::stack::ticket_body(phone);
+            b["location"] = json!({"lat": lat, "lon": lon, "address": "某路1号"});
+            let (status, v) = s.post(Some(&s.agent()), b).await;
+            assert_eq!(status, StatusCode::CREATED, "{v}");
+            let id = v["id"].as_str().unwrap().to_owned();
+            let d = s
+                .keys
+                .token("370202", &[jiesu_auth::Role::Dispatcher], "d-1");
+            let wo = jiesu_testkit::wait_until(
+                std::time::Duration::from_secs(15),
+                "the work order",
+                || async {
+                    let (_, t) = s.get(&s.agent(), &format!("/api/v1/tickets/{id}")).await;
+                    t["work_order_id"].as_str().map(str::to_owned)
+                },
+            )
+            .await;
+            s.get(&d, &format!("/api/v1/work-orders/{wo}")).await.1
+        }
+    };
+    // Beijing, given to 市南区: not dispatched without a word.
+    let far = order_of("13900000301", 39.9, 116.4).await;
+    assert_eq!(far["status"], "triage", "{far}");
+    assert!(far["unit"].is_null(), "{far}");
+    assert!(
+        far["timeline"][0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("不在本辖区"),
+        "{far}"
+    );
+    // Inside the grids the same category is dispatched as before.
+    let near = order_of("13900000302", 36.065, 120.385).await;
+    assert_eq!(near["status"], "dispatched", "{near}");
+}

@@ -205,6 +205,7 @@ pub fn answer_from(index: &GridIndex, lat: f64, lon: f64) -> LocateResponse {
         street_code: prefix(9),
         county_code: prefix(6),
         community_code: community,
+        outside_territory: index.outside(lon, lat),
         ..LocateResponse::default()
     }
 }

@@ -13,12 +13,19 @@ use super::layer::{Grid, Kind};
 
 type Entry = GeomWithData<Rectangle<[f64; 2]>, u32>;
 
+/// How far beyond its grids' extent a point may lie and still count as the
+/// tenant's (about 2 km): a caller standing just across a boundary street is
+/// not "outside the territory", one in another city is.
+pub const TERRITORY_MARGIN_DEG: f64 = 0.02;
+
 /// Grids by position.
 pub struct GridIndex {
     tree: RTree<Entry>,
     grids: Vec<Grid>,
     /// Position in `grids` by code: handlers look grids up by code often.
     by_code: std::collections::HashMap<String, u32>,
+    /// The joint bounding box of the basic grids: the known territory.
+    basic_extent: Option<geo::Rect<f64>>,
 }
 
 /// The grids holding a point, one per kind (professional grids may be
@@ -52,10 +59,21 @@ impl GridIndex {
             .enumerate()
             .filter_map(|(i, g)| Some((g.code.clone(), u32::try_from(i).ok()?)))
             .collect();
+        let basic_extent = grids
+            .iter()
+            .filter(|g| g.kind == Kind::Basic)
+            .filter_map(|g| g.shape.bounding_rect())
+            .reduce(|a, b| {
+                geo::Rect::new(
+                    geo::coord! { x: a.min().x.min(b.min().x), y: a.min().y.min(b.min().y) },
+                    geo::coord! { x: a.max().x.max(b.max().x), y: a.max().y.max(b.max().y) },
+                )
+            });
         Self {
             tree: RTree::bulk_load(entries),
             grids,
             by_code,
+            basic_extent,
         }
     }
 
@@ -75,6 +93,19 @@ impl GridIndex {
 
     pub fn is_empty(&self) -> bool {
         self.grids.is_empty()
+    }
+
+    /// Whether (`lon`, `lat`) lies clearly outside the tenant's territory as
+    /// its basic grids cover it: beyond their joint bounding box by more
+    /// than [`TERRITORY_MARGIN_DEG`]. A point in a gap between grids inside
+    /// the district is not "outside"; a tenant without basic grids has no
+    /// known territory and nothing is outside it.
+    pub fn outside(&self, lon: f64, lat: f64) -> bool {
+        let Some(r) = self.basic_extent else {
+            return false;
+        };
+        let m = TERRITORY_MARGIN_DEG;
+        lon < r.min().x - m || lon > r.max().x + m || lat < r.min().y - m || lat > r.max().y + m
     }
 
     /// The grids holding (`lon`, `lat`).
@@ -131,6 +162,27 @@ mod tests {
         read,
         tests::{layer, square},
     };
+
+    #[test]
+    fn a_point_far_from_every_basic_grid_is_outside_the_territory() {
+        let l = layer(vec![
+            square("G1", "basic", 120.30, 36.04, 120.31, 36.05),
+            square("G2", "basic", 120.35, 36.04, 120.36, 36.05),
+            square("P1", "professional", 110.0, 30.0, 130.0, 40.0),
+        ]);
+        let idx = GridIndex::build(read(&l).unwrap_or_default());
+        for (lon, lat, outside) in [
+            (120.305, 36.045, false), // in G1
+            (120.33, 36.045, false),  // between G1 and G2
+            (120.37, 36.045, false),  // just beyond G2, within the margin
+            (116.40, 39.90, true),    // Beijing: the professional grid does not count
+            (120.33, 36.10, true),    // 5 km north
+        ] {
+            assert_eq!(idx.outside(lon, lat), outside, "({lon}, {lat})");
+        }
+        let none = GridIndex::build(Vec::new());
+        assert!(!none.outside(116.40, 39.90), "no grids, no known territory");
+    }
 
     #[test]
     fn a_point_finds_its_basic_micro_and_professional_grids() {
