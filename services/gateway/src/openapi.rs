@@ -22,7 +22,10 @@ use crate::error::Problem;
         title = "Jiesu 接诉即办 API",
         description = "Public API of the Jiesu request-handling platform. Every endpoint but \
                        /healthz and this document needs `Authorization: Bearer <JWT>`. Errors are \
-                       `{\"code\",\"message\",\"field\"}`; personal data is masked in every answer.",
+                       `{\"code\",\"message\",\"field\"}`; personal data is masked in every answer. \
+                       Every time in this API is UTC (RFC 3339, ending in `Z`); clients show it in \
+                       China Standard Time (UTC+8), as notices and Open311 (`+08:00`) do. Levels \
+                       count from 1 (the unit) to 4 (the district) everywhere.",
         version = env!("CARGO_PKG_VERSION"),
     ),
     components(
@@ -191,6 +194,20 @@ mod tests {
             Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
             _ => {}
         }
+    }
+
+    #[test]
+    fn the_document_says_times_are_utc_and_how_levels_count() {
+        let doc = document();
+        let about = doc["info"]["description"].as_str().unwrap_or_default();
+        assert!(about.contains("UTC") && about.contains("UTC+8"), "{about}");
+        assert!(
+            about.contains("1 (the unit) to 4 (the district)"),
+            "{about}"
+        );
+        let whistle = &doc["components"]["schemas"]["WhistleBody"]["properties"]["level"];
+        assert_eq!(whistle["minimum"], 2, "{whistle}");
+        assert_eq!(whistle["maximum"], 4, "{whistle}");
     }
 
     #[test]

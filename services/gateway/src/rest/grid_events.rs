@@ -48,8 +48,10 @@ pub struct GridEventView {
     pub status: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub result: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub level: String,
+    /// The level it was whistled up to: 2 community, 3 street, 4 district
+    /// (as work orders count them); absent until whistled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub reason: String,
     /// The ticket a whistle became, once intake has it.
@@ -74,7 +76,7 @@ impl From<pb::GridEvent> for GridEventView {
             lon: e.lon,
             status: e.status,
             result: e.result,
-            level: e.level,
+            level: level_number(&e.level),
             reason: e.reason,
             ticket_id: e.ticket_id,
             tracking_no: e.tracking_no,
@@ -257,11 +259,19 @@ pub async fn close(
     Ok(Json(event.into()))
 }
 
+/// Grid keeps a level as `L2`..`L4`; the API counts levels as work orders
+/// do, 1 (the unit) to 4 (the district), so one number means one level
+/// everywhere.
+fn level_number(raw: &str) -> Option<u8> {
+    raw.strip_prefix('L').and_then(|n| n.parse().ok())
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhistleBody {
-    /// L2 community | L3 street | L4 district
-    pub level: String,
+    /// 2 community (社区), 3 street (街道), 4 district (区).
+    #[schema(minimum = 2, maximum = 4, example = 3)]
+    pub level: u8,
     /// Intake leaf category (required unless given at report).
     #[serde(default)]
     pub category: String,
@@ -291,10 +301,17 @@ pub async fn whistle(
     Path(id): Path<String>,
     JsonBody(b): JsonBody<WhistleBody>,
 ) -> Result<Json<GridEventView>, ApiError> {
+    if !(2..=4).contains(&b.level) {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "level",
+            "must be 2 (community), 3 (street) or 4 (district)",
+        ));
+    }
     check_leaf(&state, &caller, &b.category).await?;
     let msg = pb::WhistleEventRequest {
         id,
-        level: b.level,
+        level: format!("L{}", b.level),
         category: b.category,
         reason: b.reason,
     };

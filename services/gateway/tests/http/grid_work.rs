@@ -634,7 +634,7 @@ async fn a_whistled_event_becomes_a_ticket_that_dispatch_routes() {
         .post_json(
             &gw1,
             &format!("/api/v1/grid-events/{id1}/whistle"),
-            json!({"level": "L2", "category": "SH01", "reason": "x"}),
+            json!({"level": 2, "category": "SH01", "reason": "x"}),
         )
         .await;
     assert_eq!(
@@ -654,7 +654,7 @@ async fn a_whistled_event_becomes_a_ticket_that_dispatch_routes() {
         .post_json(
             &gw1,
             &format!("/api/v1/grid-events/{id2}/whistle"),
-            json!({"level": "L3", "reason": "涉及多部门"}),
+            json!({"level": 3, "reason": "涉及多部门"}),
         )
         .await;
     assert_eq!(
@@ -666,7 +666,7 @@ async fn a_whistled_event_becomes_a_ticket_that_dispatch_routes() {
             .post_json(
                 &gw1,
                 &format!("/api/v1/grid-events/{id2}/whistle"),
-                json!({"level": "L3", "category": group_or_detailed, "reason": "涉及多部门"}),
+                json!({"level": 3, "category": group_or_detailed, "reason": "涉及多部门"}),
             )
             .await;
         assert_eq!(
@@ -679,7 +679,7 @@ async fn a_whistled_event_becomes_a_ticket_that_dispatch_routes() {
         .post_json(
             &gw1,
             &format!("/api/v1/grid-events/{id2}/whistle"),
-            json!({"level": "L3", "category": "SH", "reason": "涉及多部门"}),
+            json!({"level": 3, "category": "SH", "reason": "涉及多部门"}),
         )
         .await;
     assert_eq!(
@@ -691,7 +691,7 @@ async fn a_whistled_event_becomes_a_ticket_that_dispatch_routes() {
         .post_json(
             &gw1,
             &format!("/api/v1/grid-events/{id2}/whistle"),
-            json!({"level": "L3", "category": "SH01", "reason": "涉及多部门，网格内无法解决"}),
+            json!({"level": 3, "category": "SH01", "reason": "涉及多部门，网格内无法解决"}),
         )
         .await;
     assert_eq!(
@@ -715,6 +715,28 @@ async fn a_whistled_event_becomes_a_ticket_that_dispatch_routes() {
     assert!(
         ticket["content"].as_str().unwrap().contains("路面塌陷"),
         "{ticket}"
+    );
+    // One number means one level: the event and its work order both say 3.
+    assert_eq!(event["level"], 3, "{event}");
+    let (status, v) = s
+        .post_json(
+            &gw1,
+            &format!("/api/v1/grid-events/{id2}/whistle"),
+            json!({"level": "L3", "category": "SH01", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    let (status, v) = s
+        .post_json(
+            &gw1,
+            &format!("/api/v1/grid-events/{id2}/whistle"),
+            json!({"level": 5, "category": "SH01", "reason": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("level")),
+        "{v}"
     );
     // Dispatch starts its work order at the chosen level.
     let wo = wait_until(Duration::from_secs(30), "the work order", || async {
