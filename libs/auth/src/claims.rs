@@ -142,6 +142,24 @@ impl Principal {
         self.roles.iter().all(|r| *r == Role::Citizen) && self.has_role(Role::Citizen)
     }
 
+    /// The unit a caller reads for: a handler with no wider role sees only
+    /// the work orders (and their tickets) its unit leads, co-handles or was
+    /// summoned to; a handler token without a unit sees none (`""`). `None`:
+    /// the caller reads by scope.
+    pub fn reads_as_unit(&self) -> Option<&str> {
+        const WIDER: [Role; 7] = [
+            Role::Agent,
+            Role::Dispatcher,
+            Role::Supervisor,
+            Role::TenantAdmin,
+            Role::PlatformAdmin,
+            Role::GridWorker,
+            Role::Mediator,
+        ];
+        (self.has_role(Role::Handler) && !WIDER.iter().any(|r| self.has_role(*r)))
+            .then(|| self.unit.as_deref().unwrap_or(""))
+    }
+
     /// True when `region_code` lies in the caller's visible subtree.
     pub fn can_see(&self, region_code: &str) -> bool {
         self.scope.covers(region_code)

@@ -1,7 +1,7 @@
 //! Reading and acting on work orders: get (by id or ticket), list a queue,
 //! and translate an `ActRequest` into the engine's action.
 
-use jiesu_auth::{Role, principal};
+use jiesu_auth::{Principal, Role, principal};
 use jiesu_proto::dispatch::{
     self as pb, ActRequest, GetWorkOrderByTicketRequest, GetWorkOrderRequest,
     ListWorkOrdersRequest, ListWorkOrdersResponse, WorkOrder, act_request,
@@ -82,12 +82,25 @@ fn action_of(a: Option<act_request::Action>) -> Result<Action, DispatchError> {
     })
 }
 
+/// A handler's token must name a unit the account may act for: refused for
+/// reads as for writes (a unit that does not exist, is inactive, or lists
+/// members without this account).
+async fn acts_for_its_unit(api: &DispatchApi, who: &Principal) -> Result<(), DispatchError> {
+    if who.has_role(Role::Handler) && !directory::may_act_for_unit(&api.db, who).await? {
+        return Err(DispatchError::Refused(Refusal::WrongUnit(
+            "this account may not act for the unit its token names",
+        )));
+    }
+    Ok(())
+}
+
 pub async fn get_by_ticket(
     api: &DispatchApi,
     request: Request<GetWorkOrderByTicketRequest>,
 ) -> Result<Response<WorkOrder>, Status> {
     let who = principal(&request)?;
     who.require_any(&Role::ALL).map_err(DispatchError::from)?;
+    acts_for_its_unit(api, &who).await?;
     let ticket_id = parse_id(&request.get_ref().ticket_id, "ticket_id")?;
     let order = store::find_visible_by_ticket(&api.db, &who, ticket_id)
         .await
@@ -107,6 +120,7 @@ pub async fn get(
 ) -> Result<Response<WorkOrder>, Status> {
     let who = principal(&request)?;
     staff(&who)?;
+    acts_for_its_unit(api, &who).await?;
     let id = parse_id(&request.get_ref().id, "id")?;
     let order = store::find_visible(&api.db, &who, id)
         .await
@@ -122,12 +136,7 @@ pub async fn act(
     let who = principal(&request)?;
     let r = request.into_inner();
     let id = parse_id(&r.work_order_id, "work_order_id")?;
-    if who.has_role(Role::Handler) && !directory::may_act_for_unit(&api.db, &who).await? {
-        return Err(DispatchError::Refused(Refusal::WrongUnit(
-            "this account may not act for the unit its token names",
-        ))
-        .into());
-    }
+    acts_for_its_unit(api, &who).await?;
     let reply = match &r.action {
         Some(act_request::Action::Resolve(x)) => x.reply.clone(),
         _ => String::new(),
@@ -152,6 +161,7 @@ pub async fn list(
 ) -> Result<Response<ListWorkOrdersResponse>, Status> {
     let who = principal(&request)?;
     staff(&who)?;
+    acts_for_its_unit(api, &who).await?;
     let r = request.get_ref();
     let queue = Queue::parse(r.queue.trim()).ok_or_else(|| {
         field(

@@ -25,19 +25,48 @@ pub async fn work_order_exists<C: ConnectionTrait>(
         .is_some())
 }
 
+/// SQL: the order (`work_orders`) is led, co-handled or summoned by `$N`.
+pub fn involves_unit(param: &str) -> String {
+    format!(
+        "(work_orders.unit_id = {param} \
+          OR EXISTS (SELECT 1 FROM work_order_co_units c WHERE c.work_order_id = work_orders.id AND c.unit_id = {param}) \
+          OR EXISTS (SELECT 1 FROM summons s WHERE s.work_order_id = work_orders.id AND s.unit_id = {param}))"
+    )
+}
+
+/// Narrows `q` to what `who` may see: their scope, their own tickets for a
+/// citizen, their unit's orders for a handler.
+fn visible_to(
+    mut q: sea_orm::Select<work_orders::Entity>,
+    who: &Principal,
+) -> sea_orm::Select<work_orders::Entity> {
+    q = q
+        .filter(work_orders::Column::Tenant.eq(who.tenant.code()))
+        .filter(work_orders::Column::RegionCode.starts_with(who.scope.prefix()));
+    if who.is_citizen_only() {
+        q = q.filter(work_orders::Column::SubmitterSub.eq(who.sub.clone()));
+    }
+    if let Some(unit) = who.reads_as_unit() {
+        q = q.filter(sea_orm::sea_query::Expr::cust_with_values(
+            involves_unit("$1"),
+            [unit.to_owned()],
+        ));
+    }
+    q
+}
+
 /// The work order of a ticket if the caller may see it.
 pub async fn find_visible_by_ticket<C: ConnectionTrait>(
     conn: &C,
     who: &Principal,
     ticket_id: Uuid,
 ) -> Result<Option<work_orders::Model>, DbErr> {
-    let mut q = work_orders::Entity::find()
-        .filter(work_orders::Column::TicketId.eq(ticket_id))
-        .filter(work_orders::Column::RegionCode.starts_with(who.scope.prefix()));
-    if who.is_citizen_only() {
-        q = q.filter(work_orders::Column::SubmitterSub.eq(who.sub.clone()));
-    }
-    q.one(conn).await
+    visible_to(
+        work_orders::Entity::find().filter(work_orders::Column::TicketId.eq(ticket_id)),
+        who,
+    )
+    .one(conn)
+    .await
 }
 
 pub async fn timeline<C: ConnectionTrait>(
@@ -128,6 +157,10 @@ pub async fn list<C: ConnectionTrait>(
         values.push(v);
         format!("${}", values.len())
     };
+    if let Some(unit) = who.reads_as_unit() {
+        let u = bind(unit.to_owned().into(), &mut values);
+        sql.push_str(&format!(" AND {}", involves_unit(&u)));
+    }
     let mut order = "created_at DESC, id DESC".to_owned();
     match f.queue {
         Queue::Mine => {
@@ -195,11 +228,7 @@ pub async fn find_visible<C: ConnectionTrait>(
     who: &Principal,
     id: Uuid,
 ) -> Result<Option<work_orders::Model>, DbErr> {
-    let mut q = work_orders::Entity::find_by_id(id)
-        .filter(work_orders::Column::Tenant.eq(who.tenant.code()))
-        .filter(work_orders::Column::RegionCode.starts_with(who.scope.prefix()));
-    if who.is_citizen_only() {
-        q = q.filter(work_orders::Column::SubmitterSub.eq(who.sub.clone()));
-    }
-    q.one(conn).await
+    visible_to(work_orders::Entity::find_by_id(id), who)
+        .one(conn)
+        .await
 }

@@ -280,6 +280,20 @@ pub async fn get_ticket(
     // extra. If dispatch cannot answer, say so instead of failing.
     let mut degraded = Vec::new();
     let order = work_order(&state, &caller, &id, &mut degraded).await?;
+    // A unit's handler reads only the tickets of the work orders its unit
+    // leads, co-handles or was summoned to: dispatch decides, and when it
+    // cannot answer the ticket is not shown rather than shown to anyone.
+    if caller.principal.reads_as_unit().is_some() && order.is_none() {
+        return Err(if degraded.is_empty() {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "ticket not found")
+        } else {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "a backend service is unavailable; retry shortly",
+            )
+        });
+    }
     // A refusal about the master (outside the caller's scope) leaves
     // intake's record of its status.
     let master_order = if ticket.merged_into.is_empty() {
