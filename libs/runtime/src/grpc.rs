@@ -71,7 +71,11 @@ pub fn serve(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+        // Answers go out at once: without TCP_NODELAY a reply written in
+        // several small writes waits for the client's delayed ACK (40 ms on
+        // Linux) — measured on intake's ticket lookup, 44 ms instead of 2.
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         ready.set(true);
         let result = router
             .serve_with_incoming_shutdown(incoming, shutdown.cancelled())

@@ -216,6 +216,12 @@ impl Target for Gateway {
         let shutdown = env.ctx.shutdown.clone();
         let task = tokio::spawn(async move {
             ready.set(true);
+            // Answers go out at once (no Nagle wait for the client's ACK).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY not set");
+                }
+            });
             let result = axum::serve(
                 listener,
                 app.into_make_service_with_connect_info::<std::net::SocketAddr>(),

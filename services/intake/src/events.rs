@@ -31,9 +31,28 @@ impl Handler for TicketDispatchedHandler {
              WHERE id = $1 AND tenant = $2 AND status = $4",
             vec![
                 id.into(),
-                ev.tenant.into(),
+                ev.tenant.clone().into(),
                 domain::STATUS_DISPATCHED.into(),
                 domain::STATUS_RECEIVED.into(),
+            ],
+        ))
+        .await?;
+        // The lead unit, for the one lookup (a re-dispatch moves it; a late
+        // event of an earlier dispatch does not move it back).
+        let at = ev
+            .dispatched_at
+            .as_ref()
+            .and_then(jiesu_proto::time::from_timestamp)
+            .unwrap_or_else(chrono::Utc::now);
+        txn.execute_raw(stmt(
+            "UPDATE tickets SET unit_id = $3, unit_name = $4, unit_at = $5 \
+             WHERE id = $1 AND tenant = $2 AND (unit_at IS NULL OR unit_at <= $5)",
+            vec![
+                id.into(),
+                ev.tenant.into(),
+                ev.unit_id.into(),
+                ev.unit_name.into(),
+                at.into(),
             ],
         ))
         .await?;

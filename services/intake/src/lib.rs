@@ -215,6 +215,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261202_000009_progress",
                 sql: include_str!("../migrations/0009_progress.sql"),
             },
+            SqlMigration {
+                name: "m20261202_000010_lookup",
+                sql: include_str!("../migrations/0010_lookup.sql"),
+            },
         ]
     }
 }

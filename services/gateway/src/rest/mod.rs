@@ -31,6 +31,7 @@ mod prelude;
 pub mod regions;
 pub mod responsibilities;
 pub mod settings;
+pub mod ticket_lookup;
 pub mod ticket_merges;
 pub mod tickets;
 pub mod tracking;

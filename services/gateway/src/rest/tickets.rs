@@ -20,7 +20,7 @@ use crate::{
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
-        .routes(routes!(create_ticket))
+        .routes(routes!(create_ticket, super::ticket_lookup::list_tickets))
         .routes(routes!(get_ticket))
 }
 

@@ -858,3 +858,132 @@ async fn a_category_file_is_checked_whole_and_a_dry_run_changes_nothing() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(tree().await, before);
 }
+
+#[tokio::test]
+async fn one_lookup_finds_a_callers_earlier_requests_inside_the_readers_scope() {
+    let s = stack().await;
+    let agent = s.agent();
+    let mut made = Vec::new();
+    for (phone, category, content) in [
+        ("13800138000", "SH01", "楼上装修噪音到半夜"),
+        ("13800138000", "SC01", "健身房预付卡无法退费"),
+        ("13900139000", "SH01", "广场舞音响声音太大"),
+        ("13800138000", "SH01", "夜市摊位收摊时叫卖吵闹"),
+    ] {
+        let mut b = ticket_body(phone);
+        b["category"] = json!(category);
+        b["content"] = json!(content);
+        let (status, v) = s.post(Some(&agent), b).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+        made.push(v);
+    }
+    let find = |token: String, query: &'static str| {
+        let s = &s;
+        async move { s.get(&token, &format!("/api/v1/tickets{query}")).await }
+    };
+    // By phone, however it is written: the caller's three, newest first,
+    // masked.
+    let (status, v) = find(agent.clone(), "?phone=138%200013%208000").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let found: Vec<&str> = v["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["tracking_no"].as_str().unwrap())
+        .collect();
+    let expected: Vec<&str> = [3, 1, 0]
+        .iter()
+        .map(|i| made[*i]["tracking_no"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, expected, "{v}");
+    assert_eq!(v["tickets"][0]["phone"], "138****8000");
+    assert!(!v.to_string().contains("13800138000"), "{v}");
+    // By tracking number; by category; a page at a time.
+    let (_, v) = s
+        .get(
+            &agent,
+            &format!(
+                "/api/v1/tickets?tracking_no={}",
+                made[2]["tracking_no"].as_str().unwrap()
+            ),
+        )
+        .await;
+    assert_eq!(v["tickets"].as_array().unwrap().len(), 1, "{v}");
+    assert_eq!(v["tickets"][0]["phone"], "139****9000");
+    let (_, v) = find(agent.clone(), "?category=SC01").await;
+    assert_eq!(v["tickets"].as_array().unwrap().len(), 1, "{v}");
+    let (_, first) = find(agent.clone(), "?page_size=3").await;
+    assert_eq!(first["tickets"].as_array().unwrap().len(), 3);
+    let token = first["next_page_token"].as_str().unwrap().to_owned();
+    let (_, rest) = s
+        .get(
+            &agent,
+            &format!("/api/v1/tickets?page_size=3&page_token={token}"),
+        )
+        .await;
+    assert_eq!(rest["tickets"].as_array().unwrap().len(), 1, "{rest}");
+    assert!(rest.get("next_page_token").is_none(), "{rest}");
+    assert_eq!(
+        rest["tickets"][0]["tracking_no"], made[0]["tracking_no"],
+        "the oldest comes last"
+    );
+    // Another tenant finds nothing of 370202.
+    let other = s.keys.token("370203", &[Role::Agent], "agent-9");
+    let (status, v) = find(other, "?phone=13800138000").await;
+    assert_eq!(
+        (status, v["tickets"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(0))
+    );
+    // A unit's handler finds the tickets its unit leads, once dispatched;
+    // another unit's handler none.
+    let gafj = s
+        .keys
+        .unit_token("370202", &[Role::Handler], "h-gafj", "sn-gafj");
+    let led = wait_until(Duration::from_secs(15), "the units known", || async {
+        let (_, v) = find(gafj.clone(), "").await;
+        (v["tickets"].as_array().map(Vec::len) == Some(4)).then_some(v)
+    })
+    .await;
+    assert_eq!(led["tickets"][0]["unit_id"], "sn-gafj", "{led}");
+    let zjj = s
+        .keys
+        .unit_token("370202", &[Role::Handler], "h-zjj", "sn-zjj");
+    let (_, v) = find(zjj, "").await;
+    assert_eq!(v["tickets"].as_array().unwrap().len(), 0, "{v}");
+    // A citizen lists their own requests only, and cannot search by phone.
+    let me = s.keys.token("370202", &[Role::Citizen], "citizen-7");
+    let mut b = ticket_body("13700137000");
+    b["channel"] = json!("app");
+    let (status, mine) = s.post(Some(&me), b).await;
+    assert_eq!(status, StatusCode::CREATED, "{mine}");
+    let (_, v) = find(me.clone(), "").await;
+    let listed: Vec<&str> = v["tickets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [mine["id"].as_str().unwrap()], "{v}");
+    let (status, v) = find(me, "?phone=13800138000").await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("phone"))
+    );
+    // Bad filters are named.
+    for (query, field) in [
+        ("?page_size=500", "page_size"),
+        ("?phone=abc", "phone"),
+        ("?page_token=zzz", "page_token"),
+        ("?from=2026-12-02T00:00:00Z&to=2026-12-01T00:00:00Z", "from"),
+    ] {
+        let (status, v) = find(agent.clone(), query).await;
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some(field)),
+            "{query}: {v}"
+        );
+    }
+    let grid = s.keys.token("370202", &[Role::GridWorker], "gw-1");
+    let (status, _) = find(grid, "").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}

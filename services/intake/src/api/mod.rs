@@ -16,6 +16,7 @@ pub mod citizen;
 pub mod contact;
 pub mod duplicates;
 pub mod kb;
+pub mod lookup;
 pub mod public;
 pub mod read;
 mod service;

@@ -10,11 +10,11 @@ use jiesu_proto::intake::{
     FindDuplicatesRequest, FindDuplicatesResponse, GetAttachmentRequest, GetTicketRequest,
     ImportCategoriesRequest, ImportCategoriesResponse, IntakeStats, IntakeStatsRequest, KbEntry,
     ListCategoriesRequest, ListCategoriesResponse, ListChannelsRequest, ListChannelsResponse,
-    ListContactReadsRequest, ListContactReadsResponse, MergeTicketRequest, RegisterChannelRequest,
-    RegisteredChannel, RetireKbEntryRequest, RotateChannelCredentialRequest, SearchKbRequest,
-    SearchKbResponse, SuggestCategoriesRequest, SuggestCategoriesResponse, Ticket,
-    UnmergeTicketRequest, UploadAttachmentRequest, WithdrawTicketRequest,
-    intake_service_server::IntakeService,
+    ListContactReadsRequest, ListContactReadsResponse, ListTicketsRequest, ListTicketsResponse,
+    MergeTicketRequest, RegisterChannelRequest, RegisteredChannel, RetireKbEntryRequest,
+    RotateChannelCredentialRequest, SearchKbRequest, SearchKbResponse, SuggestCategoriesRequest,
+    SuggestCategoriesResponse, Ticket, UnmergeTicketRequest, UploadAttachmentRequest,
+    WithdrawTicketRequest, intake_service_server::IntakeService,
 };
 use tonic::{Request, Response, Status};
 
@@ -204,6 +204,16 @@ impl IntakeService for IntakeApi {
         let who = caller(&request)?;
         Ok(Response::new(
             self.core.add_information(&who, request.get_ref()).await?,
+        ))
+    }
+
+    async fn list_tickets(
+        &self,
+        request: Request<ListTicketsRequest>,
+    ) -> Result<Response<ListTicketsResponse>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.list_tickets(&who, request.get_ref()).await?,
         ))
     }
 

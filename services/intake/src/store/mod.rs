@@ -123,6 +123,21 @@ pub async fn progress<C: ConnectionTrait>(
         .collect()
 }
 
+/// Every category name of the tenant by code (retired ones too: old
+/// tickets keep their codes).
+pub async fn category_names<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+) -> Result<std::collections::HashMap<String, String>, DbErr> {
+    Ok(categories::Entity::find()
+        .filter(categories::Column::Tenant.eq(tenant))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|c| (c.code, c.name))
+        .collect())
+}
+
 /// The tenant's active categories, tree order.
 pub async fn categories_of<C: ConnectionTrait>(
     conn: &C,

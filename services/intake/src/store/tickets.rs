@@ -46,6 +46,10 @@ pub struct Model {
     pub reply: String,
     pub progress_at: Option<DateTimeUtc>,
     pub reply_at: Option<DateTimeUtc>,
+    /// The lead unit, as dispatch last announced it.
+    pub unit_id: Option<String>,
+    pub unit_name: Option<String>,
+    pub unit_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -700,3 +700,58 @@ async fn the_public_steps_are_kept_whatever_order_they_arrive_in() {
     .await;
     assert_eq!(t.reply, "");
 }
+
+#[tokio::test]
+async fn a_lookup_by_phone_is_recorded_without_the_phone() {
+    use jiesu_proto::intake::ListTicketsRequest;
+    let env = start().await;
+    let agent = env.kit.keys.token("370202", &[Role::Agent], "agent-1");
+    env.client
+        .clone()
+        .create_ticket(authed(&agent, ticket("13800138003")))
+        .await
+        .unwrap();
+    let found = env
+        .client
+        .clone()
+        .list_tickets(authed(
+            &agent,
+            ListTicketsRequest {
+                phone: "138-0013-8003".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.tickets.len(), 1);
+    assert_eq!(found.tickets[0].phone, "138****8003");
+    assert_eq!(
+        env.db
+            .count("SELECT count(*) FROM lookup_reads WHERE reader = 'agent-1' AND found = 1")
+            .await,
+        1
+    );
+    assert_eq!(
+        env.db
+            .count(
+                "SELECT count(*) FROM lookup_reads WHERE lookup_reads::text LIKE '%13800138003%'"
+            )
+            .await,
+        0,
+        "the phone itself is not kept"
+    );
+    // A lookup by tracking number reads no caller's history: not recorded.
+    env.client
+        .clone()
+        .list_tickets(authed(
+            &agent,
+            ListTicketsRequest {
+                tracking_no: found.tickets[0].tracking_no.clone(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(env.db.count("SELECT count(*) FROM lookup_reads").await, 1);
+}

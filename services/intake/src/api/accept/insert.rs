@@ -137,6 +137,9 @@ impl Core {
             reply: Set(String::new()),
             progress_at: Set(None),
             reply_at: Set(None),
+            unit_id: Set(None),
+            unit_name: Set(None),
+            unit_at: Set(None),
         }
         .insert(&txn)
         .await?;
