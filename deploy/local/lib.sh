@@ -99,6 +99,21 @@ ensure_nats() {
   wait_port 127.0.0.1 "$port" NATS
 }
 
+# The fault drills (tests/e2e/drills.rs) start a PostgreSQL cluster and a
+# nats-server of their own: they need the server binaries even where the
+# suite's servers run elsewhere.
+ensure_drill_servers() {
+  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_install postgresql
+  command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || apt_install nats-server
+}
+
+# The contract run (tests/contract/run.sh) keeps schemathesis in a Python
+# virtualenv under target/contract/.
+ensure_python() {
+  if command -v python3 >/dev/null 2>&1 && python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then return; fi
+  apt_install python3 python3-venv
+}
+
 ensure_cargo() {
   command -v cargo >/dev/null 2>&1 || [ -x "$HOME/.cargo/bin/cargo" ] || die "cargo not found: install Rust with rustup first"
   command -v cargo >/dev/null 2>&1 || export PATH="$HOME/.cargo/bin:$PATH"

@@ -32,11 +32,30 @@ pub fn out_dir() -> PathBuf {
 /// Messages seen on the bus: subject, headers and payload as text.
 pub type Sniffed = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
 
+/// The PostgreSQL and NATS servers a platform runs against: the machine's
+/// (the default), or a drill's own.
+pub struct Servers {
+    /// PostgreSQL server URL without a database.
+    pub db: String,
+    pub nats: String,
+}
+
+impl Default for Servers {
+    fn default() -> Self {
+        Self {
+            db: jiesu_testkit::database_server_url(),
+            nats: jiesu_testkit::nats_url(),
+        }
+    }
+}
+
 pub struct Platform {
     pub tag: String,
     pub keys: TestKeys,
     pub _bus: TestBus,
     pub db_prefix: String,
+    /// PostgreSQL server URL without a database.
+    pub db_server: String,
     pub gateway: String,
     pub procs: HashMap<&'static str, TargetProcess>,
     pub sniffed: Sniffed,
@@ -46,8 +65,17 @@ pub struct Platform {
 impl Platform {
     /// Common environment of every process of this platform.
     pub fn base_env(keys: &TestKeys, bus: &TestBus, db_prefix: &str) -> Vec<(String, String)> {
+        Self::env_on(&jiesu_testkit::database_server_url(), keys, bus, db_prefix)
+    }
+
+    fn env_on(
+        db_server: &str,
+        keys: &TestKeys,
+        bus: &TestBus,
+        db_prefix: &str,
+    ) -> Vec<(String, String)> {
         vec![
-            ("JIESU__DATABASE__URL".into(), jiesu_testkit::database_server_url()),
+            ("JIESU__DATABASE__URL".into(), db_server.to_owned()),
             ("JIESU__DATABASE__NAME_PREFIX".into(), db_prefix.into()),
             ("JIESU__BUS__URL".into(), bus.cfg.url.clone()),
             ("JIESU__BUS__SUBJECT_ROOT".into(), bus.cfg.subject_root.clone()),
@@ -80,13 +108,18 @@ impl Platform {
     /// [`Platform::start`] with environment entries that override the
     /// common ones (e.g. a quieter log filter for a load run).
     pub async fn start_with(overrides: &[(&str, &str)]) -> Platform {
+        Self::start_on(Servers::default(), overrides).await
+    }
+
+    /// [`Platform::start_with`] against `servers`.
+    pub async fn start_on(servers: Servers, overrides: &[(&str, &str)]) -> Platform {
         let tag = unique_tag();
         let keys = TestKeys::new();
-        let bus = TestBus::new();
+        let bus = TestBus::on(&servers.nats);
         let db_prefix = format!("jt_e2e_{tag}_");
         let logs = out_dir().join(&tag);
         std::fs::create_dir_all(&logs).expect("log dir");
-        let mut base = Self::base_env(&keys, &bus, &db_prefix);
+        let mut base = Self::env_on(&servers.db, &keys, &bus, &db_prefix);
         base.extend(
             overrides
                 .iter()
@@ -180,6 +213,7 @@ impl Platform {
             keys,
             _bus: bus,
             db_prefix,
+            db_server: servers.db,
             gateway: url,
             procs,
             sniffed,
@@ -206,7 +240,7 @@ impl Platform {
 
     pub async fn db(&self, service: &str) -> DatabaseConnection {
         let url = jiesu_db::with_database(
-            &jiesu_testkit::database_server_url(),
+            &self.db_server,
             &format!("{}{service}", self.db_prefix),
         )
         .expect("url");
@@ -252,7 +286,10 @@ impl Drop for Platform {
         for p in self.procs.values_mut() {
             p.process.kill9();
         }
-        jiesu_testkit::drop_databases_with_prefix(&self.db_prefix);
+        // A drill's own server goes away with its directory.
+        if self.db_server == jiesu_testkit::database_server_url() {
+            jiesu_testkit::drop_databases_with_prefix(&self.db_prefix);
+        }
     }
 }
 

@@ -22,21 +22,21 @@ use serde_json::{Value, json};
 
 use crate::platform::{Platform, out_dir};
 
-const PER_PHASE: usize = 300;
+pub const PER_PHASE: usize = 300;
 const CONCURRENCY: usize = 16;
 /// Categories of the demo tenant that have a responsible unit.
 const CATEGORIES: [&str; 8] = [
     "CX0101", "CX0201", "CX0301", "CG0101", "CG0401", "SH0101", "SC0101", "CG0301",
 ];
 
-struct Submitted {
-    id: String,
+pub struct Submitted {
+    pub id: String,
     phone: String,
     address: String,
     /// Latency of the attempt that was accepted.
     accept: Duration,
     /// Attempts needed (retries while a process was down).
-    attempts: u32,
+    pub attempts: u32,
 }
 
 fn phone_for(phase: usize, i: usize) -> String {
@@ -62,7 +62,7 @@ fn body(phase: usize, i: usize, phone: &str, address: &str) -> Value {
 
 /// Submits one ticket, retrying with the same Idempotency-Key while the
 /// platform answers 503 or cannot be reached (a process is restarting).
-async fn submit(http: &Client, base: &str, token: &str, phase: usize, i: usize) -> Submitted {
+pub async fn submit(http: &Client, base: &str, token: &str, phase: usize, i: usize) -> Submitted {
     let phone = phone_for(phase, i);
     let address = format!("燕儿岛路{}号{}室", 100 + phase, 1000 + i);
     let key = format!("e2e-{phase}-{i}");
@@ -117,23 +117,32 @@ async fn submit(http: &Client, base: &str, token: &str, phase: usize, i: usize) 
     }
 }
 
-enum Disturbance {
+pub enum Disturbance<'a> {
     None,
     Kill(&'static str),
+    /// A fault of a server the platform depends on: the future runs once a
+    /// third of the tickets were accepted and returns when the server is back.
+    Fault(futures::future::BoxFuture<'a, ()>),
 }
 
-struct PhaseResult {
-    name: &'static str,
-    tickets: Vec<Submitted>,
-    wall: Duration,
-    until_notified: Duration,
+pub struct PhaseResult {
+    pub name: &'static str,
+    pub tickets: Vec<Submitted>,
+    /// Until the last ticket was accepted.
+    pub wall: Duration,
+    pub until_notified: Duration,
+    /// For a fault: from the server's return until every ticket accepted by
+    /// then was notified.
+    pub recovered: Option<Duration>,
 }
 
-async fn run_phase(
+const SENT: &str = "SELECT count(*) FROM notifications WHERE status = 'sent'";
+
+pub async fn run_phase(
     p: &mut Platform,
     phase: usize,
     name: &'static str,
-    disturb: Disturbance,
+    disturb: Disturbance<'_>,
 ) -> PhaseResult {
     let http = Client::builder()
         .timeout(Duration::from_secs(30))
@@ -145,7 +154,7 @@ async fn run_phase(
     let base = p.gateway.clone();
     let counter = accepted.clone();
     let submitting = tokio::spawn(async move {
-        futures::stream::iter(0..PER_PHASE)
+        let tickets = futures::stream::iter(0..PER_PHASE)
             .map(|i| {
                 let (http, base, token, counter) =
                     (http.clone(), base.clone(), token.clone(), counter.clone());
@@ -157,9 +166,12 @@ async fn run_phase(
             })
             .buffer_unordered(CONCURRENCY)
             .collect::<Vec<_>>()
-            .await
+            .await;
+        (tickets, started.elapsed())
     });
-    if let Disturbance::Kill(target) = disturb {
+    let before = ((phase - 1) * PER_PHASE) as i64;
+    let mut recovered = None;
+    if !matches!(disturb, Disturbance::None) {
         let at = PER_PHASE / 3;
         wait_until(
             Duration::from_secs(120),
@@ -167,29 +179,37 @@ async fn run_phase(
             || async { (accepted.load(Ordering::SeqCst) >= at).then_some(()) },
         )
         .await;
-        p.kill9(target);
         eprintln!(
-            "e2e {name}: killed {target} after {} accepted",
+            "e2e {name}: disturbed after {} accepted",
             accepted.load(Ordering::SeqCst)
         );
-        p.restart(target);
-        p.wait_ready(target).await;
+        match disturb {
+            Disturbance::Kill(target) => {
+                p.kill9(target);
+                p.restart(target);
+                p.wait_ready(target).await;
+            }
+            Disturbance::Fault(fault) => {
+                fault.await;
+                let back = Instant::now();
+                let owed = before + accepted.load(Ordering::SeqCst) as i64;
+                wait_until(
+                    Duration::from_secs(180),
+                    &format!("{name}: {owed} notifications sent after the fault"),
+                    || async { (p.scalar("notification", SENT).await >= owed).then_some(()) },
+                )
+                .await;
+                recovered = Some(back.elapsed());
+            }
+            Disturbance::None => {}
+        }
     }
-    let tickets = submitting.await.expect("submitting");
-    let wall = started.elapsed();
-    let expected = (phase * PER_PHASE) as i64;
+    let (tickets, wall) = submitting.await.expect("submitting");
+    let expected = before + PER_PHASE as i64;
     wait_until(
         Duration::from_secs(180),
         &format!("{name}: {expected} notifications sent"),
-        || async {
-            (p.scalar(
-                "notification",
-                "SELECT count(*) FROM notifications WHERE status = 'sent'",
-            )
-            .await
-                >= expected)
-                .then_some(())
-        },
+        || async { (p.scalar("notification", SENT).await >= expected).then_some(()) },
     )
     .await;
     let until_notified = started.elapsed();
@@ -198,6 +218,7 @@ async fn run_phase(
         tickets,
         wall,
         until_notified,
+        recovered,
     }
 }
 

@@ -41,6 +41,16 @@ pub enum Command {
         #[arg(long, default_value_t = 500)]
         batch: u32,
     },
+    /// Publish a target's already-sent events again from its outbox: after
+    /// NATS lost or rolled back its JetStream store. Consumers' inboxes skip
+    /// what they applied. Rows are kept for `bus.outbox_retention`.
+    OutboxReplay {
+        #[arg(long, default_value = "all", value_delimiter = ',')]
+        target: Vec<String>,
+        /// Only events sent within this long, e.g. 2h; all retained if absent.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<Duration>,
+    },
     /// Print a JWT signed with the local development key.
     Token(TokenArgs),
     /// Load the demo tenant 370202 (青岛市市南区). Safe to repeat.

@@ -8,6 +8,7 @@ use jiesu_bus::Bus;
 use jiesu_pii::Keyring;
 use jiesu_runtime::{TargetCtx, admin, telemetry};
 use jiesu_service::Env;
+use jiesu_db::sea_orm::{self, ConnectionTrait};
 
 use crate::{
     cli::TokenArgs,
@@ -110,6 +111,35 @@ pub async fn rekey(settings: &Settings, rows: &[Row], batch: u32) -> anyhow::Res
             report.total(),
             keyring.active_key_id()
         );
+    }
+    Ok(())
+}
+
+/// Marks each target's retained sent events unsent; the running relays
+/// publish them again within a poll interval.
+pub async fn outbox_replay(
+    settings: &Settings,
+    rows: &[Row],
+    since: Option<Duration>,
+) -> anyhow::Result<()> {
+    for row in rows.iter().filter(|r| r.has_database(settings)) {
+        let conn = jiesu_db::connect(&row.database_url(settings)?, &settings.database).await?;
+        let has_outbox = conn
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Postgres,
+                "SELECT to_regclass('bus_outbox') IS NOT NULL AS present",
+            ))
+            .await?
+            .map(|r| r.try_get::<bool>("", "present"))
+            .transpose()?
+            .unwrap_or(false);
+        if !has_outbox {
+            println!("{}: no outbox", row.name);
+            continue;
+        }
+        let n =
+            jiesu_bus::replay(&conn, &settings.bus.subject_root, row.name, since).await?;
+        println!("{}: {n} events will be published again", row.name);
     }
     Ok(())
 }

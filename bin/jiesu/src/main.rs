@@ -37,6 +37,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             quiet_logs();
             commands::rekey(&settings, &targets::pick(&target)?, batch).await
         }
+        Command::OutboxReplay { target, since } => {
+            quiet_logs();
+            commands::outbox_replay(&settings, &targets::pick(&target)?, since).await
+        }
         Command::SeedDemo => {
             quiet_logs();
             commands::seed_demo(&settings).await

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use jiesu_common::Text;
 use serde::{Deserialize, Serialize};
 
 use crate::{AuthError, Region};
@@ -48,9 +49,35 @@ impl Role {
         }
     }
 
+    /// The role's Chinese name, as people call it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Role::Citizen => "市民",
+            Role::Agent => "话务员",
+            Role::Dispatcher => "派单员",
+            Role::Handler => "承办人员",
+            Role::GridWorker => "网格员",
+            Role::Mediator => "调解员",
+            Role::Supervisor => "督办人员",
+            Role::TenantAdmin => "本级管理员",
+            Role::PlatformAdmin => "平台管理员",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Role> {
         Role::ALL.into_iter().find(|r| r.as_str() == s)
     }
+}
+
+/// The refusal of a caller who holds none of `roles`: the Chinese names
+/// them as people call them, the English by their machine names.
+pub fn needs_role(roles: &[Role]) -> Text {
+    let zh: Vec<&str> = roles.iter().map(|r| r.zh()).collect();
+    let en: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    Text::new(
+        format!("此操作需要以下角色之一：{}", zh.join("、")),
+        format!("this action needs one of the roles: {}", en.join(", ")),
+    )
 }
 
 impl fmt::Display for Role {
@@ -129,11 +156,7 @@ impl Principal {
         if roles.iter().any(|r| self.has_role(*r)) {
             Ok(())
         } else {
-            let allowed: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-            Err(AuthError::Forbidden(format!(
-                "this action needs one of the roles: {}",
-                allowed.join(", ")
-            )))
+            Err(AuthError::Forbidden(needs_role(roles)))
         }
     }
 

@@ -2,7 +2,7 @@
 
 use tonic::{Request, Status, metadata::MetadataValue, service::Interceptor};
 
-use crate::{Principal, Verifier};
+use crate::{AuthError, Principal, Verifier};
 
 /// Verifies `authorization: Bearer <jwt>` and stores the [`Principal`] in the
 /// request extensions.
@@ -40,7 +40,7 @@ pub fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
 /// Forwards a caller's token on an outgoing request.
 pub fn bearer_metadata<T>(req: &mut Request<T>, token: &str) -> Result<(), Status> {
     let value = MetadataValue::try_from(format!("Bearer {token}"))
-        .map_err(|_| jiesu_proto::status::unauthenticated("malformed_token", "malformed token"))?;
+        .map_err(|_| jiesu_proto::status::unauthenticated("malformed_token", AuthError::Malformed.text()))?;
     req.metadata_mut().insert("authorization", value);
     Ok(())
 }

@@ -17,7 +17,7 @@ mod jwks;
 mod region;
 mod verifier;
 
-pub use claims::{Principal, Role, WireClaims};
+pub use claims::{Principal, Role, WireClaims, needs_role};
 pub use dev::{DevSigner, TokenSpec, generate_dev_key_pem};
 pub use error::AuthError;
 pub use interceptor::{AuthInterceptor, bearer_metadata, principal};

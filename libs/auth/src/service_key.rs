@@ -54,7 +54,10 @@ pub fn verify<T>(request: &Request<T>, accepted: &[String]) -> Result<String, St
     let refused = || {
         jiesu_proto::status::unauthenticated(
             "service_key_invalid",
-            "a valid x-jiesu-service-key is required",
+            jiesu_common::tr!(
+                "需要有效的 x-jiesu-service-key",
+                "a valid x-jiesu-service-key is required"
+            ),
         )
     };
     let key = request

@@ -138,6 +138,12 @@ impl BusConfig {
                 "must be at least bus.max_age, or a replay could apply an event twice",
             ));
         }
+        if self.inbox_retention < self.outbox_retention {
+            return Err(ConfigError::invalid(
+                "bus.inbox_retention",
+                "must be at least bus.outbox_retention, or replaying a lost stream could apply an event twice",
+            ));
+        }
         Ok(())
     }
 

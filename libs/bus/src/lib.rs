@@ -22,4 +22,4 @@ pub use envelope::{
     Bus, BusError, DEAD_LETTER_STREAM, H_CONSUMER, H_DELIVERED, H_ERROR, H_EVENT, H_MSG_ID,
     H_ORIGINAL_SUBJECT, H_TENANT, H_TRACEPARENT,
 };
-pub use outbox::{Outbox, Relay};
+pub use outbox::{Outbox, Relay, replay};

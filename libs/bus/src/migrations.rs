@@ -44,3 +44,22 @@ CREATE TABLE bus_attempts (
 "#,
     }
 }
+
+/// The highest sequence JetStream acknowledged per stream and the stream's
+/// creation time, so the relay can tell when a stream lost events it had
+/// accepted (see `outbox`).
+pub fn bus_stream_marks() -> SqlMigration {
+    SqlMigration {
+        name: "m20261202_000000_bus_stream_marks",
+        sql: r#"
+CREATE TABLE bus_stream_marks (
+    stream          TEXT PRIMARY KEY,
+    last_seq        BIGINT NOT NULL,
+    -- When JetStream says the stream was created: another value means the
+    -- stream was made anew and holds none of what was published before.
+    stream_created  TEXT,
+    updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"#,
+    }
+}

@@ -2,6 +2,15 @@
 //! as the state change; the relay publishes them with `Nats-Msg-Id` = event id
 //! and marks them sent. A crash between publish and mark republishes, which
 //! JetStream de-duplicates inside its window and consumer inboxes beyond it.
+//!
+//! Sent rows are kept for `bus.outbox_retention`. The relay remembers its
+//! stream's creation time and the highest sequence JetStream acknowledged
+//! (`bus_stream_marks`), and looks at the stream every 2 s and after every
+//! failed round: a stream that is gone, made anew, or whose last sequence fell
+//! below the mark lost acknowledged events (a NATS whose store was lost or
+//! restored from an old copy). The relay then recreates it and publishes
+//! every retained row again; consumers' inboxes absorb what they had applied.
+//! `jiesu outbox-replay` does the same on an operator's word.
 
 use std::{sync::Arc, time::Duration};
 
@@ -92,6 +101,50 @@ pub struct Relay {
     service: String,
 }
 
+/// How often the relay compares its stream with what JetStream acknowledged.
+const STREAM_CHECK: Duration = Duration::from_secs(2);
+
+/// What JetStream says of a stream.
+struct StreamSeen {
+    name: String,
+    created: String,
+    last: i64,
+}
+
+/// Marks every retained sent row of `context`'s subjects unsent, so the relay
+/// publishes them again; `since` limits it to rows sent that recently.
+/// Returns the rows marked. The operator's `jiesu outbox-replay`.
+pub async fn replay<C: ConnectionTrait>(
+    conn: &C,
+    subject_root: &str,
+    context: &str,
+    since: Option<Duration>,
+) -> Result<u64, DbErr> {
+    let subjects = format!("{subject_root}.{context}.%");
+    let r = match since {
+        None => {
+            conn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE bus_outbox SET published_at = NULL \
+                 WHERE published_at IS NOT NULL AND subject LIKE $1",
+                [subjects.into()],
+            ))
+            .await?
+        }
+        Some(d) => {
+            conn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE bus_outbox SET published_at = NULL \
+                 WHERE published_at IS NOT NULL AND subject LIKE $1 \
+                   AND published_at >= now() - make_interval(secs => $2)",
+                [subjects.into(), d.as_secs_f64().into()],
+            ))
+            .await?
+        }
+    };
+    Ok(r.rows_affected())
+}
+
 impl Relay {
     pub fn new(db: DatabaseConnection, bus: Bus, outbox: &Outbox, service: &str) -> Self {
         Self {
@@ -142,8 +195,15 @@ impl Relay {
         let mut failures: u32 = 0;
         let mut last_housekeeping = tokio::time::Instant::now();
         let mut last_gauge = tokio::time::Instant::now();
+        let mut last_check: Option<tokio::time::Instant> = None;
         ready.set(true);
         loop {
+            // Before publishing (a missing stream would refuse the batch)
+            // and after failures, when NATS may have come back without it.
+            if last_check.is_none_or(|t| t.elapsed() >= STREAM_CHECK) {
+                last_check = Some(tokio::time::Instant::now());
+                self.check_stream().await;
+            }
             match self.publish_pending().await {
                 Ok(n) => {
                     failures = 0;
@@ -153,6 +213,7 @@ impl Relay {
                 }
                 Err(e) => {
                     failures += 1;
+                    last_check = None;
                     tracing::warn!(service = %self.service, error = %e, failures, "outbox relay round failed");
                 }
             }
@@ -164,8 +225,10 @@ impl Relay {
                 last_housekeeping = tokio::time::Instant::now();
                 self.housekeeping().await;
             }
+            // At most 1.6 s between attempts while NATS is away: a relay
+            // asks little of it, and events flow again soon after it returns.
             let wait = if failures > 0 {
-                Duration::from_millis(200 * 2u64.pow(failures.min(5)))
+                Duration::from_millis(200 * 2u64.pow(failures.min(3)))
             } else {
                 cfg.relay_poll
             };
@@ -243,7 +306,7 @@ impl Relay {
         }
         let acks = join_all(pending.into_iter().map(|sent| async move {
             match sent {
-                Ok(ack) => ack.await.map_err(|e| e.to_string()).map(|_| ()),
+                Ok(ack) => ack.await.map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             }
         }))
@@ -252,9 +315,14 @@ impl Relay {
         let mut done = Vec::new();
         let mut failed = Vec::new();
         let mut first_error = None;
+        let mut highest: std::collections::HashMap<String, u64> = Default::default();
         for (row, ack) in rows.iter().zip(acks) {
             match ack {
-                Ok(()) => done.push(row.id),
+                Ok(ack) => {
+                    done.push(row.id);
+                    let seq = highest.entry(ack.stream).or_default();
+                    *seq = (*seq).max(ack.sequence);
+                }
                 Err(e) => {
                     failed.push(row.id);
                     first_error.get_or_insert(e);
@@ -266,6 +334,23 @@ impl Relay {
                 "UPDATE bus_outbox SET published_at = now() WHERE id IN",
                 &done,
                 None,
+            ))
+            .await?;
+        }
+        for (stream, seq) in highest {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended('bus_stream_marks:' || $1, 0))",
+                [stream.as_str().into()],
+            ))
+            .await?;
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "INSERT INTO bus_stream_marks (stream, last_seq) VALUES ($1, $2) \
+                 ON CONFLICT (stream) DO UPDATE \
+                 SET last_seq = GREATEST(bus_stream_marks.last_seq, EXCLUDED.last_seq), \
+                     updated_at = now()",
+                [stream.into(), (seq as i64).into()],
             ))
             .await?;
         }
@@ -284,6 +369,102 @@ impl Relay {
             Some(e) if done.is_empty() => Err(BusError::JetStream(e)),
             _ => Ok(done.len()),
         }
+    }
+
+    /// One look at the stream (the relay's loop does this every 2 s):
+    /// recreates it if it is gone and, when it was made anew or holds less
+    /// than JetStream acknowledged before, marks every retained row for
+    /// publishing again.
+    pub async fn check_stream(&self) {
+        let stream = match self.bus.ensure_stream(&self.service).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(service = %self.service, error = %e, "stream check skipped");
+                return;
+            }
+        };
+        if let Err(e) = self.replay_if_lost(stream).await {
+            tracing::warn!(service = %self.service, error = %e, "stream check failed");
+        }
+    }
+
+    async fn replay_if_lost(
+        &self,
+        mut stream: async_nats::jetstream::stream::Stream,
+    ) -> Result<(), BusError> {
+        let name = stream.cached_info().config.name.clone();
+        let txn = self.db.begin().await?;
+        // Every replica's decision and every relay round's mark for this
+        // stream wait here; the stream is read only once the lock is held, so
+        // a mark committed before it was acknowledged before the read.
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended('bus_stream_marks:' || $1, 0))",
+            [name.as_str().into()],
+        ))
+        .await?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| BusError::JetStream(format!("stream {name}: {e}")))?;
+        let seen = StreamSeen {
+            name,
+            created: info.created.to_string(),
+            last: info.state.last_sequence as i64,
+        };
+        let mark = txn
+            .query_one_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT last_seq, stream_created FROM bus_stream_marks WHERE stream = $1",
+                [seen.name.as_str().into()],
+            ))
+            .await?
+            .map(|r| {
+                Ok::<_, DbErr>((
+                    r.try_get::<i64>("", "last_seq")?,
+                    r.try_get::<Option<String>>("", "stream_created")?,
+                ))
+            })
+            .transpose()?;
+        let lost = match &mark {
+            // Rows published before the stream was first looked at were
+            // acknowledged by this stream.
+            None | Some((_, None)) => false,
+            Some((last_seq, Some(created))) => *created != seen.created || *last_seq > seen.last,
+        };
+        let replayed = if lost {
+            replay(&txn, &self.bus.cfg.subject_root, &self.service, None).await?
+        } else {
+            0
+        };
+        // After a loss the mark starts again from what the stream holds.
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO bus_stream_marks (stream, last_seq, stream_created) VALUES ($1, $2, $3) \
+             ON CONFLICT (stream) DO UPDATE SET stream_created = EXCLUDED.stream_created, \
+                 last_seq = CASE WHEN $4 THEN EXCLUDED.last_seq \
+                                 ELSE GREATEST(bus_stream_marks.last_seq, EXCLUDED.last_seq) END, \
+                 updated_at = now()",
+            [
+                seen.name.as_str().into(),
+                seen.last.into(),
+                seen.created.as_str().into(),
+                lost.into(),
+            ],
+        ))
+        .await?;
+        txn.commit().await?;
+        if lost {
+            tracing::warn!(
+                service = %self.service, stream = %seen.name,
+                acknowledged = mark.map(|m| m.0).unwrap_or_default(), holds = seen.last, replayed,
+                "the stream lost acknowledged events; publishing the retained outbox again"
+            );
+            metrics::counter!("jiesu_outbox_replayed_total", "service" => self.service.clone())
+                .increment(replayed);
+            self.wake.notify_one();
+        }
+        Ok(())
     }
 
     async fn housekeeping(&self) {

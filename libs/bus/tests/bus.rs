@@ -35,6 +35,7 @@ impl SqlMigrations for TestMigrations {
                 name: "m_test_effects",
                 sql: "CREATE TABLE effects (event_id UUID PRIMARY KEY, ticket_id TEXT NOT NULL)",
             },
+            jiesu_bus::migrations::bus_stream_marks(),
         ]
     }
 }
@@ -435,4 +436,45 @@ async fn a_panicking_handler_is_retried_then_dead_lettered() {
             .as_str()
             .contains("panicked")
     );
+}
+
+/// NATS lost the stream (here: deleted, which JetStream cannot tell from a
+/// store lost): the relay sees it made anew and publishes everything it
+/// retained again, once; a stream that kept its events is left alone.
+#[tokio::test]
+async fn a_lost_stream_is_refilled_from_the_retained_outbox() {
+    let db = TestDb::new::<TestMigrations>("bus").await;
+    let tb = TestBus::new();
+    let bus = tb.connect().await;
+    let stream = bus.stream_name("intake");
+    let conn = db.connect().await;
+    let outbox = Outbox::new(&bus.cfg);
+    let relay = Relay::new(conn.clone(), bus.clone(), &outbox, "intake");
+    relay.check_stream().await;
+    let events: Vec<_> = (0..5).map(event).collect();
+    let txn = conn.begin().await.unwrap();
+    for e in &events {
+        outbox.enqueue(&txn, e).await.unwrap();
+    }
+    txn.commit().await.unwrap();
+    assert_eq!(relay.publish_pending().await.unwrap(), 5);
+    assert_eq!(stream_len(&bus, &stream).await, 5);
+
+    // Intact: nothing to do.
+    relay.check_stream().await;
+    assert_eq!(relay.publish_pending().await.unwrap(), 0);
+
+    bus.js.delete_stream(&stream).await.unwrap();
+    relay.check_stream().await;
+    assert_eq!(relay.publish_pending().await.unwrap(), 5);
+    assert_eq!(stream_len(&bus, &stream).await, 5);
+    relay.check_stream().await;
+    assert_eq!(relay.publish_pending().await.unwrap(), 0, "replayed twice");
+
+    // The operator's replay, limited to the last hour: all five again.
+    let n = jiesu_bus::replay(&conn, &bus.cfg.subject_root, "intake", Some(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(n, 5);
+    assert_eq!(relay.publish_pending().await.unwrap(), 5);
 }

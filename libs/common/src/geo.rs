@@ -16,13 +16,19 @@ pub fn check_point(prefix: &str, lat: f64, lon: f64) -> Result<(), FieldError> {
     if !is_latitude(lat) {
         return Err(FieldError::new(
             field("lat"),
-            "must be a latitude between -90 and 90",
+            crate::tr!(
+                "必须是 -90 到 90 之间的纬度",
+                "must be a latitude between -90 and 90"
+            ),
         ));
     }
     if !is_longitude(lon) {
         return Err(FieldError::new(
             field("lon"),
-            "must be a longitude between -180 and 180",
+            crate::tr!(
+                "必须是 -180 到 180 之间的经度",
+                "must be a longitude between -180 and 180"
+            ),
         ));
     }
     Ok(())

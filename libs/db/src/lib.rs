@@ -299,3 +299,33 @@ mod tests {
         assert!(database_name("postgres://a@b:5432/Robert'); DROP").is_err());
     }
 }
+
+/// Whether `e` says the database could not be reached or went away
+/// mid-statement (a restart, a failover), as opposed to refusing a query:
+/// the caller should retry the same request later, so services answer it
+/// as `Unavailable` and consumers retry it without counting an attempt.
+pub fn unreachable(e: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error as SqlxError};
+    let sqlx = match e {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(s))
+        | DbErr::Exec(RuntimeErr::SqlxError(s))
+        | DbErr::Query(RuntimeErr::SqlxError(s)) => s,
+        DbErr::Conn(_) => return true,
+        _ => return false,
+    };
+    match sqlx.as_ref() {
+        SqlxError::Io(_)
+        | SqlxError::Tls(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed
+        | SqlxError::Protocol(_) => true,
+        // Class 08 (connection exception) and the server shutting down or
+        // starting up (57P01-57P03).
+        SqlxError::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
+}

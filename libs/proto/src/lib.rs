@@ -122,6 +122,14 @@ impl Event for dispatch::TicketProgressed {
     }
 }
 
+impl Event for dispatch::TicketUnits {
+    const CONTEXT: &'static str = "dispatch";
+    const NAME: &'static str = "ticket.units";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 impl Event for grid::GridsChanged {
     const CONTEXT: &'static str = "grid";
     const NAME: &'static str = "grids.changed";

@@ -6,20 +6,32 @@
 //! (`jiesu-field`). The gateway turns that into `{"code","message","field"}`.
 //! Messages never contain personal data or internals.
 
-use tonic::{Code, Status, metadata::MetadataValue};
+use jiesu_common::{Text, tr};
+use tonic::{
+    Code, Status,
+    metadata::{BinaryMetadataValue, MetadataValue},
+};
 
 pub const CODE_KEY: &str = "jiesu-code";
 pub const FIELD_KEY: &str = "jiesu-field";
+/// The English message (binary metadata, so any character survives); the
+/// status message itself is the Chinese one, which plain gRPC callers read.
+pub const MESSAGE_EN_KEY: &str = "jiesu-message-en-bin";
 
 /// The parts of an error every edge renders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub code: String,
-    pub message: String,
+    pub message: Text,
     pub field: Option<String>,
 }
 
-fn with_meta(mut status: Status, code: &str, field: Option<&str>) -> Status {
+fn status(grpc: Code, code: &str, message: Text, field: Option<&str>) -> Status {
+    let mut status = Status::new(grpc, message.zh);
+    status.metadata_mut().insert_bin(
+        MESSAGE_EN_KEY,
+        BinaryMetadataValue::from_bytes(message.en.as_bytes()),
+    );
     if let Ok(v) = MetadataValue::try_from(code) {
         status.metadata_mut().insert(CODE_KEY, v);
     }
@@ -31,20 +43,21 @@ fn with_meta(mut status: Status, code: &str, field: Option<&str>) -> Status {
     status
 }
 
-/// Bad input in `field` (a dotted path such as `citizen.phone`).
-pub fn invalid_field(field: &str, message: impl Into<String>) -> Status {
-    let message = format!("{field}: {}", message.into());
-    with_meta(
-        Status::invalid_argument(message),
+/// Bad input in `field` (a dotted path such as `citizen.phone`); the
+/// message reads `citizen.phone：必须是11位手机号` / `citizen.phone: ...`.
+pub fn invalid_field(field: &str, message: impl Into<Text>) -> Status {
+    status(
+        Code::InvalidArgument,
         "invalid_field",
+        Text::about(field, &message.into()),
         Some(field),
     )
 }
 
 /// The service is at capacity: refused at once, before any work, so the
 /// caller may retry (with the same idempotency key) after a moment.
-pub fn overloaded(message: impl Into<String>) -> Status {
-    with_meta(Status::unavailable(message), OVERLOADED, None)
+pub fn overloaded(message: impl Into<Text>) -> Status {
+    status(Code::Unavailable, OVERLOADED, message.into(), None)
 }
 
 pub const OVERLOADED: &str = "overloaded";
@@ -60,33 +73,60 @@ pub fn is_overloaded(status: &Status) -> bool {
 
 /// Any class with our own machine code, e.g. `AlreadyExists` +
 /// `external_id_reused`, or `PermissionDenied` + `api_key_invalid`.
-pub fn coded(grpc: Code, code: &str, message: impl Into<String>, field: Option<&str>) -> Status {
-    with_meta(Status::new(grpc, message.into()), code, field)
+pub fn coded(grpc: Code, code: &str, message: impl Into<Text>, field: Option<&str>) -> Status {
+    status(grpc, code, message.into(), field)
 }
 
-pub fn not_found(what: &str) -> Status {
-    with_meta(
-        Status::not_found(format!("{what} not found")),
+/// `what` (`tr!("工单", "work order")`) does not exist, or not for the caller.
+pub fn not_found(what: impl Into<Text>) -> Status {
+    let what = what.into();
+    status(
+        Code::NotFound,
         "not_found",
+        Text::new(
+            format!("未找到{}", what.zh),
+            format!("{} not found", what.en),
+        ),
         None,
     )
 }
 
-pub fn permission_denied(message: impl Into<String>) -> Status {
-    with_meta(Status::permission_denied(message), "forbidden", None)
+pub fn permission_denied(message: impl Into<Text>) -> Status {
+    status(Code::PermissionDenied, "forbidden", message.into(), None)
 }
 
-pub fn unauthenticated(code: &str, message: impl Into<String>) -> Status {
-    with_meta(Status::unauthenticated(message), code, None)
+pub fn unauthenticated(code: &str, message: impl Into<Text>) -> Status {
+    status(Code::Unauthenticated, code, message.into(), None)
+}
+
+/// The service's database could not be reached (restarting, failing over):
+/// nothing was changed, and the same request may be sent again shortly.
+pub fn database_unavailable() -> Status {
+    status(
+        Code::Unavailable,
+        "unavailable",
+        tr!(
+            "数据库暂时不可用，请稍后使用同一幂等键重试",
+            "the database is unavailable; retry shortly with the same Idempotency-Key"
+        ),
+        None,
+    )
+}
+
+/// The message of an internal fault, which is all a caller learns of it.
+pub fn internal_text() -> Text {
+    tr!("内部错误", "internal error")
 }
 
 /// An internal fault. The detail is for the log of the service that failed;
 /// the caller only learns that it failed.
 pub fn internal() -> Status {
-    with_meta(Status::internal("internal error"), "internal", None)
+    status(Code::Internal, "internal", internal_text(), None)
 }
 
-/// Reads back what [`invalid_field`] and friends put in.
+/// Reads back what [`invalid_field`] and friends put in. A status made
+/// elsewhere (tonic's own, another library's) reads the same in both
+/// languages.
 pub fn problem(status: &Status) -> Problem {
     let meta = |k: &str| {
         status
@@ -98,8 +138,19 @@ pub fn problem(status: &Status) -> Problem {
     let code = meta(CODE_KEY).unwrap_or_else(|| default_code(status.code()).to_owned());
     let message = match status.code() {
         // Never relay internals of another service.
-        Code::Internal | Code::Unknown | Code::DataLoss => "internal error".to_owned(),
-        _ => status.message().to_owned(),
+        Code::Internal | Code::Unknown | Code::DataLoss => internal_text(),
+        _ => {
+            let en = status
+                .metadata()
+                .get_bin(MESSAGE_EN_KEY)
+                .and_then(|v| v.to_bytes().ok())
+                .and_then(|b| String::from_utf8(b.to_vec()).ok());
+            let zh = status.message().to_owned();
+            match en {
+                Some(en) => Text::new(zh, en),
+                None => Text::new(zh.clone(), zh),
+            }
+        }
     };
     Problem {
         code,
@@ -130,16 +181,66 @@ mod tests {
 
     #[test]
     fn field_and_code_survive_the_round_trip() {
-        let p = problem(&invalid_field("citizen.phone", "must be 11 digits"));
+        let p = problem(&invalid_field(
+            "citizen.phone",
+            tr!("必须是11位手机号", "must be 11 digits"),
+        ));
         assert_eq!(p.code, "invalid_field");
         assert_eq!(p.field.as_deref(), Some("citizen.phone"));
-        assert_eq!(p.message, "citizen.phone: must be 11 digits");
+        assert_eq!(p.message.zh, "citizen.phone：必须是11位手机号");
+        assert_eq!(p.message.en, "citizen.phone: must be 11 digits");
+    }
+
+    #[test]
+    fn both_languages_survive_the_wire() {
+        // Through HTTP/2 as tonic sends it: the Chinese message is
+        // percent-encoded, the English one is binary metadata, so neither
+        // the quotes, the non-ASCII nor the newline are lost.
+        let sent = coded(
+            Code::FailedPrecondition,
+            "illegal_transition",
+            tr!(
+                "工单已“办结”，不能再签收",
+                "the order is \"closed\" (办结) and cannot be signed for\nanymore"
+            ),
+            None,
+        );
+        let wire = sent.clone().into_http::<()>();
+        let received = Status::from_header_map(wire.headers()).expect("a status");
+        let p = problem(&received);
+        assert_eq!(received.code(), Code::FailedPrecondition);
+        assert_eq!(received.message(), "工单已“办结”，不能再签收");
+        assert_eq!(p.code, "illegal_transition");
+        assert_eq!(p.message.zh, "工单已“办结”，不能再签收");
+        assert_eq!(
+            p.message.en,
+            "the order is \"closed\" (办结) and cannot be signed for\nanymore"
+        );
+        let p = problem(&not_found(tr!("工单", "work order")));
+        assert_eq!(
+            (p.message.zh.as_str(), p.message.en.as_str()),
+            ("未找到工单", "work order not found")
+        );
+    }
+
+    #[test]
+    fn a_status_made_elsewhere_reads_the_same_in_both() {
+        let p = problem(&Status::failed_precondition("not ready"));
+        assert_eq!(p.code, "failed_precondition");
+        assert_eq!(p.message, Text::new("not ready", "not ready"));
     }
 
     #[test]
     fn internal_messages_are_not_relayed() {
         let p = problem(&Status::internal("connection to 10.0.0.3 refused"));
         assert_eq!(p.code, "internal");
-        assert_eq!(p.message, "internal error");
+        assert_eq!(p.message, tr!("内部错误", "internal error"));
+        let p = problem(&coded(
+            Code::Internal,
+            "internal",
+            tr!("内部错误，请求编号 1", "internal error, request id 1"),
+            None,
+        ));
+        assert_eq!(p.message, internal_text());
     }
 }

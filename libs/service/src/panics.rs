@@ -16,7 +16,10 @@ pub fn guard(routes: Routes, service: &'static str) -> Routes {
         jiesu_proto::status::coded(
             Code::Internal,
             "internal",
-            format!("内部错误，请求编号 {request_id}"),
+            jiesu_common::tr!(
+                "内部错误，请求编号 {request_id}",
+                "internal error, request id {request_id}"
+            ),
             None,
         )
         .into_http::<axum::body::Body>()

@@ -16,10 +16,15 @@ impl Default for TestBus {
 
 impl TestBus {
     pub fn new() -> TestBus {
+        Self::on(&nats_url())
+    }
+
+    /// The same on the NATS server at `url` (a drill's own).
+    pub fn on(url: &str) -> TestBus {
         let tag = unique_tag();
         TestBus {
             cfg: BusConfig {
-                url: nats_url(),
+                url: url.to_owned(),
                 subject_root: format!("t{tag}"),
                 stream_prefix: format!("T{}_", tag.to_ascii_uppercase()),
                 connect_timeout: std::time::Duration::from_secs(10),

@@ -14,6 +14,8 @@
 //! - [`ServiceProcess`]: the real `jiesu` binary as a child process, with
 //!   its logs captured, `kill -9` and restart; [`TargetProcess`]: one
 //!   `serve --target` process on free ports, ready when `/readyz` says so.
+//! - [`PgCluster`], [`NatsServer`]: servers of the test's own for fault
+//!   drills that restart or wipe them.
 //!
 //! Servers come from `JIESU_TEST_DATABASE_URL` (a PostgreSQL server URL
 //! without database) and `JIESU_TEST_NATS_URL`, defaulting to the local ones.
@@ -22,6 +24,7 @@ mod bus;
 mod db;
 mod keys;
 mod process;
+mod servers;
 mod spawn;
 mod wait;
 
@@ -29,6 +32,7 @@ pub use bus::TestBus;
 pub use db::{TestDb, drop_databases_with_prefix};
 pub use keys::TestKeys;
 pub use process::{ServiceProcess, TargetProcess};
+pub use servers::{NatsServer, PgCluster};
 pub use spawn::{Spawned, TestEnv};
 pub use wait::{free_port, wait_until};
 

@@ -13,6 +13,7 @@
 //! Never reads intake's data: what it needs arrives in the event.
 
 pub mod api;
+pub mod backfill;
 pub mod domain;
 pub mod engine;
 pub mod events;
@@ -132,6 +133,11 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000003_responsibilities",
                 sql: include_str!("../migrations/0003_responsibilities.sql"),
             },
+            jiesu_bus::migrations::bus_stream_marks(),
+            SqlMigration {
+                name: "m20261202_000004_backfills",
+                sql: include_str!("../migrations/0004_backfills.sql"),
+            },
         ]
     }
 }
@@ -169,6 +175,7 @@ impl Target for Dispatch {
             owner: cfg.replica_name(),
         };
         let timer_engine = engine.clone();
+        let backfill_engine = engine.clone();
         svc.grpc(DispatchServiceServer::new(api::DispatchApi::new(
             engine.clone(),
         )))
@@ -190,6 +197,7 @@ impl Target for Dispatch {
             events::TicketUnmergedHandler { engine },
         )
         .task(|stop| timers::run(timer_engine, timers, stop))
+        .task(|stop| backfill::run(backfill_engine, stop))
         .serve(&cfg.grpc_addr)
         .await
     }

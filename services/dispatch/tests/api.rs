@@ -447,3 +447,43 @@ async fn a_merged_ticket_s_clocks_stop_and_start_again_when_unmerged() {
         "its notices are set again"
     );
 }
+
+/// Orders made before `ticket.units` existed are announced once, with every
+/// unit involved, so intake's lookup finds them for each of those units.
+#[tokio::test]
+async fn open_orders_units_are_announced_once() {
+    use jiesu_proto::dispatch::TicketUnits;
+    let env = start().await;
+    let order = new_order(&env).await;
+    // As if the order predated the event: the start-up backfill ran on an
+    // empty database and left its marker.
+    wait_until(Duration::from_secs(15), "the start-up backfill", || async {
+        (env.db.execute("DELETE FROM backfills WHERE name = 'ticket_units'").await == 1)
+            .then_some(())
+    })
+    .await;
+    let engine = jiesu_dispatch::engine::Engine {
+        db: env.db.connect().await,
+        outbox: jiesu_bus::Outbox::new(&env.kit.bus.cfg),
+        settings: jiesu_dispatch::store::settings::SettingsCache::new(Duration::from_secs(1)),
+        clock: env.kit.clock.clock(),
+    };
+    assert_eq!(jiesu_dispatch::backfill::once(&engine).await.unwrap(), Some(1));
+    assert_eq!(jiesu_dispatch::backfill::once(&engine).await.unwrap(), None);
+    let units: Vec<TicketUnits> = wait_until(Duration::from_secs(15), "two ticket.units", || async {
+        let all: Vec<TicketUnits> = env
+            .kit
+            .bus
+            .published("dispatch", "370202", TicketUnits::NAME)
+            .await
+            .iter()
+            .map(|p| prost::Message::decode(p.as_slice()).unwrap())
+            .collect();
+        (all.len() == 2).then_some(all)
+    })
+    .await;
+    for u in units {
+        assert_eq!(u.ticket_id, order.ticket_id);
+        assert_eq!(u.unit_ids, vec!["sn-gafj".to_owned()]);
+    }
+}

@@ -7,6 +7,7 @@ use axum::{
     http::{StatusCode, request::Parts},
 };
 use jiesu_auth::Principal;
+use jiesu_common::tr;
 use jiesu_runtime::json::JsonError;
 use serde::de::DeserializeOwned;
 
@@ -54,7 +55,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
-                "send the body as application/json",
+                tr!(
+                    "请以 application/json 格式发送请求体",
+                    "send the body as application/json"
+                ),
             ));
         }
         let bytes = read_body(req, state).await?;
@@ -74,12 +78,13 @@ impl FromRequest<AppState> for RawBody {
 }
 
 /// A text body (CSV, GeoJSON) whose `Content-Type` starts with one of
-/// `types`: 415 naming `what` otherwise, 422 on `field` if not UTF-8.
+/// `types`: 415 naming `what` (Chinese, English) otherwise, 422 on `field`
+/// if not UTF-8.
 pub fn text_body(
     headers: &axum::http::HeaderMap,
     body: &Bytes,
     types: &[&str],
-    what: &str,
+    what: (&str, &str),
     field: &str,
 ) -> Result<String, ApiError> {
     let ct = headers
@@ -91,11 +96,23 @@ pub fn text_body(
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            format!("send {what} as {}", types[0]),
+            {
+                let ((zh, en), ty) = (what, types[0]);
+                tr!("请以 {ty} 格式发送{zh}", "send {en} as {ty}")
+            },
         ));
     }
-    String::from_utf8(body.to_vec())
-        .map_err(|_| ApiError::field(StatusCode::UNPROCESSABLE_ENTITY, field, "must be UTF-8"))
+    let text = String::from_utf8(body.to_vec()).map_err(|_| {
+        ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            field,
+            tr!("必须是 UTF-8 编码", "must be UTF-8"),
+        )
+    })?;
+    if text.contains('\0') {
+        return Err(crate::guard::nul_field(field));
+    }
+    Ok(text)
 }
 
 pub async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
@@ -104,7 +121,8 @@ pub async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "body_too_large",
-                format!(
+                tr!(
+                    "请求体最多 {} 字节",
                     "the body must be at most {} bytes",
                     state.cfg.max_body_bytes
                 ),
@@ -113,7 +131,7 @@ pub async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError
             ApiError::new(
                 StatusCode::BAD_REQUEST,
                 "unreadable_body",
-                "the body could not be read",
+                tr!("无法读取请求体", "the body could not be read"),
             )
         }
     })
@@ -122,6 +140,9 @@ pub async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError
 /// Parses JSON, turning serde's errors into messages that name the field and
 /// the expectation but never repeat the submitted value.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(field) = crate::guard::nul_in_json(bytes) {
+        return Err(crate::guard::nul_field(&field));
+    }
     jiesu_runtime::json::parse_strict(bytes).map_err(|e| match e {
         JsonError::Syntax(msg) => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", msg),
         JsonError::Data { field, message } => {
@@ -157,21 +178,22 @@ mod tests {
     fn wrong_type_names_the_field_and_hides_the_value() {
         let e = err(r#"{"citizen":{"phone":13800138000},"content":"x"}"#);
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert_eq!(e.problem.field.as_deref(), Some("citizen.phone"));
+        assert_eq!(e.field.as_deref(), Some("citizen.phone"));
         assert!(
-            !e.problem.message.contains("13800138000"),
-            "{}",
-            e.problem.message
+            !e.message.zh.contains("13800138000") && !e.message.en.contains("13800138000"),
+            "{:?}",
+            e.message
         );
-        assert!(e.problem.message.contains("wrong type"));
+        assert_eq!(e.message.zh, "citizen.phone：类型不对（应为字符串）");
+        assert!(e.message.en.contains("wrong type"));
     }
 
     #[test]
     fn missing_and_unknown_fields_are_named() {
         let e = err(r#"{"citizen":{"phone":"1"}}"#);
-        assert_eq!(e.problem.field.as_deref(), Some("content"));
+        assert_eq!(e.field.as_deref(), Some("content"));
         let e = err(r#"{"citizen":{"phone":"1","fax":"2"},"content":"x"}"#);
-        assert_eq!(e.problem.field.as_deref(), Some("citizen.fax"));
+        assert_eq!(e.field.as_deref(), Some("citizen.fax"));
     }
 
     #[test]
@@ -185,8 +207,10 @@ mod tests {
         );
         let e = err(&deep);
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert!(e.problem.message.contains("deeply"));
+        assert_eq!(e.message.zh, "JSON 嵌套层数过多");
+        assert!(e.message.en.contains("deeply"));
         let e = parse_json::<Body>(&[0xff, 0xfe, b'{']).unwrap_err();
-        assert!(e.problem.message.contains("UTF-8"));
+        assert_eq!(e.message.zh, "请求体不是有效的 UTF-8");
+        assert!(e.message.en.contains("UTF-8"));
     }
 }

@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod error;
 pub mod extract;
+pub mod guard;
 mod observe;
 pub mod open311;
 pub mod openapi;
@@ -133,14 +134,24 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
+        .route_layer(middleware::from_fn(guard::parameters))
+        .method_not_allowed_fallback(guard::method_not_allowed)
         .fallback(|| async {
-            error::ApiError::new(StatusCode::NOT_FOUND, "no_route", "no such endpoint")
+            error::ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_route",
+                jiesu_common::tr!("没有这个接口", "no such endpoint"),
+            )
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn(guard::close_unless_body_read))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(
             observe::panic_response,
         ))
         .layer(middleware::from_fn(observe::observe))
+        // Outermost, so every error body above (a panic's too) is written
+        // in the caller's language.
+        .layer(middleware::from_fn(error::localize))
         .with_state(state)
 }
 

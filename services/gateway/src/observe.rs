@@ -18,7 +18,7 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         "internal",
-        "internal error",
+        jiesu_proto::status::internal_text(),
     )
     .into_response()
 }

@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::{
     domain::layer::Grid,
-    error::GridError,
+    error::{GridError, noun},
     store::{Layers, workers},
 };
 
@@ -44,7 +44,7 @@ impl Ctx {
         self.layers
             .get(tenant)
             .and_then(|idx| idx.get(code).cloned())
-            .ok_or(GridError::NotFound("grid"))
+            .ok_or(GridError::NotFound(noun::GRID))
     }
 
     /// The grids a grid worker serves: those in the token's `grids` claim

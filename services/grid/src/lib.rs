@@ -111,6 +111,11 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000006_residents",
                 sql: include_str!("../migrations/0006_residents.sql"),
             },
+            jiesu_bus::migrations::bus_stream_marks(),
+            SqlMigration {
+                name: "m20261122_000007_import_problems_en",
+                sql: include_str!("../migrations/0007_import_problems_en.sql"),
+            },
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! lat 36.04–36.10, lon 120.30–120.45 (the seeds cite 505 basic grids),
 //! each in one of ten streets' three communities.
 
+use jiesu_common::Text;
 use sea_orm::DatabaseConnection;
 
 use crate::{
@@ -230,7 +231,7 @@ pub async fn import_regions(
     tenant: &str,
     csv: &str,
 ) -> Result<usize, String> {
-    let list = crate::domain::regions::read_csv(csv, tenant).map_err(|e| e.join("; "))?;
+    let list = crate::domain::regions::read_csv(csv, tenant).map_err(|e| Text::join(&e).en)?;
     store::upsert_regions(db, tenant, &list)
         .await
         .map_err(|e| e.to_string())?;
@@ -243,7 +244,7 @@ pub async fn import(
     tenant: &str,
     geojson: &str,
 ) -> Result<(u32, u32), String> {
-    let pairs = layer::read_with_geometry(geojson).map_err(|e| e.join("; "))?;
+    let pairs = layer::read_with_geometry(geojson).map_err(|e| Text::join(&e).en)?;
     let grids: Vec<_> = pairs.iter().map(|(g, _)| g.clone()).collect();
     let clashes = layer::overlaps(&grids);
     if !clashes.is_empty() {

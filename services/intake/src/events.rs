@@ -4,11 +4,60 @@
 //! whistled a matter up, so it becomes a ticket.
 
 use jiesu_bus::{Delivery, HandleError, Handler};
-use jiesu_proto::dispatch::{TicketDispatched, TicketProgressed};
+use jiesu_proto::dispatch::{TicketDispatched, TicketProgressed, TicketUnits};
 use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use uuid::Uuid;
 
 use crate::{domain, store::stmt};
+
+/// `dispatch ticket.units` → the units the ticket's order involves now,
+/// unless a later set was applied already (events may arrive out of order).
+pub struct TicketUnitsHandler;
+
+#[async_trait::async_trait]
+impl Handler for TicketUnitsHandler {
+    type Event = TicketUnits;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: TicketUnits,
+        _delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let id = Uuid::parse_str(&ev.ticket_id)
+            .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
+        let at = ev
+            .at
+            .as_ref()
+            .and_then(jiesu_proto::time::from_timestamp)
+            .ok_or_else(|| HandleError::Reject("at is missing".into()))?;
+        let newer = txn
+            .execute_raw(stmt(
+                "UPDATE tickets SET units_at = $3 \
+                 WHERE id = $1 AND tenant = $2 AND (units_at IS NULL OR units_at <= $3)",
+                vec![id.into(), ev.tenant.into(), at.into()],
+            ))
+            .await?
+            .rows_affected();
+        if newer == 0 {
+            return Ok(());
+        }
+        txn.execute_raw(stmt(
+            "DELETE FROM ticket_units WHERE ticket_id = $1",
+            vec![id.into()],
+        ))
+        .await?;
+        for unit in ev.unit_ids.into_iter().filter(|u| !u.is_empty()) {
+            txn.execute_raw(stmt(
+                "INSERT INTO ticket_units (ticket_id, unit_id) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING",
+                vec![id.into(), unit.into()],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+}
 
 /// `dispatch ticket.dispatched` → status `dispatched`, if the ticket is
 /// still `received` (a withdrawn or merged ticket stays so).
@@ -188,7 +237,7 @@ impl Handler for GridEventWhistledHandler {
             }
             Err(crate::api::IntakeError::Field(f)) => Err(HandleError::Reject(format!(
                 "grid event {} cannot become a ticket: {}: {}",
-                e.id, f.field, f.message
+                e.id, f.field, f.message.en
             ))),
             Err(other) => Err(HandleError::Retry(other.to_string())),
         }

@@ -36,6 +36,7 @@ pub const TARGET: &str = "intake";
 pub const CONSUMER_TICKET_DISPATCHED: &str = "intake-ticket-dispatched";
 pub const CONSUMER_GRID_EVENT_WHISTLED: &str = "intake-grid-event-whistled";
 pub const CONSUMER_TICKET_PROGRESSED: &str = "intake-ticket-progressed";
+pub const CONSUMER_TICKET_UNITS: &str = "intake-ticket-units";
 
 /// Largest gRPC message: attachments travel in one message.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -219,6 +220,11 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261202_000010_lookup",
                 sql: include_str!("../migrations/0010_lookup.sql"),
             },
+            jiesu_bus::migrations::bus_stream_marks(),
+            SqlMigration {
+                name: "m20261202_000011_ticket_units",
+                sql: include_str!("../migrations/0011_ticket_units.sql"),
+            },
         ]
     }
 }
@@ -276,6 +282,7 @@ impl Target for Intake {
         )))
         .consumer(CONSUMER_TICKET_DISPATCHED, events::TicketDispatchedHandler)
         .consumer(CONSUMER_TICKET_PROGRESSED, events::TicketProgressedHandler)
+        .consumer(CONSUMER_TICKET_UNITS, events::TicketUnitsHandler)
         .consumer(
             CONSUMER_GRID_EVENT_WHISTLED,
             events::GridEventWhistledHandler { core },

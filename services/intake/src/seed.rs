@@ -41,7 +41,7 @@ pub async fn upsert_categories<C: ConnectionTrait>(
     };
     for (i, c) in cats.iter().enumerate() {
         check_definitions(&c.attributes)
-            .map_err(|e| DbErr::Custom(format!("category {}: {e}", c.code)))?;
+            .map_err(|e| DbErr::Custom(format!("category {}: {}", c.code, e.en)))?;
         let attributes = serde_json::to_value(&c.attributes)
             .map_err(|e| DbErr::Custom(format!("category {}: {e}", c.code)))?;
         conn.execute_raw(Statement::from_sql_and_values(

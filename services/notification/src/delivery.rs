@@ -10,7 +10,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use jiesu_runtime::Readiness;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement};
 use tokio::sync::Notify;
@@ -163,17 +163,21 @@ impl Deliverer {
             .all(&self.db)
             .await?;
         for n in &due {
+            // A row whose lease ran out (a slow batch) may be another
+            // replica's now: leave it, or it could go out twice.
+            let Some(lease) = n.lease_until.filter(|l| *l > Utc::now() + SAFETY) else {
+                continue;
+            };
             let attempt = n.attempts + 1;
             match self.send(n).await {
                 Ok(()) => {
-                    self.db
-                        .execute_raw(Statement::from_sql_and_values(
-                            DbBackend::Postgres,
-                            "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = $3, \
-                             last_error = NULL, lease_until = NULL WHERE id = $1",
-                            [n.id.into(), Utc::now().into(), attempt.into()],
-                        ))
-                        .await?;
+                    self.record(lease, Statement::from_sql_and_values(
+                        DbBackend::Postgres,
+                        "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = $3, \
+                         last_error = NULL, lease_until = NULL WHERE id = $1",
+                        [n.id.into(), Utc::now().into(), attempt.into()],
+                    ))
+                    .await?;
                     metrics::counter!("jiesu_notifications_sent_total", "channel" => n.channel.clone()).increment(1);
                 }
                 Err(e) => {
@@ -186,8 +190,7 @@ impl Deliverer {
                         + chrono::TimeDelta::from_std(domain::retry_delay(attempt))
                             .unwrap_or(chrono::TimeDelta::seconds(60));
                     tracing::warn!(notification_id = %n.id, attempt, error = %e, "notification delivery failed");
-                    self.db
-                        .execute_raw(Statement::from_sql_and_values(
+                    self.record(lease, Statement::from_sql_and_values(
                             DbBackend::Postgres,
                             "UPDATE notifications SET status = $2, attempts = $3, last_error = $4, \
                              next_attempt_at = $5, lease_until = NULL WHERE id = $1",
@@ -205,4 +208,30 @@ impl Deliverer {
         }
         Ok(due.len())
     }
+
+    /// Writes the outcome of a delivery that already happened. While the
+    /// database is unreachable (a restart, a failover) it keeps trying within
+    /// the lease: giving up would send the message a second time once the
+    /// lease ran out.
+    async fn record(&self, lease: DateTime<Utc>, statement: Statement) -> Result<(), DbErr> {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.db.execute_raw(statement.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(e)
+                    if jiesu_db::unreachable(&e)
+                        && Utc::now() + delay + SAFETY < lease =>
+                {
+                    tracing::warn!(error = %e, "database unreachable; recording the delivery again shortly");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
 }
+
+/// Margin kept before a row's lease runs out (`lease_until`, 60 s): no
+/// delivery starts, and no retry of its record is waited for, closer to it.
+const SAFETY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);

@@ -69,6 +69,7 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261122_000001_notification",
                 sql: include_str!("../migrations/0001_notification.sql"),
             },
+            jiesu_bus::migrations::bus_stream_marks(),
         ]
     }
 }

@@ -55,7 +55,7 @@ pub enum HandleError {
 
 /// The database could not be reached at all (as opposed to refusing a query).
 fn unreachable(e: &DbErr) -> bool {
-    matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_))
+    jiesu_db::unreachable(e)
 }
 
 #[async_trait::async_trait]

@@ -20,6 +20,11 @@ use crate::{BusError, H_MSG_ID, H_TENANT, H_TRACEPARENT};
 /// Pause before pulling again after a pull failed (NATS unreachable).
 const PULL_RETRY_DELAY: Duration = Duration::from_millis(1000);
 
+/// How often an idle consumer asks whether its durable still exists: a pull
+/// on a durable that vanished (NATS restarted without its store) just comes
+/// back empty.
+const IDLE_CHECK: Duration = Duration::from_secs(3);
+
 impl<H: Handler> Runner<H> {
     pub(super) async fn setup(&self) -> Result<PullConsumer, BusError> {
         let ctx = <H::Event as Event>::CONTEXT;
@@ -81,6 +86,7 @@ impl<H: Handler> Runner<H> {
         let concurrency = self.bus.cfg.consumer_concurrency;
         let batch_size = self.spec.batch.unwrap_or(concurrency * 2);
         let mut last_housekeeping = tokio::time::Instant::now();
+        let mut last_idle_check = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
             let batch = consumer
                 .batch()
@@ -91,14 +97,18 @@ impl<H: Handler> Runner<H> {
             let pulled_cleanly = match batch {
                 Ok(messages) => {
                     let saw_error = std::sync::atomic::AtomicBool::new(false);
+                    let received = std::sync::atomic::AtomicUsize::new(0);
                     messages
                         .take_until(shutdown.cancelled())
                         .for_each_concurrent(concurrency, |m| {
                             let this = self.clone();
-                            let saw_error = &saw_error;
+                            let (saw_error, received) = (&saw_error, &received);
                             async move {
                                 match m {
-                                    Ok(msg) => this.process(msg).await,
+                                    Ok(msg) => {
+                                        received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                        this.process(msg).await
+                                    }
                                     Err(e) => {
                                         saw_error.store(true, std::sync::atomic::Ordering::Relaxed);
                                         tracing::debug!(consumer = %this.spec.durable, error = %e, "pull batch ended with an error");
@@ -107,7 +117,12 @@ impl<H: Handler> Runner<H> {
                             }
                         })
                         .await;
-                    !saw_error.into_inner()
+                    let idle = received.into_inner() == 0;
+                    let check = idle && last_idle_check.elapsed() >= IDLE_CHECK;
+                    if check {
+                        last_idle_check = tokio::time::Instant::now();
+                    }
+                    !saw_error.into_inner() && !check
                 }
                 Err(e) => {
                     tracing::warn!(consumer = %self.spec.durable, error = %e, "pull failed");
@@ -120,7 +135,8 @@ impl<H: Handler> Runner<H> {
             };
             // The durable may be gone (deleted, or NATS restored without it):
             // set it up again. A new durable redelivers from the start and
-            // the inbox absorbs what was applied already.
+            // the inbox absorbs what was applied already. Asked after a
+            // failed pull, and now and then while idle.
             if !pulled_cleanly && !shutdown.is_cancelled() && consumer.get_info().await.is_err() {
                 tracing::warn!(consumer = %self.spec.durable, "durable consumer missing; setting it up again");
                 ready.set(false);

@@ -1,6 +1,7 @@
 //! The units directory and the responsibility list (责任清单).
 
 use jiesu_auth::{Principal, Role, principal};
+use jiesu_common::{Text, tr};
 use jiesu_proto::{dispatch as pb, status};
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use tonic::{Code, Request, Response, Status};
@@ -35,6 +36,13 @@ fn unit_id_ok(id: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+fn kinds() -> Text {
+    tr!(
+        "必须是 department、street、community 或 utility",
+        "must be department, street, community or utility"
+    )
+}
+
 fn admin(who: &Principal) -> Result<(), DispatchError> {
     Ok(who.require_any(&[Role::TenantAdmin])?)
 }
@@ -53,12 +61,18 @@ pub async fn list_units(
     let kind = match r.kind.trim() {
         "" => None,
         k if KINDS.contains(&k) => Some(k),
-        _ => return Err(field("kind", "must be department, street, community or utility").into()),
+        _ => return Err(field("kind", kinds()).into()),
     };
     let region = match r.region_code.trim() {
         "" => None,
         c if c.bytes().all(|b| b.is_ascii_digit()) && c.len() <= 12 => Some(c),
-        _ => return Err(field("region_code", "must be a division code").into()),
+        _ => {
+            return Err(field(
+                "region_code",
+                tr!("必须是行政区划代码", "must be a division code"),
+            )
+            .into());
+        }
     };
     let rows = directory::units(&e.db, who.tenant.code(), kind, region, r.include_inactive)
         .await
@@ -78,22 +92,44 @@ pub async fn put_unit(
     let r = request.into_inner();
     let id = r.id.trim().to_owned();
     if !unit_id_ok(&id) {
-        return Err(field("id", "must be 1 to 64 lowercase letters, digits, - or _").into());
+        return Err(field(
+            "id",
+            tr!(
+                "必须是 1 到 64 个小写字母、数字、- 或 _",
+                "must be 1 to 64 lowercase letters, digits, - or _"
+            ),
+        )
+        .into());
     }
     let name = r.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 100 {
-        return Err(field("name", "must be 1 to 100 characters").into());
+        return Err(field(
+            "name",
+            tr!("必须是 1 到 100 个字符", "must be 1 to 100 characters"),
+        )
+        .into());
     }
     let kind = r.kind.trim().to_owned();
     if !KINDS.contains(&kind.as_str()) {
-        return Err(field("kind", "must be department, street, community or utility").into());
+        return Err(field("kind", kinds()).into());
     }
     let region = r.region_code.trim().to_owned();
     if !(region.len() >= 6 && region.len() <= 12 && region.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(field("region_code", "must be a division code of 6 to 12 digits").into());
+        return Err(field(
+            "region_code",
+            tr!(
+                "必须是 6 到 12 位的行政区划代码",
+                "must be a division code of 6 to 12 digits"
+            ),
+        )
+        .into());
     }
     if !region.starts_with(&tenant) {
-        return Err(field("region_code", "must lie inside the tenant's region").into());
+        return Err(field(
+            "region_code",
+            tr!("必须在本辖区范围内", "must lie inside the tenant's region"),
+        )
+        .into());
     }
     let phone = r.duty_phone.trim().to_owned();
     if phone.len() > 30
@@ -101,18 +137,38 @@ pub async fn put_unit(
             .bytes()
             .all(|b| b.is_ascii_digit() || b == b'-' || b == b' ')
     {
-        return Err(field("duty_phone", "must be an office number of digits and -").into());
+        return Err(field(
+            "duty_phone",
+            tr!(
+                "必须是由数字和 - 组成的办公电话",
+                "must be an office number of digits and -"
+            ),
+        )
+        .into());
     }
     if r.members.len() > 500
         || r.members
             .iter()
             .any(|m| m.trim().is_empty() || m.len() > 128)
     {
-        return Err(field("members", "at most 500 account ids of 1 to 128 characters").into());
+        return Err(field(
+            "members",
+            tr!(
+                "最多 500 个账号，每个 1 到 128 个字符",
+                "at most 500 account ids of 1 to 128 characters"
+            ),
+        )
+        .into());
     }
     let parent = match r.parent_id.trim() {
         "" => None,
-        p if p == id => return Err(field("parent_id", "a unit cannot be its own parent").into()),
+        p if p == id => {
+            return Err(field(
+                "parent_id",
+                tr!("单位不能是自己的上级", "a unit cannot be its own parent"),
+            )
+            .into());
+        }
         p => Some(p.to_owned()),
     };
     let txn = e.db.begin().await.map_err(DispatchError::from)?;
@@ -125,12 +181,24 @@ pub async fn put_unit(
                 .await
                 .map_err(DispatchError::from)?
             else {
-                return Err(
-                    field("parent_id", format!("`{cur}` is not a unit of the tenant")).into(),
-                );
+                return Err(field(
+                    "parent_id",
+                    tr!(
+                        "`{cur}` 不是本辖区的单位",
+                        "`{cur}` is not a unit of the tenant"
+                    ),
+                )
+                .into());
             };
             if u.id == id || hops > 20 {
-                return Err(field("parent_id", "would make a cycle in the hierarchy").into());
+                return Err(field(
+                    "parent_id",
+                    tr!(
+                        "会使单位层级出现循环",
+                        "would make a cycle in the hierarchy"
+                    ),
+                )
+                .into());
             }
             at = u.parent_id;
             hops += 1;
@@ -144,7 +212,8 @@ pub async fn put_unit(
             return Err(status::coded(
                 Code::FailedPrecondition,
                 "unit_in_use",
-                format!(
+                tr!(
+                    "责任清单中现有 {n} 条记录指向该单位，请先修改这些记录",
                     "{n} current entries of the responsibility list name this unit; change them first"
                 ),
                 None,
@@ -200,21 +269,24 @@ pub async fn import(
     admin(&who)?;
     let tenant = who.tenant.code().to_owned();
     let text = &request.get_ref().csv;
-    let refuse = |errors: Vec<String>| -> Status {
-        let shown: Vec<&str> = errors.iter().take(20).map(String::as_str).collect();
-        let more = errors.len().saturating_sub(shown.len());
+    let refuse = |errors: Vec<Text>| -> Status {
+        let shown = Text::join(errors.iter().take(20));
+        let more = errors.len().saturating_sub(20);
         let tail = if more > 0 {
-            format!(" (and {more} more)")
+            tr!("（另有 {more} 处）", " (and {more} more)")
         } else {
-            String::new()
+            Text::default()
         };
-        status::invalid_field("csv", format!("{}{tail}", shown.join("; ")))
+        status::invalid_field("csv", shown.then(&tail))
     };
     let req = request.get_ref();
     if req.known_categories.is_empty() {
         return Err(field(
             "known_categories",
-            "is required: the codes of the tenant's category tree",
+            tr!(
+                "必填：本辖区分类树的全部编码",
+                "is required: the codes of the tenant's category tree"
+            ),
         )
         .into());
     }
@@ -226,7 +298,7 @@ pub async fn import(
         &req.known_categories,
     ));
     if lines.len() > 20_000 {
-        return Err(field("csv", "at most 20000 entries").into());
+        return Err(field("csv", tr!("最多 20000 条", "at most 20000 entries")).into());
     }
     let txn = e.db.begin().await.map_err(DispatchError::from)?;
     // Every unit named must be an active unit of the tenant.
@@ -239,14 +311,18 @@ pub async fn import(
     for (line, entry) in &lines {
         for u in std::iter::once(&entry.lead).chain(&entry.co) {
             if !known.contains(u) {
-                errors.push(format!(
-                    "line {line}: `{u}` is not an active unit of the tenant"
+                errors.push(responsibility::at_line(
+                    *line,
+                    &tr!(
+                        "`{u}` 不是本辖区在用的单位",
+                        "`{u}` is not an active unit of the tenant"
+                    ),
                 ));
             }
         }
     }
     if !errors.is_empty() {
-        errors.sort_by_key(|e| line_of(e));
+        errors.sort_by_key(|e| line_of(&e.en));
         return Err(refuse(errors));
     }
     let list: Vec<responsibility::Entry> = lines.into_iter().map(|(_, e)| e).collect();
@@ -287,7 +363,7 @@ pub async fn gaps(
     let tenant = who.tenant.code().to_owned();
     let categories = &request.get_ref().categories;
     if categories.len() > 5000 {
-        return Err(field("categories", "at most 5000").into());
+        return Err(field("categories", tr!("最多 5000 个", "at most 5000")).into());
     }
     let streets = directory::units(&e.db, &tenant, Some("street"), None, false)
         .await

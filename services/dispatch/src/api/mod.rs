@@ -10,6 +10,7 @@ mod views;
 mod work_orders;
 
 use jiesu_auth::{AuthError, Principal, Role};
+use jiesu_common::{Text, tr};
 use jiesu_proto::{
     dispatch::{
         self as pb, ActRequest, GetWorkOrderByTicketRequest, GetWorkOrderRequest,
@@ -30,11 +31,8 @@ use crate::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
-    #[error("{field}: {message}")]
-    Field {
-        field: &'static str,
-        message: String,
-    },
+    #[error("{field}: {}", message.en)]
+    Field { field: &'static str, message: Text },
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error("work order not found")]
@@ -45,7 +43,7 @@ pub enum DispatchError {
     Db(#[from] DbErr),
 }
 
-pub(crate) fn field(field: &'static str, message: impl Into<String>) -> DispatchError {
+pub(crate) fn field(field: &'static str, message: impl Into<Text>) -> DispatchError {
     DispatchError::Field {
         field,
         message: message.into(),
@@ -70,9 +68,9 @@ impl From<DispatchError> for Status {
         match e {
             DispatchError::Field { field, message } => status::invalid_field(field, message),
             DispatchError::Auth(a) => a.into(),
-            DispatchError::NotFound => status::not_found("work order"),
+            DispatchError::NotFound => status::not_found(tr!("工单", "work order")),
             DispatchError::Refused(r) => {
-                let msg = r.to_string();
+                let msg = r.text();
                 match r {
                     Refusal::WrongRole(_) => {
                         status::coded(Code::PermissionDenied, "wrong_role", msg, None)
@@ -88,6 +86,10 @@ impl From<DispatchError> for Status {
                     }
                     Refusal::Field { field, .. } => status::invalid_field(field, msg),
                 }
+            }
+            DispatchError::Db(e) if jiesu_db::unreachable(&e) => {
+                tracing::warn!(error = %e, "dispatch database unreachable");
+                status::database_unavailable()
             }
             DispatchError::Db(e) => {
                 tracing::error!(error = %e, "dispatch database error");
@@ -127,6 +129,28 @@ pub(crate) fn staff(who: &Principal) -> Result<(), DispatchError> {
         Role::PlatformAdmin,
     ])?)
 }
+
+/// Staff who read work orders inside their scope (a unit's handler: its
+/// unit's): those who take calls, route, handle, whistle, oversee or
+/// administer. Mediators and platform operators handle no orders
+/// (docs/access-roles.csv).
+pub(crate) const ORDER_READERS: &[Role] = &[
+    Role::Agent,
+    Role::Dispatcher,
+    Role::Handler,
+    Role::GridWorker,
+    Role::Supervisor,
+    Role::TenantAdmin,
+];
+
+/// Who may act on a work order at all; each action then asks for its own
+/// role (`domain::workflow`).
+pub(crate) const ORDER_ACTORS: &[Role] = &[
+    Role::Dispatcher,
+    Role::Handler,
+    Role::GridWorker,
+    Role::Supervisor,
+];
 
 #[tonic::async_trait]
 impl DispatchService for DispatchApi {

@@ -2,6 +2,7 @@
 
 use chrono::{Datelike, NaiveDate};
 use jiesu_auth::{Role, principal};
+use jiesu_common::tr;
 use jiesu_proto::dispatch as pb;
 use sea_orm::{ConnectionTrait, TransactionTrait};
 use tonic::{Request, Response, Status};
@@ -68,7 +69,7 @@ fn limit_field(raw: &str, name: &'static str) -> Result<Limit, DispatchError> {
 
 fn at_most(v: u32, max: u32, name: &'static str) -> Result<i32, DispatchError> {
     if v > max {
-        return Err(field(name, format!("at most {max}")));
+        return Err(field(name, tr!("最多 {max}", "at most {max}")));
     }
     Ok(i32::try_from(v).unwrap_or(i32::MAX))
 }
@@ -82,7 +83,7 @@ pub async fn put_policy(
         .map_err(DispatchError::from)?;
     let p = request.into_inner();
     if p.rules.len() > 500 {
-        return Err(field("rules", "at most 500 rules").into());
+        return Err(field("rules", tr!("最多 500 条规则", "at most 500 rules")).into());
     }
     let mut rules = Vec::with_capacity(p.rules.len());
     for r in &p.rules {
@@ -96,12 +97,16 @@ pub async fn put_policy(
     }
     Policy::new(rules.clone()).map_err(|m| field("rules", m))?;
     if !(0.5..=0.95).contains(&p.reminder_at) {
-        return Err(field("reminder_at", "must be between 0.5 and 0.95").into());
+        return Err(field(
+            "reminder_at",
+            tr!("必须在 0.5 到 0.95 之间", "must be between 0.5 and 0.95"),
+        )
+        .into());
     }
     let supervise = limit_field(&p.supervise_after, "supervise_after")?;
     let report = limit_field(&p.report_in_within, "report_in_within")?;
     if p.max_extension_days == 0 {
-        return Err(field("max_extension_days", "at least 1").into());
+        return Err(field("max_extension_days", tr!("至少为 1", "at least 1")).into());
     }
     let values = vec![
         who.tenant.code().into(),
@@ -208,7 +213,13 @@ pub async fn get_calendar(
     let year = match request.get_ref().year {
         0 => e.clock.now().with_timezone(&china()).year(),
         y if (2000..=2100).contains(&y) => y,
-        _ => return Err(field("year", "must be 2000 to 2100").into()),
+        _ => {
+            return Err(field(
+                "year",
+                tr!("必须在 2000 到 2100 之间", "must be 2000 to 2100"),
+            )
+            .into());
+        }
     };
     Ok(Response::new(
         calendar_view(&e.db, who.tenant.code(), year).await?,
@@ -224,25 +235,49 @@ pub async fn set_calendar(
         .map_err(DispatchError::from)?;
     let r = request.into_inner();
     if r.days.is_empty() && r.shifts.is_empty() {
-        return Err(field("days", "give days to change or working hours").into());
+        return Err(field(
+            "days",
+            tr!(
+                "请给出要修改的日期或工作时段",
+                "give days to change or working hours"
+            ),
+        )
+        .into());
     }
     if r.days.len() > 400 {
-        return Err(field("days", "at most 400 days at once").into());
+        return Err(field("days", tr!("一次最多 400 天", "at most 400 days at once")).into());
     }
     let mut days = Vec::with_capacity(r.days.len());
     for d in &r.days {
         let date = NaiveDate::parse_from_str(d.date.trim(), "%Y-%m-%d").map_err(|_| {
             field(
                 "days.date",
-                format!("`{}` is not a date YYYY-MM-DD", d.date),
+                tr!(
+                    "`{}` 不是 YYYY-MM-DD 格式的日期",
+                    "`{}` is not a date YYYY-MM-DD",
+                    d.date
+                ),
             )
         })?;
         let kind = match d.kind.trim() {
             k @ ("holiday" | "workday" | "default") => k.to_owned(),
-            _ => return Err(field("days.kind", "must be holiday, workday or default").into()),
+            _ => {
+                return Err(field(
+                    "days.kind",
+                    tr!(
+                        "必须是 holiday、workday 或 default",
+                        "must be holiday, workday or default"
+                    ),
+                )
+                .into());
+            }
         };
         if d.note.chars().count() > 100 {
-            return Err(field("days.note", "at most 100 characters").into());
+            return Err(field(
+                "days.note",
+                tr!("最多 100 个字符", "at most 100 characters"),
+            )
+            .into());
         }
         days.push((date, kind, d.note.trim().to_owned()));
     }
@@ -260,7 +295,7 @@ pub async fn set_calendar(
     } else {
         shifts.clone()
     };
-    Calendar::new([], [], check_shifts).map_err(|m| field("shifts", m.to_string()))?;
+    Calendar::new([], [], check_shifts).map_err(|m| field("shifts", m.text()))?;
     let txn = e.db.begin().await.map_err(DispatchError::from)?;
     let save = async {
         for (date, kind, note) in &days {

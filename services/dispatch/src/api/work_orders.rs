@@ -2,6 +2,7 @@
 //! and translate an `ActRequest` into the engine's action.
 
 use jiesu_auth::{Principal, Role, principal};
+use jiesu_common::tr;
 use jiesu_proto::dispatch::{
     self as pb, ActRequest, GetWorkOrderByTicketRequest, GetWorkOrderRequest,
     ListWorkOrdersRequest, ListWorkOrdersResponse, WorkOrder, act_request,
@@ -9,7 +10,7 @@ use jiesu_proto::dispatch::{
 use tonic::{Request, Response, Status};
 
 use super::{
-    DispatchApi, DispatchError, directory, field, parse_id, staff,
+    DispatchApi, DispatchError, ORDER_ACTORS, ORDER_READERS, directory, field, parse_id,
     views::{for_citizen, view, with_suggestions},
 };
 use crate::{
@@ -25,10 +26,16 @@ fn dispatch_of(
     let d = d.unwrap_or_default();
     let lead = d.lead_unit_id.trim().to_owned();
     if lead.is_empty() {
-        return Err(field(name, "the lead unit is required"));
+        return Err(field(
+            name,
+            tr!("必须指定主办单位", "the lead unit is required"),
+        ));
     }
     if d.co_unit_ids.len() > 10 {
-        return Err(field("co_unit_ids", "at most 10 co-handling units"));
+        return Err(field(
+            "co_unit_ids",
+            tr!("最多 10 个协办单位", "at most 10 co-handling units"),
+        ));
     }
     Ok((
         lead,
@@ -39,7 +46,15 @@ fn dispatch_of(
 /// The domain action of a request, or the field that is wrong.
 fn action_of(a: Option<act_request::Action>) -> Result<Action, DispatchError> {
     use act_request::Action as A;
-    let a = a.ok_or_else(|| field("action", "say which action (sign, resolve, return, ...)"))?;
+    let a = a.ok_or_else(|| {
+        field(
+            "action",
+            tr!(
+                "请指明操作（sign、resolve、return……）",
+                "say which action (sign, resolve, return, ...)"
+            ),
+        )
+    })?;
     Ok(match a {
         A::Dispatch(d) => {
             let (lead, co) = dispatch_of(Some(d), "dispatch.lead_unit_id")?;
@@ -69,11 +84,14 @@ fn action_of(a: Option<act_request::Action>) -> Result<Action, DispatchError> {
         A::SubmitPart(_) => Action::SubmitPart,
         A::Whistle(w) => {
             if w.unit_ids.len() > 20 {
-                return Err(field("whistle.unit_ids", "at most 20 units"));
+                return Err(field(
+                    "whistle.unit_ids",
+                    tr!("最多 20 个单位", "at most 20 units"),
+                ));
             }
             Action::Whistle {
                 level: u8::try_from(w.level)
-                    .map_err(|_| field("whistle.level", "must be 2 to 4"))?,
+                    .map_err(|_| field("whistle.level", tr!("必须是 2 到 4", "must be 2 to 4")))?,
                 units: w.unit_ids.iter().map(|u| u.trim().to_owned()).collect(),
             }
         }
@@ -87,9 +105,10 @@ fn action_of(a: Option<act_request::Action>) -> Result<Action, DispatchError> {
 /// members without this account).
 async fn acts_for_its_unit(api: &DispatchApi, who: &Principal) -> Result<(), DispatchError> {
     if who.has_role(Role::Handler) && !directory::may_act_for_unit(&api.db, who).await? {
-        return Err(DispatchError::Refused(Refusal::WrongUnit(
-            "this account may not act for the unit its token names",
-        )));
+        return Err(DispatchError::Refused(Refusal::WrongUnit(tr!(
+            "该账号不能代表令牌中指定的单位办理",
+            "this account may not act for the unit its token names"
+        ))));
     }
     Ok(())
 }
@@ -99,7 +118,11 @@ pub async fn get_by_ticket(
     request: Request<GetWorkOrderByTicketRequest>,
 ) -> Result<Response<WorkOrder>, Status> {
     let who = principal(&request)?;
-    who.require_any(&Role::ALL).map_err(DispatchError::from)?;
+    // The citizen reads their own through the citizen view.
+    if !who.is_citizen_only() {
+        who.require_any(ORDER_READERS)
+            .map_err(DispatchError::from)?;
+    }
     acts_for_its_unit(api, &who).await?;
     let ticket_id = parse_id(&request.get_ref().ticket_id, "ticket_id")?;
     let order = store::find_visible_by_ticket(&api.db, &who, ticket_id)
@@ -119,7 +142,8 @@ pub async fn get(
     request: Request<GetWorkOrderRequest>,
 ) -> Result<Response<WorkOrder>, Status> {
     let who = principal(&request)?;
-    staff(&who)?;
+    who.require_any(ORDER_READERS)
+        .map_err(DispatchError::from)?;
     acts_for_its_unit(api, &who).await?;
     let id = parse_id(&request.get_ref().id, "id")?;
     let order = store::find_visible(&api.db, &who, id)
@@ -135,6 +159,11 @@ pub async fn act(
 ) -> Result<Response<WorkOrder>, Status> {
     let who = principal(&request)?;
     let r = request.into_inner();
+    // Refused by role before anything is looked up: a caller who may act
+    // on no order learns nothing about which exist.
+    if !ORDER_ACTORS.iter().any(|role| who.has_role(*role)) {
+        return Err(DispatchError::Refused(Refusal::WrongRole(ORDER_ACTORS)).into());
+    }
     let id = parse_id(&r.work_order_id, "work_order_id")?;
     acts_for_its_unit(api, &who).await?;
     let reply = match &r.action {
@@ -160,17 +189,28 @@ pub async fn list(
     request: Request<ListWorkOrdersRequest>,
 ) -> Result<Response<ListWorkOrdersResponse>, Status> {
     let who = principal(&request)?;
-    staff(&who)?;
+    who.require_any(ORDER_READERS)
+        .map_err(DispatchError::from)?;
     acts_for_its_unit(api, &who).await?;
     let r = request.get_ref();
     let queue = Queue::parse(r.queue.trim()).ok_or_else(|| {
         field(
             "queue",
-            "must be one of mine, triage, overdue, due_soon, leadership, all",
+            tr!(
+                "必须是以下之一：mine、triage、overdue、due_soon、leadership、all",
+                "must be one of mine, triage, overdue, due_soon, leadership, all"
+            ),
         )
     })?;
     if queue == Queue::Mine && who.unit.is_none() {
-        return Err(field("queue", "`mine` needs a token that names a unit").into());
+        return Err(field(
+            "queue",
+            tr!(
+                "`mine` 需要令牌中指定单位",
+                "`mine` needs a token that names a unit"
+            ),
+        )
+        .into());
     }
     if who.has_role(Role::Handler)
         && !who.has_role(Role::Dispatcher)
@@ -186,21 +226,29 @@ pub async fn list(
     let status = match r.status.trim() {
         "" => None,
         s if crate::domain::workflow::Status::parse(s).is_some() => Some(s.to_owned()),
-        _ => return Err(field("status", "is not a work-order status").into()),
+        _ => {
+            return Err(field("status", tr!("不是工单状态", "is not a work-order status")).into());
+        }
     };
     if r.level > 4 {
-        return Err(field("level", "must be 1 to 4").into());
+        return Err(field("level", tr!("必须是 1 到 4", "must be 1 to 4")).into());
     }
     let limit = match r.page_size {
         0 => 50,
         n if n <= 200 => u64::from(n),
-        _ => return Err(field("page_size", "at most 200").into()),
+        _ => return Err(field("page_size", tr!("最多 200", "at most 200")).into()),
     };
     let offset: u64 = match r.page_token.trim() {
         "" => 0,
-        t => t
-            .parse()
-            .map_err(|_| field("page_token", "is not a token from an earlier page"))?,
+        t => t.parse().map_err(|_| {
+            field(
+                "page_token",
+                tr!(
+                    "不是之前某一页给出的翻页令牌",
+                    "is not a token from an earlier page"
+                ),
+            )
+        })?,
     };
     let f = ListFilter {
         queue,

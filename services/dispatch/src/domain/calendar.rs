@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
+use jiesu_common::{Text, tr};
 
 pub use jiesu_common::time::china;
 
@@ -19,13 +20,21 @@ pub struct Shift {
 
 impl Shift {
     /// Parses `09:00-12:00`.
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        let bad = || format!("`{raw}` is not working hours such as 09:00-12:00");
+    pub fn parse(raw: &str) -> Result<Self, Text> {
+        let bad = || {
+            tr!(
+                "`{raw}` 不是 09:00-12:00 这样的工作时段",
+                "`{raw}` is not working hours such as 09:00-12:00"
+            )
+        };
         let (a, b) = raw.trim().split_once('-').ok_or_else(bad)?;
         let t = |x: &str| NaiveTime::parse_from_str(x.trim(), "%H:%M").map_err(|_| bad());
         let (start, end) = (t(a)?, t(b)?);
         if start >= end {
-            return Err(format!("`{raw}` ends before it starts"));
+            return Err(tr!(
+                "`{raw}` 的结束时间早于开始时间",
+                "`{raw}` ends before it starts"
+            ));
         }
         Ok(Self { start, end })
     }
@@ -50,6 +59,22 @@ pub enum CalendarError {
     BadHours,
     #[error("{0} is both a holiday and a make-up workday")]
     Both(NaiveDate),
+}
+
+impl CalendarError {
+    /// What the tenant admin reads.
+    pub fn text(&self) -> Text {
+        match self {
+            Self::BadHours => tr!(
+                "工作时段不能为空，每段的开始须早于结束，且按顺序排列、互不重叠",
+                "working hours must be non-empty, each start before its end, in order and not overlapping"
+            ),
+            Self::Both(d) => tr!(
+                "{d} 不能既是节假日又是调休工作日",
+                "{d} is both a holiday and a make-up workday"
+            ),
+        }
+    }
 }
 
 /// A tenant's working calendar.

@@ -4,6 +4,7 @@
 //! a ticket, and listing gaps (a category with no unit in a region).
 
 use chrono::NaiveDate;
+use jiesu_common::{Text, tr};
 
 /// One entry. `category` is a code or a group prefix; `region` a division
 /// code prefix (the tenant's code covers the whole tenant).
@@ -59,7 +60,7 @@ fn date(raw: &str) -> Option<NaiveDate> {
 
 /// Parses the CSV (with its header). Every problem is reported as
 /// `line N: column: what`, not only the first. `tenant` bounds the regions.
-pub fn parse_csv(text: &str, tenant: &str) -> Result<Vec<Entry>, Vec<String>> {
+pub fn parse_csv(text: &str, tenant: &str) -> Result<Vec<Entry>, Vec<Text>> {
     let (entries, errors) = read_csv(text, tenant);
     if errors.is_empty() {
         Ok(entries.into_iter().map(|(_, e)| e).collect())
@@ -71,7 +72,7 @@ pub fn parse_csv(text: &str, tenant: &str) -> Result<Vec<Entry>, Vec<String>> {
 /// The entries that could be read (with their line numbers) and every
 /// problem of the file, so that checks against the directory can name their
 /// problems in the same answer.
-pub fn read_csv(text: &str, tenant: &str) -> (Vec<(usize, Entry)>, Vec<String>) {
+pub fn read_csv(text: &str, tenant: &str) -> (Vec<(usize, Entry)>, Vec<Text>) {
     let mut rd = csv::ReaderBuilder::new()
         .has_headers(true)
         .trim(csv::Trim::All)
@@ -81,14 +82,14 @@ pub fn read_csv(text: &str, tenant: &str) -> (Vec<(usize, Entry)>, Vec<String>) 
     match rd.headers() {
         Ok(h) if h.iter().eq(HEADER.iter().copied()) => {}
         Ok(h) => {
-            let h = format!(
-                "line 1: the header must be `{}`, not `{}`",
-                HEADER.join(","),
-                h.iter().collect::<Vec<_>>().join(",")
+            let (want, got) = (HEADER.join(","), h.iter().collect::<Vec<_>>().join(","));
+            let h = tr!(
+                "第 1 行：表头必须是 `{want}`，而不是 `{got}`",
+                "line 1: the header must be `{want}`, not `{got}`"
             );
             return (Vec::new(), vec![h]);
         }
-        Err(e) => return (Vec::new(), vec![format!("line 1: {e}")]),
+        Err(e) => return (Vec::new(), vec![at_line(1, &csv_reason(&e))]),
     }
     let mut out = Vec::new();
     for (i, rec) in rd.records().enumerate() {
@@ -96,24 +97,39 @@ pub fn read_csv(text: &str, tenant: &str) -> (Vec<(usize, Entry)>, Vec<String>) 
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                errors.push(format!("line {line}: {e}"));
+                errors.push(at_line(line, &csv_reason(&e)));
                 continue;
             }
         };
         let col = |n: usize| rec.get(n).unwrap_or("").to_owned();
-        let mut bad = |c: &str, m: &str| errors.push(format!("line {line}: {c}: {m}"));
+        let mut bad = |c: &str, m: Text| errors.push(at_line(line, &Text::about(c, &m)));
         let (category, region, lead) = (col(0), col(1), col(2));
         if !code_ok(&category, 32) {
-            bad("category", "must be a category code or group prefix");
+            bad(
+                "category",
+                tr!(
+                    "必须是分类编码或分类组前缀",
+                    "must be a category code or group prefix"
+                ),
+            );
         }
         if !(region.len() >= 6 && region.len() <= 12 && region.bytes().all(|b| b.is_ascii_digit()))
         {
-            bad("region_code", "must be a division code of 6 to 12 digits");
+            bad(
+                "region_code",
+                tr!(
+                    "必须是 6 到 12 位的行政区划代码",
+                    "must be a division code of 6 to 12 digits"
+                ),
+            );
         } else if !region.starts_with(tenant) {
-            bad("region_code", "must lie inside the tenant's region");
+            bad(
+                "region_code",
+                tr!("必须在本辖区范围内", "must lie inside the tenant's region"),
+            );
         }
         if !code_ok(&lead, 64) {
-            bad("lead_unit_id", "must be a unit id");
+            bad("lead_unit_id", tr!("必须是单位编号", "must be a unit id"));
         }
         let co: Vec<String> = col(3)
             .split(';')
@@ -124,19 +140,31 @@ pub fn read_csv(text: &str, tenant: &str) -> (Vec<(usize, Entry)>, Vec<String>) 
         if co.iter().any(|c| !code_ok(c, 64) || *c == lead) {
             bad(
                 "co_unit_ids",
-                "must be unit ids separated by `;`, other than the lead",
+                tr!(
+                    "必须是以 `;` 分隔的单位编号，且不能是主办单位",
+                    "must be unit ids separated by `;`, other than the lead"
+                ),
             );
         }
         let valid_from = date(&col(4));
         if valid_from.is_none() {
-            bad("valid_from", "must be a date YYYY-MM-DD");
+            bad(
+                "valid_from",
+                tr!("必须是 YYYY-MM-DD 格式的日期", "must be a date YYYY-MM-DD"),
+            );
         }
         let valid_to = match col(5).as_str() {
             "" => None,
             raw => {
                 let d = date(raw);
                 if d.is_none() {
-                    bad("valid_to", "must be a date YYYY-MM-DD or empty");
+                    bad(
+                        "valid_to",
+                        tr!(
+                            "必须是 YYYY-MM-DD 格式的日期或留空",
+                            "must be a date YYYY-MM-DD or empty"
+                        ),
+                    );
                 }
                 d
             }
@@ -144,11 +172,11 @@ pub fn read_csv(text: &str, tenant: &str) -> (Vec<(usize, Entry)>, Vec<String>) 
         if let (Some(f), Some(t)) = (valid_from, valid_to)
             && t < f
         {
-            bad("valid_to", "is before valid_from");
+            bad("valid_to", tr!("早于 valid_from", "is before valid_from"));
         }
         let note = col(6);
         if note.chars().count() > 200 {
-            bad("note", "at most 200 characters");
+            bad("note", tr!("最多 200 个字符", "at most 200 characters"));
         }
         if let Some(valid_from) = valid_from {
             out.push((
@@ -171,29 +199,51 @@ pub fn read_csv(text: &str, tenant: &str) -> (Vec<(usize, Entry)>, Vec<String>) 
 
 /// Entries naming a category the tenant does not have (`known` holds every
 /// code of its tree, groups included).
-pub fn unknown_categories(entries: &[(usize, Entry)], known: &[String]) -> Vec<String> {
+pub fn unknown_categories(entries: &[(usize, Entry)], known: &[String]) -> Vec<Text> {
     entries
         .iter()
         .filter(|(_, e)| !known.contains(&e.category))
         .map(|(line, e)| {
-            format!(
-                "line {line}: category: `{}` is not a category of the tenant",
-                e.category
+            let c = &e.category;
+            at_line(
+                *line,
+                &tr!(
+                    "category：`{c}` 不是本辖区的分类",
+                    "category: `{c}` is not a category of the tenant"
+                ),
             )
         })
         .collect()
 }
 
+/// `第 N 行：…` / `line N: …`.
+pub fn at_line(line: usize, what: &Text) -> Text {
+    tr!("第 {line} 行：", "line {line}: ").then(what)
+}
+
+/// What the csv reader could not read: its own words in English.
+fn csv_reason(e: &csv::Error) -> Text {
+    let zh = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("有 {len} 列，与表头的 {expected_len} 列不符"),
+        csv::ErrorKind::Utf8 { .. } => "不是有效的 UTF-8".to_owned(),
+        _ => "无法读取".to_owned(),
+    };
+    Text::new(zh, e.to_string())
+}
+
 /// Two entries for the same category and region whose validity overlaps:
 /// a ticket would have two lead units.
-pub fn conflicts(entries: &[(usize, Entry)]) -> Vec<String> {
+pub fn conflicts(entries: &[(usize, Entry)]) -> Vec<Text> {
     let mut out = Vec::new();
     for (i, (la, a)) in entries.iter().enumerate() {
         for (lb, b) in &entries[i + 1..] {
             if a.category == b.category && a.region == b.region && a.overlaps(b) {
-                out.push(format!(
-                    "lines {la} and {lb}: both make a lead unit for {} in {} on overlapping days",
-                    a.category, a.region
+                let (c, r) = (&a.category, &a.region);
+                out.push(tr!(
+                    "第 {la} 行和第 {lb} 行：在重叠的日期内都为 {c} 在 {r} 指定了主办单位",
+                    "lines {la} and {lb}: both make a lead unit for {c} in {r} on overlapping days"
                 ));
             }
         }
@@ -272,7 +322,7 @@ mod tests {
     }
 
     #[test]
-    fn the_most_specific_valid_entry_routes_a_ticket() -> Result<(), Vec<String>> {
+    fn the_most_specific_valid_entry_routes_a_ticket() -> Result<(), Vec<Text>> {
         let list = parse_csv(CSV, "370202")?;
         let on = day(2026, 6, 1);
         let lead = |c: &str, r: &str, d| pick(&list, c, r, d).map(|e| e.lead.as_str());
@@ -297,7 +347,7 @@ mod tests {
     }
 
     #[test]
-    fn gaps_list_each_category_a_region_has_no_unit_for() -> Result<(), Vec<String>> {
+    fn gaps_list_each_category_a_region_has_no_unit_for() -> Result<(), Vec<Text>> {
         let list = parse_csv(CSV, "370202")?;
         let cats = ["SH01", "CG02", "SC01"].map(String::from);
         let regions = ["370202006", "370202010"].map(String::from);
@@ -321,18 +371,26 @@ mod tests {
             CG02,370202,sn-bdx,sn-bdx,2025-13-01,,\n";
         let errors = parse_csv(csv, "370202").err().unwrap_or_default();
         assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(errors[0].starts_with("line 4: region_code"), "{errors:?}");
-        assert!(errors[1].starts_with("line 5: co_unit_ids"));
-        assert!(errors[2].starts_with("line 5: valid_from"));
-        assert!(errors[3].starts_with("lines 2 and 3"));
+        assert!(
+            errors[0].en.starts_with("line 4: region_code"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[0].zh.starts_with("第 4 行：region_code："),
+            "{errors:?}"
+        );
+        assert!(errors[1].en.starts_with("line 5: co_unit_ids"));
+        assert!(errors[2].en.starts_with("line 5: valid_from"));
+        assert!(errors[3].en.starts_with("lines 2 and 3"));
+        assert!(errors[3].zh.starts_with("第 2 行和第 3 行"));
         let header = parse_csv("a,b\n", "370202").err().unwrap_or_default();
-        assert!(header[0].contains("header"));
+        assert!(header[0].en.contains("header") && header[0].zh.contains("表头"));
     }
 
     #[test]
     fn the_export_reads_back_as_the_same_list() -> Result<(), String> {
-        let list = parse_csv(CSV, "370202").map_err(|e| e.join("; "))?;
-        let again = parse_csv(&to_csv(&list)?, "370202").map_err(|e| e.join("; "))?;
+        let list = parse_csv(CSV, "370202").map_err(|e| Text::join(&e).en)?;
+        let again = parse_csv(&to_csv(&list)?, "370202").map_err(|e| Text::join(&e).en)?;
         assert_eq!(list, again);
         Ok(())
     }

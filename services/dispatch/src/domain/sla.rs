@@ -5,6 +5,7 @@
 //! the tenant's [`Calendar`].
 
 use chrono::{DateTime, Duration, Utc};
+use jiesu_common::{Text, tr};
 
 use super::calendar::Calendar;
 
@@ -19,20 +20,27 @@ pub enum Limit {
 
 impl Limit {
     /// Parses `4h` or `5d` (how tenant admins write limits).
-    pub fn parse(raw: &str) -> Result<Self, String> {
+    pub fn parse(raw: &str) -> Result<Self, Text> {
         let t = raw.trim();
         let last = t.char_indices().last().map_or(0, |(i, _)| i);
         let (n, unit) = t.split_at(last);
-        let n: u32 = n
-            .parse()
-            .map_err(|_| format!("`{raw}` is not a limit such as 4h or 5d"))?;
+        let n: u32 = n.parse().map_err(|_| {
+            tr!(
+                "`{raw}` 不是 4h 或 5d 这样的时限",
+                "`{raw}` is not a limit such as 4h or 5d"
+            )
+        })?;
         if n == 0 || n > 365 {
-            return Err(format!("`{raw}` must be between 1 and 365"));
+            return Err(tr!(
+                "`{raw}` 必须在 1 到 365 之间",
+                "`{raw}` must be between 1 and 365"
+            ));
         }
         match unit {
             "h" => Ok(Self::Hours(n)),
             "d" => Ok(Self::Days(n)),
-            _ => Err(format!(
+            _ => Err(tr!(
+                "`{raw}` 必须以 h（工作小时）或 d（工作日）结尾",
                 "`{raw}` must end in h (working hours) or d (working days)"
             )),
         }
@@ -114,29 +122,28 @@ pub fn default_rules() -> Vec<Rule> {
 
 impl Policy {
     /// Refuses two rules for the same category and urgency, naming them.
-    pub fn new(rules: Vec<Rule>) -> Result<Self, String> {
+    pub fn new(rules: Vec<Rule>) -> Result<Self, Text> {
         for (i, a) in rules.iter().enumerate() {
-            if !matches!(a.urgency.as_str(), "normal" | "urgent") {
-                return Err(format!(
-                    "rule {}: urgency must be normal or urgent, not `{}`",
-                    i + 1,
-                    a.urgency
+            let (n, urgency) = (i + 1, &a.urgency);
+            if !matches!(urgency.as_str(), "normal" | "urgent") {
+                return Err(tr!(
+                    "第 {n} 条规则：urgency 必须是 normal 或 urgent，而不是 `{urgency}`",
+                    "rule {n}: urgency must be normal or urgent, not `{urgency}`"
                 ));
             }
             if let Some(j) = rules[i + 1..]
                 .iter()
                 .position(|b| b.category == a.category && b.urgency == a.urgency)
             {
-                return Err(format!(
-                    "rules {} and {} both set `{}` {}",
-                    i + 1,
-                    i + 2 + j,
-                    if a.category.is_empty() {
-                        "*"
-                    } else {
-                        &a.category
-                    },
-                    a.urgency
+                let other = i + 2 + j;
+                let category = if a.category.is_empty() {
+                    "*"
+                } else {
+                    &a.category
+                };
+                return Err(tr!(
+                    "第 {n} 条和第 {other} 条规则都设置了 `{category}` {urgency}",
+                    "rules {n} and {other} both set `{category}` {urgency}"
                 ));
             }
         }
@@ -183,7 +190,7 @@ mod tests {
     use super::*;
     use crate::domain::calendar::tests::cn;
 
-    fn rule(category: &str, urgency: &str, s: &str, f: &str, r: &str) -> Result<Rule, String> {
+    fn rule(category: &str, urgency: &str, s: &str, f: &str, r: &str) -> Result<Rule, Text> {
         Ok(Rule {
             category: category.into(),
             urgency: urgency.into(),
@@ -203,7 +210,7 @@ mod tests {
     }
 
     #[test]
-    fn the_most_specific_rule_wins_and_defaults_cover_the_rest() -> Result<(), String> {
+    fn the_most_specific_rule_wins_and_defaults_cover_the_rest() -> Result<(), Text> {
         let p = Policy::new(vec![
             rule("", "normal", "4h", "2d", "10d")?,
             rule("CG", "normal", "2h", "1d", "5d")?,
@@ -238,7 +245,7 @@ mod tests {
     }
 
     #[test]
-    fn conflicting_rules_are_named() -> Result<(), String> {
+    fn conflicting_rules_are_named() -> Result<(), Text> {
         let err = Policy::new(vec![
             rule("CG", "normal", "2h", "1d", "5d")?,
             rule("SH", "normal", "2h", "1d", "5d")?,
@@ -246,11 +253,15 @@ mod tests {
         ])
         .err()
         .unwrap_or_default();
-        assert!(err.contains("rules 1 and 3"), "{err}");
+        assert!(err.en.contains("rules 1 and 3"), "{err:?}");
+        assert!(err.zh.contains("第 1 条和第 3 条规则"), "{err:?}");
         let err = Policy::new(vec![rule("CG", "soon", "2h", "1d", "5d")?])
             .err()
             .unwrap_or_default();
-        assert!(err.contains("urgency"), "{err}");
+        assert!(
+            err.en.contains("urgency") && err.zh.contains("urgency"),
+            "{err:?}"
+        );
         Ok(())
     }
 }

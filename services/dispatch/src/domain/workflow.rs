@@ -5,6 +5,7 @@
 use std::fmt;
 
 use jiesu_auth::Role;
+use jiesu_common::{Text, tr};
 
 /// Where a work order stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -271,6 +272,34 @@ impl Action {
         }
     }
 
+    /// zh-CN name of the action `name` (as [`Action::name`] gives it), for
+    /// messages; an unknown one is shown as it is.
+    pub fn label(name: &str) -> &str {
+        match name {
+            "dispatch" => "派单",
+            "sign" => "签收",
+            "progress" => "反馈进展",
+            "pause" => "暂停计时",
+            "resume" => "恢复计时",
+            "return" => "退单",
+            "arbitrate" => "裁定退单",
+            "request_extension" => "申请延期",
+            "decide_extension" => "审批延期",
+            "resolve" => "办结",
+            "review" => "审核",
+            "close" => "结案",
+            "reopen" => "重办",
+            "instruct" => "批示",
+            "submit_part" => "提交协办意见",
+            "whistle" => "吹哨",
+            "report_in" => "报到",
+            "leadership" => "列入领导督办",
+            "merge" => "并件",
+            "unmerge" => "撤销并件",
+            other => other,
+        }
+    }
+
     /// Actions that need a reason or note from the person acting.
     pub fn needs_note(&self) -> bool {
         matches!(
@@ -323,37 +352,48 @@ pub enum Refusal {
     /// The caller holds none of the roles.
     WrongRole(&'static [Role]),
     /// The caller's unit is not the one the action needs.
-    WrongUnit(&'static str),
+    WrongUnit(Text),
     /// The action does not apply in this state.
     Illegal {
         action: &'static str,
         status: Status,
     },
     /// A policy rule says no: a stable code and an explanation.
-    Rule { code: &'static str, message: String },
+    Rule {
+        code: &'static str,
+        message: Text,
+    },
     Field {
         field: &'static str,
-        message: String,
+        message: Text,
     },
+}
+
+impl Refusal {
+    /// What the caller reads (a field's refusal without the field's path).
+    pub fn text(&self) -> Text {
+        match self {
+            // Only the system merges and unmerges.
+            Refusal::WrongRole([]) => tr!("此操作只能由系统执行", "only the system does this"),
+            Refusal::WrongRole(roles) => jiesu_auth::needs_role(roles),
+            Refusal::WrongUnit(why) => why.clone(),
+            Refusal::Illegal { action, status } => {
+                let (zh_action, zh_status) = (Action::label(action), status.label());
+                tr!(
+                    "工单当前为“{zh_status}”，不能执行“{zh_action}”",
+                    "cannot {action} a work order that is {status}"
+                )
+            }
+            Refusal::Rule { message, .. } | Refusal::Field { message, .. } => message.clone(),
+        }
+    }
 }
 
 impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::WrongRole(roles) => {
-                let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-                write!(
-                    f,
-                    "this action needs one of the roles: {}",
-                    names.join(", ")
-                )
-            }
-            Refusal::WrongUnit(why) => f.write_str(why),
-            Refusal::Illegal { action, status } => {
-                write!(f, "cannot {action} a work order that is {status}")
-            }
-            Refusal::Rule { message, .. } => f.write_str(message),
-            Refusal::Field { field, message } => write!(f, "{field}: {message}"),
+            Refusal::Field { field, message } => write!(f, "{field}: {}", message.en),
+            other => f.write_str(&other.text().en),
         }
     }
 }
@@ -389,13 +429,14 @@ fn lead_only(actor: &Actor, o: &Order) -> Result<(), Refusal> {
     if actor.system || actor.handles(o.lead.as_deref()) {
         Ok(())
     } else {
-        Err(Refusal::WrongUnit(
-            "only the lead unit of the work order may do this",
-        ))
+        Err(Refusal::WrongUnit(tr!(
+            "只有工单的主办单位可以执行此操作",
+            "only the lead unit of the work order may do this"
+        )))
     }
 }
 
-fn rule(code: &'static str, message: impl Into<String>) -> Refusal {
+fn rule(code: &'static str, message: impl Into<Text>) -> Refusal {
     Refusal::Rule {
         code,
         message: message.into(),
@@ -408,7 +449,10 @@ fn co_units(lead: &str, co: &[String]) -> Result<Vec<CoUnit>, Refusal> {
         if u == lead {
             return Err(Refusal::Field {
                 field: "co_unit_ids",
-                message: "the lead unit cannot also be a co-handler".into(),
+                message: tr!(
+                    "主办单位不能同时是协办单位",
+                    "the lead unit cannot also be a co-handler"
+                ),
             });
         }
         if !out.iter().any(|c| &c.unit == u) {
@@ -486,11 +530,14 @@ pub fn apply(
             if !rules.allow_pause {
                 return Err(rule(
                     "pause_not_allowed",
-                    "this tenant does not pause clocks",
+                    tr!("本辖区不允许暂停计时", "this tenant does not pause clocks"),
                 ));
             }
             if order.paused {
-                return Err(rule("already_paused", "the clocks are paused already"));
+                return Err(rule(
+                    "already_paused",
+                    tr!("计时已经暂停", "the clocks are paused already"),
+                ));
             }
             o.paused = true;
             clocks.push(ClockOp::Pause);
@@ -501,7 +548,10 @@ pub fn apply(
                 return Err(illegal());
             }
             if !order.paused {
-                return Err(rule("not_paused", "the clocks are not paused"));
+                return Err(rule(
+                    "not_paused",
+                    tr!("计时并未暂停", "the clocks are not paused"),
+                ));
             }
             o.paused = false;
             clocks.push(ClockOp::Resume);
@@ -529,7 +579,10 @@ pub fn apply(
                 let Some((lead, co)) = redispatch else {
                     return Err(Refusal::Field {
                         field: "redispatch.lead_unit_id",
-                        message: "an accepted return names the unit to dispatch to".into(),
+                        message: tr!(
+                            "同意退单时须指定改派的单位",
+                            "an accepted return names the unit to dispatch to"
+                        ),
                     });
                 };
                 o.co = co_units(lead, co)?;
@@ -546,19 +599,30 @@ pub fn apply(
             if order.extension_days.is_some() {
                 return Err(rule(
                     "extension_pending",
-                    "an extension request is waiting for a decision",
+                    tr!(
+                        "已有延期申请等待审批",
+                        "an extension request is waiting for a decision"
+                    ),
                 ));
             }
             if order.extensions >= rules.max_extensions {
                 return Err(rule(
                     "extension_cap_reached",
-                    format!("at most {} extensions per work order", rules.max_extensions),
+                    tr!(
+                        "每张工单最多延期 {} 次",
+                        "at most {} extensions per work order",
+                        rules.max_extensions
+                    ),
                 ));
             }
             if *days == 0 || *days > rules.max_extension_days {
                 return Err(Refusal::Field {
                     field: "request_extension.days",
-                    message: format!("must be 1 to {} working days", rules.max_extension_days),
+                    message: tr!(
+                        "必须是 1 到 {} 个工作日",
+                        "must be 1 to {} working days",
+                        rules.max_extension_days
+                    ),
                 });
             }
             o.extension_days = Some(*days);
@@ -568,7 +632,7 @@ pub fn apply(
             let Some(days) = order.extension_days else {
                 return Err(rule(
                     "no_extension_pending",
-                    "no extension request is waiting",
+                    tr!("没有待审批的延期申请", "no extension request is waiting"),
                 ));
             };
             o.extension_days = None;
@@ -585,13 +649,20 @@ pub fn apply(
             if order.paused {
                 return Err(rule(
                     "paused",
-                    "resume the clocks before resolving the work order",
+                    tr!(
+                        "请先恢复计时，再办结工单",
+                        "resume the clocks before resolving the work order"
+                    ),
                 ));
             }
             if let Some(c) = order.co.iter().find(|c| !c.submitted) {
                 return Err(rule(
                     "parts_missing",
-                    format!("co-handler {} has not submitted its part", c.unit),
+                    tr!(
+                        "协办单位 {} 尚未提交协办意见",
+                        "co-handler {} has not submitted its part",
+                        c.unit
+                    ),
                 ));
             }
             o.status = Resolved;
@@ -607,7 +678,10 @@ pub fn apply(
             if !rules.review_required {
                 return Err(rule(
                     "review_not_required",
-                    "this tenant closes resolved orders without review",
+                    tr!(
+                        "本辖区办结的工单无需审核即可结案",
+                        "this tenant closes resolved orders without review"
+                    ),
                 ));
             }
             if *approve {
@@ -625,7 +699,10 @@ pub fn apply(
                 Resolved => {
                     return Err(rule(
                         "review_pending",
-                        "the resolution waits for review by the level above",
+                        tr!(
+                            "办结结果正等待上级审核",
+                            "the resolution waits for review by the level above"
+                        ),
                     ));
                 }
                 _ => return Err(illegal()),
@@ -640,7 +717,11 @@ pub fn apply(
             if order.reopens >= rules.max_reopens {
                 return Err(rule(
                     "reopen_limit_reached",
-                    format!("at most {} reopenings per work order", rules.max_reopens),
+                    tr!(
+                        "每张工单最多重办 {} 次",
+                        "at most {} reopenings per work order",
+                        rules.max_reopens
+                    ),
                 ));
             }
             o.reopens += 1;
@@ -663,12 +744,16 @@ pub fn apply(
             }
             let unit = actor.unit.as_deref().unwrap_or_default();
             let Some(c) = o.co.iter_mut().find(|c| c.unit == unit) else {
-                return Err(Refusal::WrongUnit(
-                    "only a co-handling unit of the work order submits a part",
-                ));
+                return Err(Refusal::WrongUnit(tr!(
+                    "只有工单的协办单位可以提交协办意见",
+                    "only a co-handling unit of the work order submits a part"
+                )));
             };
             if c.submitted {
-                return Err(rule("part_submitted", "this unit's part is in already"));
+                return Err(rule(
+                    "part_submitted",
+                    tr!("本单位已提交过协办意见", "this unit's part is in already"),
+                ));
             }
             c.submitted = true;
         }
@@ -678,15 +763,17 @@ pub fn apply(
                 return Err(illegal());
             }
             if actor.roles == [Role::Handler] && !actor.handles(order.lead.as_deref()) {
-                return Err(Refusal::WrongUnit(
-                    "a handler whistles only for its own unit's work orders",
-                ));
+                return Err(Refusal::WrongUnit(tr!(
+                    "承办人员只能为本单位的工单吹哨",
+                    "a handler whistles only for its own unit's work orders"
+                )));
             }
             let to = if *level == 0 { order.level + 1 } else { *level };
             if to <= order.level || to > 4 {
                 return Err(Refusal::Field {
                     field: "whistle.level",
-                    message: format!(
+                    message: tr!(
+                        "必须高于当前层级 {}，且不超过 4",
                         "must be above the current level {} and at most 4",
                         order.level
                     ),
@@ -695,7 +782,10 @@ pub fn apply(
             if units.is_empty() {
                 return Err(Refusal::Field {
                     field: "whistle.unit_ids",
-                    message: "a whistle summons at least one unit".into(),
+                    message: tr!(
+                        "吹哨至少要召集一个单位",
+                        "a whistle summons at least one unit"
+                    ),
                 });
             }
             lift(&mut o, to, &mut clocks);
@@ -717,9 +807,10 @@ pub fn apply(
                 .iter_mut()
                 .find(|s| s.unit == unit && !s.reported)
             else {
-                return Err(Refusal::WrongUnit(
-                    "this unit has not been summoned to the work order, or reported in already",
-                ));
+                return Err(Refusal::WrongUnit(tr!(
+                    "本单位未被召集到该工单，或已经报到",
+                    "this unit has not been summoned to the work order, or reported in already"
+                )));
             };
             s.reported = true;
         }
@@ -731,7 +822,10 @@ pub fn apply(
             if order.leadership {
                 return Err(rule(
                     "already_in_leadership_queue",
-                    "the work order is in the leadership queue already",
+                    tr!(
+                        "该工单已在领导督办队列中",
+                        "the work order is in the leadership queue already"
+                    ),
                 ));
             }
             o.leadership = true;

@@ -1,14 +1,13 @@
-//! Loading a work order: the row under a lock inside the caller's scope,
-//! its co-handlers and summons, and the names of the units a request names.
+//! Loading a work order: the row under a lock, as the caller may see it
+//! (its scope; a unit's handler: its unit's orders), its co-handlers and
+//! summons, and the names of the units a request names.
 
 use jiesu_auth::Principal;
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QuerySelect,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QuerySelect};
 use uuid::Uuid;
 
 use super::{CoRow, Engine, EngineError, Loaded, SummonsRow};
-use crate::store::{settings::stmt, work_orders};
+use crate::store::{self, settings::stmt, work_orders};
 
 /// Reads a work order's co-handlers and summons.
 pub async fn details<C: ConnectionTrait>(
@@ -82,9 +81,9 @@ impl Engine {
         who: &Principal,
         id: Uuid,
     ) -> Result<Loaded, EngineError> {
-        let model = work_orders::Entity::find_by_id(id)
-            .filter(work_orders::Column::Tenant.eq(who.tenant.code()))
-            .filter(work_orders::Column::RegionCode.starts_with(who.scope.prefix()))
+        // What the caller may read (a unit's handler: its unit's orders):
+        // an order it may not see is not found, for writes as for reads.
+        let model = store::visible_to(work_orders::Entity::find_by_id(id), who)
             .lock_exclusive()
             .one(txn)
             .await?

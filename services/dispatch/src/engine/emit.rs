@@ -72,6 +72,29 @@ pub fn progressed(
     })
 }
 
+/// The units the order involves now: lead, co-handlers, summoned.
+pub fn units(after: &Loaded, at: DateTime<Utc>) -> pb::TicketUnits {
+    let m = &after.model;
+    let mut unit_ids: Vec<String> = m.unit_id.iter().cloned().collect();
+    for u in after
+        .co
+        .iter()
+        .map(|c| &c.unit_id)
+        .chain(after.summons.iter().map(|s| &s.unit_id))
+    {
+        if !unit_ids.contains(u) {
+            unit_ids.push(u.clone());
+        }
+    }
+    pb::TicketUnits {
+        ticket_id: m.ticket_id.to_string(),
+        work_order_id: m.id.to_string(),
+        tenant: m.tenant.clone(),
+        unit_ids,
+        at: Some(to_timestamp(at)),
+    }
+}
+
 impl Engine {
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn emit(
@@ -122,6 +145,17 @@ impl Engine {
                 },
             )
             .await?;
+        }
+        let units_may_change = dispatched
+            || matches!(
+                action,
+                Action::Dispatch { .. }
+                    | Action::Whistle { .. }
+                    | Action::Arbitrate { .. }
+                    | Action::Reopen
+            );
+        if units_may_change {
+            ob.enqueue(txn, &units(after, now)).await?;
         }
         let step = match action {
             Action::Reopen => "reopen",

@@ -14,14 +14,14 @@ mod timers;
 use chrono::{DateTime, Utc};
 use jiesu_auth::Principal;
 use jiesu_bus::Outbox;
-use jiesu_common::clock::Clock;
+use jiesu_common::{Text, clock::Clock, text::says, tr};
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use uuid::Uuid;
 
 use self::details::unit_names;
 pub use self::{
     details::details,
-    emit::{change, progressed},
+    emit::{change, progressed, units},
     save::{add_co_unit, timeline_entry},
     timers::reconcile_timers,
 };
@@ -49,7 +49,7 @@ impl From<Refusal> for EngineError {
     }
 }
 
-fn field(field: &'static str, message: impl Into<String>) -> EngineError {
+fn field(field: &'static str, message: impl Into<Text>) -> EngineError {
     EngineError::Refused(Refusal::Field {
         field,
         message: message.into(),
@@ -199,20 +199,29 @@ impl Engine {
     ) -> Result<Loaded, EngineError> {
         let note = jiesu_pii::redact_text(req.note.trim());
         if req.action.needs_note() && note.is_empty() {
-            return Err(field("note", "this action needs a reason or note"));
+            return Err(field(
+                "note",
+                tr!(
+                    "此操作需要填写理由或说明",
+                    "this action needs a reason or note"
+                ),
+            ));
         }
         if note.chars().count() > 2000 {
-            return Err(field("note", "at most 2000 characters"));
+            return Err(field("note", says::at_most_chars(2000)));
         }
         let reply = jiesu_pii::redact_text(req.reply.trim());
         if matches!(req.action, Action::Resolve) && reply.is_empty() {
             return Err(field(
                 "resolve.reply",
-                "the reply to the citizen is required",
+                tr!(
+                    "必须填写给市民的答复",
+                    "the reply to the citizen is required"
+                ),
             ));
         }
         if reply.chars().count() > 4000 {
-            return Err(field("resolve.reply", "at most 4000 characters"));
+            return Err(field("resolve.reply", says::at_most_chars(4000)));
         }
         let txn = self.db.begin().await?;
         let loaded = Self::lock_visible(&txn, who, id).await?;
@@ -242,7 +251,10 @@ impl Engine {
             Err(id) => {
                 return Err(field(
                     field_name,
-                    format!("`{id}` is not an active unit of the tenant"),
+                    tr!(
+                        "`{id}` 不是本辖区在用的单位",
+                        "`{id}` is not an active unit of the tenant"
+                    ),
                 ));
             }
         };

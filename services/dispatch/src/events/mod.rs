@@ -193,6 +193,16 @@ impl Handler for TicketReceivedHandler {
                 ..Default::default()
             };
             self.engine.outbox.enqueue(txn, &event).await?;
+            let mut unit_ids = vec![id.clone()];
+            unit_ids.extend(co.iter().map(|(cid, _)| cid.clone()));
+            let units = jiesu_proto::dispatch::TicketUnits {
+                ticket_id: ev.ticket_id.clone(),
+                work_order_id: order_id.to_string(),
+                tenant: ev.tenant.clone(),
+                unit_ids,
+                at: Some(to_timestamp(now)),
+            };
+            self.engine.outbox.enqueue(txn, &units).await?;
             if let Some(e) = engine::progressed(&m, "dispatched", "", now) {
                 self.engine.outbox.enqueue(txn, &e).await?;
             }

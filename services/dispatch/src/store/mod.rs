@@ -36,7 +36,7 @@ pub fn involves_unit(param: &str) -> String {
 
 /// Narrows `q` to what `who` may see: their scope, their own tickets for a
 /// citizen, their unit's orders for a handler.
-fn visible_to(
+pub(crate) fn visible_to(
     mut q: sea_orm::Select<work_orders::Entity>,
     who: &Principal,
 ) -> sea_orm::Select<work_orders::Entity> {

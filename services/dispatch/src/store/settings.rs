@@ -117,7 +117,7 @@ pub async fn load<C: ConnectionTrait>(conn: &C, tenant: &str) -> Result<Settings
                 s.own_rules = true;
             }
             Err(e) => {
-                tracing::error!(tenant, error = %e, "stored SLA rules are inconsistent; using defaults")
+                tracing::error!(tenant, error = %e.en, "stored SLA rules are inconsistent; using defaults")
             }
         }
     }

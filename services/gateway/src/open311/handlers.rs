@@ -7,6 +7,7 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::Response,
 };
+use jiesu_common::tr;
 use jiesu_proto::intake::{
     ListServicesRequest, ListServicesResponse, PublicRequest, ResolveTokenRequest,
     SearchRequestsRequest,
@@ -49,7 +50,10 @@ fn read_request<'f>(
 /// Intake's `NotFound` for a tenant's reads means the jurisdiction.
 fn jurisdiction_error(s: &tonic::Status, format: Format) -> Open311Error {
     if s.code() == Code::NotFound {
-        Open311Error::not_found("jurisdiction_id not found", format)
+        Open311Error::not_found(
+            tr!("未找到 jurisdiction_id", "jurisdiction_id not found"),
+            format,
+        )
     } else {
         Open311Error::from_status(s, format)
     }
@@ -153,7 +157,7 @@ pub async fn get_collection(
                 found.iter().map(render::request).collect(),
             ))
         }
-        _ => Err(Open311Error::not_found("not found", format)),
+        _ => Err(Open311Error::not_found(tr!("未找到", "not found"), format)),
     }
 }
 
@@ -171,7 +175,9 @@ pub async fn get_service(
         .services
         .iter()
         .find(|c| c.code == code)
-        .ok_or_else(|| Open311Error::not_found("service_code not found", format))?;
+        .ok_or_else(|| {
+            Open311Error::not_found(tr!("未找到 service_code", "service_code not found"), format)
+        })?;
     let doc = render::service_definition(service);
     Ok(render(format, "service_definition", doc, StatusCode::OK))
 }
@@ -193,7 +199,7 @@ pub async fn get_request(
     let found = search(&state, msg, format).await?;
     if found.is_empty() {
         return Err(Open311Error::not_found(
-            "service_request_id not found",
+            tr!("未找到 service_request_id", "service_request_id not found"),
             format,
         ));
     }
@@ -222,7 +228,7 @@ pub async fn get_token(
         .await
         .map_err(|s| {
             if s.code() == Code::NotFound {
-                Open311Error::not_found("token not found", format)
+                Open311Error::not_found(tr!("未找到 token", "token not found"), format)
             } else {
                 Open311Error::from_status(&s, format)
             }
@@ -247,7 +253,7 @@ pub async fn post_request(
 ) -> Result<Response> {
     let (stem, format) = params::split_file(&file)?;
     if stem != "requests" {
-        return Err(Open311Error::not_found("not found", format));
+        return Err(Open311Error::not_found(tr!("未找到", "not found"), format));
     }
     limit_ip(&state, &headers, peer, format)?;
     let form = headers
@@ -259,7 +265,10 @@ pub async fn post_request(
         });
     if !form {
         return Err(Open311Error::bad(
-            "send the request as application/x-www-form-urlencoded",
+            tr!(
+                "请以 application/x-www-form-urlencoded 格式发送请求",
+                "send the request as application/x-www-form-urlencoded"
+            ),
             format,
         ));
     }

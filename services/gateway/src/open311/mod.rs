@@ -17,6 +17,7 @@ mod params;
 mod render;
 
 use axum::{http::StatusCode, routing::get};
+use jiesu_common::Text;
 use tonic::Code;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -58,13 +59,13 @@ pub enum Format {
 #[derive(Debug)]
 pub struct Open311Error {
     pub status: StatusCode,
-    pub description: String,
+    pub description: Text,
     pub format: Format,
     pub retry_after: Option<u64>,
 }
 
 impl Open311Error {
-    fn new(status: StatusCode, description: impl Into<String>, format: Format) -> Self {
+    fn new(status: StatusCode, description: impl Into<Text>, format: Format) -> Self {
         Self {
             status,
             description: description.into(),
@@ -73,18 +74,18 @@ impl Open311Error {
         }
     }
 
-    fn bad(description: impl Into<String>, format: Format) -> Self {
+    fn bad(description: impl Into<Text>, format: Format) -> Self {
         Self::new(StatusCode::BAD_REQUEST, description, format)
     }
 
-    fn not_found(description: impl Into<String>, format: Format) -> Self {
+    fn not_found(description: impl Into<Text>, format: Format) -> Self {
         Self::new(StatusCode::NOT_FOUND, description, format)
     }
 
     fn from_api(e: ApiError, format: Format) -> Self {
         Self {
             status: e.status,
-            description: e.problem.message,
+            description: e.message,
             format,
             retry_after: e.retry_after,
         }
@@ -103,13 +104,16 @@ impl Open311Error {
             _ => return Self::from_api(ApiError::from_status(s), format),
         };
         let description = match &p.field {
+            // The service named its own field; name the Open311 parameter.
             Some(field) => {
                 let param = params::param_name(field);
-                let reason = p
-                    .message
-                    .strip_prefix(&format!("{field}: "))
-                    .unwrap_or(&p.message);
-                format!("{param}: {reason}")
+                let reason = |message: &str, sep: &str| {
+                    let reason = message
+                        .strip_prefix(&format!("{field}{sep}"))
+                        .unwrap_or(message);
+                    format!("{param}{sep}{reason}")
+                };
+                Text::new(reason(&p.message.zh, "："), reason(&p.message.en, ": "))
             }
             None => p.message,
         };

@@ -4,6 +4,7 @@
 //! format. Also the way back: our field path → the parameter it came from.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use jiesu_common::tr;
 use jiesu_proto::{
     intake::{
         AttributeValue, Citizen, CreateTicketRequest, CreateWithApiKeyRequest, Location,
@@ -21,20 +22,26 @@ pub type Params = Vec<(String, String)>;
 /// about everything else are written, so it is read first.
 pub fn split_file(file: &str) -> Result<(&str, Format)> {
     let (stem, ext) = file.rsplit_once('.').ok_or_else(|| {
-        Open311Error::not_found("add the format to the path: .json or .xml", Format::Json)
+        Open311Error::not_found(
+            tr!(
+                "请在路径中加上格式：.json 或 .xml",
+                "add the format to the path: .json or .xml"
+            ),
+            Format::Json,
+        )
     })?;
     let format = match ext.to_ascii_lowercase().as_str() {
         "json" => Format::Json,
         "xml" => Format::Xml,
         _ => {
             return Err(Open311Error::not_found(
-                "format must be json or xml",
+                tr!("格式必须是 json 或 xml", "format must be json or xml"),
                 Format::Json,
             ));
         }
     };
     if stem.is_empty() {
-        return Err(Open311Error::not_found("not found", format));
+        return Err(Open311Error::not_found(tr!("未找到", "not found"), format));
     }
     Ok((stem, format))
 }
@@ -50,12 +57,15 @@ pub fn parse(raw: &[u8], format: Format) -> Result<Params> {
     {
         let name: String = k.chars().filter(|c| *c != '\u{FFFD}').take(64).collect();
         return Err(Open311Error::bad(
-            format!("{name}: is not valid UTF-8"),
+            tr!("{name}：不是有效的 UTF-8", "{name}: is not valid UTF-8"),
             format,
         ));
     }
     if pairs.len() > 200 {
-        return Err(Open311Error::bad("too many parameters", format));
+        return Err(Open311Error::bad(
+            tr!("参数过多", "too many parameters"),
+            format,
+        ));
     }
     Ok(pairs)
 }
@@ -77,7 +87,10 @@ pub fn check_tenant(tenant: &str, p: &[(String, String)], format: Format) -> Res
         .map(|j| j.trim().is_empty() || j.trim() == tenant)
         .unwrap_or(true);
     if !known_shape || !jurisdiction_ok {
-        return Err(Open311Error::not_found("jurisdiction_id not found", format));
+        return Err(Open311Error::not_found(
+            tr!("未找到 jurisdiction_id", "jurisdiction_id not found"),
+            format,
+        ));
     }
     Ok(())
 }
@@ -92,7 +105,10 @@ fn parse_date(name: &str, raw: &str, format: Format) -> Result<DateTime<Utc>> {
         return Ok(jiesu_common::time::china_midnight(d));
     }
     Err(Open311Error::bad(
-        format!("{name}: must be ISO 8601 with a time zone, e.g. 2026-11-01T00:00:00+08:00"),
+        tr!(
+            "{name}：必须是带时区的 ISO 8601 时间，如 2026-11-01T00:00:00+08:00",
+            "{name}: must be ISO 8601 with a time zone, e.g. 2026-11-01T00:00:00+08:00"
+        ),
         format,
     ))
 }
@@ -108,7 +124,10 @@ fn int_param(p: &[(String, String)], name: &str, format: Format) -> Result<i32> 
     match first(p, name).map(str::trim) {
         None | Some("") => Ok(0),
         Some(v) => v.parse::<i32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-            Open311Error::bad(format!("{name}: must be a positive integer"), format)
+            Open311Error::bad(
+                tr!("{name}：必须是正整数", "{name}: must be a positive integer"),
+                format,
+            )
         }),
     }
 }
@@ -134,7 +153,13 @@ pub fn search_request(
         statuses.iter().any(|s| s == "closed"),
     ) {
         _ if statuses.iter().any(|s| s != "open" && s != "closed") => {
-            return Err(Open311Error::bad("status: must be open or closed", format));
+            return Err(Open311Error::bad(
+                tr!(
+                    "status：必须是 open 或 closed",
+                    "status: must be open or closed"
+                ),
+                format,
+            ));
         }
         (true, false) => "open",
         (false, true) => "closed",
@@ -161,7 +186,10 @@ fn flag(p: &[(String, String)], name: &str, format: Format) -> Result<bool> {
             "" | "false" | "0" => Ok(false),
             "true" | "1" => Ok(true),
             _ => Err(Open311Error::bad(
-                format!("{name}: must be true or false"),
+                tr!(
+                    "{name}：必须是 true 或 false",
+                    "{name}: must be true or false"
+                ),
                 format,
             )),
         },
@@ -178,7 +206,12 @@ fn coordinate(p: &[(String, String)], name: &str, format: Format) -> Result<Opti
             .ok()
             .filter(|f| f.is_finite())
             .map(Some)
-            .ok_or_else(|| Open311Error::bad(format!("{name}: must be a decimal number"), format)),
+            .ok_or_else(|| {
+                Open311Error::bad(
+                    tr!("{name}：必须是十进制数", "{name}: must be a decimal number"),
+                    format,
+                )
+            }),
     }
 }
 
@@ -193,7 +226,15 @@ fn attributes(p: &[(String, String)], format: Format) -> Result<Vec<AttributeVal
             .strip_suffix("][]")
             .or_else(|| rest.strip_suffix(']'))
             .filter(|c| !c.is_empty() && !c.contains(['[', ']']))
-            .ok_or_else(|| Open311Error::bad("attribute: write attribute[code]=value", format))?;
+            .ok_or_else(|| {
+                Open311Error::bad(
+                    tr!(
+                        "attribute：请写成 attribute[code]=value",
+                        "attribute: write attribute[code]=value"
+                    ),
+                    format,
+                )
+            })?;
         match out.iter_mut().find(|a| a.code == code) {
             Some(a) => a.values.push(v.clone()),
             None => out.push(AttributeValue {

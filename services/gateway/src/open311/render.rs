@@ -151,14 +151,20 @@ pub fn service_requests(format: Format, items: Vec<Node>) -> Response {
 
 impl IntoResponse for Open311Error {
     fn into_response(self) -> Response {
+        // The description in the caller's language, as the API's errors.
+        let lang = crate::error::lang();
         let doc = Node::List(
             "error",
             vec![Node::obj([
                 ("code", Node::Int(i64::from(self.status.as_u16()))),
-                ("description", Node::Str(self.description)),
+                (
+                    "description",
+                    Node::Str(self.description.get(lang).to_owned()),
+                ),
             ])],
         );
         let mut resp = render(self.format, "errors", doc, self.status);
+        crate::error::mark_language(&mut resp, lang);
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -184,7 +190,7 @@ pub fn discovery(url: String) -> Node {
         ("contact", Node::Str("12345政务服务便民热线".into())),
         (
             "key_service",
-            Node::Str("api_key 由本区县租户管理员在“渠道管理”中登记 Open311 渠道后签发".into()),
+            Node::Str("api_key 由本区县管理员在“渠道管理”中登记 Open311 渠道后签发".into()),
         ),
         (
             "endpoints",

@@ -5,7 +5,10 @@ use axum::http::HeaderValue;
 use jiesu_proto::intake::{GetAttachmentRequest, UploadAttachmentRequest};
 
 use super::prelude::*;
-use crate::view::ticket::{AttachmentView, attachment_view};
+use crate::{
+    rest::tickets::work_order,
+    view::ticket::{AttachmentView, attachment_view},
+};
 
 pub fn routes(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -19,7 +22,7 @@ pub fn routes(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
     post,
     path = "/api/v1/tickets/{id}/attachments",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id")),
+    params(("id" = String, Path, format = Uuid, description = "Ticket id")),
     request_body(content = Vec<u8>, description = "JPEG, PNG, GIF, WebP, HEIC, MP3, M4A, AMR, WAV or Ogg bytes", content_type = "application/octet-stream"),
     responses(
         (status = 201, description = "Stored (the same file again answers the first)", body = AttachmentView),
@@ -54,13 +57,15 @@ pub async fn upload(
     path = "/api/v1/tickets/{id}/attachments/{attachment_id}",
     tag = "tickets",
     params(
-        ("id" = String, Path, description = "Ticket id"),
-        ("attachment_id" = String, Path, description = "Attachment id"),
+        ("id" = String, Path, format = Uuid, description = "Ticket id"),
+        ("attachment_id" = String, Path, format = Uuid, description = "Attachment id"),
     ),
     responses(
         (status = 200, description = "The bytes, with their content type", content_type = "application/octet-stream"),
         Authenticated,
+        (status = 403, description = "Mediators and platform operators; a handler token naming a unit it may not act for (`wrong_unit`)", body = Problem),
         (status = 404, description = "No such ticket or attachment for the caller", body = Problem),
+        (status = 503, description = "Dispatch cannot say whether the caller's unit may see the ticket", body = Problem),
     ),
 )]
 pub async fn download(
@@ -69,13 +74,39 @@ pub async fn download(
     Path((id, attachment_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let msg = GetAttachmentRequest {
-        ticket_id: id,
+        ticket_id: id.clone(),
         attachment_id,
     };
     let resp = state
         .intake(&caller)
         .retried(msg, async |mut c, r| c.get_attachment(r).await)
         .await?;
+    // A unit's handler sees a ticket's attachments only when dispatch shows
+    // it the ticket's work order, as for the ticket itself (decision 0026).
+    if caller.principal.reads_as_unit().is_some() {
+        let mut degraded = Vec::new();
+        if work_order(&state, &caller, &id, &mut degraded)
+            .await?
+            .is_none()
+        {
+            return Err(if degraded.is_empty() {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "not_found",
+                    tr!("未找到诉求", "ticket not found"),
+                )
+            } else {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    tr!(
+                        "后台服务暂不可用，请稍后重试",
+                        "a backend service is unavailable; retry shortly"
+                    ),
+                )
+            });
+        }
+    }
     let ct = resp
         .attachment
         .map(|a| a.content_type)

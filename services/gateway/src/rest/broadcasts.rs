@@ -18,6 +18,7 @@ pub struct BroadcastBody {
     #[serde(default)]
     pub region_codes: Vec<String>,
     /// command | emergency
+    #[schema(pattern = "^(command|emergency)$")]
     pub kind: String,
     #[schema(example = "台风预警")]
     pub title: String,
@@ -40,6 +41,7 @@ pub struct BroadcastView {
     responses(
         (status = 200, description = "Requested", body = BroadcastView),
         Authenticated,
+        JsonInput,
         (status = 403, response = SupervisorsAndAdmins),
         (status = 422, description = "Unknown grids, or no text", body = Problem),
     ),

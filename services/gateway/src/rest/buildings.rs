@@ -28,6 +28,7 @@ pub struct BuildingsImport {
     responses(
         (status = 200, description = "Imported", body = BuildingsImport),
         TenantAdmin,
+        TextInput,
         (status = 422, description = "Bad lines, all named", body = Problem),
     ),
 )]
@@ -37,7 +38,13 @@ pub async fn import_buildings(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<BuildingsImport>, ApiError> {
-    let csv = text_body(&headers, &body, &["text/csv"], "the buildings", "csv")?;
+    let csv = text_body(
+        &headers,
+        &body,
+        &["text/csv"],
+        ("楼栋登记", "the buildings"),
+        "csv",
+    )?;
     let msg = pb::BuildingsCsv { csv };
     let r = state
         .grid(&caller)

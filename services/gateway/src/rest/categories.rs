@@ -116,8 +116,12 @@ pub async fn list_categories(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SuggestBody {
-    /// The request text as the agent typed it.
-    #[schema(example = "小区门口白色轿车天天堵消防通道")]
+    /// The request text as the agent typed it, up to 4000 characters.
+    #[schema(
+        example = "小区门口白色轿车天天堵消防通道",
+        min_length = 1,
+        max_length = 4000
+    )]
     pub text: String,
 }
 
@@ -148,6 +152,7 @@ pub struct Suggestions {
     responses(
         (status = 200, description = "Suggestions", body = Suggestions),
         Authenticated,
+        JsonInput,
         (status = 403, description = "Role may not ask", body = Problem),
         (status = 422, description = "text missing or too long", body = Problem),
     ),
@@ -183,7 +188,40 @@ pub async fn suggest_categories(
 pub struct ExportQuery {
     /// `json` (default, with attribute definitions) or `csv`.
     #[serde(default)]
+    #[param(pattern = "^(json|csv)$")]
     pub format: Option<String>,
+}
+
+/// One category as the export writes it and the import reads it (the
+/// gateway passes intake's bytes through; this type only describes them).
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CategoryRow {
+    #[schema(example = "CX0203")]
+    pub code: String,
+    #[schema(example = "噪声扰民")]
+    pub name: String,
+    /// The parent's code; empty for a top-level group.
+    pub parent: String,
+    pub description: String,
+    /// Comma-separated words that suggest the category.
+    pub keywords: String,
+    pub attributes: Vec<AttributeRow>,
+}
+
+/// An attribute of a [`CategoryRow`].
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AttributeRow {
+    pub code: String,
+    /// `string`, `number`, `datetime`, `text`, `singlevaluelist` or
+    /// `multivaluelist`.
+    pub datatype: String,
+    pub required: bool,
+    pub description: String,
+    pub datatype_description: String,
+    pub order: i32,
+    pub values: Vec<OptionView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -198,6 +236,7 @@ pub struct ImportSummary {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     /// Check the whole file and report what would change, changing nothing.
@@ -212,7 +251,10 @@ pub struct ImportQuery {
     tag = "reference",
     params(ExportQuery),
     responses(
-        (status = 200, description = "JSON list, or CSV with the columns code,name,parent,description,keywords,attributes for format=csv", body = String, content_type = "application/json"),
+        (status = 200, description = "The tree: a JSON list, or for format=csv a CSV file with the columns code,name,parent,description,keywords,attributes", content(
+            (Vec<CategoryRow> = "application/json"),
+            (String = "text/csv"),
+        )),
         TenantAdmin,
         (status = 422, description = "format is neither json nor csv", body = Problem),
     ),
@@ -220,8 +262,9 @@ pub struct ImportQuery {
 pub async fn export_categories(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ExportQuery>,
+    query: Result<Query<ExportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(|e| invalid_query(&e))?;
     let format = q.format.unwrap_or_else(|| "json".into());
     let msg = ExportCategoriesRequest { format };
     let resp = state
@@ -238,14 +281,16 @@ pub async fn export_categories(
     path = "/api/v1/admin/categories/import",
     tag = "reference",
     params(ImportQuery),
-    request_body(content = String, description = "The export format: a JSON list (application/json) or CSV (text/csv)", content_type = "text/csv"),
+    request_body(description = "The export format: a JSON list or a CSV file", content(
+        (Vec<CategoryRow> = "application/json"),
+        (String = "text/csv"),
+    )),
     responses(
         (status = 200, description = "Imported", body = ImportSummary),
         TenantAdmin,
-        (status = 413, description = "Body too large", body = Problem),
+        TextInput,
         (status = 415, description = "Neither JSON nor CSV", body = Problem),
-        (status = 422, description = "The file breaks a rule (an unknown or missing column, a bad row, the tree's rules); `message` lists every problem", body = Problem),
-        (status = 422, response = InvalidQuery),
+        (status = 422, description = "The file breaks a rule (an unknown or missing column, a bad row, the tree's rules; `message` lists every problem), or `dry_run` is not a boolean", body = Problem),
     ),
 )]
 pub async fn import_categories(
@@ -269,7 +314,10 @@ pub async fn import_categories(
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "send the tree as application/json or text/csv",
+            tr!(
+                "请以 application/json 或 text/csv 格式发送分类树",
+                "send the tree as application/json or text/csv"
+            ),
         ));
     };
     let msg = ImportCategoriesRequest {

@@ -109,8 +109,8 @@ fn credential_view(c: ChannelCredential) -> CredentialView {
     responses(
         (status = 201, description = "Registered; the credential is shown only now", body = CredentialView),
         TenantAdmin,
+        JsonInput,
         (status = 409, description = "A channel of that name exists", body = Problem),
-        (status = 422, response = InvalidField),
     ),
 )]
 pub async fn register_channel(
@@ -159,11 +159,12 @@ pub async fn list_channels(
     post,
     path = "/api/v1/admin/channels/{id}/rotate",
     tag = "channels",
-    params(("id" = String, Path, description = "Channel id")),
+    params(("id" = String, Path, format = Uuid, description = "Channel id")),
     request_body(content = RotateBody, description = "Optional; `{}` for the default overlap"),
     responses(
         (status = 200, description = "The new credential, shown only now", body = CredentialView),
         TenantAdmin,
+        JsonInput,
         (status = 404, description = "No such channel in the tenant", body = Problem),
         (status = 409, description = "The channel is disabled", body = Problem),
         (status = 422, description = "overlap_seconds out of range", body = Problem),
@@ -191,7 +192,7 @@ pub async fn rotate_channel(
     post,
     path = "/api/v1/admin/channels/{id}/disable",
     tag = "channels",
-    params(("id" = String, Path, description = "Channel id")),
+    params(("id" = String, Path, format = Uuid, description = "Channel id")),
     responses(
         (status = 200, description = "Disabled", body = ChannelView),
         TenantAdmin,
@@ -234,9 +235,9 @@ fn header(headers: &HeaderMap, name: &str) -> String {
     tag = "channels",
     params(
         ("id" = String, Path, description = "Channel id"),
-        ("X-Jiesu-Timestamp" = String, Header, description = "Unix seconds"),
-        ("X-Jiesu-Nonce" = String, Header, description = "Unique per attempt"),
-        ("X-Jiesu-Signature" = String, Header, description = "v1=<hex>; two comma-separated during a key rotation"),
+        ("X-Jiesu-Timestamp" = String, Header, description = "Unix seconds", pattern = "^[0-9]{1,12}$"),
+        ("X-Jiesu-Nonce" = String, Header, description = "Unique per attempt", pattern = "^[A-Za-z0-9_-]{16,64}$"),
+        ("X-Jiesu-Signature" = String, Header, description = "v1=<hex>; two comma-separated during a key rotation", pattern = "^v1=[0-9a-f]{64}(,v1=[0-9a-f]{64})?$"),
     ),
     request_body(content = String, content_type = "application/json", description = "The delivery; the signature covers these exact bytes"),
     responses(

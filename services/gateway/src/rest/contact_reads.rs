@@ -42,7 +42,7 @@ pub struct ContactReadsPage {
     get,
     path = "/api/v1/tickets/{id}/contact-reads",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id")),
+    params(("id" = String, Path, format = Uuid, description = "Ticket id")),
     responses(
         (status = 200, description = "Every hand-over, oldest first", body = ContactReadsPage),
         TenantAdmin,
@@ -59,7 +59,7 @@ pub async fn list_contact_reads(
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "id",
-            "must be a ticket id (UUID)",
+            tr!("必须是诉求的 ID（UUID）", "must be a ticket id (UUID)"),
         ));
     }
     let msg = ListContactReadsRequest { ticket_id: id };

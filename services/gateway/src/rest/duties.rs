@@ -22,8 +22,10 @@ pub fn routes(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
 pub struct TasksQuery {
     pub grid_code: Option<String>,
     /// open (default) | done | all
+    #[param(pattern = "^(open|done|all)$")]
     pub state: Option<String>,
     /// 2026-11 | 2026-W47 | 2026-11-22
+    #[param(pattern = "^[0-9]{4}-([0-9]{2}|W[0-9]{2}|[0-9]{2}-[0-9]{2})$")]
     pub period: Option<String>,
 }
 
@@ -126,11 +128,12 @@ pub struct CheckInBody {
     post,
     path = "/api/v1/duty-tasks/{id}/check-in",
     tag = "duties",
-    params(("id" = String, Path, description = "Task id")),
+    params(("id" = String, Path, format = Uuid, description = "Task id")),
     request_body = CheckInBody,
     responses(
         (status = 200, description = "Done", body = DutyTaskView),
         Authenticated,
+        JsonInput,
         (status = 403, response = NotYourGrid),
         (status = 404, description = "No such task", body = Problem),
         (status = 409, description = "Already checked in", body = Problem),
@@ -149,7 +152,7 @@ pub async fn check_in(
             ApiError::field(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "photo_base64",
-                "must be base64",
+                tr!("必须是 base64 编码", "must be base64"),
             )
         })?;
     let msg = pb::CheckInRequest {
@@ -171,8 +174,10 @@ pub async fn check_in(
 #[serde(deny_unknown_fields)]
 pub struct ComplianceQuery {
     /// 2026-11 | 2026-W47 | 2026-11-22: tasks due in it.
+    #[param(pattern = "^[0-9]{4}-([0-9]{2}|W[0-9]{2}|[0-9]{2}-[0-9]{2})$")]
     pub period: String,
     /// worker | grid (default) | community
+    #[param(pattern = "^(worker|grid|community)$")]
     pub by: Option<String>,
 }
 

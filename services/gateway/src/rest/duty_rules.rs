@@ -85,6 +85,7 @@ pub async fn get_rules(
     responses(
         (status = 200, description = "Saved", body = DutyRulesView),
         TenantAdmin,
+        JsonInput,
         (status = 422, description = "A rule is invalid (field names it)", body = Problem),
     ),
 )]
@@ -137,6 +138,7 @@ pub struct Generated {
     responses(
         (status = 200, description = "Tasks created now", body = Generated),
         TenantAdmin,
+        JsonInput,
     ),
 )]
 pub async fn generate(

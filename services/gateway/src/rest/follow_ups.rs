@@ -33,15 +33,15 @@ pub struct WithdrawBody {
     post,
     path = "/api/v1/tickets/{id}/information",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id")),
+    params(("id" = String, Path, format = Uuid, description = "Ticket id")),
     request_body = InformationBody,
     responses(
         (status = 201, description = "Added to the ticket", body = TicketStatus),
         Authenticated,
+        JsonInput,
         (status = 403, description = "Only the citizen or an agent", body = Problem),
         (status = 404, description = "No such ticket of the caller", body = Problem),
         (status = 409, description = "The ticket is closed (`ticket_closed`)", body = Problem),
-        (status = 422, response = InvalidField),
     ),
 )]
 pub async fn add_information(
@@ -66,15 +66,15 @@ pub async fn add_information(
     post,
     path = "/api/v1/tickets/{id}/withdraw",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id")),
+    params(("id" = String, Path, format = Uuid, description = "Ticket id")),
     request_body = WithdrawBody,
     responses(
         (status = 200, description = "Withdrawn", body = TicketStatus),
         Authenticated,
+        JsonInput,
         (status = 403, description = "Only the citizen or an agent", body = Problem),
         (status = 404, description = "No such ticket of the caller", body = Problem),
         (status = 409, description = "The ticket is already closed (`ticket_closed`)", body = Problem),
-        (status = 422, response = InvalidField),
     ),
 )]
 pub async fn withdraw(

@@ -95,6 +95,7 @@ impl From<pb::GridEvent> for GridEventView {
     responses(
         (status = 200, description = "Reported", body = GridEventView),
         Authenticated,
+        JsonInput,
         (status = 403, description = "Grid workers only, in their grids", body = Problem),
         (status = 422, description = "A field is invalid, or the point lies in no grid", body = Problem),
     ),
@@ -137,13 +138,19 @@ async fn check_leaf(state: &AppState, caller: &Caller, category: &str) -> Result
         None => Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "category",
-            "must be a leaf category of the tenant (see GET /api/v1/categories)",
+            tr!(
+                "必须是本辖区的末级分类（见 GET /api/v1/categories）",
+                "must be a leaf category of the tenant (see GET /api/v1/categories)"
+            ),
         )),
         // A whistle carries no attributes, so intake would refuse it.
         Some(c) if c.attributes.iter().any(|a| a.required) => Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "category",
-            "asks for details a whistle cannot carry; choose another category or have an agent enter the ticket",
+            tr!(
+                "该分类需要填写吹哨无法携带的详情；请选择其他分类，或由话务员录入诉求",
+                "asks for details a whistle cannot carry; choose another category or have an agent enter the ticket"
+            ),
         )),
         Some(_) => Ok(()),
     }
@@ -155,6 +162,7 @@ async fn check_leaf(state: &AppState, caller: &Caller, category: &str) -> Result
 pub struct EventsQuery {
     pub grid_code: Option<String>,
     /// reported | closed | whistled
+    #[param(pattern = "^(reported|closed|whistled)$")]
     pub status: Option<String>,
 }
 
@@ -199,7 +207,7 @@ pub async fn list_events(
     get,
     path = "/api/v1/grid-events/{id}",
     tag = "grid events",
-    params(("id" = String, Path, description = "Event id")),
+    params(("id" = String, Path, format = Uuid, description = "Event id")),
     responses(
         (status = 200, description = "The event", body = GridEventView),
         Authenticated,
@@ -232,11 +240,12 @@ pub struct CloseBody {
     post,
     path = "/api/v1/grid-events/{id}/close",
     tag = "grid events",
-    params(("id" = String, Path, description = "Event id")),
+    params(("id" = String, Path, format = Uuid, description = "Event id")),
     request_body = CloseBody,
     responses(
         (status = 200, description = "Closed", body = GridEventView),
         Authenticated,
+        JsonInput,
         (status = 403, response = NotYourGrid),
         (status = 404, description = "No such event", body = Problem),
         (status = 409, description = "Already closed or whistled", body = Problem),
@@ -275,6 +284,8 @@ pub struct WhistleBody {
     /// Intake leaf category (required unless given at report).
     #[serde(default)]
     pub category: String,
+    /// Why it goes up, 1 to 500 characters.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 
@@ -284,11 +295,12 @@ pub struct WhistleBody {
     post,
     path = "/api/v1/grid-events/{id}/whistle",
     tag = "grid events",
-    params(("id" = String, Path, description = "Event id")),
+    params(("id" = String, Path, format = Uuid, description = "Event id")),
     request_body = WhistleBody,
     responses(
         (status = 200, description = "Whistled", body = GridEventView),
         Authenticated,
+        JsonInput,
         (status = 403, response = NotYourGrid),
         (status = 404, description = "No such event", body = Problem),
         (status = 409, description = "Already closed or whistled", body = Problem),
@@ -305,7 +317,10 @@ pub async fn whistle(
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "level",
-            "must be 2 (community), 3 (street) or 4 (district)",
+            tr!(
+                "必须是 2（社区）、3（街道）或 4（区）",
+                "must be 2 (community), 3 (street) or 4 (district)"
+            ),
         ));
     }
     check_leaf(&state, &caller, &b.category).await?;
@@ -329,6 +344,7 @@ pub struct StatsQuery {
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     /// grid | community (default) | street | county
+    #[param(pattern = "^(grid|community|street|county)$")]
     pub by: Option<String>,
 }
 

@@ -44,7 +44,11 @@ impl From<pb::LayerImport> for LayerImportView {
             features_read: j.features_read,
             created: j.created,
             updated: j.updated,
-            problems: j.problems,
+            // In the caller's language (grid keeps both).
+            problems: match crate::error::lang() {
+                Lang::En if j.problems_en.len() == j.problems.len() => j.problems_en,
+                _ => j.problems,
+            },
             started_at: j.started_at.as_ref().and_then(from_timestamp),
             finished_at: j.finished_at.as_ref().and_then(from_timestamp),
         }
@@ -61,7 +65,7 @@ impl From<pb::LayerImport> for LayerImportView {
     put,
     path = "/api/v1/admin/grid-imports/{id}",
     tag = "grids",
-    params(("id" = String, Path, description = "A new UUID the client chooses")),
+    params(("id" = String, Path, format = Uuid, description = "A new UUID the client chooses")),
     request_body(content = String, description = "FeatureCollection, streamed", content_type = "application/geo+json"),
     responses(
         (status = 200, description = "Imported", body = LayerImportView),
@@ -89,7 +93,10 @@ pub async fn stream_import(
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "send the layer as application/geo+json",
+            tr!(
+                "请以 application/geo+json 格式发送图层",
+                "send the layer as application/geo+json"
+            ),
         ));
     }
     let total_bytes = headers
@@ -114,19 +121,28 @@ pub async fn stream_import(
                 }))
             }),
     );
-    let job: LayerImportView = state
+    let job = state
         .grid(&caller)
         .once(chunks, async |mut c, r| c.stream_layer(r).await)
-        .await?
-        .into();
+        .await?;
     if job.status == "failed" {
+        let problems: Vec<Text> = job
+            .problems
+            .iter()
+            .zip(
+                job.problems_en
+                    .iter()
+                    .chain(std::iter::repeat(&String::new())),
+            )
+            .map(|(zh, en)| Text::new(zh, if en.is_empty() { zh } else { en }))
+            .collect();
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "geojson",
-            job.problems.join("; "),
+            Text::join(&problems),
         ));
     }
-    Ok(Json(job))
+    Ok(Json(job.into()))
 }
 
 /// A streamed import's progress (or outcome), from any gateway and grid
@@ -135,7 +151,7 @@ pub async fn stream_import(
     get,
     path = "/api/v1/admin/grid-imports/{id}",
     tag = "grids",
-    params(("id" = String, Path, description = "The import's id")),
+    params(("id" = String, Path, format = Uuid, description = "The import's id")),
     responses(
         (status = 200, description = "Progress", body = LayerImportView),
         TenantAdmin,

@@ -88,8 +88,8 @@ fn worker_msg(id: String, b: WorkerBody) -> pb::Worker {
     responses(
         (status = 200, description = "Registered", body = WorkerView),
         TenantAdmin,
+        JsonInput,
         (status = 409, description = "Another worker has this account", body = Problem),
-        (status = 422, response = InvalidField),
     ),
 )]
 pub async fn create_worker(
@@ -110,12 +110,12 @@ pub async fn create_worker(
     put,
     path = "/api/v1/admin/grid-workers/{id}",
     tag = "grid people",
-    params(("id" = String, Path, description = "Worker id")),
+    params(("id" = String, Path, format = Uuid, description = "Worker id")),
     request_body = WorkerBody,
     responses(
         (status = 200, description = "Saved", body = WorkerView),
         TenantAdmin,
-        (status = 422, response = InvalidField),
+        JsonInput,
     ),
 )]
 pub async fn update_worker(
@@ -184,11 +184,12 @@ pub struct AssignmentBody {
     post,
     path = "/api/v1/admin/grid-workers/{id}/assignments",
     tag = "grid people",
-    params(("id" = String, Path, description = "Worker id")),
+    params(("id" = String, Path, format = Uuid, description = "Worker id")),
     request_body = AssignmentBody,
     responses(
         (status = 200, description = "Assigned", body = WorkerView),
         TenantAdmin,
+        JsonInput,
         (status = 404, description = "No such worker or grid", body = Problem),
     ),
 )]
@@ -216,7 +217,7 @@ pub async fn assign(
     path = "/api/v1/admin/grid-workers/{id}/assignments/{grid_code}",
     tag = "grid people",
     params(
-        ("id" = String, Path, description = "Worker id"),
+        ("id" = String, Path, format = Uuid, description = "Worker id"),
         ("grid_code" = String, Path, description = "Grid code"),
     ),
     responses(
@@ -255,11 +256,12 @@ pub struct RatingBody {
     post,
     path = "/api/v1/grid-workers/{id}/rating",
     tag = "grid people",
-    params(("id" = String, Path, description = "Worker id")),
+    params(("id" = String, Path, format = Uuid, description = "Worker id")),
     request_body = RatingBody,
     responses(
         (status = 200, description = "Rated", body = WorkerView),
         Authenticated,
+        JsonInput,
         (status = 403, response = SupervisorsAndAdmins),
         (status = 422, description = "stars outside 1..5 or no reason", body = Problem),
     ),

@@ -134,8 +134,50 @@ pub async fn get_grid(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ExportQuery {
-    /// basic | micro | dedicated | professional
+    /// basic | micro | dedicated | professional; all kinds when absent.
+    #[param(pattern = "^(basic|micro|dedicated|professional)?$")]
     pub kind: Option<String>,
+}
+
+/// A layer of grids: a GeoJSON FeatureCollection (RFC 7946), the format the
+/// import reads. The gateway streams grid's bytes; this type only describes
+/// them.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct GridLayer {
+    /// Always `FeatureCollection`.
+    #[serde(rename = "type")]
+    #[schema(example = "FeatureCollection")]
+    pub kind: String,
+    pub features: Vec<GridFeature>,
+}
+
+/// One grid of a [`GridLayer`].
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct GridFeature {
+    /// Always `Feature`.
+    #[serde(rename = "type")]
+    #[schema(example = "Feature")]
+    pub kind: String,
+    /// A GeoJSON Polygon or MultiPolygon (lon, lat; WGS 84).
+    #[schema(value_type = Object)]
+    pub geometry: serde_json::Value,
+    pub properties: GridProperties,
+}
+
+/// What a [`GridFeature`] says about its grid.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub struct GridProperties {
+    #[schema(example = "370202006001-174")]
+    pub code: String,
+    pub name: String,
+    /// basic | micro | dedicated | professional
+    pub kind: String,
+    /// The 12-digit community the grid belongs to.
+    #[schema(example = "370202006001")]
+    pub community_code: String,
 }
 
 /// The tenant's grids as a GeoJSON FeatureCollection (the import format).
@@ -145,7 +187,7 @@ pub struct ExportQuery {
     tag = "grids",
     params(ExportQuery),
     responses(
-        (status = 200, description = "FeatureCollection; properties code, name, kind, community_code", body = String, content_type = "application/geo+json"),
+        (status = 200, description = "The layer, streamed", body = GridLayer, content_type = "application/geo+json"),
         Authenticated,
         (status = 403, description = "Admins, dispatchers and supervisors only", body = Problem),
     ),
@@ -196,8 +238,7 @@ pub struct LayerImport {
     responses(
         (status = 200, description = "Imported", body = LayerImport),
         TenantAdmin,
-        (status = 413, description = "Body too large", body = Problem),
-        (status = 415, description = "Not GeoJSON", body = Problem),
+        TextInput,
         (status = 422, description = "Bad features or overlaps, all named", body = Problem),
     ),
 )]
@@ -211,7 +252,7 @@ pub async fn import_layer(
         &headers,
         &body,
         &["application/geo+json", "application/json"],
-        "the layer",
+        ("图层", "the layer"),
         "geojson",
     )?;
     let msg = pb::ImportLayerRequest { geojson };
@@ -261,6 +302,7 @@ impl From<pb::GridChange> for GridChangeView {
     responses(
         (status = 200, description = "Split", body = GridChangeView),
         TenantAdmin,
+        TextInput,
         (status = 404, description = "No such grid", body = Problem),
         (status = 422, description = "The parts do not replace the grid exactly", body = Problem),
     ),
@@ -276,7 +318,7 @@ pub async fn split_grid(
         &headers,
         &body,
         &["application/geo+json", "application/json"],
-        "the parts",
+        ("拆分后的各部分", "the parts"),
         "parts_geojson",
     )?;
     let msg = pb::SplitGridRequest {
@@ -310,6 +352,7 @@ pub struct MergeBody {
     responses(
         (status = 200, description = "Merged", body = GridChangeView),
         TenantAdmin,
+        JsonInput,
         (status = 422, description = "Unknown grids, or of different kinds or communities", body = Problem),
     ),
 )]
@@ -346,6 +389,7 @@ pub struct PairsImport {
     responses(
         (status = 200, description = "Imported", body = PairsImport),
         TenantAdmin,
+        TextInput,
         (status = 422, description = "Bad lines, all named", body = Problem),
     ),
 )]
@@ -355,7 +399,13 @@ pub async fn import_pairs(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<PairsImport>, ApiError> {
-    let csv = text_body(&headers, &body, &["text/csv"], "the pairs", "csv")?;
+    let csv = text_body(
+        &headers,
+        &body,
+        &["text/csv"],
+        ("网格对应关系", "the pairs"),
+        "csv",
+    )?;
     let msg = pb::PairsCsv { csv };
     let r = state
         .grid(&caller)

@@ -75,8 +75,9 @@ impl From<pb::Household> for HouseholdBody {
     responses(
         (status = 200, description = "Saved; personal fields masked", body = HouseholdBody),
         Authenticated,
+        JsonInput,
         (status = 403, response = NotYourGrid),
-        (status = 422, response = InvalidField),
+        (status = 404, description = "No such grid, or no such household where `id` names one", body = Problem),
     ),
 )]
 pub async fn create_household(

@@ -53,7 +53,10 @@ pub async fn stats(
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_query",
-            "from and to must be RFC 3339 date-times",
+            tr!(
+                "from 和 to 必须是 RFC 3339 格式的日期时间",
+                "from and to must be RFC 3339 date-times"
+            ),
         )
     })?;
     let msg = IntakeStatsRequest {

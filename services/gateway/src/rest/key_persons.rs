@@ -97,8 +97,9 @@ fn key_person_msg(id: String, b: KeyPersonBody) -> pb::KeyPerson {
     responses(
         (status = 200, description = "Saved (masked)", body = KeyPersonView),
         Authenticated,
+        JsonInput,
         (status = 403, description = "Not your grid, or a role that does not see key persons", body = Problem),
-        (status = 422, response = InvalidField),
+        (status = 404, description = "No such grid, or no such household where `household_id` names one", body = Problem),
     ),
 )]
 pub async fn create_key_person(
@@ -119,13 +120,14 @@ pub async fn create_key_person(
     put,
     path = "/api/v1/key-persons/{id}",
     tag = "grid people",
-    params(("id" = String, Path, description = "Key person id")),
+    params(("id" = String, Path, format = Uuid, description = "Key person id")),
     request_body = KeyPersonBody,
     responses(
         (status = 200, description = "Saved (masked)", body = KeyPersonView),
         Authenticated,
+        JsonInput,
         (status = 403, response = NotAllowed),
-        (status = 422, response = InvalidField),
+        (status = 404, description = "No such key person in your grids, or no such grid or household", body = Problem),
     ),
 )]
 pub async fn update_key_person(
@@ -201,7 +203,7 @@ pub struct PurposeQuery {
     get,
     path = "/api/v1/key-persons/{id}",
     tag = "grid people",
-    params(("id" = String, Path, description = "Key person id"), PurposeQuery),
+    params(("id" = String, Path, format = Uuid, description = "Key person id"), PurposeQuery),
     responses(
         (status = 200, description = "The whole record", body = KeyPersonView),
         Authenticated,

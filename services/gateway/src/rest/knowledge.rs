@@ -85,7 +85,7 @@ async fn save(state: &AppState, caller: &Caller, msg: KbEntry) -> Result<KbEntry
     responses(
         (status = 201, description = "Created", body = KbEntryView),
         TenantAdmin,
-        (status = 422, response = InvalidField),
+        JsonInput,
     ),
 )]
 pub async fn create_entry(
@@ -102,13 +102,13 @@ pub async fn create_entry(
     put,
     path = "/api/v1/admin/kb/{id}",
     tag = "knowledge",
-    params(("id" = String, Path, description = "Entry id")),
+    params(("id" = String, Path, format = Uuid, description = "Entry id")),
     request_body = KbEntryBody,
     responses(
         (status = 200, description = "Saved", body = KbEntryView),
         TenantAdmin,
+        JsonInput,
         (status = 404, description = "No such entry in the tenant", body = Problem),
-        (status = 422, response = InvalidField),
     ),
 )]
 pub async fn update_entry(
@@ -121,7 +121,10 @@ pub async fn update_entry(
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "id",
-            "must be an entry id (UUID)",
+            tr!(
+                "必须是知识库条目的 ID（UUID）",
+                "must be an entry id (UUID)"
+            ),
         ));
     }
     Ok(Json(save(&state, &caller, entry_msg(id, body)).await?))
@@ -132,7 +135,7 @@ pub async fn update_entry(
     post,
     path = "/api/v1/admin/kb/{id}/retire",
     tag = "knowledge",
-    params(("id" = String, Path, description = "Entry id")),
+    params(("id" = String, Path, format = Uuid, description = "Entry id")),
     responses(
         (status = 200, description = "Retired", body = KbEntryView),
         TenantAdmin,
@@ -155,8 +158,8 @@ pub async fn retire_entry(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KbSearchBody {
-    /// What the caller asks, as the agent typed it.
-    #[schema(example = "灵活就业怎么交养老保险")]
+    /// What the caller asks, as the agent typed it, up to 4000 characters.
+    #[schema(example = "灵活就业怎么交养老保险", min_length = 1, max_length = 4000)]
     pub text: String,
     /// Leaf category of the call, if chosen: its entries rank higher.
     #[serde(default)]
@@ -185,6 +188,7 @@ pub struct KbHits {
     responses(
         (status = 200, description = "Matching entries valid today", body = KbHits),
         Authenticated,
+        JsonInput,
         (status = 403, description = "Agents and tenant admins only", body = Problem),
         (status = 422, description = "text missing or too long", body = Problem),
     ),

@@ -14,10 +14,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct NotificationQuery {
     /// Only notifications about this ticket.
+    #[param(format = Uuid)]
     pub ticket_id: Option<String>,
     /// Only notifications to this recipient (unit id).
     pub recipient_id: Option<String>,
     /// 1..500, default 50.
+    #[param(minimum = 1, maximum = 500)]
     pub page_size: Option<i32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
@@ -55,7 +57,7 @@ pub struct NotificationPage {
     responses(
         (status = 200, description = "Oldest first", body = NotificationPage),
         Authenticated,
-        (status = 403, description = "Role may not read notifications", body = Problem),
+        (status = 403, description = "Role may not read notifications; or a handler token naming a unit it may not act for (`wrong_unit`)", body = Problem),
         (status = 422, response = InvalidQuery),
         (status = 503, description = "Notification unavailable", body = Problem),
     ),
@@ -66,6 +68,7 @@ pub async fn list_notifications(
     query: Result<Query<NotificationQuery>, QueryRejection>,
 ) -> Result<Json<NotificationPage>, ApiError> {
     let Query(q) = query.map_err(|e| invalid_query(&e))?;
+    super::ticket_lookup::acts_for_its_unit(&state, &caller).await?;
     let msg = ListNotificationsRequest {
         ticket_id: q.ticket_id.unwrap_or_default(),
         recipient_id: q.recipient_id.unwrap_or_default(),

@@ -10,6 +10,7 @@ pub use axum::{
     response::{IntoResponse, Response},
 };
 pub use chrono::{DateTime, Utc};
+pub use jiesu_common::{Lang, Text, tr};
 pub use serde::{Deserialize, Serialize};
 pub use utoipa::{IntoParams, ToSchema};
 pub use utoipa_axum::{
@@ -18,8 +19,8 @@ pub use utoipa_axum::{
 };
 
 pub use crate::openapi::{
-    Authenticated, InvalidField, InvalidQuery, NotAllowed, NotYourGrid, RateLimited, StaffOnly,
-    SupervisorsAndAdmins, TenantAdmin,
+    Authenticated, InvalidField, InvalidQuery, JsonInput, NotAllowed, NotYourGrid, RateLimited,
+    StaffOnly, SupervisorsAndAdmins, TenantAdmin, TextInput,
 };
 pub use crate::{
     AppState, GatewayConfig,

@@ -102,14 +102,14 @@ pub async fn locate(
             return Err(ApiError::field(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "lat",
-                "is required (or give an address)",
+                tr!("必填（或给出地址）", "is required (or give an address)"),
             ));
         }
         (_, None) => {
             return Err(ApiError::field(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "lon",
-                "is required (or give an address)",
+                tr!("必填（或给出地址）", "is required (or give an address)"),
             ));
         }
     };
@@ -144,6 +144,7 @@ pub async fn locate(
 #[serde(deny_unknown_fields)]
 pub struct RegionsQuery {
     /// Only regions under this division code.
+    #[param(pattern = "^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$")]
     pub under: Option<String>,
 }
 
@@ -217,7 +218,7 @@ pub struct RegionImport {
     responses(
         (status = 200, description = "Imported", body = RegionImport),
         TenantAdmin,
-        (status = 415, description = "Not text/csv", body = Problem),
+        TextInput,
         (status = 422, description = "Bad lines, all named", body = Problem),
     ),
 )]
@@ -227,7 +228,13 @@ pub async fn import_regions(
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Result<Json<RegionImport>, ApiError> {
-    let csv = text_body(&headers, &body, &["text/csv"], "the regions", "csv")?;
+    let csv = text_body(
+        &headers,
+        &body,
+        &["text/csv"],
+        ("区划列表", "the regions"),
+        "csv",
+    )?;
     let msg = pb::RegionsCsv { csv };
     let r = state
         .grid(&caller)

@@ -47,6 +47,7 @@ pub struct ResponsibilityImport {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ImportQuery {
     /// Check the whole list and report, changing nothing.
@@ -67,9 +68,8 @@ pub struct ImportQuery {
     responses(
         (status = 200, description = "Replaced (or, with `dry_run`, checked)", body = ResponsibilityImport),
         TenantAdmin,
-        (status = 415, description = "Not text/csv", body = Problem),
-        (status = 422, description = "Every bad line, conflict, unknown category and unit, all listed", body = Problem),
-        (status = 422, response = InvalidQuery),
+        TextInput,
+        (status = 422, description = "The file breaks a rule (`field` = `csv`: every bad line, conflict, unknown category and unit, all listed), or `dry_run` is not a boolean", body = Problem),
     ),
 )]
 pub async fn import_responsibilities(
@@ -80,7 +80,13 @@ pub async fn import_responsibilities(
     RawBody(body): RawBody,
 ) -> Result<Json<ResponsibilityImport>, ApiError> {
     let Query(q) = query.map_err(|e| invalid_query(&e))?;
-    let csv = text_body(&headers, &body, &["text/csv"], "the list", "csv")?;
+    let csv = text_body(
+        &headers,
+        &body,
+        &["text/csv"],
+        ("责任清单", "the list"),
+        "csv",
+    )?;
     // Dispatch checks each line's category against the tenant's tree.
     let known_categories = state
         .intake(&caller)

@@ -139,6 +139,7 @@ pub async fn get_policy(
     responses(
         (status = 200, description = "The policy as saved", body = SlaPolicyBody),
         TenantAdmin,
+        JsonInput,
         (status = 422, description = "A field is invalid, or two rules clash", body = Problem),
     ),
 )]
@@ -199,6 +200,7 @@ impl From<pb::CalendarView> for CalendarBody {
 #[serde(deny_unknown_fields)]
 pub struct CalendarQuery {
     /// Default: this year (China time).
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: Option<i32>,
 }
 
@@ -250,6 +252,7 @@ pub struct CalendarChange {
     responses(
         (status = 200, description = "The calendar of the first changed day's year", body = CalendarBody),
         TenantAdmin,
+        JsonInput,
         (status = 422, description = "A day or the working hours are invalid", body = Problem),
     ),
 )]

@@ -3,6 +3,7 @@
 //! for staff (a unit's handler: its unit's), and lists a citizen's own.
 
 use jiesu_proto::{
+    dispatch::ListWorkOrdersRequest,
     intake::{ListTicketsRequest, TicketSummary},
     time::to_timestamp,
 };
@@ -87,6 +88,29 @@ pub struct TicketPage {
     pub next_page_token: Option<String>,
 }
 
+/// A unit's handler reads as its unit: dispatch, which knows the units,
+/// refuses a token naming one the account may not act for (`wrong_unit`),
+/// for the reads of services that do not know units as for the others
+/// (decision 0026).
+pub(crate) async fn acts_for_its_unit(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    if caller
+        .principal
+        .reads_as_unit()
+        .is_some_and(|u| !u.is_empty())
+    {
+        let msg = ListWorkOrdersRequest {
+            queue: "mine".into(),
+            page_size: 1,
+            ..Default::default()
+        };
+        state
+            .dispatch(caller)
+            .retried(msg, async |mut c, r| c.list_work_orders(r).await)
+            .await?;
+    }
+    Ok(())
+}
+
 /// Find tickets (staff, inside their scope) or list one's own (citizen).
 #[utoipa::path(
     get,
@@ -96,7 +120,7 @@ pub struct TicketPage {
     responses(
         (status = 200, description = "A page of tickets, newest first", body = TicketPage),
         Authenticated,
-        (status = 403, description = "Not an agent, dispatcher, supervisor, tenant admin, handler or citizen", body = Problem),
+        (status = 403, description = "Not an agent, dispatcher, supervisor, tenant admin, handler or citizen; or a handler token naming a unit it may not act for (`wrong_unit`)", body = Problem),
         (status = 422, description = "A filter is invalid; `field` names it", body = Problem),
         (status = 422, response = InvalidQuery),
     ),
@@ -107,6 +131,7 @@ pub async fn list_tickets(
     query: Result<Query<LookupQuery>, QueryRejection>,
 ) -> Result<Json<TicketPage>, ApiError> {
     let Query(q) = query.map_err(|e| invalid_query(&e))?;
+    acts_for_its_unit(&state, &caller).await?;
     let msg = ListTicketsRequest {
         tracking_no: q.tracking_no.unwrap_or_default(),
         phone: q.phone.unwrap_or_default(),

@@ -46,7 +46,7 @@ pub struct Duplicates {
     get,
     path = "/api/v1/tickets/{id}/duplicates",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id")),
+    params(("id" = String, Path, format = Uuid, description = "Ticket id")),
     responses(
         (status = 200, description = "Candidates, best first", body = Duplicates),
         Authenticated,
@@ -110,15 +110,15 @@ pub struct UnmergeBody {
     post,
     path = "/api/v1/tickets/{id}/merge",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id")),
+    params(("id" = String, Path, format = Uuid, description = "Ticket id")),
     request_body = TicketMergeBody,
     responses(
         (status = 200, description = "Merged", body = TicketStatus),
         Authenticated,
+        JsonInput,
         (status = 403, description = "Agents, dispatchers and supervisors only", body = Problem),
         (status = 404, description = "No such ticket or master in the caller's scope", body = Problem),
         (status = 409, description = "`ticket_closed`, `already_merged`, `has_merged_tickets`, `master_closed` or `master_merged`", body = Problem),
-        (status = 422, response = InvalidField),
     ),
 )]
 pub async fn merge(
@@ -144,15 +144,15 @@ pub async fn merge(
     post,
     path = "/api/v1/tickets/{id}/unmerge",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id")),
+    params(("id" = String, Path, format = Uuid, description = "Ticket id")),
     request_body = UnmergeBody,
     responses(
         (status = 200, description = "Unmerged", body = TicketStatus),
         Authenticated,
+        JsonInput,
         (status = 403, description = "Agents, dispatchers and supervisors only", body = Problem),
         (status = 404, description = "No such ticket in the caller's scope", body = Problem),
         (status = 409, description = "`not_merged`", body = Problem),
-        (status = 422, response = InvalidField),
     ),
 )]
 pub async fn unmerge(

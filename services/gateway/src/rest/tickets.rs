@@ -32,19 +32,30 @@ pub struct CreateTicketBody {
     /// `enterprise`, `transfer_110`, `transfer_12368`, `transfer_12309`,
     /// `city_management`, `tenant_platform`. Citizens may use `app`,
     /// `wechat`, `mini_program` and `photo`.
-    #[schema(example = "hotline")]
+    #[schema(
+        example = "hotline",
+        pattern = "^(hotline|app|wechat|mini_program|photo|grid|enterprise|transfer_110|transfer_12368|transfer_12309|city_management|tenant_platform)$"
+    )]
     pub channel: String,
     /// `consultation`, `help`, `complaint`, `report`, `suggestion`, `praise`.
-    #[schema(example = "complaint")]
+    #[schema(
+        example = "complaint",
+        pattern = "^(consultation|help|complaint|report|suggestion|praise)$"
+    )]
     pub nature: String,
     /// Leaf category code from `GET /api/v1/categories`.
     #[schema(example = "CX0203")]
     pub category: String,
     /// What the citizen asks, up to 4000 characters.
-    #[schema(example = "楼上装修噪音持续到晚上11点，影响休息")]
+    #[schema(
+        example = "楼上装修噪音持续到晚上11点，影响休息",
+        min_length = 1,
+        max_length = 4000
+    )]
     pub content: String,
     /// `normal` (default) or `urgent`.
     #[serde(default)]
+    #[schema(pattern = "^(normal|urgent)?$")]
     pub urgency: Option<String>,
     #[serde(default)]
     pub location: Option<LocationBody>,
@@ -52,6 +63,7 @@ pub struct CreateTicketBody {
     /// `livelihood` (民生, default), `development` (发展, default on the
     /// enterprise channel) or `enforcement` (执法).
     #[serde(default)]
+    #[schema(pattern = "^(livelihood|development|enforcement)?$")]
     pub kind: Option<String>,
     /// The caller asked for confidentiality (保密).
     #[serde(default)]
@@ -59,7 +71,7 @@ pub struct CreateTicketBody {
     /// Answers to the category's attributes: code → value, or a list of
     /// values for a multi-value list (see `GET /api/v1/categories`).
     #[serde(default)]
-    #[schema(value_type = Option<Object>, example = json!({"noise_period": "night", "source": ["renovation"]}))]
+    #[schema(value_type = Object, example = json!({"noise_period": "night", "source": ["renovation"]}))]
     pub attributes: std::collections::BTreeMap<String, AttributeAnswer>,
     /// Answer a consultation from the knowledge base and close it at
     /// intake (agents only; see `POST /api/v1/kb/search`).
@@ -152,17 +164,16 @@ const IDEMPOTENCY_KEY: &str = "idempotency-key";
     request_body = CreateTicketBody,
     params(
         ("Idempotency-Key" = Option<String>, Header,
-         description = "Repeat a create safely: the same key returns the first ticket."),
+         description = "Repeat a create safely: the same key returns the first ticket. 1 to 128 printable ASCII characters.",
+         max_length = 128, pattern = "^[!-~]*$"),
     ),
     responses(
         (status = 201, description = "Accepted", body = TicketCreated),
-        (status = 400, description = "Malformed JSON", body = Problem),
         Authenticated,
+        JsonInput,
+        (status = 400, description = "The body is not JSON, or the Idempotency-Key is not printable ASCII", body = Problem),
         (status = 403, description = "Role may not submit (agents and citizens may)", body = Problem),
         (status = 409, description = "Idempotency key reused for another request", body = Problem),
-        (status = 413, description = "Body too large", body = Problem),
-        (status = 415, description = "Not JSON", body = Problem),
-        (status = 422, response = InvalidField),
         (status = 503, description = "Intake unavailable; retry with the same Idempotency-Key", body = Problem),
     ),
 )]
@@ -181,7 +192,7 @@ pub async fn create_ticket(
                 ApiError::field(
                     StatusCode::BAD_REQUEST,
                     "Idempotency-Key",
-                    "must be printable ASCII",
+                    tr!("必须是可打印 ASCII 字符", "must be printable ASCII"),
                 )
             })
         })
@@ -250,10 +261,11 @@ pub async fn create_ticket(
     get,
     path = "/api/v1/tickets/{id}",
     tag = "tickets",
-    params(("id" = String, Path, description = "Ticket id")),
+    params(("id" = String, Path, format = Uuid, description = "Ticket id")),
     responses(
         (status = 200, description = "The ticket; personal data masked", body = TicketView),
         Authenticated,
+        (status = 403, description = "Mediators and platform operators; a handler token naming a unit it may not act for (`wrong_unit`)", body = Problem),
         (status = 404, description = "No such ticket in the caller's scope", body = Problem),
         (status = 422, description = "The id is not a ticket id", body = Problem),
         (status = 503, description = "Intake unavailable", body = Problem),
@@ -268,7 +280,7 @@ pub async fn get_ticket(
         return Err(ApiError::field(
             StatusCode::UNPROCESSABLE_ENTITY,
             "id",
-            "must be a ticket id (UUID)",
+            tr!("必须是诉求的 ID（UUID）", "must be a ticket id (UUID)"),
         ));
     }
     let msg = GetTicketRequest { id: id.clone() };
@@ -285,12 +297,15 @@ pub async fn get_ticket(
     // cannot answer the ticket is not shown rather than shown to anyone.
     if caller.principal.reads_as_unit().is_some() && order.is_none() {
         return Err(if degraded.is_empty() {
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "ticket not found")
+            ApiError::not_found(tr!("诉求", "ticket"))
         } else {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
-                "a backend service is unavailable; retry shortly",
+                tr!(
+                    "后台服务暂不可用，请稍后重试",
+                    "a backend service is unavailable; retry shortly"
+                ),
             )
         });
     }
@@ -315,7 +330,7 @@ pub async fn get_ticket(
 
 /// The work order of ticket `id`, if dispatch has one. If dispatch cannot
 /// answer, `degraded` says so and the ticket is served without it.
-async fn work_order(
+pub(crate) async fn work_order(
     state: &AppState,
     caller: &Caller,
     id: &str,

@@ -16,8 +16,10 @@ pub fn routes() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct TrackQuery {
     /// 受理编号, e.g. `370202-20261122-00042`.
+    #[param(pattern = "^[0-9]{6}-[0-9]{8}-[0-9]{5,}$")]
     pub tracking_no: String,
     /// Last four digits of the phone given with the request.
+    #[param(pattern = "^[0-9]{4}$")]
     pub phone_last4: String,
 }
 
@@ -70,7 +72,10 @@ pub async fn track(
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_query",
-            "give tracking_no and phone_last4",
+            tr!(
+                "请给出 tracking_no 和 phone_last4",
+                "give tracking_no and phone_last4"
+            ),
         )
     })?;
     let msg = TrackTicketRequest {

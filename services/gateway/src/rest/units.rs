@@ -48,8 +48,11 @@ impl From<pb::UnitRecord> for UnitRecordView {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UnitsQuery {
+    /// department | street | community | utility
+    #[param(pattern = "^(department|street|community|utility)$")]
     pub kind: Option<String>,
     /// Units under this division code.
+    #[param(pattern = "^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})$")]
     pub region_code: Option<String>,
     #[serde(default)]
     pub include_inactive: bool,
@@ -122,8 +125,8 @@ pub struct UnitBody {
     responses(
         (status = 200, description = "Saved", body = UnitRecordView),
         TenantAdmin,
+        JsonInput,
         (status = 409, description = "The unit is still named by the responsibility list", body = Problem),
-        (status = 422, response = InvalidField),
     ),
 )]
 pub async fn put_unit(

@@ -177,15 +177,15 @@ fn act_request(id: String, body: ActionBody) -> pb::ActRequest {
     post,
     path = "/api/v1/work-orders/{id}/actions",
     tag = "work orders",
-    params(("id" = String, Path, description = "Work-order id")),
+    params(("id" = String, Path, format = Uuid, description = "Work-order id")),
     request_body = ActionBody,
     responses(
         (status = 200, description = "The work order after the action", body = WorkOrderView),
         Authenticated,
+        JsonInput,
         (status = 403, description = "Wrong role or wrong unit", body = Problem),
         (status = 404, description = "No such work order in the caller's scope", body = Problem),
         (status = 409, description = "Not allowed in the order's state or by the tenant's policy", body = Problem),
-        (status = 422, response = InvalidField),
     ),
 )]
 pub async fn act(

@@ -169,11 +169,17 @@ impl From<pb::WorkOrder> for WorkOrderView {
 pub struct ListQuery {
     /// mine (my unit's work) | triage (研判) | overdue | due_soon (within
     /// 24 h) | leadership (提级) | all (default)
+    #[param(pattern = "^(mine|triage|overdue|due_soon|leadership|all)$")]
     pub queue: Option<String>,
+    #[param(
+        pattern = "^(triage|dispatched|signed|in_progress|returned|resolved|reviewed|closed|merged)$"
+    )]
     pub status: Option<String>,
     /// Whistle level 1..4.
+    #[param(minimum = 1, maximum = 4)]
     pub level: Option<u32>,
     /// 1..200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub page_size: Option<u32>,
     pub page_token: Option<String>,
 }
@@ -194,7 +200,7 @@ pub struct WorkOrderPage {
     responses(
         (status = 200, description = "One page of work orders", body = WorkOrderPage),
         Authenticated,
-        (status = 403, description = "Citizens, or a handler asking for another queue than `mine`", body = Problem),
+        (status = 403, description = "Citizens, mediators and platform operators, or a handler asking for another queue than `mine`", body = Problem),
         (status = 422, response = InvalidQuery),
     ),
 )]
@@ -226,10 +232,11 @@ pub async fn list(
     get,
     path = "/api/v1/work-orders/{id}",
     tag = "work orders",
-    params(("id" = String, Path, description = "Work-order id")),
+    params(("id" = String, Path, format = Uuid, description = "Work-order id")),
     responses(
         (status = 200, description = "The work order", body = WorkOrderView),
         Authenticated,
+        (status = 403, description = "Citizens, mediators and platform operators; a handler token naming a unit it may not act for (`wrong_unit`)", body = Problem),
         (status = 404, description = "No such work order in the caller's scope", body = Problem),
     ),
 )]

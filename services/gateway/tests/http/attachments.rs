@@ -125,7 +125,7 @@ async fn attachments_are_typed_by_content_stored_and_served_to_those_who_may_see
     // Over the image limit (256 KiB in this stack), and over the gateway's.
     let (status, v) = upload(&s, &me, &id, "image/jpeg", jpeg(2, 300 * 1024)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("at most"));
+    assert!(v["message"].as_str().unwrap().contains("最多"), "{v}");
     let (status, v) = upload(&s, &me, &id, "image/jpeg", jpeg(3, 21 << 20)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(v["code"], "body_too_large");
@@ -136,7 +136,10 @@ async fn attachments_are_typed_by_content_stored_and_served_to_those_who_may_see
     }
     let (status, v) = upload(&s, &me, &id, "image/jpeg", jpeg(99, 100)).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("at most 9"));
+    assert!(
+        v["message"].as_str().unwrap().contains("最多 9 个附件"),
+        "{v}"
+    );
     // Roles and ownership.
     let (status, _) = upload(
         &s,

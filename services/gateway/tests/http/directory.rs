@@ -175,9 +175,9 @@ async fn a_bad_list_is_refused_whole_with_every_line_named() {
         "{v}"
     );
     let msg = v["message"].as_str().unwrap();
-    assert!(msg.contains("line 4: region_code"), "{msg}");
+    assert!(msg.contains("第 4 行：region_code"), "{msg}");
     assert!(
-        msg.contains("lines 2 and 3"),
+        msg.contains("第 2 行和第 3 行"),
         "the conflict is named: {msg}"
     );
     let unknown = format!("{HEADER}\nSC01,370202,sn-nobody,,2025-01-01,,\n");
@@ -197,9 +197,9 @@ async fn a_bad_list_is_refused_whole_with_every_line_named() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let msg = v["message"].as_str().unwrap();
     assert!(
-        msg.contains("line 2: category: `XX99`")
-            && msg.contains("line 3: `sn-nobody`")
-            && msg.contains("line 4: valid_from"),
+        msg.contains("第 2 行：category：`XX99`")
+            && msg.contains("第 3 行：`sn-nobody`")
+            && msg.contains("第 4 行：valid_from"),
         "{msg}"
     );
     // A dry run checks a good list and changes nothing.

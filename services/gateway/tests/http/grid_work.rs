@@ -135,7 +135,7 @@ async fn a_split_merge_and_the_grid_page_over_http() {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("parts_geojson"))
     );
     assert!(
-        v["message"].as_str().unwrap().contains("must cover all"),
+        v["message"].as_str().unwrap().contains("必须完整覆盖"),
         "{v}"
     );
     let (status, _) = split(gw.clone(), layer(vec![])).await;
@@ -523,7 +523,7 @@ async fn a_check_in_sends_its_photo_as_base64() {
         "{v}"
     );
     assert!(
-        v["message"].as_str().unwrap().contains("outside grid G1"),
+        v["message"].as_str().unwrap().contains("在网格 G1 之外"),
         "{v}"
     );
     // A GIF: grid takes JPEG and PNG only.
@@ -932,7 +932,7 @@ async fn a_large_layer_streams_in_over_http_with_its_progress() {
     let bad = uuid::Uuid::new_v4().to_string();
     let (status, v) = put(bad.clone(), overlapping).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
-    assert!(v["message"].as_str().unwrap().contains("overlap"), "{v}");
+    assert!(v["message"].as_str().unwrap().contains("相互重叠"), "{v}");
     let (_, job) = s
         .get(&admin, &format!("/api/v1/admin/grid-imports/{bad}"))
         .await;

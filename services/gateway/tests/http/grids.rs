@@ -131,7 +131,7 @@ async fn grid_refusals_become_http_answers() {
         v["message"]
             .as_str()
             .unwrap()
-            .contains("features[0].geometry.coordinates[0]: the ring is not closed"),
+            .contains("features[0].geometry.coordinates[0]：环未闭合"),
         "{v}"
     );
     let dispatcher = s.keys.token("370202", &[Role::Dispatcher], "d-1");

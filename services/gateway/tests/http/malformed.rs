@@ -252,9 +252,9 @@ fn raw_bodies() -> Vec<(Vec<u8>, &'static str)> {
         (b"\"just a string\"".to_vec(), ""),
         (b"{\"lat\": 1e400}".to_vec(), ""),
         (b"{'single': 'quotes'}".to_vec(), "JSON"),
-        (deep_array.into_bytes(), "deeply"),
-        (deep_object.into_bytes(), "deeply"),
-        (deep_inside.into_bytes(), "deeply"),
+        (deep_array.into_bytes(), "嵌套"),
+        (deep_object.into_bytes(), "嵌套"),
+        (deep_inside.into_bytes(), "嵌套"),
     ]
 }
 
@@ -609,7 +609,7 @@ async fn open311(s: &Stack, tally: &mut Tally) {
         (
             "application/x-www-form-urlencoded",
             vec![b'a'; 200 * 1024],
-            "bytes",
+            "字节",
         ),
     ] {
         let r = s

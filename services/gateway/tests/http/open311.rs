@@ -169,6 +169,18 @@ async fn discovery_and_services_in_both_formats() {
     assert_error(status, &v, StatusCode::NOT_FOUND, "service_code");
     let (status, x) = xml(&s, &format!("{BASE}/services/NOPE.xml")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(x.contains("<errors><error><code>404</code><description>未找到 service_code</description></error></errors>"), "{x}");
+    // In English for a client that asks for it, as the API's errors.
+    let r = s
+        .http
+        .get(s.url(&format!("{BASE}/services/NOPE.xml")))
+        .header("accept-language", "en-US,en;q=0.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(r.headers()["content-language"], "en");
+    let x = r.text().await.unwrap();
     assert!(x.contains("<errors><error><code>404</code><description>service_code not found</description></error></errors>"), "{x}");
     let (status, v) = json(&s, "/open311/v2/999999/services.json").await;
     assert_error(status, &v, StatusCode::NOT_FOUND, "jurisdiction_id");
@@ -179,9 +191,9 @@ async fn discovery_and_services_in_both_formats() {
     let (status, v) = json(&s, &format!("{BASE}/services.json?jurisdiction_id=370202")).await;
     assert_eq!(status, StatusCode::OK, "{v}");
     let (status, v) = json(&s, &format!("{BASE}/services.csv")).await;
-    assert_error(status, &v, StatusCode::NOT_FOUND, "json or xml");
+    assert_error(status, &v, StatusCode::NOT_FOUND, "json 或 xml");
     let (status, v) = json(&s, &format!("{BASE}/services")).await;
-    assert_error(status, &v, StatusCode::NOT_FOUND, ".json or .xml");
+    assert_error(status, &v, StatusCode::NOT_FOUND, ".json 或 .xml");
 }
 
 #[tokio::test]

@@ -143,9 +143,50 @@ pub async fn stack_with_intake(tweak: impl FnOnce(&mut jiesu_intake::IntakeConfi
     stack_configured(|_| {}, tweak).await
 }
 
+/// A stack whose grid holds the demo tenant's grids (`jiesu seed-demo`'s
+/// division tree, basic, police and micro grids, pairs, workers and
+/// buildings), and whose gateway configuration the test adjusts.
+pub async fn demo_stack(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
+    build(tweak, |_| {}, true).await
+}
+
 async fn stack_configured(
     tweak: impl FnOnce(&mut GatewayConfig),
     tweak_intake: impl FnOnce(&mut jiesu_intake::IntakeConfig),
+) -> Stack {
+    build(tweak, tweak_intake, false).await
+}
+
+/// The demo grids of 370202 in a fresh grid database.
+async fn demo_grid_db(keys: &jiesu_testkit::TestKeys) -> TestDb {
+    use jiesu_grid::seed;
+    let db = TestDb::new::<jiesu_grid::Migrations>("grid").await;
+    let conn = db.connect().await;
+    let streets: Vec<(String, String)> = vec![("370202006".into(), "八大峡街道办事处".into())];
+    seed::import_regions(&conn, "370202", &seed::shinan_regions(&streets))
+        .await
+        .unwrap();
+    for layer in [
+        seed::shinan_layer(),
+        seed::shinan_police(),
+        seed::shinan_places(),
+    ] {
+        seed::import(&conn, "370202", &layer).await.unwrap();
+    }
+    seed::import_pairs(&conn, "370202", &seed::shinan_pairs())
+        .await
+        .unwrap();
+    seed::import_workers(&conn, "370202", &keys.keyring())
+        .await
+        .unwrap();
+    seed::import_buildings(&conn, "370202").await.unwrap();
+    db
+}
+
+async fn build(
+    tweak: impl FnOnce(&mut GatewayConfig),
+    tweak_intake: impl FnOnce(&mut jiesu_intake::IntakeConfig),
+    demo_grids: bool,
 ) -> Stack {
     let intake_db = TestDb::new::<jiesu_intake::Migrations>("intake").await;
     let dispatch_db = TestDb::new::<jiesu_dispatch::Migrations>("dispatch").await;
@@ -201,11 +242,18 @@ async fn stack_configured(
             tweak_intake(cfg);
         })
         .await;
-    let grid = kit
-        .spawn::<GridTarget>(|cfg| {
-            cfg.service_key_digests = jiesu_auth::service_key::digest(GRID_KEY);
-        })
-        .await;
+    let grid_db = if demo_grids {
+        Some(demo_grid_db(&kit.keys).await)
+    } else {
+        None
+    };
+    let grid_key = |cfg: &mut jiesu_grid::GridConfig| {
+        cfg.service_key_digests = jiesu_auth::service_key::digest(GRID_KEY);
+    };
+    let grid = match &grid_db {
+        Some(db) => kit.spawn_on::<GridTarget>(db, grid_key).await,
+        None => kit.spawn::<GridTarget>(grid_key).await,
+    };
     let dispatch = kit
         .spawn_on::<Dispatch>(&dispatch_db, |cfg| {
             cfg.timer_poll = Duration::from_millis(200);
@@ -241,7 +289,10 @@ async fn stack_configured(
         attachments_dir,
         kit,
         _targets: vec![intake, grid, notification, gateway],
-        _dbs: vec![intake_db, dispatch_db],
+        _dbs: [intake_db, dispatch_db]
+            .into_iter()
+            .chain(grid_db)
+            .collect(),
     }
 }
 

@@ -586,28 +586,28 @@ async fn a_tenant_admin_exports_and_replaces_the_category_tree() {
         (
             "text/csv",
             "code,name,parent\nA,一,\nA1,二,A\nA11,三,A1\nA111,四,A11\n".to_owned(),
-            "deeper than 3",
+            "层级超过 3 级",
         ),
         (
             "text/csv",
             "code,name,parent\nA,一,\nB,二,Z\n".to_owned(),
-            "parent Z",
+            "上级 Z",
         ),
         (
             "text/csv",
             "code,name,parent\nA,一,\nA,二,\n".to_owned(),
-            "twice",
+            "重复出现",
         ),
         ("text/csv", "code,name,parent\nA,,\n".to_owned(), "name"),
         ("text/csv", "code,name,parent\nA B,一,\n".to_owned(), "code"),
         (
             "text/csv",
             "code,name,parent\nA,一,B\nB,二,A\n".to_owned(),
-            "cycle",
+            "循环",
         ),
-        ("text/csv", "name\n一\n".to_owned(), "header"),
-        ("text/csv", "code,name,parent\nA,一\n".to_owned(), "row 2"),
-        ("text/csv", "code,name,parent\n".to_owned(), "no categories"),
+        ("text/csv", "name\n一\n".to_owned(), "表头"),
+        ("text/csv", "code,name,parent\nA,一\n".to_owned(), "第 2 行"),
+        ("text/csv", "code,name,parent\n".to_owned(), "没有任何分类"),
         ("application/json", "[{\"code\":\"A\"}]".to_owned(), "name"),
         ("application/json", "{]".to_owned(), "JSON"),
         (
@@ -824,7 +824,7 @@ async fn a_category_file_is_checked_whole_and_a_dry_run_changes_nothing() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let msg = v["message"].as_str().unwrap();
     assert!(
-        msg.contains("`parnet`") && msg.contains("`parent` is missing"),
+        msg.contains("未知的列 `parnet`") && msg.contains("缺少列 `parent`"),
         "{msg}"
     );
     assert_eq!(tree().await, before);
@@ -838,7 +838,7 @@ async fn a_category_file_is_checked_whole_and_a_dry_run_changes_nothing() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     let msg = v["message"].as_str().unwrap();
     assert!(
-        msg.contains("row 3") && msg.contains("row 4") && msg.contains("parent ZZ"),
+        msg.contains("第 3 行") && msg.contains("第 4 行") && msg.contains("上级 ZZ"),
         "{msg}"
     );
     assert_eq!(tree().await, before);

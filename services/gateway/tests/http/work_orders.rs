@@ -170,14 +170,15 @@ async fn actions_are_refused_for_the_wrong_role_unit_state_or_tenant() {
         "wrong_role",
     )
     .await;
+    // A unit the order does not involve does not see it (decision 0026).
     let other_unit = handler(&s, "sn-zjj");
     refused(
         &s,
         &other_unit,
         &wo,
         sign.clone(),
-        StatusCode::FORBIDDEN,
-        "wrong_unit",
+        StatusCode::NOT_FOUND,
+        "not_found",
     )
     .await;
     let h = handler(&s, "sn-gafj");
@@ -329,13 +330,14 @@ async fn returns_are_arbitrated_and_the_second_return_lifts_the_level() {
     .await;
     assert_eq!(v["unit"]["id"], "sn-zjj");
     assert_eq!(v["co_handlers"][0]["unit"]["id"], "sn-scjg");
+    // The former lead is no longer part of the order: it sees it no more.
     refused(
         &s,
         &h,
         &wo,
         json!({"action": "sign"}),
-        StatusCode::FORBIDDEN,
-        "wrong_unit",
+        StatusCode::NOT_FOUND,
+        "not_found",
     )
     .await;
     let lead = handler(&s, "sn-zjj");
@@ -355,8 +357,8 @@ async fn returns_are_arbitrated_and_the_second_return_lifts_the_level() {
         &h,
         &wo,
         json!({"action": "submit_part", "note": "x"}),
-        StatusCode::FORBIDDEN,
-        "wrong_unit",
+        StatusCode::NOT_FOUND,
+        "not_found",
     )
     .await;
     let v = ok(
@@ -692,8 +694,8 @@ async fn a_whistle_summons_units_who_report_in() {
         &handler(&s, "sn-scjg"),
         &wo,
         json!({"action": "report_in"}),
-        StatusCode::FORBIDDEN,
-        "wrong_unit",
+        StatusCode::NOT_FOUND,
+        "not_found",
     )
     .await;
     let (status, v) = act(

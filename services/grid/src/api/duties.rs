@@ -3,7 +3,10 @@
 //! per worker, grid and community.
 
 use jiesu_auth::{Principal, Role};
-use jiesu_common::geo::{is_latitude, is_longitude};
+use jiesu_common::{
+    geo::{is_latitude, is_longitude},
+    tr,
+};
 use jiesu_proto::{
     grid::{
         CheckInRequest, ComplianceRow, DutyComplianceRequest, DutyComplianceResponse, DutyRules,
@@ -21,7 +24,7 @@ use crate::{
         task_state,
     },
     duty_rounds,
-    error::{GridError, parse_id},
+    error::{GridError, noun, parse_id},
     store::duties::{self, CheckIn},
 };
 
@@ -56,9 +59,9 @@ pub async fn generate(
     who.require_any(&[Role::TenantAdmin])?;
     let at = match req.at.as_ref() {
         None => chrono::Utc::now(),
-        Some(ts) => {
-            from_timestamp(ts).ok_or_else(|| GridError::field("at", "must be a valid time"))?
-        }
+        Some(ts) => from_timestamp(ts).ok_or_else(|| {
+            GridError::field("at", tr!("必须是有效的时间", "must be a valid time"))
+        })?,
     };
     let created = duty_rounds::generate(ctx, who.tenant.code(), at).await?;
     Ok(GenerateDutiesResponse { created })
@@ -86,24 +89,33 @@ pub async fn check_in(
     let tenant = who.tenant.code();
     let id = parse_id("task_id", &req.task_id)?;
     if !is_latitude(req.lat) {
-        return Err(GridError::field("lat", "must be a latitude"));
+        return Err(GridError::field(
+            "lat",
+            tr!("必须是纬度", "must be a latitude"),
+        ));
     }
     if !is_longitude(req.lon) {
-        return Err(GridError::field("lon", "must be a longitude"));
+        return Err(GridError::field(
+            "lon",
+            tr!("必须是经度", "must be a longitude"),
+        ));
     }
     if req.note.chars().count() > 2000 {
-        return Err(GridError::field("note", "at most 2000 characters"));
+        return Err(GridError::field(
+            "note",
+            tr!("最多 2000 个字符", "at most 2000 characters"),
+        ));
     }
     let photo = photo_type(&req.photo, ctx.max_photo_bytes)?;
     // Authorised before the transaction: no second connection inside it.
     let task_grid = duties::task_grid(&ctx.db, tenant, id)
         .await?
-        .ok_or(GridError::NotFound("duty task"))?;
+        .ok_or(GridError::NotFound(noun::DUTY_TASK))?;
     ctx.may_work_on(who, &task_grid).await?;
     let txn = ctx.db.begin().await?;
     let (grid_code, done) = duties::lock_task(&txn, tenant, id)
         .await?
-        .ok_or(GridError::NotFound("duty task"))?;
+        .ok_or(GridError::NotFound(noun::DUTY_TASK))?;
     if done {
         return Err(GridError::AlreadyDone);
     }
@@ -121,7 +133,7 @@ pub async fn check_in(
     };
     let task = duties::complete(&txn, tenant, id, &check_in)
         .await?
-        .ok_or(GridError::NotFound("duty task"))?;
+        .ok_or(GridError::NotFound(noun::DUTY_TASK))?;
     txn.commit().await?;
     Ok(task)
 }
@@ -132,8 +144,15 @@ pub async fn compliance(
     req: DutyComplianceRequest,
 ) -> Result<DutyComplianceResponse, GridError> {
     who.require_any(&ADMINS)?;
-    let period = report_period(req.period.trim())
-        .ok_or_else(|| GridError::field("period", "must be YYYY-MM, YYYY-Www or YYYY-MM-DD"))?;
+    let period = report_period(req.period.trim()).ok_or_else(|| {
+        GridError::field(
+            "period",
+            tr!(
+                "必须是 YYYY-MM、YYYY-Www 或 YYYY-MM-DD",
+                "must be YYYY-MM, YYYY-Www or YYYY-MM-DD"
+            ),
+        )
+    })?;
     let by = ComplianceBy::parse(&req.by)?;
     let counts =
         duties::compliance(&ctx.db, who.tenant.code(), by, period, who.scope.prefix()).await?;

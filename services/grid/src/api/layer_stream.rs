@@ -12,6 +12,7 @@ use std::{
 };
 
 use jiesu_auth::{Principal, Role};
+use jiesu_common::{Text, tr};
 use jiesu_proto::grid::{
     ExportChunk, ExportLayerRequest, GetImportRequest, LayerChunk, LayerImport,
 };
@@ -24,7 +25,7 @@ use super::layers::{export_kind, import_grids};
 use crate::{
     ctx::Ctx,
     domain::stream::parse,
-    error::{GridError, parse_id},
+    error::{GridError, noun, parse_id},
     store::{self, imports},
 };
 
@@ -77,7 +78,7 @@ impl Drop for Unfinished {
         if self.armed {
             let (db, tenant, id) = (self.ctx.db.clone(), self.tenant.clone(), self.id);
             tokio::spawn(async move {
-                let broke = Err(vec!["the upload broke off".to_owned()]);
+                let broke = Err(vec![tr!("上传中断", "the upload broke off")]);
                 if let Err(e) = imports::finish(&db, &tenant, id, &broke).await {
                     tracing::warn!(import_id = %id, error = %e, "could not mark an abandoned import failed");
                 }
@@ -98,11 +99,11 @@ async fn finish(
     ctx: &Ctx,
     tenant: &str,
     id: Uuid,
-    outcome: &Result<(u32, u32), Vec<String>>,
+    outcome: &Result<(u32, u32), Vec<Text>>,
 ) -> Result<LayerImport, GridError> {
     imports::finish(&ctx.db, tenant, id, outcome)
         .await?
-        .ok_or(GridError::NotFound("import"))
+        .ok_or(GridError::NotFound(noun::IMPORT))
 }
 
 pub async fn stream_layer(
@@ -116,12 +117,16 @@ pub async fn stream_layer(
         .message()
         .await
         .map_err(GridError::Stream)?
-        .ok_or_else(|| GridError::field("import_id", "the stream is empty"))?;
+        .ok_or_else(|| GridError::field("import_id", tr!("数据流为空", "the stream is empty")))?;
     let id = parse_id("import_id", &first.import_id)?;
     if first.total_bytes > ctx.max_stream_bytes {
         return Err(GridError::field(
             "total_bytes",
-            format!("at most {} bytes per import", ctx.max_stream_bytes),
+            tr!(
+                "每次导入最多 {} 字节",
+                "at most {} bytes per import",
+                ctx.max_stream_bytes
+            ),
         ));
     }
     if !imports::start(&ctx.db, &tenant, id, &who.sub, first.total_bytes).await? {
@@ -171,12 +176,13 @@ pub async fn stream_layer(
 
     // Feed the parser; an upload that breaks off or runs over the limit
     // fails the import (nothing is stored).
-    let mut failure: Option<String> = None;
+    let mut failure: Option<Text> = None;
     let mut next = Some(first.data);
     while let Some(data) = next.take() {
         let total = bytes.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
         if total > ctx.max_stream_bytes {
-            failure = Some(format!(
+            failure = Some(tr!(
+                "图层超过 {} 字节",
                 "the layer is larger than {} bytes",
                 ctx.max_stream_bytes
             ));
@@ -189,7 +195,10 @@ pub async fn stream_layer(
         match stream.message().await {
             Ok(Some(chunk)) => next = Some(chunk.data),
             Ok(None) => {}
-            Err(e) => failure = Some(format!("the upload broke off: {}", e.message())),
+            Err(e) => {
+                let why = e.message();
+                failure = Some(tr!("上传中断：{why}", "the upload broke off: {why}"));
+            }
         }
     }
     drop(tx);
@@ -208,13 +217,11 @@ pub async fn stream_layer(
         (None, Ok(pairs)) => match import_grids(ctx, &tenant, &pairs).await {
             Ok((created, updated, _)) => Ok((created, updated)),
             // A refused layer is a failed import, its problem recorded.
-            Err(e @ GridError::Field { .. }) => Err(vec![e.to_string()]),
+            Err(e @ GridError::Field { .. }) => Err(vec![e.text()]),
             Err(e) => {
-                let why = if e.is_internal() {
-                    "internal error".to_owned()
-                } else {
-                    e.to_string()
-                };
+                // Internal faults read "internal error" (their text says
+                // no more).
+                let why = e.text();
                 finish(ctx, &tenant, id, &Err(vec![why])).await?;
                 unfinished.armed = false;
                 return Err(e);
@@ -292,5 +299,5 @@ pub async fn get_import(
     let id = parse_id("import_id", &req.import_id)?;
     imports::get(&ctx.db, who.tenant.code(), id)
         .await?
-        .ok_or(GridError::NotFound("import"))
+        .ok_or(GridError::NotFound(noun::IMPORT))
 }

@@ -3,7 +3,7 @@
 //! grids, now or as of a moment.
 
 use jiesu_auth::{Principal, Role};
-use jiesu_common::geo::check_point;
+use jiesu_common::{geo::check_point, tr};
 use jiesu_proto::{
     grid::{
         ExportLayerRequest, ExportLayerResponse, GridRef, ImportLayerRequest, ImportLayerResponse,
@@ -60,7 +60,7 @@ pub(super) async fn import_grids(
         Err(store::UpsertError::Stale) => {
             ctx.layers.reload(&ctx.db, tenant).await?;
             return Err(GridError::LayerChanged {
-                resend: "send the layer again",
+                resend: tr!("请重新发送图层", "send the layer again"),
             });
         }
         Err(store::UpsertError::Db(e)) => return Err(e.into()),
@@ -77,7 +77,13 @@ pub(super) fn export_kind(kind: &str) -> Result<Option<&'static str>, GridError>
     match kind.trim() {
         "" => Ok(None),
         k => Kind::parse(k).map(|k| Some(k.as_str())).ok_or_else(|| {
-            GridError::field("kind", "must be basic, micro, dedicated or professional")
+            GridError::field(
+                "kind",
+                tr!(
+                    "必须是 basic、micro、dedicated 或 professional",
+                    "must be basic, micro, dedicated or professional"
+                ),
+            )
         }),
     }
 }
@@ -121,8 +127,9 @@ pub async fn locate(
     let mut out = match req.as_of.as_ref() {
         None => answer(&ctx.layers, tenant, lat, lon),
         Some(ts) => {
-            let at = from_timestamp(ts)
-                .ok_or_else(|| GridError::field("as_of", "must be a valid time"))?;
+            let at = from_timestamp(ts).ok_or_else(|| {
+                GridError::field("as_of", tr!("必须是有效的时间", "must be a valid time"))
+            })?;
             answer_from(
                 &history::as_of(&ctx.db, tenant, at, lon, lat).await?,
                 lat,
@@ -166,7 +173,10 @@ pub(super) async fn staff(
 
 pub fn locate_for(layers: &Layers, r: &LocateForRequest) -> Result<LocateResponse, GridError> {
     if jiesu_auth::Region::parse(&r.tenant).is_err() {
-        return Err(GridError::field("tenant", "must be a region code"));
+        return Err(GridError::field(
+            "tenant",
+            tr!("必须是行政区划代码", "must be a region code"),
+        ));
     }
     check_point("", r.lat, r.lon)?;
     Ok(answer(layers, &r.tenant, r.lat, r.lon))
@@ -233,7 +243,10 @@ pub async fn list_regions(
     who.require_any(&LOCATORS)?;
     let under = req.under.trim();
     if !under.is_empty() && regions::level(under).is_none() {
-        return Err(GridError::field("under", "must be a division code"));
+        return Err(GridError::field(
+            "under",
+            tr!("必须是行政区划代码", "must be a division code"),
+        ));
     }
     // The caller's scope bounds what is listed.
     let Some(prefix) = listing_prefix(who.scope.prefix(), under) else {

@@ -5,7 +5,10 @@
 
 use chrono::Utc;
 use jiesu_auth::{Principal, Role};
-use jiesu_common::geo::{is_latitude, is_longitude};
+use jiesu_common::{
+    geo::{is_latitude, is_longitude},
+    tr,
+};
 use jiesu_proto::{
     grid::{
         BroadcastReceipt, BroadcastRequest, BroadcastRequested, CloseEventRequest,
@@ -27,7 +30,7 @@ use crate::{
             check_status_filter, public, stats_row, stats_total, text,
         },
     },
-    error::{GridError, parse_id},
+    error::{GridError, noun, parse_id},
     store::events::{self, Ending, Report},
 };
 
@@ -39,10 +42,16 @@ pub async fn report_event(
     who.require_any(&[Role::GridWorker])?;
     let tenant = who.tenant.code();
     if !is_latitude(req.lat) {
-        return Err(GridError::field("lat", "must be a latitude"));
+        return Err(GridError::field(
+            "lat",
+            tr!("必须是纬度", "must be a latitude"),
+        ));
     }
     if !is_longitude(req.lon) {
-        return Err(GridError::field("lon", "must be a longitude"));
+        return Err(GridError::field(
+            "lon",
+            tr!("必须是经度", "must be a longitude"),
+        ));
     }
     let content = text("content", &req.content, 2000)?;
     let cat = category("category", &req.category)?;
@@ -51,11 +60,22 @@ pub async fn report_event(
             .layers
             .get(tenant)
             .and_then(|idx| idx.locate(req.lon, req.lat).basic.cloned())
-            .ok_or_else(|| GridError::field("lat", "the point lies in no grid of the tenant"))?,
+            .ok_or_else(|| {
+                GridError::field(
+                    "lat",
+                    tr!(
+                        "该位置不在本辖区的任何网格内",
+                        "the point lies in no grid of the tenant"
+                    ),
+                )
+            })?,
         code => ctx.grid(tenant, code)?,
     };
     if grid.kind != Kind::Basic {
-        return Err(GridError::field("grid_code", "must be a basic grid"));
+        return Err(GridError::field(
+            "grid_code",
+            tr!("必须是基础网格", "must be a basic grid"),
+        ));
     }
     ctx.may_work_on(who, &grid.code).await?;
     let key = req.idempotency_key.trim();
@@ -84,13 +104,18 @@ pub async fn report_event(
     Ok(event)
 }
 
+/// Who may close or whistle an event (each inside their grids or scope).
+const EVENT_WORKERS: [Role; 3] = [Role::GridWorker, Role::Supervisor, Role::TenantAdmin];
+
 /// The grid of an event `who` may close or whistle: its grid's workers,
 /// and supervisors and admins inside their scope. Checked before the
 /// transaction, so that no second connection is taken inside it.
 async fn authorize_event(ctx: &Ctx, who: &Principal, id: Uuid) -> Result<String, GridError> {
+    // Refused by role before the event is looked up.
+    who.require_any(&EVENT_WORKERS)?;
     let grid = events::grid_of(&ctx.db, who.tenant.code(), id)
         .await?
-        .ok_or(GridError::NotFound("grid event"))?;
+        .ok_or(GridError::NotFound(noun::GRID_EVENT))?;
     ctx.may_work_on(who, &grid).await?;
     Ok(grid)
 }
@@ -104,7 +129,7 @@ async fn lock_open(
 ) -> Result<GridEvent, GridError> {
     let e = events::lock(txn, tenant, id)
         .await?
-        .ok_or(GridError::NotFound("grid event"))?;
+        .ok_or(GridError::NotFound(noun::GRID_EVENT))?;
     check_open(&e, grid)?;
     Ok(e)
 }
@@ -134,7 +159,7 @@ pub async fn close_event(
     lock_open(&txn, tenant, id, &grid).await?;
     let event = events::end(&txn, tenant, id, Ending::Closed { result: &result })
         .await?
-        .ok_or(GridError::NotFound("grid event"))?;
+        .ok_or(GridError::NotFound(noun::GRID_EVENT))?;
     let fact = GridEventClosed {
         tenant: tenant.to_owned(),
         event: Some(public(event.clone())),
@@ -160,7 +185,10 @@ pub async fn whistle_event(
     if category.is_empty() {
         return Err(GridError::field(
             "category",
-            "is required: the ticket needs a category",
+            tr!(
+                "必填：转为诉求需要分类",
+                "is required: the ticket needs a category"
+            ),
         ));
     }
     let ending = Ending::Whistled {
@@ -170,7 +198,7 @@ pub async fn whistle_event(
     };
     let event = events::end(&txn, tenant, id, ending)
         .await?
-        .ok_or(GridError::NotFound("grid event"))?;
+        .ok_or(GridError::NotFound(noun::GRID_EVENT))?;
     let fact = GridEventWhistled {
         tenant: tenant.to_owned(),
         event: Some(public(event.clone())),
@@ -186,15 +214,22 @@ pub async fn get_event(
     who: &Principal,
     req: GetEventRequest,
 ) -> Result<GridEvent, GridError> {
+    // Refused by role before the event is looked up.
+    who.require_any(&[
+        Role::Dispatcher,
+        Role::GridWorker,
+        Role::Supervisor,
+        Role::TenantAdmin,
+    ])?;
     let id = parse_id("id", &req.id)?;
     let e = events::get(&ctx.db, who.tenant.code(), id)
         .await?
-        .ok_or(GridError::NotFound("grid event"))?;
+        .ok_or(GridError::NotFound(noun::GRID_EVENT))?;
     // Dispatchers read the events of their area (a whistle's ticket leads
     // them here); everyone else those of the grids they work on.
     if who.has_role(Role::Dispatcher) {
         if !e.community_code.starts_with(who.scope.prefix()) {
-            return Err(GridError::NotFound("grid event"));
+            return Err(GridError::NotFound(noun::GRID_EVENT));
         }
     } else {
         ctx.may_work_on(who, &e.grid_code).await?;
@@ -223,10 +258,16 @@ pub async fn event_stats(
     let from = req.from.as_ref().and_then(from_timestamp);
     let to = req.to.as_ref().and_then(from_timestamp);
     let (Some(from), Some(to)) = (from, to) else {
-        return Err(GridError::field("from", "from and to are required"));
+        return Err(GridError::field(
+            "from",
+            tr!("from 和 to 都必填", "from and to are required"),
+        ));
     };
     if to <= from {
-        return Err(GridError::field("to", "must be after from"));
+        return Err(GridError::field(
+            "to",
+            tr!("必须晚于 from", "must be after from"),
+        ));
     }
     let by = StatsBy::parse(&req.by)?;
     let counts = events::stats(
@@ -260,10 +301,12 @@ pub async fn broadcast(
     let kind = check_broadcast_kind(&req.kind)?;
     let title = text("title", &req.title, 60)?;
     let body = text("body", &req.body, 1000)?;
-    let index = ctx
-        .layers
-        .get(tenant)
-        .ok_or_else(|| GridError::field("grid_codes", "the tenant has no grids"))?;
+    let index = ctx.layers.get(tenant).ok_or_else(|| {
+        GridError::field(
+            "grid_codes",
+            tr!("本辖区还没有网格", "the tenant has no grids"),
+        )
+    })?;
     let grids = broadcast_grids(
         &index,
         who.scope.prefix(),

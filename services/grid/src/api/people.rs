@@ -3,6 +3,7 @@
 //! roles that need them, every read recorded.
 
 use jiesu_auth::{Principal, Role};
+use jiesu_common::tr;
 use jiesu_pii::mask_phone;
 use jiesu_proto::grid::{
     AssignWorkerRequest, GetKeyPersonRequest, Household, KeyPerson, ListHouseholdsRequest,
@@ -18,7 +19,7 @@ use crate::{
         check_category, check_id_number, check_phone, check_worker_kind, mask_household,
         mask_key_person, required, within,
     },
-    error::{GridError, parse_id},
+    error::{GridError, noun, parse_id},
     store::{
         residents::{self, KeyPersonFilter, Read, Table},
         workers,
@@ -49,7 +50,7 @@ pub async fn save_worker(ctx: &Ctx, who: &Principal, w: Worker) -> Result<Worker
 /// One worker, phone masked.
 async fn worker(ctx: &Ctx, tenant: &str, id: Uuid) -> Result<Worker, GridError> {
     let mut found = masked_workers(ctx, tenant, Some(id), None).await?;
-    found.pop().ok_or(GridError::NotFound("worker"))
+    found.pop().ok_or(GridError::NotFound(noun::WORKER))
 }
 
 async fn masked_workers(
@@ -129,8 +130,8 @@ async fn existing(ctx: &Ctx, who: &Principal, table: Table, id: &str) -> Result<
     match grid {
         Some(g) if ctx.may_work_on(who, &g).await.is_ok() => Ok(id),
         _ => Err(GridError::NotFound(match table {
-            Table::Households => "household",
-            Table::KeyPersons => "key person",
+            Table::Households => noun::HOUSEHOLD,
+            Table::KeyPersons => noun::KEY_PERSON,
         })),
     }
 }
@@ -150,8 +151,10 @@ pub async fn save_household(
 ) -> Result<Household, GridError> {
     let tenant = who.tenant.code();
     let grid = h.grid_code.trim().to_owned();
-    ctx.grid(tenant, &grid)?;
+    // Who may write here first: a caller who may not is told so, not
+    // whether the grid exists.
     ctx.may_work_on(who, &grid).await?;
+    ctx.grid(tenant, &grid)?;
     let id = id_to_save(ctx, who, Table::Households, &h.id).await?;
     let mut residents = Vec::with_capacity(h.residents.len());
     let room = required("room", &h.room, 64)?;
@@ -179,7 +182,7 @@ pub async fn save_household(
     };
     residents::save_household(&ctx.db, &ctx.keyring, tenant, id, &checked).await?;
     let mut saved = residents::households(&ctx.db, &ctx.keyring, tenant, Some(id), None).await?;
-    let mut one = saved.pop().ok_or(GridError::NotFound("household"))?;
+    let mut one = saved.pop().ok_or(GridError::NotFound(noun::HOUSEHOLD))?;
     mask_household(&mut one);
     Ok(one)
 }
@@ -191,7 +194,7 @@ pub async fn list_households(
 ) -> Result<ListHouseholdsResponse, GridError> {
     let grid = req.grid_code.trim();
     if grid.is_empty() {
-        return Err(GridError::field("grid_code", "required"));
+        return Err(GridError::field("grid_code", tr!("必填", "required")));
     }
     who.require_any(&KEY_PERSON_READERS)?;
     ctx.may_work_on(who, grid).await?;
@@ -211,8 +214,10 @@ pub async fn save_key_person(
 ) -> Result<KeyPerson, GridError> {
     let tenant = who.tenant.code();
     let grid = p.grid_code.trim().to_owned();
-    ctx.grid(tenant, &grid)?;
+    // Who may write here first: a caller who may not is told so, not
+    // whether the grid exists.
     ctx.may_work_on(who, &grid).await?;
+    ctx.grid(tenant, &grid)?;
     check_category(&p.category)?;
     let id = id_to_save(ctx, who, Table::KeyPersons, &p.id).await?;
     let household = match p.household_id.trim() {
@@ -237,7 +242,7 @@ pub async fn save_key_person(
         ..KeyPersonFilter::default()
     };
     let mut saved = residents::key_persons(&ctx.db, &ctx.keyring, tenant, filter).await?;
-    let mut one = saved.pop().ok_or(GridError::NotFound("key person"))?;
+    let mut one = saved.pop().ok_or(GridError::NotFound(noun::KEY_PERSON))?;
     mask_key_person(&mut one);
     Ok(one)
 }
@@ -297,7 +302,7 @@ pub async fn get_key_person(
     let person = residents::key_persons(&ctx.db, &ctx.keyring, who.tenant.code(), filter)
         .await?
         .pop()
-        .ok_or(GridError::NotFound("key person"))?;
+        .ok_or(GridError::NotFound(noun::KEY_PERSON))?;
     record_read(ctx, who, "key_person", vec![person.id.clone()], &purpose).await?;
     Ok(person)
 }

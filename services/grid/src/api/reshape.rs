@@ -4,6 +4,7 @@
 
 use chrono::Utc;
 use jiesu_auth::{Principal, Role};
+use jiesu_common::tr;
 use jiesu_proto::{
     grid::{
         BuildingsCsv, GetGridRequest, GridChange, GridDetail, GridMerged, GridRef, GridSplit,
@@ -21,7 +22,7 @@ use crate::{
         registry::{outside, read_buildings, read_pairs},
         reshape::{MergeRequest, check_split_in, geometry_json, plan_merge, read_parts},
     },
-    error::{GridError, refuse},
+    error::{GridError, noun, refuse},
     store::{
         self, history, registry,
         reshape::{Reshape, Reshaped},
@@ -38,14 +39,14 @@ pub async fn get_grid(
     let code = req.code.trim();
     let versions = history::versions(&ctx.db, tenant, code).await?;
     let Some(last) = versions.last() else {
-        return Err(GridError::NotFound("grid"));
+        return Err(GridError::NotFound(noun::GRID));
     };
     let current = ctx.grid(tenant, code).ok();
     let (kind, community) = match &current {
         Some(g) => (g.kind.as_str().to_owned(), g.community.clone()),
         None => history::last_kind_and_community(&ctx.db, tenant, code)
             .await?
-            .ok_or(GridError::NotFound("grid"))?,
+            .ok_or(GridError::NotFound(noun::GRID))?,
     };
     let paired = registry::paired(&ctx.db, tenant, code).await?;
     // A grid that no longer exists has neither staff nor a shape now.
@@ -92,7 +93,7 @@ async fn reshape(ctx: &Ctx, tenant: &str, r: Reshape<'_>) -> Result<GridChange, 
     ctx.layers.reload(&ctx.db, tenant).await?;
     let Some(stored) = stored else {
         return Err(GridError::LayerChanged {
-            resend: "check and send it again",
+            resend: tr!("请检查后重新发送", "check and send it again"),
         });
     };
     Ok(GridChange {

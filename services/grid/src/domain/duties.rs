@@ -6,7 +6,10 @@
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use geo::{ClosestPoint, Contains, Distance, Haversine, InteriorPoint, Point};
-use jiesu_common::time::{china_day, china_midnight};
+use jiesu_common::{
+    time::{china_day, china_midnight},
+    tr,
+};
 use jiesu_proto::grid::DutyRule;
 
 use super::{
@@ -134,24 +137,37 @@ pub fn check_rules(rules: &[DutyRule]) -> Result<(), GridError> {
     for (i, r) in rules.iter().enumerate() {
         let at = |f: &str| format!("rules[{i}].{f}");
         if r.code.trim().is_empty() || !seen.insert(r.code.trim()) {
-            return Err(GridError::field(at("code"), "required and unique"));
+            return Err(GridError::field(
+                at("code"),
+                tr!("必填且不能重复", "required and unique"),
+            ));
         }
         if r.name.trim().is_empty() {
-            return Err(GridError::field(at("name"), "required"));
+            return Err(GridError::field(at("name"), tr!("必填", "required")));
         }
         if !TARGETS.contains(&r.target.as_str()) {
             return Err(GridError::field(
                 at("target"),
-                format!("must be one of {}", TARGETS.join(", ")),
+                tr!(
+                    "必须是以下之一：{}",
+                    "must be one of {}",
+                    TARGETS.join(", ")
+                ),
             ));
         }
         if Every::parse(&r.every).is_none() {
-            return Err(GridError::field(at("every"), "must be day, week or month"));
+            return Err(GridError::field(
+                at("every"),
+                tr!("必须是 day、week 或 month", "must be day, week or month"),
+            ));
         }
         if let Some(c) = r.categories.iter().find(|c| category_label(c).is_none()) {
             return Err(GridError::field(
                 at("categories"),
-                format!("`{c}` is not a key-person category"),
+                tr!(
+                    "`{c}` 不是重点人员类别",
+                    "`{c}` is not a key-person category"
+                ),
             ));
         }
     }
@@ -257,7 +273,8 @@ pub fn check_position(grid: &Grid, lon: f64, lat: f64, tolerance_m: f64) -> Resu
     if distance > tolerance_m {
         return Err(GridError::field(
             "position",
-            format!(
+            tr!(
+                "打卡位置在网格 {} 之外 {distance:.0} 米；请在网格内或 {tolerance_m:.0} 米范围内打卡",
                 "the position lies {distance:.0} m outside grid {}; check in inside it or within {tolerance_m:.0} m",
                 grid.code
             ),
@@ -275,12 +292,15 @@ pub fn photo_type(photo: &[u8], max_bytes: usize) -> Result<Option<&'static str>
     if photo.len() > max_bytes {
         return Err(GridError::field(
             "photo",
-            format!("at most {max_bytes} bytes"),
+            tr!("最多 {max_bytes} 字节", "at most {max_bytes} bytes"),
         ));
     }
     match jiesu_common::media::sniff(photo) {
         Some((_, mime @ ("image/jpeg" | "image/png"))) => Ok(Some(mime)),
-        _ => Err(GridError::field("photo", "must be a JPEG or PNG image")),
+        _ => Err(GridError::field(
+            "photo",
+            tr!("必须是 JPEG 或 PNG 图片", "must be a JPEG or PNG image"),
+        )),
     }
 }
 
@@ -308,7 +328,13 @@ impl ComplianceBy {
             "grid" | "" => Ok(Self::Grid),
             "community" => Ok(Self::Community),
             "worker" => Ok(Self::Worker),
-            _ => Err(GridError::field("by", "must be worker, grid or community")),
+            _ => Err(GridError::field(
+                "by",
+                tr!(
+                    "必须是 worker、grid 或 community",
+                    "must be worker, grid or community"
+                ),
+            )),
         }
     }
 }
@@ -319,7 +345,10 @@ pub fn task_state(state: &str) -> Result<&'static str, GridError> {
         "" | "open" => Ok("open"),
         "done" => Ok("done"),
         "all" => Ok("all"),
-        _ => Err(GridError::field("state", "must be open, done or all")),
+        _ => Err(GridError::field(
+            "state",
+            tr!("必须是 open、done 或 all", "must be open, done or all"),
+        )),
     }
 }
 

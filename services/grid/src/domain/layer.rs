@@ -5,6 +5,7 @@
 //! whose interiors overlap.
 
 use geo::{Coord, LineString, MultiPolygon, Polygon, Relate, Validation};
+use jiesu_common::{Text, tr};
 use serde_json::Value;
 
 /// What a grid is (DOMAIN.md: 网格 / 微网格 / 专属网格 / 专业网格).
@@ -55,9 +56,12 @@ pub struct Grid {
 /// Most features per layer read at once.
 pub const MAX_FEATURES: usize = 200_000;
 
-fn ring(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<LineString<f64>> {
+fn ring(v: &Value, at: &str, errors: &mut Vec<Text>) -> Option<LineString<f64>> {
     let Some(points) = v.as_array() else {
-        errors.push(format!("{at}: a ring must be an array of positions"));
+        errors.push(tr!(
+            "{at}：环必须是坐标点数组",
+            "{at}: a ring must be an array of positions"
+        ));
         return None;
     };
     let mut coords = Vec::with_capacity(points.len());
@@ -71,25 +75,33 @@ fn ring(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<LineString<f64>
         match pair {
             Some((Some(x), Some(y))) if x.is_finite() && y.is_finite() => {
                 if !(-180.0..=180.0).contains(&x) || !(-90.0..=90.0).contains(&y) {
-                    errors.push(format!("{at}[{i}]: [{x}, {y}] is not a WGS-84 [lon, lat]"));
+                    errors.push(tr!(
+                        "{at}[{i}]：[{x}, {y}] 不是 WGS-84 的 [经度, 纬度]",
+                        "{at}[{i}]: [{x}, {y}] is not a WGS-84 [lon, lat]"
+                    ));
                     return None;
                 }
                 coords.push(Coord { x, y });
             }
             _ => {
-                errors.push(format!("{at}[{i}]: a position is [lon, lat] numbers"));
+                errors.push(tr!(
+                    "{at}[{i}]：坐标点必须是 [经度, 纬度] 两个数字",
+                    "{at}[{i}]: a position is [lon, lat] numbers"
+                ));
                 return None;
             }
         }
     }
     if coords.len() < 4 {
-        errors.push(format!(
+        errors.push(tr!(
+            "{at}：环至少需要 4 个坐标点（最后一个与第一个相同）",
             "{at}: a ring needs at least 4 positions (the last repeating the first)"
         ));
         return None;
     }
     if coords.first() != coords.last() {
-        errors.push(format!(
+        errors.push(tr!(
+            "{at}：环未闭合（最后一个坐标点必须与第一个相同）",
             "{at}: the ring is not closed (its last position must repeat the first)"
         ));
         return None;
@@ -97,10 +109,13 @@ fn ring(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<LineString<f64>
     Some(LineString::new(coords))
 }
 
-fn polygon(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<Polygon<f64>> {
+fn polygon(v: &Value, at: &str, errors: &mut Vec<Text>) -> Option<Polygon<f64>> {
     let rings = v.as_array().filter(|r| !r.is_empty());
     let Some(rings) = rings else {
-        errors.push(format!("{at}: a polygon is a non-empty array of rings"));
+        errors.push(tr!(
+            "{at}：多边形必须是非空的环数组",
+            "{at}: a polygon is a non-empty array of rings"
+        ));
         return None;
     };
     let before = errors.len();
@@ -116,7 +131,7 @@ fn polygon(v: &Value, at: &str, errors: &mut Vec<String>) -> Option<Polygon<f64>
     Some(Polygon::new(exterior, parsed))
 }
 
-fn geometry(g: &Value, at: &str, errors: &mut Vec<String>) -> Option<MultiPolygon<f64>> {
+fn geometry(g: &Value, at: &str, errors: &mut Vec<Text>) -> Option<MultiPolygon<f64>> {
     let coords = &g["coordinates"];
     let shape = match g["type"].as_str() {
         Some("Polygon") => {
@@ -124,7 +139,8 @@ fn geometry(g: &Value, at: &str, errors: &mut Vec<String>) -> Option<MultiPolygo
         }
         Some("MultiPolygon") => {
             let Some(parts) = coords.as_array().filter(|p| !p.is_empty()) else {
-                errors.push(format!(
+                errors.push(tr!(
+                    "{at}.coordinates：MultiPolygon 必须是非空的多边形数组",
                     "{at}.coordinates: a MultiPolygon is a non-empty array of polygons"
                 ));
                 return None;
@@ -141,15 +157,19 @@ fn geometry(g: &Value, at: &str, errors: &mut Vec<String>) -> Option<MultiPolygo
             MultiPolygon::new(polys)
         }
         other => {
-            errors.push(format!(
-                "{at}.type: must be Polygon or MultiPolygon, not {}",
-                other.unwrap_or("missing")
+            let other = other.unwrap_or("missing");
+            errors.push(tr!(
+                "{at}.type：必须是 Polygon 或 MultiPolygon，而不是 {other}",
+                "{at}.type: must be Polygon or MultiPolygon, not {other}"
             ));
             return None;
         }
     };
     if let Err(e) = shape.check_validation() {
-        errors.push(format!("{at}: invalid geometry: {e}"));
+        errors.push(tr!(
+            "{at}：几何图形无效：{e}",
+            "{at}: invalid geometry: {e}"
+        ));
         return None;
     }
     Some(shape)
@@ -161,7 +181,7 @@ fn text(props: &Value, key: &str) -> String {
 
 /// Reads a FeatureCollection. `Err` lists every problem (at most 100), each
 /// naming the feature (`features[i]`) and the field.
-pub fn read(json: &str) -> Result<Vec<Grid>, Vec<String>> {
+pub fn read(json: &str) -> Result<Vec<Grid>, Vec<Text>> {
     Ok(read_with_geometry(json)?
         .into_iter()
         .map(|(g, _)| g)
@@ -170,8 +190,9 @@ pub fn read(json: &str) -> Result<Vec<Grid>, Vec<String>> {
 
 /// [`read`], keeping each grid's geometry as the GeoJSON text it came in
 /// (what the store keeps), from one parse.
-pub fn read_with_geometry(json: &str) -> Result<Vec<(Grid, String)>, Vec<String>> {
-    let doc: Value = serde_json::from_str(json).map_err(|e| vec![format!("not JSON: {e}")])?;
+pub fn read_with_geometry(json: &str) -> Result<Vec<(Grid, String)>, Vec<Text>> {
+    let doc: Value = serde_json::from_str(json)
+        .map_err(|e| vec![tr!("不是有效的 JSON：{e}", "not JSON: {e}")])?;
     let grids = read_doc(&doc)?;
     let geometries = doc["features"]
         .as_array()
@@ -184,15 +205,24 @@ pub fn read_with_geometry(json: &str) -> Result<Vec<(Grid, String)>, Vec<String>
     Ok(grids.into_iter().zip(geometries).collect())
 }
 
-fn read_doc(doc: &Value) -> Result<Vec<Grid>, Vec<String>> {
+fn read_doc(doc: &Value) -> Result<Vec<Grid>, Vec<Text>> {
     if doc["type"] != "FeatureCollection" {
-        return Err(vec!["type: must be FeatureCollection".into()]);
+        return Err(vec![tr!(
+            "type：必须是 FeatureCollection",
+            "type: must be FeatureCollection"
+        )]);
     }
     let Some(features) = doc["features"].as_array() else {
-        return Err(vec!["features: must be an array".into()]);
+        return Err(vec![tr!(
+            "features：必须是数组",
+            "features: must be an array"
+        )]);
     };
     if features.len() > MAX_FEATURES {
-        return Err(vec![format!("features: at most {MAX_FEATURES} per import")]);
+        return Err(vec![tr!(
+            "features：每次导入最多 {MAX_FEATURES} 个",
+            "features: at most {MAX_FEATURES} per import"
+        )]);
     }
     let mut reader = FeatureReader::default();
     let mut grids: Vec<Grid> = Vec::with_capacity(features.len());
@@ -215,7 +245,7 @@ pub const MAX_ERRORS: usize = 100;
 #[derive(Debug, Default)]
 pub struct FeatureReader {
     codes: std::collections::HashSet<String>,
-    pub errors: Vec<String>,
+    pub errors: Vec<Text>,
 }
 
 impl FeatureReader {
@@ -227,11 +257,15 @@ impl FeatureReader {
         let props = &f["properties"];
         let code = text(props, "code");
         if code.is_empty() || code.len() > 64 {
-            errors.push(format!(
+            errors.push(tr!(
+                "{at}.properties.code：必填，最多 64 个字符",
                 "{at}.properties.code: required, at most 64 characters"
             ));
         } else if !self.codes.insert(code.clone()) {
-            errors.push(format!("{at}.properties.code: `{code}` appears twice"));
+            errors.push(tr!(
+                "{at}.properties.code：`{code}` 重复出现",
+                "{at}.properties.code: `{code}` appears twice"
+            ));
         }
         let kind_raw = text(props, "kind");
         let kind = if kind_raw.is_empty() {
@@ -240,13 +274,15 @@ impl FeatureReader {
             Kind::parse(&kind_raw)
         };
         if kind.is_none() {
-            errors.push(format!(
+            errors.push(tr!(
+                "{at}.properties.kind：必须是 basic、micro、dedicated 或 professional",
                 "{at}.properties.kind: must be basic, micro, dedicated or professional"
             ));
         }
         let community = text(props, "community_code");
         if community.len() != 12 || !community.bytes().all(|b| b.is_ascii_digit()) {
-            errors.push(format!(
+            errors.push(tr!(
+                "{at}.properties.community_code：必须是 12 位社区代码",
                 "{at}.properties.community_code: must be a 12-digit community code"
             ));
         }
@@ -264,7 +300,7 @@ impl FeatureReader {
     }
 
     /// The grids read, or every problem found.
-    pub fn finish<T>(mut self, grids: Vec<T>) -> Result<Vec<T>, Vec<String>> {
+    pub fn finish<T>(mut self, grids: Vec<T>) -> Result<Vec<T>, Vec<Text>> {
         if self.errors.is_empty() {
             Ok(grids)
         } else {
@@ -378,9 +414,15 @@ pub(crate) mod tests {
             nocode,
         ]);
         let errors = read(&l).err().unwrap_or_default();
-        let has = |s: &str| errors.iter().any(|e| e.starts_with(s));
+        let has = |s: &str| errors.iter().any(|e| e.en.starts_with(s));
         assert!(
             has("features[1].properties.code: `G1` appears twice"),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.zh == "features[1].properties.code：`G1` 重复出现"),
             "{errors:?}"
         );
         assert!(has("features[1].properties.kind"), "{errors:?}");

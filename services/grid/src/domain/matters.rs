@@ -4,6 +4,7 @@
 //! text), the share closed inside the grid, and which grids a broadcast
 //! reaches inside the caller's scope.
 
+use jiesu_common::tr;
 use jiesu_pii::redact_text;
 use jiesu_proto::grid::{EventStatsRow, GridEvent};
 
@@ -19,7 +20,10 @@ pub fn check_level(level: &str) -> Result<(), GridError> {
     }
     Err(GridError::field(
         "level",
-        "must be L2 (community), L3 (street) or L4 (district)",
+        tr!(
+            "必须是 L2（社区）、L3（街道）或 L4（区）",
+            "must be L2 (community), L3 (street) or L4 (district)"
+        ),
     ))
 }
 
@@ -30,13 +34,16 @@ pub fn text(field: &str, v: &str, max: usize) -> Result<String, GridError> {
     if v.is_empty() || v.chars().count() > max {
         return Err(GridError::field(
             field,
-            format!("required, at most {max} characters"),
+            tr!(
+                "必填，最多 {max} 个字符",
+                "required, at most {max} characters"
+            ),
         ));
     }
     if v.chars().any(|c| c.is_control() && c != '\n') {
         return Err(GridError::field(
             field,
-            "must not contain control characters",
+            tr!("不能包含控制字符", "must not contain control characters"),
         ));
     }
     Ok(v.to_owned())
@@ -50,7 +57,10 @@ pub fn category(field: &str, v: &str) -> Result<String, GridError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return Err(GridError::field(field, "must be a category code"));
+        return Err(GridError::field(
+            field,
+            tr!("必须是分类编码", "must be a category code"),
+        ));
     }
     Ok(v.to_owned())
 }
@@ -75,7 +85,10 @@ pub fn check_status_filter(status: &str) -> Result<(), GridError> {
     }
     Err(GridError::field(
         "status",
-        "must be reported, closed or whistled",
+        tr!(
+            "必须是 reported、closed 或 whistled",
+            "must be reported, closed or whistled"
+        ),
     ))
 }
 
@@ -135,7 +148,10 @@ impl StatsBy {
             "county" => Ok(Self::County),
             _ => Err(GridError::field(
                 "by",
-                "must be grid, community, street or county",
+                tr!(
+                    "必须是 grid、community、street 或 county",
+                    "must be grid, community, street or county"
+                ),
             )),
         }
     }
@@ -145,7 +161,13 @@ impl StatsBy {
 pub fn check_broadcast_kind(kind: &str) -> Result<String, GridError> {
     match kind.trim() {
         k @ ("command" | "emergency") => Ok(k.to_owned()),
-        _ => Err(GridError::field("kind", "must be command or emergency")),
+        _ => Err(GridError::field(
+            "kind",
+            tr!(
+                "必须是 command 或 emergency",
+                "must be command or emergency"
+            ),
+        )),
     }
 }
 
@@ -166,7 +188,10 @@ pub fn broadcast_grids(
         {
             return Err(GridError::field(
                 format!("grid_codes[{i}]"),
-                format!("no grid {code} inside your scope"),
+                tr!(
+                    "您的管辖范围内没有网格 {code}",
+                    "no grid {code} inside your scope"
+                ),
             ));
         }
         grids.push(code.clone());
@@ -179,7 +204,7 @@ pub fn broadcast_grids(
         } else {
             return Err(GridError::field(
                 format!("region_codes[{i}]"),
-                "must lie inside your scope",
+                tr!("必须在您的管辖范围内", "must lie inside your scope"),
             ));
         };
         grids.extend(
@@ -195,7 +220,10 @@ pub fn broadcast_grids(
     if grids.is_empty() {
         return Err(GridError::field(
             "grid_codes",
-            "name grids or regions that hold grids",
+            tr!(
+                "请指定网格，或包含网格的区划",
+                "name grids or regions that hold grids"
+            ),
         ));
     }
     Ok(grids)

@@ -7,6 +7,8 @@
 use jiesu_pii::{mask_address, mask_id_number, mask_name, mask_phone};
 use jiesu_proto::grid::{Household, KeyPerson, Resident};
 
+use jiesu_common::tr;
+
 use crate::error::GridError;
 
 pub const WORKER_KINDS: [&str; 5] = [
@@ -43,7 +45,7 @@ pub fn check_category(code: &str) -> Result<(), GridError> {
     let all: Vec<&str> = KEY_CATEGORIES.iter().map(|(c, _)| *c).collect();
     Err(GridError::field(
         "category",
-        format!("must be one of {}", all.join(", ")),
+        tr!("必须是以下之一：{}", "must be one of {}", all.join(", ")),
     ))
 }
 
@@ -53,7 +55,11 @@ pub fn check_worker_kind(kind: &str) -> Result<(), GridError> {
     }
     Err(GridError::field(
         "kind",
-        format!("must be one of {}", WORKER_KINDS.join(", ")),
+        tr!(
+            "必须是以下之一：{}",
+            "must be one of {}",
+            WORKER_KINDS.join(", ")
+        ),
     ))
 }
 
@@ -66,7 +72,10 @@ pub fn check_phone(field: &str, phone: &str) -> Result<String, GridError> {
     if p.len() < 7 || p.len() > 15 || !p.bytes().all(|b| b.is_ascii_digit()) {
         return Err(GridError::field(
             field,
-            "must be a phone number of 7 to 15 digits",
+            tr!(
+                "必须是 7 到 15 位数字的电话号码",
+                "must be a phone number of 7 to 15 digits"
+            ),
         ));
     }
     Ok(p)
@@ -82,7 +91,10 @@ pub fn check_id_number(field: &str, v: &str) -> Result<String, GridError> {
     {
         return Err(GridError::field(
             field,
-            "must be an 18-character resident ID number",
+            tr!(
+                "必须是 18 位居民身份证号码",
+                "must be an 18-character resident ID number"
+            ),
         ));
     }
     Ok(id)
@@ -94,7 +106,10 @@ pub fn required(field: &str, value: &str, max: usize) -> Result<String, GridErro
     if v.is_empty() || v.chars().count() > max {
         return Err(GridError::field(
             field,
-            format!("required, at most {max} characters"),
+            tr!(
+                "必填，最多 {max} 个字符",
+                "required, at most {max} characters"
+            ),
         ));
     }
     Ok(v.to_owned())
@@ -111,7 +126,12 @@ pub fn within(
     } else {
         Err(GridError::field(
             field,
-            format!("must be {} to {}", range.start(), range.end()),
+            tr!(
+                "必须在 {} 到 {} 之间",
+                "must be {} to {}",
+                range.start(),
+                range.end()
+            ),
         ))
     }
 }

@@ -2,6 +2,8 @@
 //! follows from its length (2 province, 4 city, 6 county, 9 street, 12
 //! community) and its parent is the longest listed code that prefixes it.
 
+use jiesu_common::{Text, tr};
+
 /// One region with its place in the tree.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Region {
@@ -28,10 +30,13 @@ pub fn level(code: &str) -> Option<&'static str> {
 /// Reads `code,name` lines (header first). Every region lies in the
 /// tenant's subtree, and every one below the tenant has its parent listed
 /// (or is a direct child of the tenant). Every problem is named by line.
-pub fn read_csv(text: &str, tenant: &str) -> Result<Vec<Region>, Vec<String>> {
+pub fn read_csv(text: &str, tenant: &str) -> Result<Vec<Region>, Vec<Text>> {
     let mut lines = text.lines();
     if lines.next().map(str::trim) != Some("code,name") {
-        return Err(vec!["line 1: the header must be `code,name`".into()]);
+        return Err(vec![tr!(
+            "第 1 行：表头必须是 `code,name`",
+            "line 1: the header must be `code,name`"
+        )]);
     }
     let mut errors = Vec::new();
     let mut out: Vec<Region> = Vec::new();
@@ -41,28 +46,39 @@ pub fn read_csv(text: &str, tenant: &str) -> Result<Vec<Region>, Vec<String>> {
             continue;
         }
         let Some((code, name)) = line.split_once(',') else {
-            errors.push(format!("line {n}: two columns, code and name"));
+            errors.push(tr!(
+                "第 {n} 行：需要 code 和 name 两列",
+                "line {n}: two columns, code and name"
+            ));
             continue;
         };
         let (code, name) = (code.trim(), name.trim());
         let Some(lvl) = level(code) else {
-            errors.push(format!(
+            errors.push(tr!(
+                "第 {n} 行：代码 `{code}` 必须是 2、4、6、9 或 12 位数字",
                 "line {n}: code `{code}` must be 2, 4, 6, 9 or 12 digits"
             ));
             continue;
         };
         if !code.starts_with(tenant) {
-            errors.push(format!(
+            errors.push(tr!(
+                "第 {n} 行：`{code}` 不在本辖区 {tenant} 范围内",
                 "line {n}: `{code}` is not in the tenant's region {tenant}"
             ));
             continue;
         }
         if name.is_empty() || name.chars().count() > 100 {
-            errors.push(format!("line {n}: name must be 1 to 100 characters"));
+            errors.push(tr!(
+                "第 {n} 行：name 必须是 1 到 100 个字符",
+                "line {n}: name must be 1 to 100 characters"
+            ));
             continue;
         }
         if out.iter().any(|r| r.code == code) {
-            errors.push(format!("line {n}: `{code}` appears twice"));
+            errors.push(tr!(
+                "第 {n} 行：`{code}` 重复出现",
+                "line {n}: `{code}` appears twice"
+            ));
             continue;
         }
         out.push(Region {
@@ -85,7 +101,11 @@ pub fn read_csv(text: &str, tenant: &str) -> Result<Vec<Region>, Vec<String>> {
             .find(|l| **l < r.code.len())
             .is_some_and(|l| r.code.get(..*l) == Some(tenant));
         if r.parent.is_none() && r.code != tenant && !direct_child {
-            errors.push(format!("`{}`: its parent is not listed", r.code));
+            let code = &r.code;
+            errors.push(tr!(
+                "`{code}`：其上级区划不在列表中",
+                "`{code}`: its parent is not listed"
+            ));
         }
     }
     if errors.is_empty() {
@@ -119,14 +139,18 @@ mod tests {
         let csv =
             "code,name\n37020200,八位\n370203001,别区街道\n370202006001,孤儿社区\n370202006,\n";
         let e = read_csv(csv, "370202").err().unwrap_or_default();
-        assert!(e[0].starts_with("line 2: code"), "{e:?}");
+        assert!(e[0].en.starts_with("line 2: code"), "{e:?}");
         assert!(
-            e[1].starts_with("line 3:") && e[1].contains("not in the tenant"),
+            e[1].en.starts_with("line 3:") && e[1].en.contains("not in the tenant"),
             "{e:?}"
         );
-        assert!(e[2].starts_with("line 5: name"), "{e:?}");
         assert!(
-            e[3].contains("370202006001") && e[3].contains("parent"),
+            e[1].zh.starts_with("第 3 行：") && e[1].zh.contains("不在本辖区"),
+            "{e:?}"
+        );
+        assert!(e[2].en.starts_with("line 5: name"), "{e:?}");
+        assert!(
+            e[3].en.contains("370202006001") && e[3].en.contains("parent"),
             "{e:?}"
         );
         assert!(read_csv("a,b\n", "370202").is_err());

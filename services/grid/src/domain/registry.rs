@@ -2,7 +2,11 @@
 //! grids and the building registry (门牌) as CSV, how two spellings of one
 //! address compare, and which part of the division tree a caller lists.
 
-use jiesu_common::geo::{is_latitude, is_longitude};
+use jiesu_common::{
+    Text,
+    geo::{is_latitude, is_longitude},
+    tr,
+};
 
 use super::{index::GridIndex, layer::Kind};
 use crate::error::{GridError, refuse};
@@ -11,7 +15,7 @@ use crate::error::{GridError, refuse};
 pub fn csv_lines<'a>(
     csv: &'a str,
     header: &str,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Text>,
 ) -> Vec<(usize, &'a str)> {
     let mut lines = csv
         .lines()
@@ -20,7 +24,10 @@ pub fn csv_lines<'a>(
     match lines.next() {
         Some((_, h)) if h.trim().trim_start_matches('\u{feff}') == header => {}
         _ => {
-            problems.push(format!("line 1: the header must be {header}"));
+            problems.push(tr!(
+                "第 1 行：表头必须是 {header}",
+                "line 1: the header must be {header}"
+            ));
             return Vec::new();
         }
     }
@@ -38,14 +45,20 @@ pub fn read_pairs(
     for (n, line) in csv_lines(csv, "professional_code,basic_code", &mut problems) {
         let cols: Vec<&str> = line.split(',').map(str::trim).collect();
         let [p, b] = cols[..] else {
-            problems.push(format!("line {n}: needs two columns"));
+            problems.push(tr!("第 {n} 行：需要两列", "line {n}: needs two columns"));
             continue;
         };
         if kind_of(p) != Some(Kind::Professional) {
-            problems.push(format!("line {n}: {p} is not a professional grid"));
+            problems.push(tr!(
+                "第 {n} 行：{p} 不是专业网格",
+                "line {n}: {p} is not a professional grid"
+            ));
         }
         if kind_of(b) != Some(Kind::Basic) {
-            problems.push(format!("line {n}: {b} is not a basic grid"));
+            problems.push(tr!(
+                "第 {n} 行：{b} 不是基础网格",
+                "line {n}: {b} is not a basic grid"
+            ));
         }
         pairs.push((p.to_owned(), b.to_owned()));
     }
@@ -72,15 +85,19 @@ pub fn read_buildings(csv: &str) -> Result<Vec<Building>, GridError> {
     for (n, line) in csv_lines(csv, "code,address,lat,lon", &mut problems) {
         let cols: Vec<&str> = line.split(',').map(str::trim).collect();
         let [code, address, lat, lon] = cols[..] else {
-            problems.push(format!("line {n}: needs four columns"));
+            problems.push(tr!("第 {n} 行：需要四列", "line {n}: needs four columns"));
             continue;
         };
         let (Ok(lat), Ok(lon)) = (lat.parse::<f64>(), lon.parse::<f64>()) else {
-            problems.push(format!("line {n}: lat and lon must be numbers"));
+            problems.push(tr!(
+                "第 {n} 行：lat 和 lon 必须是数字",
+                "line {n}: lat and lon must be numbers"
+            ));
             continue;
         };
         if code.is_empty() || address.is_empty() || !is_latitude(lat) || !is_longitude(lon) {
-            problems.push(format!(
+            problems.push(tr!(
+                "第 {n} 行：code 和 address 必填，lat/lon 须在有效范围内",
                 "line {n}: code and address required, lat/lon in range"
             ));
             continue;
@@ -140,9 +157,8 @@ pub fn listing_prefix<'a>(scope: &'a str, under: &'a str) -> Option<&'a str> {
 
 /// A division tree CSV's problems, the first 20 (the tree names its own
 /// lines; no count of the rest).
-pub fn refuse_regions(problems: &[String]) -> GridError {
-    let shown: Vec<&str> = problems.iter().take(20).map(String::as_str).collect();
-    GridError::field("csv", shown.join("; "))
+pub fn refuse_regions(problems: &[Text]) -> GridError {
+    GridError::field("csv", Text::join(problems.iter().take(20)))
 }
 
 #[cfg(test)]
@@ -173,7 +189,13 @@ mod tests {
             csv_lines("code,x\n1,2", "code,address,lat,lon", &mut p).len(),
             0
         );
-        assert_eq!(p, vec!["line 1: the header must be code,address,lat,lon"]);
+        assert_eq!(
+            p,
+            vec![tr!(
+                "第 1 行：表头必须是 code,address,lat,lon",
+                "line 1: the header must be code,address,lat,lon"
+            )]
+        );
         let mut p = Vec::new();
         let lines = csv_lines("\u{feff}code,name\n\nA,1\nB,2\n", "code,name", &mut p);
         assert_eq!(lines, vec![(3, "A,1"), (4, "B,2")]);
@@ -197,6 +219,10 @@ mod tests {
             "csv: line 3: G2 is not a professional grid; line 3: JG-1 is not a basic grid; \
              line 4: NOPE is not a basic grid; line 5: needs two columns"
         );
+        let zh = read_pairs("professional_code,basic_code\nJG-1\n", kind_of)
+            .err()
+            .map(|e| e.text().zh);
+        assert_eq!(zh.as_deref(), Some("csv：第 2 行：需要两列"));
     }
 
     #[test]
@@ -241,7 +267,8 @@ mod tests {
         for (scope, under, want) in cases {
             assert_eq!(listing_prefix(scope, under), want, "{scope} {under}");
         }
-        let many: Vec<String> = (0..25).map(|i| format!("line {i}")).collect();
-        assert!(refuse_regions(&many).to_string().ends_with("line 19"));
+        let many: Vec<Text> = (0..25).map(|i| tr!("第 {i} 行", "line {i}")).collect();
+        let refused = refuse_regions(&many).text();
+        assert!(refused.en.ends_with("line 19") && refused.zh.ends_with("第 19 行"));
     }
 }

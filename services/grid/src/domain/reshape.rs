@@ -6,6 +6,7 @@
 use std::collections::HashSet;
 
 use geo::{Area, BooleanOps, BoundingRect, MultiPolygon, Relate};
+use jiesu_common::{Text, tr};
 
 use super::{
     index::GridIndex,
@@ -21,13 +22,14 @@ pub fn check_import(
     grids: &[(Grid, String)],
     existing: Option<&GridIndex>,
 ) -> Result<(), GridError> {
-    let outside: Vec<String> = grids
+    let outside: Vec<Text> = grids
         .iter()
         .filter(|(g, _)| !g.community.starts_with(tenant))
         .map(|(g, _)| {
-            format!(
-                "{}: community {} is not in the tenant's region",
-                g.code, g.community
+            let (code, community) = (&g.code, &g.community);
+            tr!(
+                "{code}：社区 {community} 不在本辖区范围内",
+                "{code}: community {community} is not in the tenant's region"
             )
         })
         .collect();
@@ -39,10 +41,15 @@ pub fn check_import(
         .into_iter()
         .flat_map(|idx| idx.grids().iter())
         .filter(|g| !new_codes.contains(g.code.as_str()));
-    let clashes: Vec<String> = layer::overlaps(kept.chain(grids.iter().map(|(g, _)| g)))
+    let clashes: Vec<Text> = layer::overlaps(kept.chain(grids.iter().map(|(g, _)| g)))
         .into_iter()
         .filter(|(a, b)| new_codes.contains(a.as_str()) || new_codes.contains(b.as_str()))
-        .map(|(a, b)| format!("basic grids {a} and {b} of one community overlap"))
+        .map(|(a, b)| {
+            tr!(
+                "同一社区的基础网格 {a} 与 {b} 相互重叠",
+                "basic grids {a} and {b} of one community overlap"
+            )
+        })
         .collect();
     if !clashes.is_empty() {
         return Err(refuse("geojson", &clashes));
@@ -55,17 +62,22 @@ const AREA_SLACK: f64 = 1e-6;
 
 /// Checks that `parts` replace `whole` exactly: each lies inside it, none
 /// overlaps another, together they cover it. Every problem is named.
-pub fn check_split(whole: &Grid, parts: &[Grid]) -> Vec<String> {
+pub fn check_split(whole: &Grid, parts: &[Grid]) -> Vec<Text> {
     let mut problems = Vec::new();
     if parts.len() < 2 {
-        problems.push("a split needs at least two parts".to_owned());
+        problems.push(tr!(
+            "拆分至少需要两个部分",
+            "a split needs at least two parts"
+        ));
         return problems;
     }
+    let grid = &whole.code;
     for p in parts {
         if !whole.shape.relate(&p.shape).is_covers() {
-            problems.push(format!(
-                "part {} reaches outside grid {}",
-                p.code, whole.code
+            let part = &p.code;
+            problems.push(tr!(
+                "部分 {part} 超出了网格 {grid} 的范围",
+                "part {part} reaches outside grid {grid}"
             ));
         }
     }
@@ -73,17 +85,18 @@ pub fn check_split(whole: &Grid, parts: &[Grid]) -> Vec<String> {
         for b in parts.iter().skip(i + 1) {
             let m = a.shape.relate(&b.shape);
             if m.is_intersects() && !m.is_touches() {
-                problems.push(format!("parts {} and {} overlap", a.code, b.code));
+                let (a, b) = (&a.code, &b.code);
+                problems.push(tr!("部分 {a} 与 {b} 相互重叠", "parts {a} and {b} overlap"));
             }
         }
     }
     let sum: f64 = parts.iter().map(|p| p.shape.unsigned_area()).sum();
     let area = whole.shape.unsigned_area();
     if problems.is_empty() && (sum - area).abs() > area * AREA_SLACK {
-        problems.push(format!(
-            "the parts cover {:.1} % of grid {}; they must cover all of it",
-            100.0 * sum / area,
-            whole.code
+        let share = 100.0 * sum / area;
+        problems.push(tr!(
+            "各部分只覆盖了网格 {grid} 的 {share:.1} %，必须完整覆盖",
+            "the parts cover {share:.1} % of grid {grid}; they must cover all of it"
         ));
     }
     problems
@@ -99,7 +112,11 @@ pub fn check_split_in(
     let mut problems = check_split(whole, parts);
     for g in parts {
         if g.code != whole.code && is_grid(&g.code) {
-            problems.push(format!("part code {} is already a grid", g.code));
+            let code = &g.code;
+            problems.push(tr!(
+                "部分的编码 {code} 已是现有网格",
+                "part code {code} is already a grid"
+            ));
         }
     }
     if problems.is_empty() {
@@ -110,17 +127,18 @@ pub fn check_split_in(
 }
 
 /// The union of grids of one kind and community, or what stops the merge.
-pub fn merged_shape(sources: &[&Grid]) -> Result<MultiPolygon<f64>, Vec<String>> {
+pub fn merged_shape(sources: &[&Grid]) -> Result<MultiPolygon<f64>, Vec<Text>> {
     let mut problems = Vec::new();
     if sources.len() < 2 {
-        problems.push("codes: a merge needs at least two grids".to_owned());
+        problems.push(too_few_to_merge());
     }
     if let Some(first) = sources.first() {
         for g in sources.iter().skip(1) {
             if g.kind != first.kind || g.community != first.community {
-                problems.push(format!(
-                    "codes: {} and {} differ in kind or community; only grids of one kind and community merge",
-                    first.code, g.code
+                let (a, b) = (&first.code, &g.code);
+                problems.push(tr!(
+                    "codes：{a} 与 {b} 的类型或所属社区不同；只有同类型、同社区的网格才能合并",
+                    "codes: {a} and {b} differ in kind or community; only grids of one kind and community merge"
                 ));
             }
         }
@@ -133,6 +151,13 @@ pub fn merged_shape(sources: &[&Grid]) -> Result<MultiPolygon<f64>, Vec<String>>
         shape = shape.union(&g.shape);
     }
     Ok(shape)
+}
+
+fn too_few_to_merge() -> Text {
+    tr!(
+        "codes：合并至少需要两个网格",
+        "codes: a merge needs at least two grids"
+    )
 }
 
 /// What a merge asks for: the grids (`codes`) and the new grid's code and
@@ -152,31 +177,35 @@ pub fn plan_merge(
     let mut seen = HashSet::new();
     for (i, code) in req.codes.iter().enumerate() {
         if !seen.insert(code.trim()) {
-            return Err(GridError::field(format!("codes[{i}]"), "appears twice"));
+            return Err(GridError::field(
+                format!("codes[{i}]"),
+                tr!("重复出现", "appears twice"),
+            ));
         }
-        sources.push(
-            get(code.trim()).ok_or_else(|| {
-                GridError::field(format!("codes[{i}]"), format!("no grid {code}"))
-            })?,
-        );
+        sources.push(get(code.trim()).ok_or_else(|| {
+            GridError::field(
+                format!("codes[{i}]"),
+                tr!("没有网格 {code}", "no grid {code}"),
+            )
+        })?);
     }
     let code = req.code.trim();
     if code.is_empty() || code.len() > 64 {
-        return Err(GridError::field("code", "required, at most 64 characters"));
+        return Err(GridError::field(
+            "code",
+            tr!("必填，最多 64 个字符", "required, at most 64 characters"),
+        ));
     }
     if !seen.contains(code) && get(code).is_some() {
         return Err(GridError::field(
             "code",
-            format!("{code} is already a grid"),
+            tr!("{code} 已是现有网格", "{code} is already a grid"),
         ));
     }
     let refs: Vec<&Grid> = sources.iter().collect();
     let shape = merged_shape(&refs).map_err(|p| refuse("codes", &p))?;
     let Some(first) = sources.first() else {
-        return Err(refuse(
-            "codes",
-            &["codes: a merge needs at least two grids".into()],
-        ));
+        return Err(refuse("codes", &[too_few_to_merge()]));
     };
     let merged = Grid {
         code: code.to_owned(),
@@ -213,9 +242,9 @@ pub fn geometry_json(shape: &MultiPolygon<f64>) -> String {
 }
 
 /// Reads split parts, taking kind and community from the grid they split.
-pub fn read_parts(whole: &Grid, geojson: &str) -> Result<Vec<(Grid, String)>, Vec<String>> {
-    let mut doc: serde_json::Value =
-        serde_json::from_str(geojson).map_err(|e| vec![format!("not JSON: {e}")])?;
+pub fn read_parts(whole: &Grid, geojson: &str) -> Result<Vec<(Grid, String)>, Vec<Text>> {
+    let mut doc: serde_json::Value = serde_json::from_str(geojson)
+        .map_err(|e| vec![tr!("不是有效的 JSON：{e}", "not JSON: {e}")])?;
     // Only what has the expected shape is filled in (indexing a string or a
     // number as an object would panic); the layer reader names the rest.
     let features = doc.get_mut("features").and_then(|f| f.as_array_mut());
@@ -277,11 +306,16 @@ mod tests {
         let whole = grid("G", 0.0, 2.0);
         assert!(check_split(&whole, &[grid("A", 0.0, 1.0), grid("B", 1.0, 2.0)]).is_empty());
         let gap = check_split(&whole, &[grid("A", 0.0, 1.0), grid("B", 1.5, 2.0)]);
-        assert!(gap[0].contains("must cover all"), "{gap:?}");
+        assert!(gap[0].en.contains("must cover all"), "{gap:?}");
+        assert!(gap[0].zh.contains("必须完整覆盖"), "{gap:?}");
         let out = check_split(&whole, &[grid("A", 0.0, 1.0), grid("B", 1.0, 3.0)]);
-        assert!(out[0].contains("reaches outside"), "{out:?}");
+        assert!(out[0].en.contains("reaches outside"), "{out:?}");
+        assert_eq!(out[0].zh, "部分 B 超出了网格 G 的范围");
         let overlap = check_split(&whole, &[grid("A", 0.0, 1.2), grid("B", 1.0, 2.0)]);
-        assert!(overlap.iter().any(|p| p.contains("overlap")), "{overlap:?}");
+        assert!(
+            overlap.iter().any(|p| p.en.contains("overlap")),
+            "{overlap:?}"
+        );
         assert!(!check_split(&whole, &[grid("A", 0.0, 2.0)]).is_empty());
         let taken = check_split_in(&whole, &[grid("G", 0.0, 1.0), grid("H", 1.0, 2.0)], |c| {
             c == "G" || c == "H"

@@ -11,6 +11,8 @@ use std::{
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use jiesu_common::{Text, tr};
+
 use super::layer::{FeatureReader, Grid, MAX_FEATURES};
 
 /// What the parser gathers: each grid with its geometry text.
@@ -26,9 +28,10 @@ impl Gathered<'_> {
         let i = self.seen.fetch_add(1, Ordering::Relaxed) as usize;
         if i >= MAX_FEATURES {
             if i == MAX_FEATURES {
-                self.reader
-                    .errors
-                    .push(format!("features: at most {MAX_FEATURES} per import"));
+                self.reader.errors.push(tr!(
+                    "features：每次导入最多 {MAX_FEATURES} 个",
+                    "features: at most {MAX_FEATURES} per import"
+                ));
             }
             return;
         }
@@ -93,7 +96,7 @@ impl<'de> Visitor<'de> for Features<'_, '_> {
 
 /// Parses a FeatureCollection from `input` feature by feature, counting
 /// them in `seen`.
-pub fn parse(input: impl Read, seen: &AtomicU32) -> Result<Vec<(Grid, String)>, Vec<String>> {
+pub fn parse(input: impl Read, seen: &AtomicU32) -> Result<Vec<(Grid, String)>, Vec<Text>> {
     let mut g = Gathered {
         reader: FeatureReader::default(),
         grids: Vec::new(),
@@ -105,10 +108,16 @@ pub fn parse(input: impl Read, seen: &AtomicU32) -> Result<Vec<(Grid, String)>, 
         .deserialize(&mut de)
         .and_then(|()| de.end())
     {
-        return Err(vec![format!("not a GeoJSON FeatureCollection: {e}")]);
+        return Err(vec![tr!(
+            "不是 GeoJSON FeatureCollection：{e}",
+            "not a GeoJSON FeatureCollection: {e}"
+        )]);
     }
     if !g.collection {
-        return Err(vec!["type: must be FeatureCollection".into()]);
+        return Err(vec![tr!(
+            "type：必须是 FeatureCollection",
+            "type: must be FeatureCollection"
+        )]);
     }
     g.reader.finish(g.grids)
 }
@@ -177,7 +186,7 @@ mod tests {
         ];
         for (text, want) in cases {
             let errors = parse(chunked(text, 3), &seen).err().unwrap_or_default();
-            assert!(errors[0].starts_with(want), "{text}: {errors:?}");
+            assert!(errors[0].en.starts_with(want), "{text}: {errors:?}");
         }
     }
 }

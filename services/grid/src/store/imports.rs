@@ -2,6 +2,7 @@
 //! row, so that any replica can report it while the upload runs.
 
 use chrono::{DateTime, Utc};
+use jiesu_common::Text;
 use jiesu_proto::{grid::LayerImport, time::to_timestamp};
 use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
@@ -9,7 +10,7 @@ use uuid::Uuid;
 use super::stmt;
 
 const COLUMNS: &str = "id, status, bytes_received, total_bytes, features_read, created, updated, \
-    problems, started_at, finished_at";
+    problems, problems_en, started_at, finished_at";
 
 fn import_of(r: &sea_orm::QueryResult) -> Result<LayerImport, DbErr> {
     let id: Uuid = r.try_get("", "id")?;
@@ -30,6 +31,7 @@ fn import_of(r: &sea_orm::QueryResult) -> Result<LayerImport, DbErr> {
         created: k("created")?,
         updated: k("updated")?,
         problems: r.try_get("", "problems")?,
+        problems_en: r.try_get("", "problems_en")?,
         started_at: Some(to_timestamp(started)),
         finished_at: finished.map(to_timestamp),
     })
@@ -83,21 +85,23 @@ pub async fn progress<C: ConnectionTrait>(
 }
 
 /// Ends an import: (created, updated) when done, its problems (at most
-/// 100 kept) when it failed.
+/// 100 kept, in both languages) when it failed.
 pub async fn finish<C: ConnectionTrait>(
     conn: &C,
     tenant: &str,
     id: Uuid,
-    outcome: &Result<(u32, u32), Vec<String>>,
+    outcome: &Result<(u32, u32), Vec<Text>>,
 ) -> Result<Option<LayerImport>, DbErr> {
     let (status, created, updated, problems) = match outcome {
-        Ok((c, u)) => ("done", *c, *u, Vec::new()),
-        Err(p) => ("failed", 0, 0, p.iter().take(100).cloned().collect()),
+        Ok((c, u)) => ("done", *c, *u, &[][..]),
+        Err(p) => ("failed", 0, 0, &p[..p.len().min(100)]),
     };
+    let zh: Vec<String> = problems.iter().map(|p| p.zh.clone()).collect();
+    let en: Vec<String> = problems.iter().map(|p| p.en.clone()).collect();
     conn.query_one_raw(stmt(
         &format!(
             "UPDATE layer_imports SET status = $3, created = $4, updated = $5, \
-               problems = $6, finished_at = now() \
+               problems = $6, problems_en = $7, finished_at = now() \
              WHERE tenant = $1 AND id = $2 RETURNING {COLUMNS}"
         ),
         vec![
@@ -106,7 +110,8 @@ pub async fn finish<C: ConnectionTrait>(
             status.into(),
             i32::try_from(created).unwrap_or(i32::MAX).into(),
             i32::try_from(updated).unwrap_or(i32::MAX).into(),
-            problems.into(),
+            zh.into(),
+            en.into(),
         ],
     ))
     .await?

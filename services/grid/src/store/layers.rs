@@ -35,7 +35,7 @@ fn grids_of(rows: &[Row]) -> Vec<Grid> {
     if let Some(first) = reader.errors.first() {
         tracing::error!(
             errors = reader.errors.len(),
-            first = %first,
+            first = %first.en,
             "stored grids fail validation; left out of the index"
         );
     }

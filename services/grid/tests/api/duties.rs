@@ -133,7 +133,7 @@ async fn duties_are_generated_and_a_check_in_outside_the_grid_is_refused() {
         (code, field.as_deref()),
         (Code::InvalidArgument, Some("position"))
     );
-    assert!(msg.contains("outside grid G1"), "{msg}");
+    assert!(msg.contains("在网格 G1 之外"), "{msg}");
     // Not an image grid accepts.
     let gif = CheckInRequest {
         photo: b"GIF89a".to_vec(),

@@ -100,13 +100,14 @@ impl Grid {
     }
 }
 
-/// What a refusal says: its gRPC code, `jiesu-code`, field and message.
+/// What a refusal says: its gRPC code, `jiesu-code`, field and (Chinese)
+/// message.
 pub fn refusal<T: std::fmt::Debug>(
     r: Result<tonic::Response<T>, Status>,
 ) -> (Code, String, Option<String>, String) {
     let s = r.unwrap_err();
     let p = problem(&s);
-    (s.code(), p.code, p.field, p.message)
+    (s.code(), p.code, p.field, p.message.zh)
 }
 
 /// The code and field of a refusal.

@@ -153,13 +153,10 @@ async fn bad_layers_are_refused_whole_with_each_problem_named() {
         (Code::InvalidArgument, "invalid_field", Some("geojson"))
     );
     assert!(
-        msg.contains("features[0].geometry.coordinates[0]: the ring is not closed"),
+        msg.contains("features[0].geometry.coordinates[0]：环未闭合"),
         "{msg}"
     );
-    assert!(
-        msg.contains("features[1].geometry: invalid geometry"),
-        "{msg}"
-    );
+    assert!(msg.contains("features[1].geometry：几何图形无效"), "{msg}");
     // Overlapping an existing basic grid of the same community.
     let e = import(
         &g,
@@ -171,8 +168,7 @@ async fn bad_layers_are_refused_whole_with_each_problem_named() {
     .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(
-        e.message()
-            .contains("basic grids G1 and G5 of one community overlap"),
+        e.message().contains("同一社区的基础网格 G1 与 G5 相互重叠"),
         "{e:?}"
     );
     // Another tenant's community.
@@ -190,7 +186,10 @@ async fn bad_layers_are_refused_whole_with_each_problem_named() {
     )
     .await
     .unwrap_err();
-    assert!(e.message().contains("not in the tenant's region"), "{e:?}");
+    assert!(e.message().contains("不在本辖区范围内"), "{e:?}");
+    // English rides along for the callers who ask for it.
+    let en = jiesu_proto::status::problem(&e).message.en;
+    assert!(en.contains("not in the tenant's region"), "{en}");
     let dispatcher = g.token(Role::Dispatcher, "d-1");
     let forbidden = g
         .c()
@@ -262,7 +261,7 @@ async fn the_division_tree_is_imported_and_read_inside_the_scope() {
         (Code::InvalidArgument, Some("csv"))
     );
     assert!(
-        msg.contains("not in the tenant") && msg.contains("parent is not listed"),
+        msg.contains("不在本辖区") && msg.contains("其上级区划不在列表中"),
         "{msg}"
     );
     let d = g.token(Role::Dispatcher, "d-1");

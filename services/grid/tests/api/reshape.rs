@@ -81,7 +81,7 @@ async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
         (code_, field.as_deref()),
         (Code::InvalidArgument, Some("parts_geojson"))
     );
-    assert!(msg.contains("must cover all"), "{msg}");
+    assert!(msg.contains("必须完整覆盖"), "{msg}");
     let (_, _, _, msg) = refusal(
         split(
             &admin,
@@ -93,7 +93,7 @@ async fn a_split_keeps_history_and_as_of_lookups_answer_with_the_old_grid() {
         .await,
     );
     assert!(
-        msg.contains("reaches outside") && msg.contains("already a grid"),
+        msg.contains("超出了网格 G1 的范围") && msg.contains("已是现有网格"),
         "{msg}"
     );
     assert_eq!(
@@ -240,7 +240,7 @@ async fn pairs_and_the_building_registry_locate_without_coordinates() {
         (Code::InvalidArgument, Some("csv"))
     );
     assert!(
-        msg.contains("line 3: G2 is not a professional grid") && msg.contains("NOPE"),
+        msg.contains("第 3 行：G2 不是专业网格") && msg.contains("NOPE"),
         "{msg}"
     );
     let done = pairs("professional_code,basic_code\nJG-1,G1\nJG-1,G2\nJG-1,G3\n")

@@ -171,7 +171,8 @@ async fn a_large_layer_streams_in_with_its_progress_visible() {
     let bad = uuid::Uuid::new_v4().to_string();
     let failed = stream(&g, &bad, overlapping).await.unwrap();
     assert_eq!(failed.status, "failed");
-    assert!(failed.problems[0].contains("overlap"), "{failed:?}");
+    assert!(failed.problems[0].contains("相互重叠"), "{failed:?}");
+    assert!(failed.problems_en[0].contains("overlap"), "{failed:?}");
     assert_eq!(job(&g, &bad).await.unwrap().status, "failed");
     let cut = stream(
         &g,
@@ -182,7 +183,11 @@ async fn a_large_layer_streams_in_with_its_progress_visible() {
     .unwrap();
     assert_eq!(cut.status, "failed");
     assert!(
-        cut.problems[0].starts_with("not a GeoJSON FeatureCollection"),
+        cut.problems[0].starts_with("不是 GeoJSON FeatureCollection"),
+        "{cut:?}"
+    );
+    assert!(
+        cut.problems_en[0].starts_with("not a GeoJSON FeatureCollection"),
         "{cut:?}"
     );
     assert_eq!(g.db.count("SELECT count(*) FROM grids").await, 3000);

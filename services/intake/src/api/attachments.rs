@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use jiesu_auth::{Principal, Role};
+use jiesu_common::tr;
 use jiesu_proto::{
     intake::{Attachment, AttachmentData, GetAttachmentRequest, UploadAttachmentRequest},
     time::to_timestamp,
@@ -12,7 +13,7 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, QueryResult, Set};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Core, IntakeError, READERS};
+use super::{Core, IntakeError, TICKET_READERS};
 use crate::{
     domain::{self, bad, credentials::hex, media, parse_id},
     store::{self, stmt, ticket_events},
@@ -60,20 +61,23 @@ impl Core {
         req: &UploadAttachmentRequest,
     ) -> Result<Attachment, IntakeError> {
         who.require_any(UPLOADERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id, &tr!("诉求", "a ticket"))?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         if domain::is_closed(&t.status) {
             return Err(IntakeError::Closed(t.status));
         }
         if req.data.is_empty() {
-            return Err(bad("data", "is empty").into());
+            return Err(bad("data", tr!("为空", "is empty")).into());
         }
         let (kind, content_type) = media::sniff(&req.data).ok_or_else(|| {
             bad(
                 "data",
-                "must be an image (JPEG, PNG, GIF, WebP, HEIC) or a recording (MP3, M4A, AMR, WAV, Ogg)",
+                tr!(
+                    "必须是图片（JPEG、PNG、GIF、WebP、HEIC）或录音（MP3、M4A、AMR、WAV、Ogg）",
+                    "must be an image (JPEG, PNG, GIF, WebP, HEIC) or a recording (MP3, M4A, AMR, WAV, Ogg)"
+                ),
             )
         })?;
         let limit = match kind {
@@ -81,10 +85,16 @@ impl Core {
             media::Kind::Audio => self.attachments.max_audio_bytes,
         };
         if req.data.len() > limit {
-            return Err(bad(
-                "data",
-                format!("a {} may be at most {} bytes", kind.as_str(), limit),
-            )
+            return Err(bad("data", {
+                let (zh, en) = match kind {
+                    media::Kind::Image => ("图片", "image"),
+                    media::Kind::Audio => ("录音", "audio"),
+                };
+                tr!(
+                    "{zh}最多 {limit} 字节",
+                    "a {en} may be at most {limit} bytes"
+                )
+            })
             .into());
         }
         let sha = hex(&Sha256::digest(&req.data));
@@ -103,7 +113,8 @@ impl Core {
         if existing >= self.attachments.max_per_ticket as usize {
             return Err(bad(
                 "data",
-                format!(
+                tr!(
+                    "每件诉求最多 {} 个附件",
                     "a ticket holds at most {} attachments",
                     self.attachments.max_per_ticket
                 ),
@@ -148,7 +159,7 @@ impl Core {
                     vec![id.into(), sha.into()],
                 ))
                 .await?
-                .ok_or(IntakeError::NotFound("attachment"))?;
+                .ok_or_else(|| IntakeError::NotFound(tr!("附件", "attachment")))?;
             return Ok(message(&r)?.0);
         };
         ticket_events::ActiveModel {
@@ -181,12 +192,16 @@ impl Core {
         who: &Principal,
         req: &GetAttachmentRequest,
     ) -> Result<AttachmentData, IntakeError> {
-        who.require_any(READERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
-        let att = parse_id("attachment_id", &req.attachment_id, "an attachment")?;
+        who.require_any(TICKET_READERS)?;
+        let id = parse_id("ticket_id", &req.ticket_id, &tr!("诉求", "a ticket"))?;
+        let att = parse_id(
+            "attachment_id",
+            &req.attachment_id,
+            &tr!("附件", "an attachment"),
+        )?;
         store::find_visible_ticket(&self.db, who, id)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         let row = self
             .db
             .query_one_raw(stmt(
@@ -194,7 +209,7 @@ impl Core {
                 vec![att.into(), id.into()],
             ))
             .await?
-            .ok_or(IntakeError::NotFound("attachment"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("附件", "attachment")))?;
         let (attachment, key) = message(&row)?;
         let data = self.objects.get(&Path::from(key)).await?.bytes().await?;
         Ok(AttachmentData {

@@ -2,6 +2,7 @@
 
 use chrono::Utc;
 use jiesu_auth::{Principal, Role};
+use jiesu_common::tr;
 use jiesu_proto::{
     intake::{
         ChannelCredential, ListChannelsResponse, RegisterChannelRequest, RegisteredChannel,
@@ -17,7 +18,7 @@ use crate::{
     domain::{
         Channel, bad,
         credentials::{self, AuthKind},
-        parse_id,
+        parse_id, says,
     },
     store::channels::{self, ChannelRow, NewChannel},
 };
@@ -49,26 +50,36 @@ impl Core {
         who.require_any(ADMINS)?;
         let name = req.name.trim();
         if name.is_empty() {
-            return Err(bad("name", "is required").into());
+            return Err(bad("name", says::required()).into());
         }
         if name.chars().count() > MAX_CHANNEL_NAME || name.chars().any(char::is_control) {
             return Err(bad(
                 "name",
-                format!("must be at most {MAX_CHANNEL_NAME} characters without control characters"),
+                tr!(
+                    "最多 {MAX_CHANNEL_NAME} 个字符，且不含控制字符",
+                    "must be at most {MAX_CHANNEL_NAME} characters without control characters"
+                ),
             )
             .into());
         }
         let channel = Channel::parse(req.channel.trim())
-            .ok_or_else(|| bad("channel", format!("must be one of: {}", Channel::names())))?;
+            .ok_or_else(|| bad("channel", says::one_of(&Channel::names())))?;
         if channel == Channel::Hotline {
             return Err(bad(
                 "channel",
-                "hotline tickets are entered by agents; register the system that sends them instead",
+                tr!(
+                    "热线诉求由话务员录入；请登记发送诉求的系统",
+                    "hotline tickets are entered by agents; register the system that sends them instead"
+                ),
             )
             .into());
         }
-        let auth = AuthKind::parse(req.auth.trim())
-            .ok_or_else(|| bad("auth", "must be webhook or open311"))?;
+        let auth = AuthKind::parse(req.auth.trim()).ok_or_else(|| {
+            bad(
+                "auth",
+                tr!("必须是 webhook 或 open311", "must be webhook or open311"),
+            )
+        })?;
         let id = Uuid::now_v7();
         let txn = self.db.begin().await?;
         let fresh = channels::insert(
@@ -84,14 +95,15 @@ impl Core {
         )
         .await?;
         if !fresh {
-            return Err(IntakeError::Conflict(
-                "this tenant already has a channel with that name".into(),
-            ));
+            return Err(IntakeError::Conflict(tr!(
+                "本辖区已有同名渠道",
+                "this tenant already has a channel with that name"
+            )));
         }
         let mut cred = self.issue(&txn, id, auth).await?;
         let row = channels::get(&txn, who.tenant.code(), id)
             .await?
-            .ok_or(IntakeError::NotFound("channel"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("渠道", "channel")))?;
         txn.commit().await?;
         tracing::info!(channel_id = %id, tenant = %who.tenant, auth = auth.as_str(), "channel registered");
         cred.channel = Some(message(&row));
@@ -153,7 +165,7 @@ impl Core {
         req: &RotateChannelCredentialRequest,
     ) -> Result<ChannelCredential, IntakeError> {
         who.require_any(ADMINS)?;
-        let id = parse_id("channel_id", &req.channel_id, "a channel")?;
+        let id = parse_id("channel_id", &req.channel_id, &tr!("渠道", "a channel"))?;
         let overlap = match req.overlap_seconds {
             0 => chrono::TimeDelta::from_std(self.rotation_overlap)
                 .unwrap_or(chrono::TimeDelta::hours(24)),
@@ -161,7 +173,10 @@ impl Core {
             _ => {
                 return Err(bad(
                     "overlap_seconds",
-                    format!("must be between 1 and {MAX_OVERLAP_SECS} (0 for the default)"),
+                    tr!(
+                        "必须在 1 到 {MAX_OVERLAP_SECS} 之间（0 表示默认值）",
+                        "must be between 1 and {MAX_OVERLAP_SECS} (0 for the default)"
+                    ),
                 )
                 .into());
             }
@@ -169,11 +184,12 @@ impl Core {
         let txn = self.db.begin().await?;
         let row = channels::get(&txn, who.tenant.code(), id)
             .await?
-            .ok_or(IntakeError::NotFound("channel"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("渠道", "channel")))?;
         if !row.active {
-            return Err(IntakeError::Conflict(
-                "the channel is disabled; register a new one".into(),
-            ));
+            return Err(IntakeError::Conflict(tr!(
+                "该渠道已停用，请登记新的渠道",
+                "the channel is disabled; register a new one"
+            )));
         }
         channels::lock(&txn, id).await?;
         let until = Utc::now() + overlap;
@@ -182,7 +198,7 @@ impl Core {
         let mut cred = self.issue(&txn, id, auth).await?;
         let row = channels::get(&txn, who.tenant.code(), id)
             .await?
-            .ok_or(IntakeError::NotFound("channel"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("渠道", "channel")))?;
         txn.commit().await?;
         tracing::info!(channel_id = %id, "channel credential rotated");
         cred.channel = Some(message(&row));
@@ -196,15 +212,15 @@ impl Core {
         channel_id: &str,
     ) -> Result<RegisteredChannel, IntakeError> {
         who.require_any(ADMINS)?;
-        let id = parse_id("channel_id", channel_id, "a channel")?;
+        let id = parse_id("channel_id", channel_id, &tr!("渠道", "a channel"))?;
         channels::get(&self.db, who.tenant.code(), id)
             .await?
-            .ok_or(IntakeError::NotFound("channel"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("渠道", "channel")))?;
         channels::set_active(&self.db, id, false).await?;
         tracing::info!(channel_id = %id, "channel disabled");
         let row = channels::get(&self.db, who.tenant.code(), id)
             .await?
-            .ok_or(IntakeError::NotFound("channel"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("渠道", "channel")))?;
         Ok(message(&row))
     }
 }

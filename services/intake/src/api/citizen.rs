@@ -3,6 +3,7 @@
 
 use chrono::Utc;
 use jiesu_auth::{Principal, Role};
+use jiesu_common::tr;
 use jiesu_pii::redact_text;
 use jiesu_proto::{
     intake::{
@@ -46,7 +47,7 @@ impl Core {
         who.require_any(ACTORS)?;
         let t = store::find_visible_ticket(conn, who, id)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         conn.execute_raw(Statement::from_sql_and_values(
             DbBackend::Postgres,
             "SELECT 1 FROM tickets WHERE id = $1 FOR UPDATE",
@@ -56,7 +57,7 @@ impl Core {
         let t = tickets::Entity::find_by_id(t.id)
             .one(conn)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         if domain::is_closed(&t.status) {
             return Err(IntakeError::Closed(t.status));
         }
@@ -68,7 +69,7 @@ impl Core {
         who: &Principal,
         req: &AddInformationRequest,
     ) -> Result<Ticket, IntakeError> {
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id, &tr!("诉求", "a ticket"))?;
         let text = check_text("text", &req.text, MAX_SUPPLEMENT_CHARS, true)?;
         let now = Utc::now();
         let redacted = redact_text(&text);
@@ -122,7 +123,7 @@ impl Core {
         who: &Principal,
         req: &WithdrawTicketRequest,
     ) -> Result<Ticket, IntakeError> {
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id, &tr!("诉求", "a ticket"))?;
         let reason = check_text("reason", &req.reason, MAX_REASON_CHARS, false)?;
         let now = Utc::now();
         let txn = self.db.begin().await?;
@@ -191,10 +192,24 @@ impl Core {
         let no = req.tracking_no.trim();
         let last4 = req.phone_last4.trim();
         if no.is_empty() || no.len() > 40 {
-            return Err(bad("tracking_no", "is required (e.g. 370202-20261122-00042)").into());
+            return Err(bad(
+                "tracking_no",
+                tr!(
+                    "必填（如 370202-20261122-00042）",
+                    "is required (e.g. 370202-20261122-00042)"
+                ),
+            )
+            .into());
         }
         if last4.len() != 4 || !last4.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad("phone_last4", "must be the last 4 digits of the phone").into());
+            return Err(bad(
+                "phone_last4",
+                tr!(
+                    "必须是电话号码的后 4 位",
+                    "must be the last 4 digits of the phone"
+                ),
+            )
+            .into());
         }
         // One snapshot: the status, the steps and the reply agree even while
         // a step is being applied.
@@ -209,15 +224,15 @@ impl Core {
             .filter(tickets::Column::TrackingNo.eq(no))
             .one(&read)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         let phone = match &t.citizen_phone_enc {
             Some(sealed) => self
                 .keyring
                 .decrypt(sealed, &format!("tickets.citizen_phone:{}", t.id))?,
-            None => return Err(IntakeError::NotFound("ticket")),
+            None => return Err(IntakeError::NotFound(tr!("诉求", "ticket"))),
         };
         if !phone.ends_with(last4) {
-            return Err(IntakeError::NotFound("ticket"));
+            return Err(IntakeError::NotFound(tr!("诉求", "ticket")));
         }
         // A merged ticket follows its master: status, steps and reply.
         let master = match t.merged_into.filter(|_| t.status == domain::STATUS_MERGED) {

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use jiesu_auth::{Principal, Role};
+use jiesu_common::tr;
 use jiesu_proto::{
     intake::{
         Contact, ContactRead, GetContactRequest, ListContactReadsRequest, ListContactReadsResponse,
@@ -20,7 +21,7 @@ use tonic::{Request, Response, Status};
 
 use super::{Core, IntakeError};
 use crate::{
-    domain::{bad, check_text, parse_id},
+    domain::{bad, check_text, parse_id, says},
     store::{self, stmt, tickets},
 };
 
@@ -66,16 +67,16 @@ impl ContactService for ContactApi {
 
 impl Core {
     async fn contact(&self, client: &str, req: &GetContactRequest) -> Result<Contact, IntakeError> {
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id, &tr!("诉求", "a ticket"))?;
         let purpose = check_text("purpose", &req.purpose, MAX_PURPOSE_CHARS, true)?;
         if req.tenant.trim().is_empty() {
-            return Err(bad("tenant", "is required").into());
+            return Err(bad("tenant", says::required()).into());
         }
         let t = tickets::Entity::find_by_id(id)
             .one(&self.db)
             .await?
             .filter(|t| t.tenant == req.tenant.trim())
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         let open = |sealed: &Option<String>, field: &str| {
             sealed
                 .as_deref()
@@ -116,10 +117,10 @@ impl Core {
         req: &ListContactReadsRequest,
     ) -> Result<ListContactReadsResponse, IntakeError> {
         who.require_any(&[Role::TenantAdmin])?;
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id, &tr!("诉求", "a ticket"))?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         let rows = self
             .db
             .query_all_raw(stmt(

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use chrono::{NaiveDate, Utc};
 use jiesu_auth::{Principal, Role};
+use jiesu_common::tr;
 use jiesu_proto::{
     intake::{
         DirectAnswer, IntakeStats, IntakeStatsRequest, KbEntry, KbHit, RetireKbEntryRequest,
@@ -16,7 +17,7 @@ use uuid::Uuid;
 
 use super::{Core, IntakeError, accept::Answer};
 use crate::{
-    domain::{self, Nature, ValidTicket, bad, check_text, parse_id, suggest::features},
+    domain::{self, Nature, ValidTicket, bad, check_text, parse_id, says, suggest::features},
     store::stmt,
 };
 
@@ -52,7 +53,13 @@ fn date(field: &str, raw: &str) -> Result<Option<NaiveDate>, IntakeError> {
         "" => Ok(None),
         d => NaiveDate::parse_from_str(d, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| bad(field, "must be a date YYYY-MM-DD").into()),
+            .map_err(|_| {
+                bad(
+                    field,
+                    tr!("必须是 YYYY-MM-DD 格式的日期", "must be a date YYYY-MM-DD"),
+                )
+                .into()
+            }),
     }
 }
 
@@ -77,7 +84,11 @@ impl Core {
             date("valid_from", &req.valid_from)?.unwrap_or_else(|| domain::china_day(Utc::now()));
         let valid_to = date("valid_to", &req.valid_to)?;
         if valid_to.is_some_and(|t| t < valid_from) {
-            return Err(bad("valid_to", "must not be before valid_from").into());
+            return Err(bad(
+                "valid_to",
+                tr!("不能早于 valid_from", "must not be before valid_from"),
+            )
+            .into());
         }
         let tenant = who.tenant.code();
         let known: HashSet<String> = crate::store::categories_of(&self.db, tenant)
@@ -86,11 +97,12 @@ impl Core {
             .map(|c| c.code)
             .collect();
         if let Some(c) = req.categories.iter().find(|c| !known.contains(c.trim())) {
+            let c: String = c.chars().take(32).collect();
             return Err(bad(
                 "categories",
-                format!(
-                    "{} is not a category of this tenant",
-                    c.chars().take(32).collect::<String>()
+                tr!(
+                    "{c} 不是本辖区的分类",
+                    "{c} is not a category of this tenant"
                 ),
             )
             .into());
@@ -114,7 +126,7 @@ impl Core {
                 ))
                 .await?
         } else {
-            let id = parse_id("id", &req.id, "an entry")?;
+            let id = parse_id("id", &req.id, &tr!("知识库条目", "an entry"))?;
             self.db
                 .query_one_raw(stmt(
                     "UPDATE kb_entries SET title = $3, body = $4, categories = $5, valid_from = $6, \
@@ -131,9 +143,9 @@ impl Core {
                 ))
                 .await?
         };
-        Ok(entry(
-            &row.ok_or(IntakeError::NotFound("knowledge-base entry"))?,
-        )?)
+        Ok(entry(&row.ok_or_else(|| {
+            IntakeError::NotFound(tr!("知识库条目", "knowledge-base entry"))
+        })?)?)
     }
 
     pub async fn retire_kb_entry(
@@ -142,7 +154,7 @@ impl Core {
         req: &RetireKbEntryRequest,
     ) -> Result<KbEntry, IntakeError> {
         who.require_any(EDITORS)?;
-        let id = parse_id("id", &req.id, "an entry")?;
+        let id = parse_id("id", &req.id, &tr!("知识库条目", "an entry"))?;
         let row = self
             .db
             .query_one_raw(stmt(
@@ -150,7 +162,7 @@ impl Core {
                 vec![id.into(), who.tenant.code().into()],
             ))
             .await?
-            .ok_or(IntakeError::NotFound("knowledge-base entry"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("知识库条目", "knowledge-base entry")))?;
         Ok(entry(&row)?)
     }
 
@@ -214,18 +226,26 @@ impl Core {
         a: &DirectAnswer,
     ) -> Result<Answer, IntakeError> {
         if !who.has_role(Role::Agent) {
-            return Err(IntakeError::Forbidden(
-                "only agents answer at intake".into(),
-            ));
+            return Err(IntakeError::Forbidden(tr!(
+                "只有话务员可以在受理时直接答复",
+                "only agents answer at intake"
+            )));
         }
         if t.nature != Nature::Consultation {
             return Err(bad(
                 "direct_answer",
-                "only consultations (nature consultation) are answered at intake",
+                tr!(
+                    "只有咨询类诉求（nature 为 consultation）可以在受理时直接答复",
+                    "only consultations (nature consultation) are answered at intake"
+                ),
             )
             .into());
         }
-        let id = parse_id("direct_answer.kb_entry_id", &a.kb_entry_id, "an entry")?;
+        let id = parse_id(
+            "direct_answer.kb_entry_id",
+            &a.kb_entry_id,
+            &tr!("知识库条目", "an entry"),
+        )?;
         let e = self
             .valid_entries(who.tenant.code())
             .await?
@@ -234,7 +254,10 @@ impl Core {
             .ok_or_else(|| {
                 bad(
                     "direct_answer.kb_entry_id",
-                    "is not an entry of this tenant valid today",
+                    tr!(
+                        "不是本辖区今天有效的知识库条目",
+                        "is not an entry of this tenant valid today"
+                    ),
                 )
             })?;
         let reply = match a.reply.trim() {
@@ -265,7 +288,7 @@ impl Core {
             .and_then(from_timestamp)
             .unwrap_or(to - chrono::TimeDelta::days(30));
         if from > to {
-            return Err(bad("from", "must not be after to").into());
+            return Err(bad("from", says::not_after("to")).into());
         }
         let rows = self
             .db

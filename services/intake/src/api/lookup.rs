@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use super::{Core, IntakeError, read::CONFIDENTIAL};
 use crate::{
-    domain::{bad, normalize_phone},
+    domain::{bad, normalize_phone, says, tr},
     store::{self, stmt, tickets},
 };
 
@@ -62,7 +62,13 @@ impl Core {
         let size = match u64::from(req.page_size) {
             0 => DEFAULT_PAGE,
             n if n <= MAX_PAGE => n,
-            _ => return Err(bad("page_size", format!("must be 1 to {MAX_PAGE}")).into()),
+            _ => {
+                return Err(bad(
+                    "page_size",
+                    tr!("必须在 1 到 {MAX_PAGE} 之间", "must be 1 to {MAX_PAGE}"),
+                )
+                .into());
+            }
         };
         let mut q = tickets::Entity::find()
             .filter(tickets::Column::Tenant.eq(who.tenant.code()))
@@ -70,14 +76,19 @@ impl Core {
         if citizen {
             q = q.filter(tickets::Column::SubmitterSub.eq(who.sub.clone()));
         }
-        // A unit's handler: the tickets its unit leads.
+        // A unit's handler: the tickets its unit leads, co-handles or was
+        // summoned to (dispatch's `ticket.units`).
         if let Some(unit) = who.reads_as_unit() {
-            q = q.filter(tickets::Column::UnitId.eq(unit));
+            q = q.filter(sea_orm::sea_query::Expr::cust_with_values(
+                "(tickets.unit_id = $1 OR tickets.id IN \
+                  (SELECT ticket_id FROM ticket_units WHERE unit_id = $1))",
+                [unit.to_owned()],
+            ));
         }
         let text = |field: &str, raw: &str, max: usize| -> Result<Option<String>, IntakeError> {
             let v = raw.trim();
             if v.chars().count() > max {
-                return Err(bad(field, format!("at most {max} characters")).into());
+                return Err(bad(field, says::at_most_chars(max)).into());
             }
             Ok((!v.is_empty()).then(|| v.to_owned()))
         };
@@ -87,10 +98,24 @@ impl Core {
         let mut phone_key = None;
         if let Some(phone) = text("phone", &req.phone, 20)? {
             if citizen {
-                return Err(bad("phone", "citizens list their own requests, not a phone's").into());
+                return Err(bad(
+                    "phone",
+                    tr!(
+                        "市民只能查看自己的诉求，不能按电话查询",
+                        "citizens list their own requests, not a phone's"
+                    ),
+                )
+                .into());
             }
-            let normal = normalize_phone(&phone)
-                .ok_or_else(|| bad("phone", "must be a mobile or landline number"))?;
+            let normal = normalize_phone(&phone).ok_or_else(|| {
+                bad(
+                    "phone",
+                    tr!(
+                        "必须是手机号码或固定电话号码",
+                        "must be a mobile or landline number"
+                    ),
+                )
+            })?;
             let key = self.keyring.blind_index("phone", &normal);
             q = q.filter(tickets::Column::CitizenPhoneBidx.eq(key.clone()));
             phone_key = Some(key);
@@ -98,16 +123,16 @@ impl Core {
         let from = req.from.as_ref().map(from_timestamp);
         let to = req.to.as_ref().map(from_timestamp);
         if from == Some(None) {
-            return Err(bad("from", "is not a valid time").into());
+            return Err(bad("from", tr!("不是有效的时间", "is not a valid time")).into());
         }
         if to == Some(None) {
-            return Err(bad("to", "is not a valid time").into());
+            return Err(bad("to", tr!("不是有效的时间", "is not a valid time")).into());
         }
         let (from, to) = (from.flatten(), to.flatten());
         if let (Some(f), Some(t)) = (from, to)
             && f > t
         {
-            return Err(bad("from", "must not be after to").into());
+            return Err(bad("from", says::not_after("to")).into());
         }
         if let Some(f) = from {
             q = q.filter(tickets::Column::CreatedAt.gte(f));
@@ -129,13 +154,24 @@ impl Core {
         }
         if let Some(r) = text("region_code", &req.region_code, 12)? {
             if !r.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(bad("region_code", "must be a division code").into());
+                return Err(bad(
+                    "region_code",
+                    tr!("必须是行政区划代码", "must be a division code"),
+                )
+                .into());
             }
             q = q.filter(tickets::Column::RegionCode.starts_with(r));
         }
         if !req.page_token.trim().is_empty() {
-            let (at, id) = parse_cursor(&req.page_token)
-                .ok_or_else(|| bad("page_token", "is not a token from an earlier page"))?;
+            let (at, id) = parse_cursor(&req.page_token).ok_or_else(|| {
+                bad(
+                    "page_token",
+                    tr!(
+                        "不是之前某一页给出的翻页令牌",
+                        "is not a token from an earlier page"
+                    ),
+                )
+            })?;
             q = q.filter(
                 Condition::any().add(tickets::Column::CreatedAt.lt(at)).add(
                     Condition::all()

@@ -33,36 +33,40 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tonic::{Code, Status};
 
 pub use self::service::IntakeApi;
-use crate::domain::{FieldError, webhook::Refusal};
+use crate::domain::{self, FieldError, Text, tr, webhook::Refusal};
 
+/// Why an intake call failed. What the caller reads is [`IntakeError::text`]
+/// (both languages); `Display` is its English, or the internal detail, for
+/// logs.
 #[derive(Debug, thiserror::Error)]
 pub enum IntakeError {
-    #[error("{}: {}", .0.field, .0.message)]
+    #[error("{}", self.text().en)]
     Field(FieldError),
     #[error(transparent)]
     Auth(#[from] AuthError),
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("this idempotency key was already used for a different request")]
+    /// What was not found: `tr!("诉求", "ticket")`.
+    #[error("{}", self.text().en)]
+    NotFound(Text),
+    #[error("{}", self.text().en)]
+    Forbidden(Text),
+    #[error("{}", self.text().en)]
     KeyReused,
-    #[error("this external_id was already delivered with different content")]
+    #[error("{}", self.text().en)]
     ExternalIdReused,
-    #[error("{0}")]
-    Conflict(String),
+    #[error("{}", self.text().en)]
+    Conflict(Text),
     /// A merge or unmerge the tickets' states do not allow; `code` says why.
-    #[error("{message}")]
-    MergeRefused { code: &'static str, message: String },
+    #[error("{}", self.text().en)]
+    MergeRefused { code: &'static str, message: Text },
     /// The ticket is already closed (answered, withdrawn, closed...).
-    #[error("the ticket is {0} and can no longer change")]
+    #[error("{}", self.text().en)]
     Closed(String),
     /// A webhook delivery that is not authentic.
-    #[error("{}", .0.message())]
+    #[error("{}", self.text().en)]
     Refused(Refusal),
     /// An Open311 api_key that is missing, unknown, expired or of a disabled
     /// channel.
-    #[error("api_key is not valid for this jurisdiction")]
+    #[error("{}", self.text().en)]
     ApiKeyInvalid,
     #[error("database: {0}")]
     Db(#[from] DbErr),
@@ -74,6 +78,48 @@ pub enum IntakeError {
     Storage(#[from] object_store::Error),
 }
 
+impl IntakeError {
+    /// What the caller reads; internal faults only say that they failed.
+    pub fn text(&self) -> Text {
+        match self {
+            Self::Field(f) => Text::about(&f.field, &f.message),
+            Self::Auth(a) => a.text(),
+            Self::NotFound(what) => Text::new(
+                format!("未找到{}", what.zh),
+                format!("{} not found", what.en),
+            ),
+            Self::Forbidden(m) | Self::Conflict(m) | Self::MergeRefused { message: m, .. } => {
+                m.clone()
+            }
+            Self::KeyReused => tr!(
+                "该幂等键已用于另一个不同的请求",
+                "this idempotency key was already used for a different request"
+            ),
+            Self::ExternalIdReused => tr!(
+                "该 external_id 已经以不同的内容送达过",
+                "this external_id was already delivered with different content"
+            ),
+            Self::Closed(status) => {
+                let zh = domain::status_zh(status);
+                tr!(
+                    "该诉求{zh}，不能再更改",
+                    "the ticket is {status} and can no longer change"
+                )
+            }
+            Self::Refused(r) => r.message(),
+            Self::ApiKeyInvalid => tr!(
+                "api_key 对该辖区无效",
+                "api_key is not valid for this jurisdiction"
+            ),
+            Self::Storage(_) => tr!(
+                "附件存储暂不可用，请重试",
+                "the attachment store is unavailable; retry"
+            ),
+            Self::Db(_) | Self::Pii(_) | Self::Random(_) => status::internal_text(),
+        }
+    }
+}
+
 impl From<FieldError> for IntakeError {
     fn from(e: FieldError) -> Self {
         Self::Field(e)
@@ -82,6 +128,7 @@ impl From<FieldError> for IntakeError {
 
 impl From<IntakeError> for Status {
     fn from(e: IntakeError) -> Self {
+        let text = e.text();
         match e {
             IntakeError::Field(f) => status::invalid_field(&f.field, f.message),
             IntakeError::Auth(a) => a.into(),
@@ -90,32 +137,33 @@ impl From<IntakeError> for Status {
             IntakeError::KeyReused => status::coded(
                 Code::AlreadyExists,
                 "idempotency_key_reused",
-                IntakeError::KeyReused.to_string(),
+                text,
                 Some("idempotency_key"),
             ),
             IntakeError::ExternalIdReused => status::coded(
                 Code::AlreadyExists,
                 "external_id_reused",
-                IntakeError::ExternalIdReused.to_string(),
+                text,
                 Some("external_id"),
             ),
             IntakeError::Conflict(m) => status::coded(Code::AlreadyExists, "conflict", m, None),
             IntakeError::MergeRefused { code, message } => {
                 status::coded(Code::FailedPrecondition, code, message, None)
             }
-            e @ IntakeError::Closed(_) => status::coded(
-                Code::FailedPrecondition,
-                "ticket_closed",
-                e.to_string(),
-                None,
-            ),
+            IntakeError::Closed(_) => {
+                status::coded(Code::FailedPrecondition, "ticket_closed", text, None)
+            }
             IntakeError::Refused(r) => status::unauthenticated(r.code(), r.message()),
             IntakeError::ApiKeyInvalid => status::coded(
                 Code::PermissionDenied,
                 "api_key_invalid",
-                IntakeError::ApiKeyInvalid.to_string(),
+                text,
                 Some("api_key"),
             ),
+            IntakeError::Db(e) if jiesu_db::unreachable(&e) => {
+                tracing::warn!(error = %e, "intake database unreachable");
+                status::database_unavailable()
+            }
             IntakeError::Db(e) => {
                 tracing::error!(error = %e, "intake database error");
                 status::internal()
@@ -126,7 +174,7 @@ impl From<IntakeError> for Status {
             }
             IntakeError::Storage(e) => {
                 tracing::error!(error = %e, "attachment store failed");
-                Status::unavailable("the attachment store is unavailable; retry")
+                status::coded(Code::Unavailable, "unavailable", text, None)
             }
             IntakeError::Random(e) => {
                 tracing::error!(error = %e, "intake random source failed");
@@ -136,8 +184,23 @@ impl From<IntakeError> for Status {
     }
 }
 
-/// Every role may read tickets inside its scope (citizens only their own).
+/// Every role may read the category tree.
 pub(crate) const READERS: &[Role] = &Role::ALL;
+
+/// Who may read a ticket and its attachments inside their scope: the staff
+/// who take, route, handle (a unit's handler: its unit's, as the gateway
+/// asks dispatch), whistle, oversee or administer requests, and citizens
+/// (their own). Mediators and platform operators handle no tickets
+/// (docs/access-roles.csv).
+pub(crate) const TICKET_READERS: &[Role] = &[
+    Role::Citizen,
+    Role::Agent,
+    Role::Dispatcher,
+    Role::Handler,
+    Role::GridWorker,
+    Role::Supervisor,
+    Role::TenantAdmin,
+];
 
 /// What the handlers share.
 pub struct Core {
@@ -175,9 +238,10 @@ impl Core {
     {
         let Ok(permit) = self.creates.clone().try_acquire_owned() else {
             metrics::counter!("jiesu_intake_creates_refused_total").increment(1);
-            return Err(status::overloaded(
-                "intake is at capacity; retry shortly with the same idempotency key",
-            ));
+            return Err(status::overloaded(tr!(
+                "受理服务繁忙，请稍后用同一个幂等键重试",
+                "intake is at capacity; retry shortly with the same idempotency key"
+            )));
         };
         let work = f(self.clone());
         // The task keeps the request's span, so its events carry the

@@ -23,7 +23,7 @@ use super::{
     accept::{Extras, Submitter},
 };
 use crate::{
-    domain::{self, Nature, bad, credentials, webhook},
+    domain::{self, Nature, bad, credentials, says, tr, webhook},
     store::{self, channels, tickets},
 };
 
@@ -101,7 +101,7 @@ impl Core {
         let tenant = domain::tenant_code(tenant)?;
         let all = self.categories(&tenant).await?.categories;
         if all.is_empty() {
-            return Err(IntakeError::NotFound("jurisdiction"));
+            return Err(IntakeError::NotFound(tr!("辖区", "jurisdiction")));
         }
         let group_names = all
             .iter()
@@ -133,7 +133,14 @@ impl Core {
         }
         let t = domain::validate(&ticket)?;
         if t.point.is_none() && t.address.is_none() {
-            return Err(bad("location", "lat and long, or address_string, is required").into());
+            return Err(bad(
+                "location",
+                tr!(
+                    "必须给出 lat 和 long，或 address_string",
+                    "lat and long, or address_string, is required"
+                ),
+            )
+            .into());
         }
         let meta: serde_json::Map<String, serde_json::Value> = [
             ("account_id", &req.account_id),
@@ -156,7 +163,7 @@ impl Core {
                 .and_then(|v| v.as_str())
                 .is_some_and(|v| v.chars().count() > limit)
             {
-                return Err(bad(field, format!("must be at most {limit} characters")).into());
+                return Err(bad(field, says::at_most_chars(limit)).into());
             }
         }
         let accepted = self
@@ -189,12 +196,16 @@ impl Core {
             .map(|c| (c.code, c.name))
             .collect();
         if names.is_empty() {
-            return Err(IntakeError::NotFound("jurisdiction"));
+            return Err(IntakeError::NotFound(tr!("辖区", "jurisdiction")));
         }
         let mut q = tickets::Entity::find().filter(tickets::Column::Tenant.eq(tenant.clone()));
         if !req.ids.is_empty() {
             if req.ids.len() > MAX_IDS {
-                return Err(bad("service_request_id", format!("at most {MAX_IDS} ids")).into());
+                return Err(bad(
+                    "service_request_id",
+                    tr!("最多 {MAX_IDS} 个编号", "at most {MAX_IDS} ids"),
+                )
+                .into());
             }
             q = q.filter(
                 tickets::Column::TrackingNo.is_in(req.ids.iter().map(|i| i.trim().to_owned())),
@@ -211,7 +222,7 @@ impl Core {
                 .and_then(from_timestamp)
                 .unwrap_or(end - TimeDelta::days(DEFAULT_SPAN_DAYS));
             if start > end {
-                return Err(bad("start_date", "must not be after end_date").into());
+                return Err(bad("start_date", says::not_after("end_date")).into());
             }
             q = q
                 .filter(tickets::Column::CreatedAt.gte(start))
@@ -233,13 +244,19 @@ impl Core {
                         tickets::Column::Status.is_in(domain::CLOSED_STATUSES.iter().copied()),
                     )
                 }
-                _ => return Err(bad("status", "must be open or closed").into()),
+                _ => {
+                    return Err(bad(
+                        "status",
+                        tr!("必须是 open 或 closed", "must be open or closed"),
+                    )
+                    .into());
+                }
             }
         }
         let page = match req.page {
             0 => 1,
             p if p >= 1 => p,
-            _ => return Err(bad("page", "must be 1 or more").into()),
+            _ => return Err(bad("page", tr!("必须大于等于 1", "must be 1 or more")).into()),
         };
         let size = match req.page_size {
             0 => DEFAULT_PAGE_SIZE,
@@ -247,7 +264,10 @@ impl Core {
             _ => {
                 return Err(bad(
                     "page_size",
-                    format!("must be between 1 and {MAX_PAGE_SIZE}"),
+                    tr!(
+                        "必须在 1 到 {MAX_PAGE_SIZE} 之间",
+                        "must be between 1 and {MAX_PAGE_SIZE}"
+                    ),
                 )
                 .into());
             }
@@ -312,14 +332,14 @@ impl Core {
         let tenant = domain::tenant_code(&req.tenant)?;
         let token = req.token.trim();
         if token.is_empty() || token.len() > 64 {
-            return Err(IntakeError::NotFound("token"));
+            return Err(IntakeError::NotFound(tr!("受理凭证", "token")));
         }
         let t = tickets::Entity::find()
             .filter(tickets::Column::Tenant.eq(tenant))
             .filter(tickets::Column::PublicToken.eq(token))
             .one(&self.db)
             .await?
-            .ok_or(IntakeError::NotFound("token"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("受理凭证", "token")))?;
         Ok(ResolveTokenResponse {
             tracking_no: t.tracking_no,
         })

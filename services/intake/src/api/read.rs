@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 
 use jiesu_auth::{Principal, Role};
+use jiesu_common::tr;
 use jiesu_pii::{PiiError, mask_address, mask_id_number, mask_name, mask_phone};
 use jiesu_proto::{
     common::TimelineEntry,
@@ -14,7 +15,7 @@ use jiesu_proto::{
 };
 use sea_orm::EntityTrait;
 
-use super::{Core, IntakeError, READERS};
+use super::{Core, IntakeError, TICKET_READERS};
 use crate::{
     domain::{self, parse_id},
     store::{self, categories, tickets},
@@ -76,11 +77,11 @@ pub fn category_message(c: categories::Model, leaf: bool) -> Category {
 
 impl Core {
     pub async fn get(&self, who: &Principal, id: &str) -> Result<Ticket, IntakeError> {
-        who.require_any(READERS)?;
-        let id = parse_id("id", id, "a ticket")?;
+        who.require_any(TICKET_READERS)?;
+        let id = parse_id("id", id, &tr!("诉求", "a ticket"))?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         let category_name = store::category_for_ticket(&self.db, &t.tenant, &t.category)
             .await?
             .map(|(c, _)| c.name)

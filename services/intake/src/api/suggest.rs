@@ -16,7 +16,7 @@ use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use super::{Core, IntakeError};
 use crate::{
     domain::{
-        bad,
+        bad, says,
         suggest::{Candidate, Model},
     },
     store,
@@ -107,14 +107,10 @@ impl Core {
         who.require_any(SUGGESTERS)?;
         let text = req.text.trim();
         if text.is_empty() {
-            return Err(bad("text", "is required").into());
+            return Err(bad("text", says::required()).into());
         }
         if text.chars().count() > MAX_TEXT_CHARS {
-            return Err(bad(
-                "text",
-                format!("must be at most {MAX_TEXT_CHARS} characters"),
-            )
-            .into());
+            return Err(bad("text", says::at_most_chars(MAX_TEXT_CHARS)).into());
         }
         let model = self.model_for(who.tenant.code()).await?;
         Ok(SuggestCategoriesResponse {

@@ -12,6 +12,7 @@ use crate::{
     domain::{
         bad,
         categories::{self, Format},
+        tr,
     },
     seed::{CategorySeed, upsert_categories},
     store,
@@ -20,7 +21,8 @@ use crate::{
 const ADMINS: &[Role] = &[Role::TenantAdmin];
 
 fn format(raw: &str) -> Result<Format, IntakeError> {
-    Format::parse(raw).ok_or_else(|| bad("format", "must be json or csv").into())
+    Format::parse(raw)
+        .ok_or_else(|| bad("format", tr!("必须是 json 或 csv", "must be json or csv")).into())
 }
 
 impl Core {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{FieldError, bad};
+use super::{FieldError, Text, bad, says, tr};
 
 pub const MAX_VALUE_CHARS: usize = 500;
 
@@ -65,20 +65,27 @@ pub fn is_code(s: &str) -> bool {
 }
 
 /// Checks definitions when a tenant imports them.
-pub fn check_definitions(defs: &[AttributeDef]) -> Result<(), String> {
+pub fn check_definitions(defs: &[AttributeDef]) -> Result<(), Text> {
     let mut seen = std::collections::HashSet::new();
     for d in defs {
-        if !is_code(&d.code) {
-            return Err(format!(
-                "attribute code {:?} is not letters, digits and _",
-                d.code
+        let code = &d.code;
+        if !is_code(code) {
+            return Err(tr!(
+                "属性编码 {code:?} 只能由字母、数字和 _ 组成",
+                "attribute code {code:?} is not letters, digits and _"
             ));
         }
         if !seen.insert(d.code.as_str()) {
-            return Err(format!("attribute {} is defined twice", d.code));
+            return Err(tr!(
+                "属性 {code} 定义了两次",
+                "attribute {code} is defined twice"
+            ));
         }
         if d.datatype.is_list() && d.values.is_empty() {
-            return Err(format!("attribute {} is a list without values", d.code));
+            return Err(tr!(
+                "属性 {code} 是列表，却没有可选值",
+                "attribute {code} is a list without values"
+            ));
         }
     }
     Ok(())
@@ -96,7 +103,7 @@ pub fn check(
         if !defs.iter().any(|d| &d.code == code) {
             return Err(bad(
                 format!("attributes.{code}"),
-                "is not an attribute of this category",
+                tr!("不是该分类的属性", "is not an attribute of this category"),
             ));
         }
     }
@@ -110,41 +117,42 @@ pub fn check(
             .unwrap_or_default();
         if values.is_empty() {
             if d.required {
-                return Err(bad(field(), format!("is required ({})", d.description)));
+                let what = &d.description;
+                return Err(bad(field(), tr!("必填（{what}）", "is required ({what})")));
             }
             continue;
         }
         if d.datatype != Datatype::Multivaluelist && values.len() > 1 {
-            return Err(bad(field(), "takes one value"));
+            return Err(bad(field(), tr!("只能填一个值", "takes one value")));
         }
         for v in &values {
             if v.chars().count() > MAX_VALUE_CHARS {
-                return Err(bad(
-                    field(),
-                    format!("must be at most {MAX_VALUE_CHARS} characters"),
-                ));
+                return Err(bad(field(), says::at_most_chars(MAX_VALUE_CHARS)));
             }
             if v.chars().any(|c| c.is_control() && c != '\n') {
-                return Err(bad(field(), "must not contain control characters"));
+                return Err(bad(field(), says::no_control_chars()));
             }
             match d.datatype {
                 Datatype::Number => {
                     if !v.parse::<f64>().is_ok_and(f64::is_finite) {
-                        return Err(bad(field(), "must be a number"));
+                        return Err(bad(field(), tr!("必须是数字", "must be a number")));
                     }
                 }
                 Datatype::Datetime => {
                     if chrono::DateTime::parse_from_rfc3339(v).is_err() {
                         return Err(bad(
                             field(),
-                            "must be a date and time with a time zone (ISO 8601, e.g. 2026-11-22T08:30:00+08:00)",
+                            tr!(
+                                "必须是带时区的日期时间（ISO 8601，如 2026-11-22T08:30:00+08:00）",
+                                "must be a date and time with a time zone (ISO 8601, e.g. 2026-11-22T08:30:00+08:00)"
+                            ),
                         ));
                     }
                 }
                 Datatype::Singlevaluelist | Datatype::Multivaluelist => {
                     if !d.values.iter().any(|o| &o.key == v) {
                         let keys: Vec<&str> = d.values.iter().map(|o| o.key.as_str()).collect();
-                        return Err(bad(field(), format!("must be one of: {}", keys.join(", "))));
+                        return Err(bad(field(), says::one_of(&keys.join(", "))));
                     }
                 }
                 Datatype::String | Datatype::Text => {}

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{FieldError, attributes::check_definitions, bad};
+use super::{FieldError, Text, attributes::check_definitions, bad, tr};
 use crate::seed::CategorySeed;
 
 pub const MAX_LEVELS: usize = 3;
@@ -60,9 +60,13 @@ pub fn parse(format: Format, data: &[u8]) -> Result<Vec<CategorySeed>, FieldErro
             let cats = jiesu_runtime::json::parse_strict::<Vec<CategorySeed>>(data).map_err(
                 |e| match e {
                     jiesu_runtime::json::JsonError::Syntax(m) => bad("data", m),
-                    jiesu_runtime::json::JsonError::Data { field, message } => {
-                        bad("data", format!("entry {field}: {message}"))
-                    }
+                    jiesu_runtime::json::JsonError::Data { field, message } => bad(
+                        "data",
+                        Text::new(
+                            format!("条目 {field}：{}", message.zh),
+                            format!("entry {field}: {}", message.en),
+                        ),
+                    ),
                 },
             )?;
             (cats, Vec::new())
@@ -78,15 +82,16 @@ pub fn parse(format: Format, data: &[u8]) -> Result<Vec<CategorySeed>, FieldErro
 /// header must name known columns only, each once, with `code`, `name` and
 /// `parent` among them: a misspelt `parent` would otherwise flatten the
 /// whole tree.
-fn parse_csv(data: &[u8]) -> Result<(Vec<CategorySeed>, Vec<String>), FieldError> {
-    let text = std::str::from_utf8(data).map_err(|_| bad("data", "is not valid UTF-8"))?;
+fn parse_csv(data: &[u8]) -> Result<(Vec<CategorySeed>, Vec<Text>), FieldError> {
+    let text = std::str::from_utf8(data)
+        .map_err(|_| bad("data", tr!("不是有效的 UTF-8", "is not valid UTF-8")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| bad("data", format!("row 1: {e}")))?
+        .map_err(|e| bad("data", tr!("第 1 行：", "row 1: ").then(&csv_reason(&e))))?
         .iter()
         .map(|h| h.trim().to_owned())
         .collect();
@@ -94,22 +99,26 @@ fn parse_csv(data: &[u8]) -> Result<(Vec<CategorySeed>, Vec<String>), FieldError
     let mut wrong = Vec::new();
     for (i, h) in header.iter().enumerate() {
         if !CSV_HEADER.contains(&h.as_str()) {
-            wrong.push(format!("unknown column `{h}`"));
+            wrong.push(tr!("未知的列 `{h}`", "unknown column `{h}`"));
         } else if header[..i].contains(h) {
-            wrong.push(format!("column `{h}` appears twice"));
+            wrong.push(tr!("列 `{h}` 重复出现", "column `{h}` appears twice"));
         }
     }
     for needed in ["code", "name", "parent"] {
         if !header.iter().any(|h| h == needed) {
-            wrong.push(format!("column `{needed}` is missing"));
+            wrong.push(tr!("缺少列 `{needed}`", "column `{needed}` is missing"));
         }
     }
     if !wrong.is_empty() {
+        let wrong = Text::join(&wrong);
         return Err(bad(
             "data",
-            format!(
-                "row 1, the header: {} (the columns are {columns})",
-                wrong.join("; ")
+            Text::new(
+                format!("第 1 行（表头）：{}（可用的列：{columns}）", wrong.zh),
+                format!(
+                    "row 1, the header: {} (the columns are {columns})",
+                    wrong.en
+                ),
             ),
         ));
     }
@@ -129,7 +138,7 @@ fn parse_csv(data: &[u8]) -> Result<(Vec<CategorySeed>, Vec<String>), FieldError
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                problems.push(format!("row {row}: {e}"));
+                problems.push(tr!("第 {row} 行：", "row {row}: ").then(&csv_reason(&e)));
                 continue;
             }
         };
@@ -139,7 +148,8 @@ fn parse_csv(data: &[u8]) -> Result<(Vec<CategorySeed>, Vec<String>), FieldError
             json => match serde_json::from_str(json) {
                 Ok(a) => a,
                 Err(_) => {
-                    problems.push(format!(
+                    problems.push(tr!(
+                        "第 {row} 行：attributes 不是属性定义的 JSON 列表",
                         "row {row}: attributes is not a JSON list of attribute definitions"
                     ));
                     Vec::new()
@@ -166,60 +176,73 @@ pub fn check_tree(cats: &[CategorySeed]) -> Result<(), FieldError> {
     refuse(tree_problems(cats))
 }
 
+/// What the csv reader could not read: its own words in English.
+fn csv_reason(e: &csv::Error) -> Text {
+    let zh = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("有 {len} 列，与表头的 {expected_len} 列不符"),
+        csv::ErrorKind::Utf8 { .. } => "不是有效的 UTF-8".to_owned(),
+        _ => "无法读取".to_owned(),
+    };
+    Text::new(zh, e.to_string())
+}
+
 /// One answer naming every problem (up to ten, then how many more).
-fn refuse(problems: Vec<String>) -> Result<(), FieldError> {
+fn refuse(problems: Vec<Text>) -> Result<(), FieldError> {
     if problems.is_empty() {
         return Ok(());
     }
     let more = problems.len().saturating_sub(MAX_LISTED);
-    let mut msg = problems
-        .into_iter()
-        .take(MAX_LISTED)
-        .collect::<Vec<_>>()
-        .join("; ");
+    let mut msg = Text::join(problems.iter().take(MAX_LISTED));
     if more > 0 {
-        msg.push_str(&format!("; and {more} more"));
+        msg = msg.then(&tr!("；另有 {more} 处", "; and {more} more"));
     }
     Err(bad("data", msg))
 }
 
-fn tree_problems(cats: &[CategorySeed]) -> Vec<String> {
+fn tree_problems(cats: &[CategorySeed]) -> Vec<Text> {
     let mut problems = Vec::new();
     if cats.is_empty() {
-        return vec!["holds no categories".into()];
+        return vec![tr!("没有任何分类", "holds no categories")];
     }
     if cats.len() > MAX_CATEGORIES {
-        return vec![format!("holds more than {MAX_CATEGORIES} categories")];
+        return vec![tr!(
+            "分类超过 {MAX_CATEGORIES} 个",
+            "holds more than {MAX_CATEGORIES} categories"
+        )];
     }
     let mut seen = HashSet::new();
     for (i, c) in cats.iter().enumerate() {
-        let at = format!(
-            "entry {} ({})",
-            i + 1,
-            c.code.chars().take(32).collect::<String>()
-        );
+        let (n, code) = (i + 1, c.code.chars().take(32).collect::<String>());
+        let at = tr!("第 {n} 条（{code}）：", "entry {n} ({code}): ");
         if !is_code(&c.code) {
-            problems.push(format!("{at}: code must be 1 to 32 of A-Z a-z 0-9 _ - ."));
+            problems.push(at.clone().then(&tr!(
+                "code 必须是 1 到 32 个 A-Z a-z 0-9 _ - . 字符",
+                "code must be 1 to 32 of A-Z a-z 0-9 _ - ."
+            )));
         }
         if !seen.insert(c.code.as_str()) {
-            problems.push(format!("{at}: code appears twice"));
+            problems.push(at.clone().then(&tr!("code 重复出现", "code appears twice")));
         }
         let name = c.name.trim();
         if name.is_empty()
             || name.chars().count() > MAX_NAME_CHARS
             || name.chars().any(char::is_control)
         {
-            problems.push(format!(
-                "{at}: name must be 1 to {MAX_NAME_CHARS} characters without control characters"
-            ));
+            problems.push(at.clone().then(&tr!(
+                "name 必须是 1 到 {MAX_NAME_CHARS} 个字符，且不含控制字符",
+                "name must be 1 to {MAX_NAME_CHARS} characters without control characters"
+            )));
         }
         if c.description.chars().count() > 500 || c.keywords.chars().count() > 500 {
-            problems.push(format!(
-                "{at}: description and keywords are at most 500 characters each"
-            ));
+            problems.push(at.clone().then(&tr!(
+                "description 和 keywords 各最多 500 个字符",
+                "description and keywords are at most 500 characters each"
+            )));
         }
         if let Err(e) = check_definitions(&c.attributes) {
-            problems.push(format!("{at}: {e}"));
+            problems.push(at.clone().then(&e));
         }
     }
     let by_code: HashMap<&str, &CategorySeed> = cats.iter().map(|c| (c.code.as_str(), c)).collect();
@@ -228,9 +251,10 @@ fn tree_problems(cats: &[CategorySeed]) -> Vec<String> {
             continue;
         }
         if !by_code.contains_key(c.parent.as_str()) {
-            problems.push(format!(
-                "{}: parent {} is not in the import",
-                c.code, c.parent
+            let (code, parent) = (&c.code, &c.parent);
+            problems.push(tr!(
+                "{code}：上级 {parent} 不在导入的数据中",
+                "{code}: parent {parent} is not in the import"
             ));
             continue;
         }
@@ -244,9 +268,10 @@ fn tree_problems(cats: &[CategorySeed]) -> Vec<String> {
                 None => break,
             }
             if depth > MAX_LEVELS {
-                problems.push(format!(
-                    "{}: deeper than {MAX_LEVELS} levels (or a cycle)",
-                    c.code
+                let code = &c.code;
+                problems.push(tr!(
+                    "{code}：层级超过 {MAX_LEVELS} 级（或出现循环）",
+                    "{code}: deeper than {MAX_LEVELS} levels (or a cycle)"
                 ));
                 break;
             }

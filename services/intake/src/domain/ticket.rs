@@ -1,12 +1,13 @@
 //! A create request made valid: each field checked and normalised into a
 //! `ValidTicket`, and the fingerprint that tells a retry from a reused key.
 
+use jiesu_common::text::says;
 use jiesu_proto::intake::CreateTicketRequest;
 use sha2::{Digest, Sha256};
 
 use super::{
     Channel, FieldError, Kind, Nature, Urgency, attributes, bad, normalize_id_number,
-    normalize_phone,
+    normalize_phone, tr,
 };
 
 pub const MAX_CONTENT_CHARS: usize = 4000;
@@ -54,59 +55,60 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
         k if k.len() > MAX_IDEMPOTENCY_KEY || !k.bytes().all(|b| b.is_ascii_graphic()) => {
             return Err(bad(
                 "idempotency_key",
-                format!("must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"),
+                tr!(
+                    "必须是 1 到 {MAX_IDEMPOTENCY_KEY} 个可打印 ASCII 字符",
+                    "must be 1 to {MAX_IDEMPOTENCY_KEY} printable ASCII characters"
+                ),
             ));
         }
         k => Some(k.to_owned()),
     };
     let channel = Channel::parse(req.channel.trim()).ok_or_else(|| {
         if req.channel.trim().is_empty() {
-            bad("channel", "is required")
+            bad("channel", says::required())
         } else {
-            bad("channel", format!("must be one of: {}", Channel::names()))
+            bad("channel", says::one_of(&Channel::names()))
         }
     })?;
     let nature = Nature::parse(req.nature.trim()).ok_or_else(|| {
         if req.nature.trim().is_empty() {
-            bad("nature", "is required")
+            bad("nature", says::required())
         } else {
-            bad("nature", format!("must be one of: {}", Nature::names()))
+            bad("nature", says::one_of(&Nature::names()))
         }
     })?;
     let kind = match req.kind.trim() {
         "" if channel == Channel::Enterprise => Kind::Development,
         "" => Kind::Livelihood,
-        k => Kind::parse(k)
-            .ok_or_else(|| bad("kind", format!("must be one of: {}", Kind::names())))?,
+        k => Kind::parse(k).ok_or_else(|| bad("kind", says::one_of(&Kind::names())))?,
     };
     let urgency = match req.urgency.trim() {
         "" => Urgency::Normal,
-        u => Urgency::parse(u)
-            .ok_or_else(|| bad("urgency", format!("must be one of: {}", Urgency::names())))?,
+        u => Urgency::parse(u).ok_or_else(|| bad("urgency", says::one_of(&Urgency::names())))?,
     };
     let category = req.category.trim();
     if category.is_empty() {
-        return Err(bad("category", "is required"));
+        return Err(bad("category", says::required()));
     }
     if category.len() > 32
         || !category
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
     {
-        return Err(bad("category", "is not a category code"));
+        return Err(bad(
+            "category",
+            tr!("不是分类编码", "is not a category code"),
+        ));
     }
     let content = req.content.trim();
     if content.is_empty() {
-        return Err(bad("content", "is required"));
+        return Err(bad("content", says::required()));
     }
     if content.chars().count() > MAX_CONTENT_CHARS {
-        return Err(bad(
-            "content",
-            format!("must be at most {MAX_CONTENT_CHARS} characters"),
-        ));
+        return Err(bad("content", says::at_most_chars(MAX_CONTENT_CHARS)));
     }
     if has_control(content, true) {
-        return Err(bad("content", "must not contain control characters"));
+        return Err(bad("content", says::no_control_chars()));
     }
 
     let region_code = match req.location.as_ref().map(|l| l.region_code.trim()) {
@@ -117,7 +119,10 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
         Some(_) => {
             return Err(bad(
                 "location.region_code",
-                "must be a division code of 6 to 12 digits (street 9, community 12)",
+                tr!(
+                    "必须是 6 到 12 位的行政区划代码（街道 9 位，社区 12 位）",
+                    "must be a division code of 6 to 12 digits (street 9, community 12)"
+                ),
             ));
         }
     };
@@ -127,10 +132,16 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
             let point = match (loc.lat, loc.lon) {
                 (None, None) => None,
                 (Some(_), None) => {
-                    return Err(bad("location.lon", "is required when lat is given"));
+                    return Err(bad(
+                        "location.lon",
+                        tr!("给出 lat 时必填", "is required when lat is given"),
+                    ));
                 }
                 (None, Some(_)) => {
-                    return Err(bad("location.lat", "is required when lon is given"));
+                    return Err(bad(
+                        "location.lat",
+                        tr!("给出 lon 时必填", "is required when lon is given"),
+                    ));
                 }
                 (Some(lat), Some(lon)) => {
                     jiesu_common::geo::check_point("location", lat, lon)?;
@@ -139,7 +150,10 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
                     {
                         return Err(bad(
                             "location",
-                            "lies outside the service area (check that lat and lon are not swapped)",
+                            tr!(
+                                "位于服务范围之外（请检查 lat 和 lon 是否填反）",
+                                "lies outside the service area (check that lat and lon are not swapped)"
+                            ),
                         ));
                     }
                     Some((lat, lon))
@@ -149,14 +163,11 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
             if address.chars().count() > MAX_ADDRESS_CHARS {
                 return Err(bad(
                     "location.address",
-                    format!("must be at most {MAX_ADDRESS_CHARS} characters"),
+                    says::at_most_chars(MAX_ADDRESS_CHARS),
                 ));
             }
             if has_control(address, false) {
-                return Err(bad(
-                    "location.address",
-                    "must not contain control characters",
-                ));
+                return Err(bad("location.address", says::no_control_chars()));
             }
             (point, (!address.is_empty()).then(|| address.to_owned()))
         }
@@ -165,26 +176,29 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
     let citizen = req.citizen.as_ref().ok_or_else(|| {
         bad(
             "citizen",
-            "is required (at least a phone number for the callback)",
+            tr!(
+                "必填（至少要有回访用的电话号码）",
+                "is required (at least a phone number for the callback)"
+            ),
         )
     })?;
     let name = citizen.name.trim();
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(bad(
-            "citizen.name",
-            format!("must be at most {MAX_NAME_CHARS} characters"),
-        ));
+        return Err(bad("citizen.name", says::at_most_chars(MAX_NAME_CHARS)));
     }
     if has_control(name, false) {
-        return Err(bad("citizen.name", "must not contain control characters"));
+        return Err(bad("citizen.name", says::no_control_chars()));
     }
     let phone = normalize_phone(&citizen.phone).ok_or_else(|| {
         if citizen.phone.trim().is_empty() {
-            bad("citizen.phone", "is required")
+            bad("citizen.phone", says::required())
         } else {
             bad(
                 "citizen.phone",
-                "must be a mainland mobile number (11 digits starting with 1) or a landline with area code",
+                tr!(
+                    "必须是中国大陆手机号码（以 1 开头的 11 位数字）或带区号的固定电话",
+                    "must be a mainland mobile number (11 digits starting with 1) or a landline with area code"
+                ),
             )
         }
     })?;
@@ -194,14 +208,20 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
         raw => Some(normalize_id_number(raw).ok_or_else(|| {
             bad(
                 "citizen.id_number",
-                "must be an 18-character resident ID number with a valid check digit",
+                tr!(
+                    "必须是校验位正确的 18 位居民身份证号码",
+                    "must be an 18-character resident ID number with a valid check digit"
+                ),
             )
         })?),
     };
     if req.attributes.len() > MAX_ATTRIBUTES {
         return Err(bad(
             "attributes",
-            format!("must have at most {MAX_ATTRIBUTES} entries"),
+            tr!(
+                "最多 {MAX_ATTRIBUTES} 项",
+                "must have at most {MAX_ATTRIBUTES} entries"
+            ),
         ));
     }
     let mut attributes: Vec<(String, Vec<String>)> = Vec::with_capacity(req.attributes.len());
@@ -210,11 +230,17 @@ pub fn validate(req: &CreateTicketRequest) -> Result<ValidTicket, FieldError> {
         if code.is_empty() || !attributes::is_code(code) {
             return Err(bad(
                 "attributes",
-                "attribute codes are letters, digits and _ (at most 64)",
+                tr!(
+                    "属性编码只能由字母、数字和 _ 组成（最多 64 个字符）",
+                    "attribute codes are letters, digits and _ (at most 64)"
+                ),
             ));
         }
         if attributes.iter().any(|(c, _)| c == code) {
-            return Err(bad(format!("attributes.{code}"), "is given twice"));
+            return Err(bad(
+                format!("attributes.{code}"),
+                tr!("重复给出", "is given twice"),
+            ));
         }
         attributes.push((
             code.to_owned(),

@@ -15,7 +15,7 @@ use jiesu_runtime::json::JsonError;
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::{FieldError, bad};
+use super::{FieldError, Text, bad, tr};
 
 /// Why a delivery is not authentic. Each is a 401 with its own code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,17 +41,32 @@ impl Refusal {
             Refusal::NonceReplayed => "nonce_replayed",
         }
     }
-    pub fn message(self) -> &'static str {
+    pub fn message(self) -> Text {
         match self {
-            Refusal::ChannelUnknown => "no active webhook channel with this id",
-            Refusal::SignatureMissing => "X-Jiesu-Signature is missing",
-            Refusal::SignatureInvalid => {
-                "the signature does not match any valid key of the channel"
+            Refusal::ChannelUnknown => tr!(
+                "没有这个编号的有效 Webhook 渠道",
+                "no active webhook channel with this id"
+            ),
+            Refusal::SignatureMissing => {
+                tr!("缺少 X-Jiesu-Signature", "X-Jiesu-Signature is missing")
             }
-            Refusal::TimestampMissing => "X-Jiesu-Timestamp is missing or not Unix seconds",
-            Refusal::TimestampStale => "X-Jiesu-Timestamp is outside the accepted window",
-            Refusal::NonceInvalid => "X-Jiesu-Nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -",
-            Refusal::NonceReplayed => "this nonce was already used",
+            Refusal::SignatureInvalid => tr!(
+                "签名与该渠道的任何有效密钥都不匹配",
+                "the signature does not match any valid key of the channel"
+            ),
+            Refusal::TimestampMissing => tr!(
+                "X-Jiesu-Timestamp 缺失或不是 Unix 秒数",
+                "X-Jiesu-Timestamp is missing or not Unix seconds"
+            ),
+            Refusal::TimestampStale => tr!(
+                "X-Jiesu-Timestamp 超出允许的时间窗口",
+                "X-Jiesu-Timestamp is outside the accepted window"
+            ),
+            Refusal::NonceInvalid => tr!(
+                "X-Jiesu-Nonce 必须是 16 到 64 个 A-Z a-z 0-9 _ - 字符",
+                "X-Jiesu-Nonce must be 16 to 64 characters of A-Z a-z 0-9 _ -"
+            ),
+            Refusal::NonceReplayed => tr!("该 nonce 已被使用过", "this nonce was already used"),
         }
     }
 }
@@ -207,7 +222,10 @@ pub fn parse_delivery(body: &[u8]) -> Result<(String, CreateTicketRequest), Fiel
     {
         return Err(bad(
             "external_id",
-            format!("must be 1 to {MAX_EXTERNAL_ID} printable ASCII characters"),
+            tr!(
+                "必须是 1 到 {MAX_EXTERNAL_ID} 个可打印 ASCII 字符",
+                "must be 1 to {MAX_EXTERNAL_ID} printable ASCII characters"
+            ),
         ));
     }
     let req = CreateTicketRequest {

@@ -102,7 +102,18 @@ fn each_bad_field_is_named() {
         edit(&mut r);
         let err = validate(&r).unwrap_err();
         assert_eq!(err.field, field, "{err:?}");
-        assert!(!err.message.is_empty());
+        // Each refusal reads in Chinese, and in English for those who ask.
+        assert!(
+            err.message
+                .zh
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{err:?}"
+        );
+        assert!(
+            err.message.en.is_ascii() && !err.message.en.is_empty(),
+            "{err:?}"
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! gRPC handlers of notification.
 
 use jiesu_auth::{AuthError, Role, principal};
+use jiesu_common::tr;
 use jiesu_proto::{
     notification::{
         ListNotificationsRequest, ListNotificationsResponse, Notification,
@@ -34,7 +35,7 @@ impl NotificationApi {
 
 fn parse_uuid(field: &'static str, raw: &str) -> Result<Option<Uuid>, Status> {
     jiesu_common::ids::parse_optional_id(field, raw)
-        .map_err(|e| status::invalid_field(&e.field, "must be a UUID"))
+        .map_err(|e| status::invalid_field(&e.field, tr!("必须是 UUID", "must be a UUID")))
 }
 
 #[tonic::async_trait]
@@ -51,9 +52,10 @@ impl NotificationService for NotificationApi {
         // Staff see the notifications of their scope; a handler only its unit's.
         let own_unit_only = !who.roles.iter().any(|r| STAFF.contains(r));
         if own_unit_only && who.unit.is_none() {
-            return Err(AuthError::Forbidden(
-                "a handler token must name its unit (claim `unit`)".into(),
-            )
+            return Err(AuthError::Forbidden(tr!(
+                "承办人员的令牌必须指明所属单位（声明 `unit`）",
+                "a handler token must name its unit (claim `unit`)"
+            ))
             .into());
         }
         let page_size = match req.page_size {
@@ -62,7 +64,7 @@ impl NotificationService for NotificationApi {
             _ => {
                 return Err(status::invalid_field(
                     "page_size",
-                    "must be between 1 and 500",
+                    tr!("必须在 1 到 500 之间", "must be between 1 and 500"),
                 ));
             }
         };
@@ -76,6 +78,10 @@ impl NotificationService for NotificationApi {
         let rows = store::list_visible(&self.db, &who, &filter, own_unit_only)
             .await
             .map_err(|e| {
+                if jiesu_db::unreachable(&e) {
+                    tracing::warn!(error = %e, "notification database unreachable");
+                    return status::database_unavailable();
+                }
                 tracing::error!(error = %e, "notification database error");
                 status::internal()
             })?;

@@ -14,7 +14,7 @@ use uuid::Uuid;
 pub use self::insert::received_event;
 use super::{Core, IntakeError};
 use crate::{
-    domain::{self, FieldError, ValidTicket, attributes, bad, webhook::Refusal},
+    domain::{self, FieldError, ValidTicket, attributes, bad, tr, webhook::Refusal},
     store::{self, categories, tickets},
 };
 
@@ -135,9 +135,10 @@ impl Core {
         who.require_any(&[Role::Agent, Role::Citizen])?;
         let t = domain::validate(req)?;
         if !who.has_role(Role::Agent) && !t.channel.open_to_citizens() {
-            return Err(IntakeError::Forbidden(format!(
-                "citizens submit through app, wechat, mini_program or photo; channel {} is entered by agents",
-                t.channel.as_str()
+            let channel = t.channel.as_str();
+            return Err(IntakeError::Forbidden(tr!(
+                "市民通过 app、wechat、mini_program 或 photo 渠道提交；{channel} 渠道由话务员录入",
+                "citizens submit through app, wechat, mini_program or photo; channel {channel} is entered by agents"
             )));
         }
         let answer = match &req.direct_answer {
@@ -204,7 +205,7 @@ impl Core {
         {
             return Err(bad(
                 "location.region_code",
-                "must lie inside the tenant's region",
+                tr!("必须在本辖区范围内", "must lie inside the tenant's region"),
             )
             .into());
         }
@@ -253,13 +254,19 @@ impl Core {
             .ok_or_else(|| {
                 bad(
                     "category",
-                    "is not a category of this tenant (see GET /api/v1/categories)",
+                    tr!(
+                        "不是本辖区的分类（见 GET /api/v1/categories）",
+                        "is not a category of this tenant (see GET /api/v1/categories)"
+                    ),
                 )
             })?;
         if !leaf {
             return Err(FieldError {
                 field: "category".into(),
-                message: "must be a leaf category, not a group".into(),
+                message: tr!(
+                    "必须是末级分类，不能是分类组",
+                    "must be a leaf category, not a group"
+                ),
             }
             .into());
         }

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use jiesu_auth::Principal;
+use jiesu_common::{Text, tr};
 use jiesu_pii::redact_text;
 use jiesu_proto::{
     intake::{MergeTicketRequest, Ticket, TicketMerged, TicketUnmerged, UnmergeTicketRequest},
@@ -49,7 +50,7 @@ pub struct MergedBy<'a> {
     pub how: &'a str,
 }
 
-fn refused(code: &'static str, message: String) -> IntakeError {
+fn refused(code: &'static str, message: Text) -> IntakeError {
     IntakeError::MergeRefused { code, message }
 }
 
@@ -150,12 +151,17 @@ impl Core {
         req: &MergeTicketRequest,
     ) -> Result<Ticket, IntakeError> {
         who.require_any(FINDERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
-        let master_id = parse_id("master_id", &req.master_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id, &tr!("诉求", "a ticket"))?;
+        let master_id = parse_id("master_id", &req.master_id, &tr!("诉求", "a ticket"))?;
         if id == master_id {
-            return Err(
-                domain::bad("master_id", "must be another ticket than the one merged").into(),
-            );
+            return Err(domain::bad(
+                "master_id",
+                tr!(
+                    "必须是被并件诉求以外的另一件诉求",
+                    "must be another ticket than the one merged"
+                ),
+            )
+            .into());
         }
         let remark = check_text("note", &req.note, MAX_REASON_CHARS, false)?;
         let now = Utc::now();
@@ -163,43 +169,51 @@ impl Core {
         lock(&txn, &[id, master_id]).await?;
         let t = store::find_visible_ticket(&txn, who, id)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         let master = store::find_visible_ticket(&txn, who, master_id)
             .await?
             .filter(|m| m.tenant == t.tenant)
-            .ok_or(IntakeError::NotFound("master ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("主件", "master ticket")))?;
         if domain::is_closed(&t.status) {
             return Err(IntakeError::Closed(t.status));
         }
         if let Some(into) = t.merged_into {
             return Err(refused(
                 "already_merged",
-                format!("the ticket is already merged (into {into}); unmerge it first"),
+                tr!(
+                    "该诉求已并入 {into}，请先撤销并件",
+                    "the ticket is already merged (into {into}); unmerge it first"
+                ),
             ));
         }
         let children = store::merged_into(&txn, t.id).await?;
         if !children.is_empty() {
             return Err(refused(
                 "has_merged_tickets",
-                format!(
+                tr!(
+                    "已有 {} 件诉求并入该诉求；请反向并件，或先撤销它们的并件",
                     "{} ticket(s) are merged into this one; merge the other way round or unmerge them first",
                     children.len()
                 ),
             ));
         }
         if domain::is_closed(&master.status) {
-            return Err(refused(
-                "master_closed",
-                format!(
-                    "the master ticket is {} and takes no more merges",
-                    master.status
-                ),
-            ));
+            return Err(refused("master_closed", {
+                let zh = domain::status_zh(&master.status);
+                let en = &master.status;
+                tr!(
+                    "主件{zh}，不能再并入诉求",
+                    "the master ticket is {en} and takes no more merges"
+                )
+            }));
         }
         if let Some(into) = master.merged_into {
             return Err(refused(
                 "master_merged",
-                format!("the master ticket is itself merged into {into}; merge into that one"),
+                tr!(
+                    "主件本身已并入 {into}，请并入该诉求",
+                    "the master ticket is itself merged into {into}; merge into that one"
+                ),
             ));
         }
         let mut row = t.clone().into_active_model();
@@ -231,19 +245,20 @@ impl Core {
         req: &UnmergeTicketRequest,
     ) -> Result<Ticket, IntakeError> {
         who.require_any(FINDERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id, &tr!("诉求", "a ticket"))?;
         let reason = check_text("reason", &req.reason, MAX_REASON_CHARS, true)?;
         let now = Utc::now();
         let txn = self.db.begin().await?;
         lock(&txn, &[id]).await?;
         let t = store::find_visible_ticket(&txn, who, id)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         if t.merged_into.is_none() || t.status != domain::STATUS_MERGED {
-            return Err(refused(
-                "not_merged",
-                format!("the ticket is {}, not merged", t.status),
-            ));
+            return Err(refused("not_merged", {
+                let zh = domain::status_zh(&t.status);
+                let en = &t.status;
+                tr!("该诉求{zh}，并未并件", "the ticket is {en}, not merged")
+            }));
         }
         let note_text = format!("撤销并件：{}", redact_text(&reason));
         self.split_off(&txn, &t, actor(who), &reason, &note_text, now)
@@ -268,11 +283,11 @@ impl Core {
     ) -> Result<(), IntakeError> {
         let master_id = t
             .merged_into
-            .ok_or(IntakeError::NotFound("master ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("主件", "master ticket")))?;
         let master = tickets::Entity::find_by_id(master_id)
             .one(conn)
             .await?
-            .ok_or(IntakeError::NotFound("master ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("主件", "master ticket")))?;
         let mut row = t.clone().into_active_model();
         row.status = Set(domain::STATUS_RECEIVED.into());
         row.merged_into = Set(None);
@@ -341,7 +356,7 @@ impl Core {
         let new_master = tickets::Entity::find_by_id(first.id)
             .one(conn)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         for c in rest {
             let mut row = c.clone().into_active_model();
             row.merged_into = Set(Some(new_master.id));

@@ -13,6 +13,7 @@ mod merge;
 
 use chrono::{DateTime, Utc};
 use jiesu_auth::{Principal, Role};
+use jiesu_common::tr;
 use jiesu_proto::{
     intake::{DuplicateCandidate, FindDuplicatesRequest, FindDuplicatesResponse},
     time::to_timestamp,
@@ -184,10 +185,10 @@ impl Core {
         req: &FindDuplicatesRequest,
     ) -> Result<FindDuplicatesResponse, IntakeError> {
         who.require_any(FINDERS)?;
-        let id = parse_id("ticket_id", &req.ticket_id, "a ticket")?;
+        let id = parse_id("ticket_id", &req.ticket_id, &tr!("诉求", "a ticket"))?;
         let t = store::find_visible_ticket(&self.db, who, id)
             .await?
-            .ok_or(IntakeError::NotFound("ticket"))?;
+            .ok_or_else(|| IntakeError::NotFound(tr!("诉求", "ticket")))?;
         let found = self
             .duplicates_of(&self.db, &t.tenant, &report(&t), Some(t.id))
             .await?;
