@@ -145,7 +145,8 @@ async fn servers_fail_under_load_and_nothing_is_lost_or_doubled() {
 
     let accepted_while_down = AtomicU64::new(0);
     // Dispatch's process while the last drill keeps it down.
-    let stopped: std::sync::Mutex<Option<jiesu_testkit::TargetProcess>> = std::sync::Mutex::new(None);
+    let stopped: std::sync::Mutex<Option<jiesu_testkit::TargetProcess>> =
+        std::sync::Mutex::new(None);
     // The anchor: the same 300 tickets on the same servers, undisturbed.
     let r = run_phase(&mut p, 1, "undisturbed (anchor)", Disturbance::None).await;
     total += PER_PHASE as i64;
@@ -259,7 +260,13 @@ async fn servers_fail_under_load_and_nothing_is_lost_or_doubled() {
     let mut replay = ServiceProcess::new(
         "outbox-replay",
         &bin(),
-        &["outbox-replay", "--target", "intake,dispatch", "--since", "1h"],
+        &[
+            "outbox-replay",
+            "--target",
+            "intake,dispatch",
+            "--since",
+            "1h",
+        ],
         env,
         log.clone(),
     );

@@ -239,11 +239,8 @@ impl Platform {
     }
 
     pub async fn db(&self, service: &str) -> DatabaseConnection {
-        let url = jiesu_db::with_database(
-            &self.db_server,
-            &format!("{}{service}", self.db_prefix),
-        )
-        .expect("url");
+        let url = jiesu_db::with_database(&self.db_server, &format!("{}{service}", self.db_prefix))
+            .expect("url");
         let cfg = jiesu_db::DbConfig {
             max_connections: 2,
             min_connections: 0,

@@ -5,10 +5,10 @@ use std::{path::Path, sync::Arc, time::Duration};
 use anyhow::{Context, anyhow, bail};
 use jiesu_auth::{DevSigner, Role, TokenSpec, Verifier};
 use jiesu_bus::Bus;
+use jiesu_db::sea_orm::{self, ConnectionTrait};
 use jiesu_pii::Keyring;
 use jiesu_runtime::{TargetCtx, admin, telemetry};
 use jiesu_service::Env;
-use jiesu_db::sea_orm::{self, ConnectionTrait};
 
 use crate::{
     cli::TokenArgs,
@@ -137,8 +137,7 @@ pub async fn outbox_replay(
             println!("{}: no outbox", row.name);
             continue;
         }
-        let n =
-            jiesu_bus::replay(&conn, &settings.bus.subject_root, row.name, since).await?;
+        let n = jiesu_bus::replay(&conn, &settings.bus.subject_root, row.name, since).await?;
         println!("{}: {n} events will be published again", row.name);
     }
     Ok(())

@@ -39,8 +39,9 @@ pub fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
 
 /// Forwards a caller's token on an outgoing request.
 pub fn bearer_metadata<T>(req: &mut Request<T>, token: &str) -> Result<(), Status> {
-    let value = MetadataValue::try_from(format!("Bearer {token}"))
-        .map_err(|_| jiesu_proto::status::unauthenticated("malformed_token", AuthError::Malformed.text()))?;
+    let value = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
+        jiesu_proto::status::unauthenticated("malformed_token", AuthError::Malformed.text())
+    })?;
     req.metadata_mut().insert("authorization", value);
     Ok(())
 }

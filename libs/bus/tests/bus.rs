@@ -472,9 +472,14 @@ async fn a_lost_stream_is_refilled_from_the_retained_outbox() {
     assert_eq!(relay.publish_pending().await.unwrap(), 0, "replayed twice");
 
     // The operator's replay, limited to the last hour: all five again.
-    let n = jiesu_bus::replay(&conn, &bus.cfg.subject_root, "intake", Some(Duration::from_secs(3600)))
-        .await
-        .unwrap();
+    let n = jiesu_bus::replay(
+        &conn,
+        &bus.cfg.subject_root,
+        "intake",
+        Some(Duration::from_secs(3600)),
+    )
+    .await
+    .unwrap();
     assert_eq!(n, 5);
     assert_eq!(relay.publish_pending().await.unwrap(), 5);
 }

@@ -274,32 +274,6 @@ pub async fn open<T: SqlMigrations>(
     connect(&url, cfg).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn service_urls_keep_credentials_and_swap_the_database() {
-        let cfg = DbConfig {
-            url: "postgres://jiesu:s3cret@db.internal:5432".into(),
-            ..DbConfig::default()
-        };
-        assert_eq!(
-            cfg.url_for("intake", "").unwrap(),
-            "postgres://jiesu:s3cret@db.internal:5432/jiesu_intake"
-        );
-        assert_eq!(
-            cfg.url_for("intake", "postgres://x@y/z").unwrap(),
-            "postgres://x@y/z"
-        );
-        assert_eq!(
-            database_name("postgres://a@b:5432/jiesu_dispatch").unwrap(),
-            "jiesu_dispatch"
-        );
-        assert!(database_name("postgres://a@b:5432/Robert'); DROP").is_err());
-    }
-}
-
 /// Whether `e` says the database could not be reached or went away
 /// mid-statement (a restart, a failover), as opposed to refusing a query:
 /// the caller should retry the same request later, so services answer it
@@ -327,5 +301,31 @@ pub fn unreachable(e: &DbErr) -> bool {
             .code()
             .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_urls_keep_credentials_and_swap_the_database() {
+        let cfg = DbConfig {
+            url: "postgres://jiesu:s3cret@db.internal:5432".into(),
+            ..DbConfig::default()
+        };
+        assert_eq!(
+            cfg.url_for("intake", "").unwrap(),
+            "postgres://jiesu:s3cret@db.internal:5432/jiesu_intake"
+        );
+        assert_eq!(
+            cfg.url_for("intake", "postgres://x@y/z").unwrap(),
+            "postgres://x@y/z"
+        );
+        assert_eq!(
+            database_name("postgres://a@b:5432/jiesu_dispatch").unwrap(),
+            "jiesu_dispatch"
+        );
+        assert!(database_name("postgres://a@b:5432/Robert'); DROP").is_err());
     }
 }

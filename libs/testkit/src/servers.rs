@@ -158,7 +158,10 @@ impl PgCluster {
     /// Stops it the way a crash does: every backend gone at once, recovery
     /// from the write-ahead log on the next start.
     pub fn kill(&self) {
-        self.run("pg_ctl", &["-D", &self.data(), "-m", "immediate", "-w", "stop"]);
+        self.run(
+            "pg_ctl",
+            &["-D", &self.data(), "-m", "immediate", "-w", "stop"],
+        );
     }
 }
 
@@ -213,7 +216,14 @@ impl NatsServer {
             .open(self.dir.join("server.log"))
             .expect("nats log");
         let child = Command::new(&self.bin)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.store())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -51,7 +51,10 @@ pub async fn once(e: &Engine) -> Result<Option<usize>, DbErr> {
     }
     let open = work_orders::Entity::find()
         .filter(work_orders::Column::UnitId.is_not_null())
-        .filter(work_orders::Column::Status.is_not_in([Status::Closed.as_str(), Status::Merged.as_str()]))
+        .filter(
+            work_orders::Column::Status
+                .is_not_in([Status::Closed.as_str(), Status::Merged.as_str()]),
+        )
         .all(&txn)
         .await?;
     let now = Utc::now();

@@ -458,7 +458,10 @@ async fn open_orders_units_are_announced_once() {
     // As if the order predated the event: the start-up backfill ran on an
     // empty database and left its marker.
     wait_until(Duration::from_secs(15), "the start-up backfill", || async {
-        (env.db.execute("DELETE FROM backfills WHERE name = 'ticket_units'").await == 1)
+        (env.db
+            .execute("DELETE FROM backfills WHERE name = 'ticket_units'")
+            .await
+            == 1)
             .then_some(())
     })
     .await;
@@ -468,20 +471,24 @@ async fn open_orders_units_are_announced_once() {
         settings: jiesu_dispatch::store::settings::SettingsCache::new(Duration::from_secs(1)),
         clock: env.kit.clock.clock(),
     };
-    assert_eq!(jiesu_dispatch::backfill::once(&engine).await.unwrap(), Some(1));
+    assert_eq!(
+        jiesu_dispatch::backfill::once(&engine).await.unwrap(),
+        Some(1)
+    );
     assert_eq!(jiesu_dispatch::backfill::once(&engine).await.unwrap(), None);
-    let units: Vec<TicketUnits> = wait_until(Duration::from_secs(15), "two ticket.units", || async {
-        let all: Vec<TicketUnits> = env
-            .kit
-            .bus
-            .published("dispatch", "370202", TicketUnits::NAME)
-            .await
-            .iter()
-            .map(|p| prost::Message::decode(p.as_slice()).unwrap())
-            .collect();
-        (all.len() == 2).then_some(all)
-    })
-    .await;
+    let units: Vec<TicketUnits> =
+        wait_until(Duration::from_secs(15), "two ticket.units", || async {
+            let all: Vec<TicketUnits> = env
+                .kit
+                .bus
+                .published("dispatch", "370202", TicketUnits::NAME)
+                .await
+                .iter()
+                .map(|p| prost::Message::decode(p.as_slice()).unwrap())
+                .collect();
+            (all.len() == 2).then_some(all)
+        })
+        .await;
     for u in units {
         assert_eq!(u.ticket_id, order.ticket_id);
         assert_eq!(u.unit_ids, vec!["sn-gafj".to_owned()]);

@@ -190,7 +190,9 @@ impl Deliverer {
                         + chrono::TimeDelta::from_std(domain::retry_delay(attempt))
                             .unwrap_or(chrono::TimeDelta::seconds(60));
                     tracing::warn!(notification_id = %n.id, attempt, error = %e, "notification delivery failed");
-                    self.record(lease, Statement::from_sql_and_values(
+                    self.record(
+                        lease,
+                        Statement::from_sql_and_values(
                             DbBackend::Postgres,
                             "UPDATE notifications SET status = $2, attempts = $3, last_error = $4, \
                              next_attempt_at = $5, lease_until = NULL WHERE id = $1",
@@ -201,8 +203,9 @@ impl Deliverer {
                                 e.chars().take(500).collect::<String>().into(),
                                 next.into(),
                             ],
-                        ))
-                        .await?;
+                        ),
+                    )
+                    .await?;
                 }
             }
         }
@@ -218,10 +221,7 @@ impl Deliverer {
         loop {
             match self.db.execute_raw(statement.clone()).await {
                 Ok(_) => return Ok(()),
-                Err(e)
-                    if jiesu_db::unreachable(&e)
-                        && Utc::now() + delay + SAFETY < lease =>
-                {
+                Err(e) if jiesu_db::unreachable(&e) && Utc::now() + delay + SAFETY < lease => {
                     tracing::warn!(error = %e, "database unreachable; recording the delivery again shortly");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(2));

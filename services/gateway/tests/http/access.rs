@@ -316,12 +316,19 @@ async fn set_up(s: &Stack) -> Things {
     .await;
     // And every unit involved, the summoned one last (the whistle's event).
     let summoned = caller(s, "handler", "summoned unit (sn-bdx)").unwrap();
-    wait_until(Duration::from_secs(15), "intake knows the summoned unit", || async {
-        let (_, v) = s
-            .get(&summoned, &format!("/api/v1/tickets?tracking_no={tracking}"))
-            .await;
-        (v["tickets"].as_array().is_some_and(|t| t.len() == 1)).then_some(())
-    })
+    wait_until(
+        Duration::from_secs(15),
+        "intake knows the summoned unit",
+        || async {
+            let (_, v) = s
+                .get(
+                    &summoned,
+                    &format!("/api/v1/tickets?tracking_no={tracking}"),
+                )
+                .await;
+            (v["tickets"].as_array().is_some_and(|t| t.len() == 1)).then_some(())
+        },
+    )
     .await;
     let upload = Probe {
         method: Method::POST,
