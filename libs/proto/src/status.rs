@@ -106,7 +106,7 @@ pub fn database_unavailable() -> Status {
         Code::Unavailable,
         "unavailable",
         tr!(
-            "数据库暂时不可用，请稍后使用同一幂等键重试",
+            "数据库暂时不可用，请稍后用同一个 Idempotency-Key 重试",
             "the database is unavailable; retry shortly with the same Idempotency-Key"
         ),
         None,

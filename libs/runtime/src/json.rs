@@ -79,15 +79,15 @@ fn describe_data_error(path: &str, raw: &str) -> (String, Text) {
         );
     }
     let kind = if raw.starts_with("invalid type") {
-        tr!("类型不对", "has the wrong type")
+        tr!("类型错误", "has the wrong type")
     } else if raw.starts_with("invalid value") {
         tr!("取值无效", "has an invalid value")
     } else if raw.starts_with("invalid length") {
-        tr!("长度不对", "has the wrong length")
+        tr!("长度错误", "has the wrong length")
     } else if raw.starts_with("unknown variant") {
         tr!("不是允许的取值", "is not one of the allowed values")
     } else if raw.starts_with("data did not match any variant") {
-        tr!("类型不对", "has the wrong type")
+        tr!("类型错误", "has the wrong type")
     } else {
         tr!("无效", "is invalid")
     };
@@ -170,7 +170,7 @@ mod tests {
     fn refusals_read_in_both_languages_without_the_value() {
         let (field, m) = data_error(r#"{"phone":13800138000,"count":1}"#);
         assert_eq!(field, "phone");
-        assert_eq!(m.zh, "类型不对（应为字符串）");
+        assert_eq!(m.zh, "类型错误（应为字符串）");
         assert_eq!(m.en, "has the wrong type (expected a string)");
         let (field, m) = data_error(r#"{"phone":"1"}"#);
         assert_eq!((field.as_str(), m.zh.as_str()), ("count", "必填"));

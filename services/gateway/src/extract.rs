@@ -184,7 +184,7 @@ mod tests {
             "{:?}",
             e.message
         );
-        assert_eq!(e.message.zh, "citizen.phone：类型不对（应为字符串）");
+        assert_eq!(e.message.zh, "citizen.phone：类型错误（应为字符串）");
         assert!(e.message.en.contains("wrong type"));
     }
 

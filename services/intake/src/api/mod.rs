@@ -92,7 +92,7 @@ impl IntakeError {
                 m.clone()
             }
             Self::KeyReused => tr!(
-                "该幂等键已用于另一个不同的请求",
+                "该 Idempotency-Key 已用于另一个不同的请求",
                 "this idempotency key was already used for a different request"
             ),
             Self::ExternalIdReused => tr!(
@@ -239,7 +239,7 @@ impl Core {
         let Ok(permit) = self.creates.clone().try_acquire_owned() else {
             metrics::counter!("jiesu_intake_creates_refused_total").increment(1);
             return Err(status::overloaded(tr!(
-                "受理服务繁忙，请稍后用同一个幂等键重试",
+                "受理服务繁忙，请稍后用同一个 Idempotency-Key 重试",
                 "intake is at capacity; retry shortly with the same idempotency key"
             )));
         };
