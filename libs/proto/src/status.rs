@@ -17,6 +17,9 @@ pub const FIELD_KEY: &str = "jiesu-field";
 /// The English message (binary metadata, so any character survives); the
 /// status message itself is the Chinese one, which plain gRPC callers read.
 pub const MESSAGE_EN_KEY: &str = "jiesu-message-en-bin";
+/// The id under which a service logged an internal fault (a UUID it made,
+/// never anything the caller sent): relayed so the caller can quote it.
+pub const REQUEST_ID_KEY: &str = "jiesu-request-id";
 
 /// The parts of an error every edge renders.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,6 +127,27 @@ pub fn internal() -> Status {
     status(Code::Internal, "internal", internal_text(), None)
 }
 
+/// An internal fault logged under `request_id`, which the caller may quote.
+pub fn internal_logged(request_id: uuid::Uuid) -> Status {
+    let mut s = status(
+        Code::Internal,
+        "internal",
+        internal_quoting(request_id),
+        None,
+    );
+    if let Ok(v) = MetadataValue::try_from(request_id.to_string()) {
+        s.metadata_mut().insert(REQUEST_ID_KEY, v);
+    }
+    s
+}
+
+fn internal_quoting(request_id: uuid::Uuid) -> Text {
+    tr!(
+        "内部错误，请求编号 {request_id}",
+        "internal error, request id {request_id}"
+    )
+}
+
 /// Reads back what [`invalid_field`] and friends put in. A status made
 /// elsewhere (tonic's own, another library's) reads the same in both
 /// languages.
@@ -137,8 +161,11 @@ pub fn problem(status: &Status) -> Problem {
     };
     let code = meta(CODE_KEY).unwrap_or_else(|| default_code(status.code()).to_owned());
     let message = match status.code() {
-        // Never relay internals of another service.
-        Code::Internal | Code::Unknown | Code::DataLoss => internal_text(),
+        // Never relay internals of another service; only the id it logged
+        // the fault under, when it is one.
+        Code::Internal | Code::Unknown | Code::DataLoss => meta(REQUEST_ID_KEY)
+            .and_then(|id| uuid::Uuid::parse_str(&id).ok())
+            .map_or_else(internal_text, internal_quoting),
         _ => {
             let en = status
                 .metadata()
@@ -242,5 +269,16 @@ mod tests {
             None,
         ));
         assert_eq!(p.message, internal_text());
+        // A fault logged under an id: the id and nothing else.
+        let id = uuid::Uuid::now_v7();
+        let mut logged = internal_logged(id);
+        let p = problem(&logged);
+        assert_eq!(p.message.zh, format!("内部错误，请求编号 {id}"));
+        assert_eq!(p.message.en, format!("internal error, request id {id}"));
+        // Anything but an id in the header is not relayed.
+        logged
+            .metadata_mut()
+            .insert(REQUEST_ID_KEY, "10.0.0.3 refused".parse().unwrap());
+        assert_eq!(problem(&logged).message, internal_text());
     }
 }

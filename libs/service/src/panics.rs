@@ -4,7 +4,7 @@
 //! with that id (never its message, which may carry what the caller sent)
 //! and counted in `jiesu_grpc_panics_total`, and the server goes on serving.
 
-use tonic::{Code, service::Routes};
+use tonic::service::Routes;
 use tower_http::catch_panic::CatchPanicLayer;
 
 /// `routes` with every call guarded against panics (see the module).
@@ -13,16 +13,7 @@ pub fn guard(routes: Routes, service: &'static str) -> Routes {
         let request_id = uuid::Uuid::now_v7();
         metrics::counter!("jiesu_grpc_panics_total", "service" => service).increment(1);
         tracing::error!(%request_id, service, "a gRPC handler panicked; answered Internal");
-        jiesu_proto::status::coded(
-            Code::Internal,
-            "internal",
-            jiesu_common::tr!(
-                "内部错误，请求编号 {request_id}",
-                "internal error, request id {request_id}"
-            ),
-            None,
-        )
-        .into_http::<axum::body::Body>()
+        jiesu_proto::status::internal_logged(request_id).into_http::<axum::body::Body>()
     };
     Routes::from(
         routes

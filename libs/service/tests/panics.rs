@@ -67,7 +67,16 @@ async fn a_panicking_handler_answers_internal_and_the_server_keeps_serving() {
         "{}",
         refused.message()
     );
-    assert_eq!(jiesu_proto::status::problem(&refused).code, "internal");
+    // The id survives to the edge, so a caller can quote it; nothing else.
+    let problem = jiesu_proto::status::problem(&refused);
+    assert_eq!(problem.code, "internal");
+    assert_eq!(problem.message.zh, refused.message());
+    assert!(
+        problem
+            .message
+            .en
+            .starts_with("internal error, request id ")
+    );
     // The connection and the server survive.
     let ok = client.check(ask("")).await.unwrap().into_inner();
     assert_eq!(ok.status, ServingStatus::Serving as i32);

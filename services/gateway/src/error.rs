@@ -184,7 +184,12 @@ impl ApiError {
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(grpc_code = ?s.code(), "backend failed");
+            let request_id = s
+                .metadata()
+                .get(jiesu_proto::status::REQUEST_ID_KEY)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            tracing::error!(grpc_code = ?s.code(), request_id, "backend failed");
         }
         let message = match s.code() {
             Code::Unavailable | Code::Unknown | Code::Cancelled => tr!(
