@@ -68,11 +68,24 @@ impl ServiceBuilder {
 
     /// The service publishes events: its stream exists before anything is
     /// written, and a relay publishes its outbox until every writer drained.
+    /// A refusal by JetStream is retried until `bus.connect_timeout`: a
+    /// server can fail a create for a moment (nats-server 2.9 answers
+    /// "could not create storage directory" when another stream of the
+    /// account is deleted at the same instant).
     pub async fn relay_outbox(mut self) -> Result<Self, StartError> {
-        self.bus
-            .ensure_stream(self.name)
-            .await
-            .map_err(|e| self.error(e))?;
+        let deadline = tokio::time::Instant::now() + self.bus.cfg.connect_timeout;
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            match self.bus.ensure_stream(self.name).await {
+                Ok(_) => break,
+                Err(e) if tokio::time::Instant::now() + delay < deadline => {
+                    tracing::warn!(service = self.name, error = %e, "stream not ready yet; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(2));
+                }
+                Err(e) => return Err(self.error(e)),
+            }
+        }
         self.relay = true;
         Ok(self)
     }
