@@ -11,6 +11,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "jiesu/dispatch/v1/dispatch.proto",
         "jiesu/notification/v1/notification.proto",
         "jiesu/grid/v1/grid.proto",
+        "jiesu/evaluation/v1/evaluation.proto",
     ];
     for f in &files {
         println!("cargo:rerun-if-changed={}", root.join(f).display());

@@ -8,6 +8,7 @@ use jiesu_auth::AuthConfig;
 use jiesu_bus::BusConfig;
 use jiesu_db::DbConfig;
 use jiesu_dispatch::DispatchConfig;
+use jiesu_evaluation::EvaluationConfig;
 use jiesu_gateway::GatewayConfig;
 use jiesu_grid::GridConfig;
 use jiesu_intake::IntakeConfig;
@@ -31,6 +32,7 @@ pub struct Settings {
     pub dispatch: DispatchConfig,
     pub grid: GridConfig,
     pub notification: NotificationConfig,
+    pub evaluation: EvaluationConfig,
 }
 
 impl Settings {

@@ -7,6 +7,7 @@ use std::{future::Future, pin::Pin};
 use anyhow::{anyhow, bail};
 use jiesu_db::{DbConfig, DbError, rekey::Column};
 use jiesu_dispatch::Dispatch;
+use jiesu_evaluation::EvaluationTarget;
 use jiesu_gateway::Gateway;
 use jiesu_grid::GridTarget;
 use jiesu_intake::Intake;
@@ -47,6 +48,7 @@ pub fn table() -> Vec<Row> {
         row::<Dispatch>().seeded(crate::demo::seed_dispatch),
         row::<GridTarget>().seeded(crate::demo::seed_grid),
         row::<NotificationTarget>(),
+        row::<EvaluationTarget>(),
     ]
 }
 
@@ -106,6 +108,12 @@ impl Section for GridTarget {
 impl Section for NotificationTarget {
     fn section(s: &Settings) -> &Self::Config {
         &s.notification
+    }
+}
+
+impl Section for EvaluationTarget {
+    fn section(s: &Settings) -> &Self::Config {
+        &s.evaluation
     }
 }
 

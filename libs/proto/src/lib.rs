@@ -34,10 +34,16 @@ pub mod jiesu {
             tonic::include_proto!("jiesu.grid.v1");
         }
     }
+    pub mod evaluation {
+        pub mod v1 {
+            tonic::include_proto!("jiesu.evaluation.v1");
+        }
+    }
 }
 
 pub use jiesu::common::v1 as common;
 pub use jiesu::dispatch::v1 as dispatch;
+pub use jiesu::evaluation::v1 as evaluation;
 pub use jiesu::grid::v1 as grid;
 pub use jiesu::intake::v1 as intake;
 pub use jiesu::notification::v1 as notification;
@@ -189,4 +195,14 @@ work_order_event! {
     WorkOrderUnitReported => "work_order.unit_reported",
     WorkOrderNoticeIssued => "work_order.notice_issued",
     WorkOrderUpdated => "work_order.updated",
+    // Read-only: every work-order event at once, for a consumer of all.
+    AnyWorkOrderEvent => "work_order.*",
+}
+
+impl Event for evaluation::CallbackVerdictGiven {
+    const CONTEXT: &'static str = "evaluation";
+    const NAME: &'static str = "callback.verdict";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
 }

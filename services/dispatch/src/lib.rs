@@ -34,6 +34,7 @@ pub const TARGET: &str = "dispatch";
 pub const CONSUMER_TICKET_RECEIVED: &str = "dispatch-ticket-received";
 pub const CONSUMER_TICKET_MERGED: &str = "dispatch-ticket-merged";
 pub const CONSUMER_TICKET_UNMERGED: &str = "dispatch-ticket-unmerged";
+pub const CONSUMER_CALLBACK_VERDICT: &str = "dispatch-callback-verdict";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -138,6 +139,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261202_000004_backfills",
                 sql: include_str!("../migrations/0004_backfills.sql"),
             },
+            SqlMigration {
+                name: "m20261205_000005_resolve_work_minutes",
+                sql: include_str!("../migrations/0005_resolve_work_minutes.sql"),
+            },
         ]
     }
 }
@@ -194,7 +199,13 @@ impl Target for Dispatch {
         )
         .consumer(
             CONSUMER_TICKET_UNMERGED,
-            events::TicketUnmergedHandler { engine },
+            events::TicketUnmergedHandler {
+                engine: engine.clone(),
+            },
+        )
+        .consumer(
+            CONSUMER_CALLBACK_VERDICT,
+            events::CallbackVerdictHandler { engine },
         )
         .task(|stop| timers::run(timer_engine, timers, stop))
         .task(|stop| backfill::run(backfill_engine, stop))

@@ -155,6 +155,7 @@ async fn fire(e: &Engine, cfg: &TimerConfig, claimed: &[Claimed]) -> Result<usiz
             ))
             .await?;
             m.level += 1;
+            m.version += 1;
         }
         engine::timeline_entry(&txn, m, now, &notice, "system", text.clone()).await?;
         let mut change = engine::change(m, "system", &text, now);

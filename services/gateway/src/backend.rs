@@ -8,6 +8,10 @@ use std::time::Duration;
 
 use jiesu_proto::{
     dispatch::dispatch_service_client::DispatchServiceClient,
+    evaluation::{
+        evaluation_service_client::EvaluationServiceClient,
+        public_evaluation_service_client::PublicEvaluationServiceClient,
+    },
     grid::grid_service_client::GridServiceClient,
     intake::{
         intake_service_client::IntakeServiceClient,
@@ -27,6 +31,9 @@ pub struct Backends {
     pub dispatch: DispatchServiceClient<Channel>,
     pub grid: GridServiceClient<Channel>,
     pub notification: NotificationServiceClient<Channel>,
+    pub evaluation: EvaluationServiceClient<Channel>,
+    /// Evaluation's tracking-page rating, called without a token.
+    pub public_evaluation: PublicEvaluationServiceClient<Channel>,
     pub retries: u32,
 }
 
@@ -49,6 +56,14 @@ impl Backends {
             notification: NotificationServiceClient::new(ch(
                 "gateway.notification_url",
                 &cfg.notification_url,
+            )?),
+            evaluation: EvaluationServiceClient::new(ch(
+                "gateway.evaluation_url",
+                &cfg.evaluation_url,
+            )?),
+            public_evaluation: PublicEvaluationServiceClient::new(ch(
+                "gateway.evaluation_url",
+                &cfg.evaluation_url,
             )?),
             retries: cfg.retries,
         })
@@ -168,6 +183,18 @@ impl AppState {
         caller: &'a Caller,
     ) -> Call<'a, NotificationServiceClient<Channel>> {
         self.call(&self.backends.notification, Some(caller))
+    }
+
+    pub fn evaluation<'a>(
+        &'a self,
+        caller: &'a Caller,
+    ) -> Call<'a, EvaluationServiceClient<Channel>> {
+        self.call(&self.backends.evaluation, Some(caller))
+    }
+
+    /// Evaluation's public calls (the tracking page's rating).
+    pub fn public_evaluation(&self) -> Call<'_, PublicEvaluationServiceClient<Channel>> {
+        self.call(&self.backends.public_evaluation, None)
     }
 }
 

@@ -42,6 +42,7 @@ pub struct GatewayConfig {
     pub dispatch_url: String,
     pub grid_url: String,
     pub notification_url: String,
+    pub evaluation_url: String,
     /// Per backend call.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
@@ -69,6 +70,7 @@ impl Default for GatewayConfig {
             dispatch_url: "http://127.0.0.1:50052".into(),
             grid_url: "http://127.0.0.1:50053".into(),
             notification_url: "http://127.0.0.1:50056".into(),
+            evaluation_url: "http://127.0.0.1:50055".into(),
             request_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(2),
             retries: 3,
@@ -89,6 +91,7 @@ impl GatewayConfig {
             ("gateway.dispatch_url", &self.dispatch_url),
             ("gateway.grid_url", &self.grid_url),
             ("gateway.notification_url", &self.notification_url),
+            ("gateway.evaluation_url", &self.evaluation_url),
         ] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 return Err(ConfigError::invalid(key, "must be an http(s):// URL"));
@@ -169,6 +172,8 @@ fn api(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
         .merge(rest::tracking::routes())
         .merge(rest::categories::routes())
         .merge(rest::notifications::routes())
+        .merge(rest::evaluation::routes())
+        .merge(rest::callbacks::routes())
         .merge(rest::channels::routes())
         .merge(rest::knowledge::routes())
         .merge(rest::intake_stats::routes())

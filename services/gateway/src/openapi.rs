@@ -61,6 +61,7 @@ use crate::error::Problem;
         (name = "tickets", description = "Requests (诉求) from intake to dispatch"),
         (name = "reference", description = "Tenant reference data"),
         (name = "notifications", description = "What units and people were told"),
+        (name = "evaluation", description = "Callbacks (回访), the 三率 and rankings, exclusions, formulas"),
         (name = "knowledge", description = "Knowledge base for direct answers (直接答复) and intake counts"),
         (name = "channels", description = "Registered channels and the signed webhook of a tenant's own platform"),
         (name = "work orders", description = "Work orders (工单): queues, actions, clocks, the SLA policy and the working calendar"),
@@ -366,7 +367,8 @@ mod tests {
             [
                 "get /api/v1/track",
                 "get /healthz",
-                "post /api/v1/channels/{id}/tickets"
+                "post /api/v1/channels/{id}/tickets",
+                "post /api/v1/track/rating"
             ]
         );
     }

@@ -34,6 +34,35 @@ pub fn change(
         actor_role: role.to_owned(),
         note: note.to_owned(),
         at: Some(to_timestamp(at)),
+        facts: Some(facts(m)),
+    }
+}
+
+/// The order's judged facts as saved (see `WorkOrderFacts`).
+pub fn facts(m: &work_orders::Model) -> pb::WorkOrderFacts {
+    let ts = |t: Option<DateTime<Utc>>| t.map(to_timestamp);
+    let n = |x: i32| u32::try_from(x).unwrap_or(0);
+    pb::WorkOrderFacts {
+        version: m.version,
+        status: m.status.clone(),
+        unit_id: m.unit_id.clone().unwrap_or_default(),
+        unit_name: m.unit_name.clone().unwrap_or_default(),
+        urgency: m.urgency.clone(),
+        level: u32::try_from(m.level).unwrap_or(1),
+        clock_started_at: ts(m.clock_started_at),
+        sign_due: ts(m.sign_due),
+        respond_due: ts(m.respond_due),
+        resolve_due: ts(m.resolve_due),
+        signed_at: ts(m.signed_at),
+        responded_at: ts(m.responded_at),
+        resolved_at: ts(m.resolved_at),
+        closed_at: ts(m.closed_at),
+        returns: n(m.returns),
+        extensions: n(m.extensions),
+        reopens: n(m.reopens),
+        leadership: m.leadership,
+        resolve_work_minutes: i64::from(m.resolve_work_minutes.unwrap_or(0)),
+        region_code: m.region_code.clone(),
     }
 }
 
@@ -142,6 +171,7 @@ impl Engine {
                             .unwrap_or_default(),
                         _ => String::new(),
                     },
+                    facts: Some(facts(m)),
                 },
             )
             .await?;

@@ -21,7 +21,7 @@ use uuid::Uuid;
 use self::details::unit_names;
 pub use self::{
     details::details,
-    emit::{change, progressed, units},
+    emit::{change, facts, progressed, units},
     save::{add_co_unit, timeline_entry},
     timers::reconcile_timers,
 };

@@ -123,6 +123,14 @@ impl Engine {
         a.level = Set(i16::from(o.level));
         a.leadership = Set(o.leadership);
         set_clocks(&mut a, &clocks);
+        // Working time to resolve, by the calendar in force when resolved.
+        a.resolve_work_minutes = Set(match (clocks.started_at, clocks.resolved_at) {
+            (Some(start), Some(done)) if before.resolved_at != Some(done) => Some(
+                i32::try_from(s.calendar.between(start, done).num_minutes()).unwrap_or(i32::MAX),
+            ),
+            (_, Some(_)) => before.resolve_work_minutes,
+            (_, None) => None,
+        });
         if !reply.is_empty() {
             a.reply = Set(reply.clone());
         }

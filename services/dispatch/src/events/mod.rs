@@ -170,6 +170,7 @@ impl Handler for TicketReceivedHandler {
             merged_into: Set(None),
             status_before_merge: Set(None),
             version: Set(0),
+            resolve_work_minutes: Set(None),
         }
         .insert(txn)
         .await?;
@@ -190,6 +191,7 @@ impl Handler for TicketReceivedHandler {
                 unit_id: id.clone(),
                 unit_name: name.clone(),
                 dispatched_at: Some(to_timestamp(now)),
+                facts: Some(engine::facts(&m)),
                 ..Default::default()
             };
             self.engine.outbox.enqueue(txn, &event).await?;
@@ -328,6 +330,42 @@ impl Handler for TicketUnmergedHandler {
         let ticket_id = ids(&ev.ticket_id, &ev.tenant, delivery)?;
         let note = "取消并件：恢复单独办理".to_owned();
         system_action(&self.engine, txn, ticket_id, Action::Unmerge, None, note).await
+    }
+
+    fn after_commit(&self) {
+        self.engine.outbox.wake();
+    }
+}
+
+/// `evaluation callback.verdict` → 重办: a citizen unsatisfied and
+/// unresolved at the callback, within evaluation's policy, reopens the
+/// order as the system actor (within dispatch's own `max_reopens`, which
+/// refuses quietly when reached).
+pub struct CallbackVerdictHandler {
+    pub engine: Engine,
+}
+
+#[async_trait::async_trait]
+impl Handler for CallbackVerdictHandler {
+    type Event = jiesu_proto::evaluation::CallbackVerdictGiven;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: jiesu_proto::evaluation::CallbackVerdictGiven,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let ticket_id = ids(&ev.ticket_id, &ev.tenant, delivery)?;
+        if !ev.reopen_requested {
+            return Ok(());
+        }
+        let why = if ev.reason.trim().is_empty() {
+            "回访不满意且未解决".to_owned()
+        } else {
+            ev.reason.clone()
+        };
+        let note = format!("回访第 {} 轮：{why}", ev.round);
+        system_action(&self.engine, txn, ticket_id, Action::Reopen, None, note).await
     }
 
     fn after_commit(&self) {

@@ -37,6 +37,7 @@ pub struct Model {
     pub merged_into: Option<Uuid>,
     pub status_before_merge: Option<String>,
     pub version: i32,
+    pub resolve_work_minutes: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -249,6 +249,46 @@ fn probe(method: &str, path: &str) -> Probe {
                     .to_vec(),
             )),
         ),
+        ("POST", "/api/v1/tickets/{id}/callbacks") => (
+            fill(path),
+            json_body(json!({"verdict": {"resolved": true, "satisfaction": "satisfied"}})),
+        ),
+        ("POST", "/api/v1/tickets/{id}/rating") => (
+            fill(path),
+            json_body(json!({"resolved": true, "satisfaction": "satisfied"})),
+        ),
+        ("POST", "/api/v1/track/rating") => (
+            path.into(),
+            json_body(json!({
+                "tracking_no": NO_TRACKING, "phone_last4": "0000",
+                "verdict": {"resolved": true, "satisfaction": "satisfied"}
+            })),
+        ),
+        ("PUT", "/api/v1/tickets/{id}/exclusion") => (
+            fill(path),
+            json_body(json!({"reason": "unreasonable", "note": "探针"})),
+        ),
+        ("DELETE", "/api/v1/tickets/{id}/exclusion") => {
+            (fill(path), json_body(json!({"note": "探针"})))
+        }
+        ("GET", "/api/v1/evaluation/rates") => {
+            (format!("{path}?dimension=unit&period=2026-01"), None)
+        }
+        // A past day: refused after the role, nothing added.
+        ("POST", "/api/v1/evaluation/formulas") => (
+            path.into(),
+            json_body(json!({
+                "effective_from": "2020-01-01", "satisfied_weight": 1.0, "basic_weight": 0.9,
+                "response_weight": 0.1, "resolution_weight": 0.5, "satisfaction_weight": 0.4,
+                "resolution_basis": "callback", "response_basis": "on_time"
+            })),
+        ),
+        ("PUT", "/api/v1/evaluation/callback-policy") => (
+            path.into(),
+            json_body(json!({
+                "natures": ["nope"], "due_hours": 48, "max_attempts": 2, "max_reopens": 1
+            })),
+        ),
         ("GET", _) | ("DELETE", _) => (fill(path), None),
         ("POST", "/api/v1/admin/channels/{id}/disable")
         | ("POST", "/api/v1/admin/kb/{id}/retire") => (fill(path), None),

@@ -12,6 +12,7 @@ mod channels;
 mod citizen;
 mod contract;
 mod directory;
+mod evaluation;
 mod grid_work;
 mod grids;
 mod knowledge;

@@ -267,12 +267,18 @@ async fn build(
             cfg.contact_key = CONTACT_KEY.into();
         })
         .await;
+    let evaluation = kit
+        .spawn::<jiesu_evaluation::EvaluationTarget>(|cfg| {
+            cfg.intake_url = intake.url();
+        })
+        .await;
     let gateway = kit
         .spawn::<Gateway>(|cfg| {
             cfg.intake_url = intake.url();
             cfg.dispatch_url = dispatch.url();
             cfg.grid_url = grid.url();
             cfg.notification_url = notification.url();
+            cfg.evaluation_url = evaluation.url();
             cfg.retries = 1;
             // Suites send many requests from one address; the limits have
             // tests of their own.
@@ -288,7 +294,7 @@ async fn build(
         dispatch,
         attachments_dir,
         kit,
-        _targets: vec![intake, grid, notification, gateway],
+        _targets: vec![intake, grid, notification, evaluation, gateway],
         _dbs: [intake_db, dispatch_db]
             .into_iter()
             .chain(grid_db)

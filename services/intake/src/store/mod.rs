@@ -175,6 +175,32 @@ pub async fn category_for_ticket<C: ConnectionTrait>(
     Ok(Some((cat, child.is_none())))
 }
 
+/// A category's ancestors and itself as (code, name), top group first; one
+/// query. Empty when the code is unknown.
+pub async fn category_path<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    code: &str,
+) -> Result<Vec<(String, String)>, DbErr> {
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "WITH RECURSIVE up(code, name, parent_code, depth) AS ( \
+               SELECT code, name, parent_code, 0 FROM categories \
+                WHERE tenant = $1 AND code = $2 \
+               UNION ALL \
+               SELECT c.code, c.name, c.parent_code, up.depth + 1 \
+                 FROM categories c JOIN up ON c.code = up.parent_code \
+                WHERE c.tenant = $1 AND up.depth < 8) \
+             SELECT code, name FROM up ORDER BY depth DESC",
+            [tenant.into(), code.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "code")?, r.try_get("", "name")?)))
+        .collect()
+}
+
 /// Tickets merged into `master`, oldest first.
 pub async fn merged_into<C: ConnectionTrait>(
     conn: &C,

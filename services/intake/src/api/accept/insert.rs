@@ -203,8 +203,9 @@ impl Core {
                 self.record_merge(&txn, &row, m, by, now).await?;
             }
             None => {
+                let path = store::category_path(&txn, &tenant, &row.category).await?;
                 self.outbox
-                    .enqueue(&txn, &received_event(&row, &category.name))
+                    .enqueue(&txn, &received_event(&row, &category.name, &path))
                     .await?;
             }
         }
@@ -223,7 +224,11 @@ impl Core {
 
 /// `ticket.received` for a stored ticket: what dispatch needs, no personal
 /// data (the content is the redacted text).
-pub fn received_event(t: &tickets::Model, category_name: &str) -> TicketReceived {
+pub fn received_event(
+    t: &tickets::Model,
+    category_name: &str,
+    path: &[(String, String)],
+) -> TicketReceived {
     TicketReceived {
         ticket_id: t.id.to_string(),
         tenant: t.tenant.clone(),
@@ -242,5 +247,7 @@ pub fn received_event(t: &tickets::Model, category_name: &str) -> TicketReceived
         confidential: t.confidential,
         channel_id: t.channel_id.map(|c| c.to_string()).unwrap_or_default(),
         level: t.level.clone(),
+        category_path: path.iter().map(|(c, _)| c.clone()).collect(),
+        category_path_names: path.iter().map(|(_, n)| n.clone()).collect(),
     }
 }

@@ -324,8 +324,9 @@ impl Core {
                 .await?
                 .map(|(c, _)| c.name)
                 .unwrap_or_default();
+            let path = store::category_path(conn, &own.tenant, &own.category).await?;
             self.outbox
-                .enqueue(conn, &accept::received_event(&own, &category_name))
+                .enqueue(conn, &accept::received_event(&own, &category_name, &path))
                 .await?;
         }
         Ok(())

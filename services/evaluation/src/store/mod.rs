@@ -1,0 +1,237 @@
+//! Evaluation's tables and queries. A facts row changes only through
+//! [`change_facts`], which keeps the day rollups in the same transaction.
+
+pub mod facts;
+pub mod formulas;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    IntoActiveModel, QuerySelect, Statement, Value,
+};
+use uuid::Uuid;
+
+use crate::domain::counts::{COUNTERS, Counts, RollupKey, delta};
+
+pub fn stmt(sql: &str, values: Vec<Value>) -> Statement {
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
+}
+
+/// Locks the ticket's facts row, making an empty one first if the ticket
+/// is new (so two events of one ticket wait for each other).
+pub async fn lock_facts(
+    txn: &DatabaseTransaction,
+    ticket_id: Uuid,
+    tenant: &str,
+) -> Result<facts::Model, DbErr> {
+    txn.execute_raw(stmt(
+        "INSERT INTO ticket_facts (ticket_id, tenant) VALUES ($1, $2) \
+         ON CONFLICT (ticket_id) DO NOTHING",
+        vec![ticket_id.into(), tenant.into()],
+    ))
+    .await?;
+    facts::Entity::find_by_id(ticket_id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("ticket_facts {ticket_id}")))
+}
+
+/// Applies `edit` to the ticket's facts and, when anything changed, saves
+/// the row and moves its contribution in the rollups. Answers the row as
+/// saved.
+pub async fn change_facts(
+    txn: &DatabaseTransaction,
+    ticket_id: Uuid,
+    tenant: &str,
+    edit: impl FnOnce(&mut facts::Model),
+) -> Result<facts::Model, DbErr> {
+    let before = lock_facts(txn, ticket_id, tenant).await?;
+    let mut after = before.clone();
+    edit(&mut after);
+    if after == before {
+        return Ok(before);
+    }
+    after.updated_at = Utc::now();
+    let saved = after
+        .clone()
+        .into_active_model()
+        .reset_all()
+        .update(txn)
+        .await?;
+    let moved = delta(Some(&before.facts()), &saved.facts());
+    apply_rollups(txn, &saved.tenant, &moved).await?;
+    name_keys(txn, &before, &saved).await?;
+    Ok(saved)
+}
+
+/// Adds each row's counts to `rollup_day` in one statement.
+pub async fn apply_rollups(
+    txn: &impl ConnectionTrait,
+    tenant: &str,
+    rows: &BTreeMap<RollupKey, Counts>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let cols = COUNTERS.join(", ");
+    let per = 3 + COUNTERS.len();
+    let mut values: Vec<Value> = vec![tenant.into()];
+    let mut tuples = Vec::with_capacity(rows.len());
+    for (i, ((dim, day, key), c)) in rows.iter().enumerate() {
+        let base = 2 + i * per;
+        let ph: Vec<String> = (0..per).map(|k| format!("${}", base + k)).collect();
+        tuples.push(format!("($1, {})", ph.join(", ")));
+        values.push((*dim).into());
+        values.push((*day).into());
+        values.push(key.clone().into());
+        values.extend(c.0.iter().map(|v| Value::from(*v)));
+    }
+    let set = COUNTERS
+        .iter()
+        .map(|c| format!("{c} = rollup_day.{c} + EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "INSERT INTO rollup_day (tenant, dim, day, key, {cols}) VALUES {} \
+         ON CONFLICT (dim, tenant, day, key) DO UPDATE SET {set}",
+        tuples.join(", ")
+    );
+    txn.execute_raw(stmt(&sql, values)).await?;
+    Ok(())
+}
+
+/// Keeps the names of the unit and the category levels the row names.
+async fn name_keys(
+    txn: &DatabaseTransaction,
+    before: &facts::Model,
+    after: &facts::Model,
+) -> Result<(), DbErr> {
+    let mut names: Vec<(&str, String, String)> = Vec::new();
+    if !after.unit_id.is_empty()
+        && (after.unit_id != before.unit_id || after.unit_name != before.unit_name)
+    {
+        names.push(("unit", after.unit_id.clone(), after.unit_name.clone()));
+    }
+    if after.category_path != before.category_path
+        || after.category_path_names != before.category_path_names
+    {
+        let codes = after.category_path();
+        let labels: Vec<String> =
+            serde_json::from_value(after.category_path_names.clone()).unwrap_or_default();
+        for (code, name) in codes.iter().zip(&labels) {
+            names.push(("category", code.clone(), name.clone()));
+        }
+        if codes.is_empty() && !after.category.is_empty() {
+            names.push((
+                "category",
+                after.category.clone(),
+                after.category_name.clone(),
+            ));
+        }
+    }
+    for (dim, key, name) in names {
+        if name.is_empty() {
+            continue;
+        }
+        txn.execute_raw(stmt(
+            "INSERT INTO key_names (tenant, dim, key, name) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant, dim, key) DO UPDATE SET name = EXCLUDED.name \
+             WHERE key_names.name <> EXCLUDED.name",
+            vec![
+                after.tenant.clone().into(),
+                dim.into(),
+                key.into(),
+                name.into(),
+            ],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
+/// Logs an applied event as one step of the ticket (once per event id).
+pub async fn record_step(
+    txn: &DatabaseTransaction,
+    event_id: Uuid,
+    ticket_id: Uuid,
+    step: &str,
+    at: DateTime<Utc>,
+    unit_id: &str,
+) -> Result<(), DbErr> {
+    txn.execute_raw(stmt(
+        "INSERT INTO ticket_steps (event_id, ticket_id, step, at, unit_id) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+        vec![
+            event_id.into(),
+            ticket_id.into(),
+            step.into(),
+            at.into(),
+            unit_id.into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Summed counts per key of one dimension over days `from..=to`, for the
+/// tenants under `prefix` (a region code prefix).
+pub async fn sum_rollups(
+    conn: &impl ConnectionTrait,
+    dim: &str,
+    prefix: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    within: &str,
+) -> Result<Vec<(String, Counts)>, DbErr> {
+    let sums = COUNTERS
+        .iter()
+        .map(|c| format!("SUM({c})::BIGINT AS {c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT key, {sums} FROM rollup_day \
+         WHERE dim = $1 AND tenant LIKE $2 AND day BETWEEN $3 AND $4 AND key LIKE $5 \
+         GROUP BY key ORDER BY key"
+    );
+    let rows = conn
+        .query_all_raw(stmt(
+            &sql,
+            vec![
+                dim.into(),
+                format!("{prefix}%").into(),
+                from.into(),
+                to.into(),
+                format!("{within}%").into(),
+            ],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let mut c = Counts::default();
+            for (i, name) in COUNTERS.iter().enumerate() {
+                c.0[i] = r.try_get::<Option<i64>>("", name)?.unwrap_or(0);
+            }
+            Ok((r.try_get("", "key")?, c))
+        })
+        .collect()
+}
+
+/// Names of a dimension's keys for the tenants under `prefix`.
+pub async fn key_names(
+    conn: &impl ConnectionTrait,
+    dim: &str,
+    prefix: &str,
+) -> Result<BTreeMap<String, String>, DbErr> {
+    let rows = conn
+        .query_all_raw(stmt(
+            "SELECT key, name FROM key_names WHERE dim = $1 AND tenant LIKE $2",
+            vec![dim.into(), format!("{prefix}%").into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "key")?, r.try_get("", "name")?)))
+        .collect()
+}

@@ -1,0 +1,511 @@
+//! Evaluation through the public API: tickets lived to the end with each
+//! kind of callback verdict, the rates they give for a small set computed
+//! by hand, an exclusion and its withdrawal, a formula added without
+//! touching the past, the citizen's own rating, and the wrong ways.
+
+use std::time::Duration;
+
+use chrono::{TimeDelta, Utc};
+use jiesu_auth::Role;
+use jiesu_testkit::wait_until;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::stack::{Stack, stack, ticket_body};
+
+const UNIT: &str = "sn-gafj";
+
+fn handler(s: &Stack) -> String {
+    s.keys
+        .unit_token("370202", &[Role::Handler], "h-gafj", UNIT)
+}
+
+fn dispatcher(s: &Stack) -> String {
+    s.keys.token("370202", &[Role::Dispatcher], "d-1")
+}
+
+fn supervisor(s: &Stack) -> String {
+    s.keys.token("370202", &[Role::Supervisor], "sup-1")
+}
+
+/// A ticket from `phone` (by an agent, or `citizen`); its id, tracking
+/// number and work-order id once dispatch has it.
+async fn new_ticket(s: &Stack, phone: &str, citizen: Option<&str>) -> (String, String, String) {
+    let mut b = ticket_body(phone);
+    b["content"] = json!(format!("{phone}反映楼上装修噪音"));
+    if citizen.is_some() {
+        b["channel"] = json!("app");
+    }
+    let token = citizen.map_or_else(|| s.agent(), str::to_owned);
+    let (status, v) = s.post(Some(&token), b).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let no = v["tracking_no"].as_str().unwrap().to_owned();
+    let wo = wait_until(Duration::from_secs(15), "the work order", || async {
+        let (_, t) = s.get(&s.agent(), &format!("/api/v1/tickets/{id}")).await;
+        t["work_order_id"].as_str().map(str::to_owned)
+    })
+    .await;
+    (id, no, wo)
+}
+
+async fn act(s: &Stack, token: &str, wo: &str, body: Value) -> Value {
+    let (status, v) = s
+        .post_json(
+            token,
+            &format!("/api/v1/work-orders/{wo}/actions"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body} → {v}");
+    v
+}
+
+/// Sign, resolve, close.
+async fn work_to_the_end(s: &Stack, wo: &str) {
+    let h = handler(s);
+    act(s, &h, wo, json!({"action": "sign"})).await;
+    act(
+        s,
+        &h,
+        wo,
+        json!({"action": "resolve", "reply": "已协调物业处理，噪音已停止"}),
+    )
+    .await;
+    act(s, &dispatcher(s), wo, json!({"action": "close"})).await;
+}
+
+/// The ticket as evaluation judges it, once `ready` holds.
+async fn evaluation(s: &Stack, id: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
+    wait_until(Duration::from_secs(20), what, || async {
+        let (status, v) = s
+            .get(&s.agent(), &format!("/api/v1/tickets/{id}/evaluation"))
+            .await;
+        (status == StatusCode::OK && ready(&v)).then_some(v)
+    })
+    .await
+}
+
+fn open_round(n: u64) -> impl Fn(&Value) -> bool {
+    move |v| {
+        v["rounds"]
+            .as_array()
+            .and_then(|r| r.last())
+            .is_some_and(|r| r["round"] == n && r["status"] == "open")
+    }
+}
+
+async fn callback(s: &Stack, id: &str, body: Value) -> (StatusCode, Value) {
+    s.post_json(&s.agent(), &format!("/api/v1/tickets/{id}/callbacks"), body)
+        .await
+}
+
+async fn rates(s: &Stack, token: &str, query: &str) -> (StatusCode, Value) {
+    s.get(token, &format!("/api/v1/evaluation/rates?{query}"))
+        .await
+}
+
+/// Yesterday to tomorrow (China time): today's tickets, even if the test
+/// runs across midnight.
+fn around_today() -> String {
+    let today = (Utc::now() + TimeDelta::hours(8)).date_naive();
+    format!(
+        "from={}&to={}",
+        today - TimeDelta::days(1),
+        today + TimeDelta::days(1)
+    )
+}
+
+fn close_to(v: &Value, want: f64) -> bool {
+    v.as_f64().is_some_and(|x| (x - want).abs() < 1e-4)
+}
+
+#[tokio::test]
+async fn verdicts_of_every_kind_give_the_hand_computed_rates() {
+    let s = stack().await;
+    let admin = s.admin();
+    // Two failed calls make a round unreachable; one 重办 per ticket.
+    let (status, v) = s
+        .put_json(
+            &admin,
+            "/api/v1/evaluation/callback-policy",
+            json!({"skip_natures": ["praise"], "due_hours": 48, "max_attempts": 2, "max_reopens": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+
+    let t1 = new_ticket(&s, "13900001001", None).await;
+    let t2 = new_ticket(&s, "13900001002", None).await;
+    let t3 = new_ticket(&s, "13900001003", None).await;
+    let t4 = new_ticket(&s, "13900001004", None).await;
+    let t5 = new_ticket(&s, "13900001005", None).await;
+    let t6 = new_ticket(&s, "13900001006", None).await;
+    for t in [&t1, &t2, &t3, &t4] {
+        work_to_the_end(&s, &t.2).await;
+    }
+    for t in [&t1, &t2, &t3, &t4] {
+        evaluation(&s, &t.0, "the first callback round", open_round(1)).await;
+    }
+
+    // T1: the agent reaches the citizen: satisfied, resolved.
+    let (status, v) = callback(
+        &s,
+        &t1.0,
+        json!({"verdict": {"resolved": true, "satisfaction": "satisfied", "comment": "处理很及时"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "answered");
+    assert_eq!(v["verdict"]["method"], "phone");
+    assert_eq!(v["verdict"]["reopen_requested"], false);
+    // One verdict per round: a second is refused and the first stands.
+    let (status, v) = callback(
+        &s,
+        &t1.0,
+        json!({"verdict": {"resolved": false, "satisfaction": "unsatisfied"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{v}");
+    assert_eq!(v["code"], "verdict_given");
+    assert!(v["message"].as_str().unwrap().contains("满意"), "{v}");
+
+    // T2: the citizen on the tracking page: basically satisfied. Wrong
+    // digits are refused as unknown.
+    let rate = |no: &str, last4: &str| {
+        json!({"tracking_no": no, "phone_last4": last4,
+               "verdict": {"resolved": true, "satisfaction": "basic"}})
+    };
+    let public = |body: Value| {
+        let req = s.http.post(s.url("/api/v1/track/rating")).json(&body);
+        async move {
+            let r = req.send().await.unwrap();
+            let st = r.status();
+            (st, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, v) = public(rate(&t2.1, "0000")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{v}");
+    let (status, v) = public(rate(&t2.1, "1002")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["verdict"]["method"], "tracking");
+    assert_eq!(v["round"], 1);
+
+    // T3: unsatisfied and unresolved: dispatch reopens it (重办); worked
+    // again, round 2 says basically satisfied.
+    let (status, v) = callback(
+        &s,
+        &t3.0,
+        json!({"verdict": {"resolved": false, "satisfaction": "unsatisfied", "comment": "噪音还在，电话13912345678"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["verdict"]["reopen_requested"], true);
+    assert!(
+        !v["verdict"]["comment"]
+            .as_str()
+            .unwrap()
+            .contains("13912345678"),
+        "{v}"
+    );
+    let reopened = wait_until(Duration::from_secs(20), "the reopen (重办)", || async {
+        let (_, w) = s
+            .get(&dispatcher(&s), &format!("/api/v1/work-orders/{}", t3.2))
+            .await;
+        (w["reopens"] == 1 && w["status"] == "dispatched").then_some(w)
+    })
+    .await;
+    let notes: Vec<&str> = reopened["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["note"].as_str())
+        .collect();
+    assert!(notes.iter().any(|n| n.contains("回访第 1 轮")), "{notes:?}");
+    work_to_the_end(&s, &t3.2).await;
+    evaluation(&s, &t3.0, "round 2", open_round(2)).await;
+    let (status, v) = callback(
+        &s,
+        &t3.0,
+        json!({"verdict": {"resolved": true, "satisfaction": "basic"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["round"], 2);
+
+    // T4: nobody answers twice: unreachable; a third call is refused.
+    for _ in 0..2 {
+        let (status, v) = callback(&s, &t4.0, json!({"failed": {"outcome": "no_answer"}})).await;
+        assert_eq!(status, StatusCode::OK, "{v}");
+    }
+    let (status, v) = callback(&s, &t4.0, json!({"failed": {"outcome": "busy"}})).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("callback_closed")),
+        "{v}"
+    );
+
+    // T5: a supervisor takes it out of assessment. T6 stays with the unit.
+    let (status, v) = s
+        .put_json(
+            &supervisor(&s),
+            &format!("/api/v1/tickets/{}/exclusion", t5.0),
+            json!({"reason": "unreasonable", "note": "反复提出与本人无关的诉求"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["excluded"], true);
+    let _ = &t6;
+
+    // Evaluation has every verdict once the last one counts.
+    evaluation(&s, &t3.0, "round 2's verdict", |v| {
+        v["counts"]["basic"] == 1 && v["counts"]["reopened"] == 1
+    })
+    .await;
+    evaluation(&s, &t4.0, "T4 unreachable", |v| {
+        v["counts"]["unreachable"] == 1
+    })
+    .await;
+
+    // By hand, the unit's row (default formula: 基本满意 = 0.9 满意;
+    // composite 10% 响应 + 50% 解决 + 40% 满意):
+    // received 6, excluded 1, assessed 5, dispatched 5;
+    // responded on time 4 (T1-T4) → 响应率 4/5 = 0.8;
+    // valid callbacks 3 (T1 满意, T2 基本满意, T3 基本满意 in round 2),
+    // all resolved → 解决率 3/3 = 1; 满意率 (1 + 0.9 × 2) / 3 = 0.93333;
+    // unreachable 1 (T4); reopened 1 (T3) → 0.2;
+    // composite 100 × (0.08 + 0.5 + 0.37333) = 95.3333.
+    let q = format!("dimension=unit&{}", around_today());
+    let (status, v) = rates(&s, &supervisor(&s), &q).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let row = &v["rows"][0];
+    assert_eq!(row["key"], UNIT, "{v}");
+    assert_eq!(row["name"], "青岛市公安局市南分局");
+    assert_eq!(row["rank"], 1);
+    let c = &row["counts"];
+    for (k, want) in [
+        ("received", 6),
+        ("excluded", 1),
+        ("assessed", 5),
+        ("dispatched", 5),
+        ("signed_on_time", 4),
+        ("responded_on_time", 4),
+        ("resolved", 4),
+        ("closed", 4),
+        ("reopened", 1),
+        ("callbacks_valid", 3),
+        ("satisfied", 1),
+        ("basic", 2),
+        ("unsatisfied", 0),
+        ("callback_resolved", 3),
+        ("unreachable", 1),
+    ] {
+        assert_eq!(c[k], want, "{k}: {c}");
+    }
+    let r = &row["rates"];
+    assert!(close_to(&r["response"], 0.8), "{r}");
+    assert!(close_to(&r["resolution"], 1.0), "{r}");
+    assert!(close_to(&r["satisfaction"], 2.8 / 3.0), "{r}");
+    assert!(close_to(&r["composite"], 95.3333), "{r}");
+    assert!(close_to(&r["reopen_rate"], 0.2), "{r}");
+    assert!(close_to(&r["sign_on_time"], 0.8), "{r}");
+    assert!(r["return_rate"].as_f64() == Some(0.0), "{r}");
+    assert_eq!(v["formula"]["builtin"], true);
+
+    // The exclusion withdrawn: T5 counts again, and 响应率 falls to 4/6:
+    // composite 100 × (0.1 × 4/6 + 0.5 + 0.4 × 0.93333) = 94.
+    let (status, v) = s
+        .http
+        .delete(s.url(&format!("/api/v1/tickets/{}/exclusion", t5.0)))
+        .bearer_auth(supervisor(&s))
+        .json(&json!({"note": "经复核属实"}))
+        .send()
+        .await
+        .map(|r| (r.status(), r))
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "{:?}", v.text().await);
+    let (_, v) = rates(&s, &supervisor(&s), &q).await;
+    let row = &v["rows"][0];
+    assert_eq!(row["counts"]["excluded"], 0, "{row}");
+    assert_eq!(row["counts"]["assessed"], 6, "{row}");
+    assert!(close_to(&row["rates"]["composite"], 94.0), "{row}");
+
+    // A new formula (满意 only; 基本满意 0.5) from tomorrow leaves every
+    // figure up to today as it was, and applies from its day.
+    let tomorrow =
+        ((Utc::now() + TimeDelta::hours(8)).date_naive() + TimeDelta::days(1)).to_string();
+    let formula = json!({
+        "effective_from": tomorrow, "satisfied_weight": 1.0, "basic_weight": 0.5,
+        "response_weight": 0.2, "resolution_weight": 0.4, "satisfaction_weight": 0.4,
+        "resolution_basis": "callback", "response_basis": "on_time", "note": "2027年考核办法"
+    });
+    let (status, v) = s
+        .post_json(&admin, "/api/v1/evaluation/formulas", formula.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, v) = s
+        .post_json(&admin, "/api/v1/evaluation/formulas", formula)
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("formula_exists")),
+        "{v}"
+    );
+    let (_, v) = rates(&s, &supervisor(&s), &q).await;
+    assert!(close_to(&v["rows"][0]["rates"]["composite"], 94.0), "{v}");
+    assert_eq!(v["formula_changes_within"], json!([tomorrow]));
+    let (_, v) = rates(
+        &s,
+        &supervisor(&s),
+        &format!("dimension=unit&period={tomorrow}"),
+    )
+    .await;
+    assert_eq!(v["formula"]["effective_from"], tomorrow.as_str(), "{v}");
+    assert!(close_to(&v["formula"]["basic_weight"], 0.5), "{v}");
+
+    // The tenant row and the channel row say the same of the same tickets.
+    let (_, v) = rates(
+        &s,
+        &supervisor(&s),
+        &format!("dimension=channel&{}", around_today()),
+    )
+    .await;
+    assert_eq!(v["rows"][0]["key"], "hotline", "{v}");
+    assert_eq!(v["total"]["counts"]["received"], 6, "{v}");
+}
+
+#[tokio::test]
+async fn the_wrong_ways_change_nothing() {
+    let s = stack().await;
+    let me = s.keys.token("370202", &[Role::Citizen], "citizen-e1");
+    let (id, _, wo) = new_ticket(&s, "13900002001", Some(&me)).await;
+    let verdict = json!({"resolved": true, "satisfaction": "satisfied"});
+    // Before closing there is no round to answer.
+    let (status, v) = s
+        .post_json(
+            &me,
+            &format!("/api/v1/tickets/{id}/rating"),
+            verdict.clone(),
+        )
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("no_callback")),
+        "{v}"
+    );
+    work_to_the_end(&s, &wo).await;
+    evaluation(&s, &id, "the round", open_round(1)).await;
+
+    // Bad fields are named, in Chinese.
+    let (status, v) = s
+        .post_json(
+            &me,
+            &format!("/api/v1/tickets/{id}/rating"),
+            json!({"resolved": true, "satisfaction": "great"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["field"], "verdict.satisfaction");
+    assert!(v["message"].as_str().unwrap().contains("满意"), "{v}");
+    let (status, v) = callback(&s, &id, json!({"failed": {"outcome": "asleep"}})).await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("failed.outcome")),
+        "{v}"
+    );
+    let (status, v) = callback(&s, &id, json!({})).await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("verdict")),
+        "{v}"
+    );
+    let (status, v) = rates(&s, &supervisor(&s), "dimension=planet&period=2026-11").await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("dimension")),
+        "{v}"
+    );
+    let (status, v) = rates(&s, &supervisor(&s), "dimension=unit&period=2026-13").await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("period")),
+        "{v}"
+    );
+    let (status, v) = s
+        .put_json(
+            &s.admin(),
+            "/api/v1/evaluation/callback-policy",
+            json!({"natures": ["anger"], "due_hours": 48, "max_attempts": 2, "max_reopens": 1}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("natures")),
+        "{v}"
+    );
+    let yesterday =
+        ((Utc::now() + TimeDelta::hours(8)).date_naive() - TimeDelta::days(1)).to_string();
+    let (status, v) = s
+        .post_json(
+            &s.admin(),
+            "/api/v1/evaluation/formulas",
+            json!({
+            "effective_from": yesterday, "satisfied_weight": 1.0, "basic_weight": 0.8,
+            "response_weight": 0.1, "resolution_weight": 0.5, "satisfaction_weight": 0.4,
+            "resolution_basis": "callback", "response_basis": "on_time"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("effective_from")),
+        "{v}"
+    );
+    // Another citizen's rating of this ticket: not theirs.
+    let other = s.keys.token("370202", &[Role::Citizen], "citizen-e2");
+    let (status, _) = s
+        .post_json(
+            &other,
+            &format!("/api/v1/tickets/{id}/rating"),
+            verdict.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // A handler may not call back, nor read another unit's figures.
+    let (status, _) = s
+        .post_json(
+            &handler(&s),
+            &format!("/api/v1/tickets/{id}/callbacks"),
+            json!({"verdict": verdict}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = rates(&s, &handler(&s), "dimension=street&period=2026-11").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Nothing above left a mark: the round is still open; the citizen's
+    // own rating is taken, once.
+    let (status, v) = s
+        .post_json(
+            &me,
+            &format!("/api/v1/tickets/{id}/rating"),
+            verdict.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["verdict"]["method"], "app");
+    assert_eq!(v["attempts"], 0);
+    let (status, _) = s
+        .post_json(&me, &format!("/api/v1/tickets/{id}/rating"), verdict)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    // The handler sees its own unit's row.
+    let (status, v) = rates(
+        &s,
+        &handler(&s),
+        &format!("dimension=unit&{}", around_today()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{v}");
+    assert_eq!(rows[0]["key"], UNIT);
+}
