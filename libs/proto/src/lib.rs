@@ -199,6 +199,22 @@ work_order_event! {
     AnyWorkOrderEvent => "work_order.*",
 }
 
+impl Event for evaluation::WarningRaised {
+    const CONTEXT: &'static str = "evaluation";
+    const NAME: &'static str = "warning.raised";
+    fn tenant(&self) -> &str {
+        self.warning.as_ref().map_or("", |w| w.tenant.as_str())
+    }
+}
+
+impl Event for evaluation::WarningCleared {
+    const CONTEXT: &'static str = "evaluation";
+    const NAME: &'static str = "warning.cleared";
+    fn tenant(&self) -> &str {
+        self.warning.as_ref().map_or("", |w| w.tenant.as_str())
+    }
+}
+
 impl Event for evaluation::CallbackVerdictGiven {
     const CONTEXT: &'static str = "evaluation";
     const NAME: &'static str = "callback.verdict";

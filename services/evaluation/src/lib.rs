@@ -16,6 +16,7 @@ pub mod callbacks;
 pub mod domain;
 pub mod events;
 pub mod store;
+pub mod warnings;
 
 use jiesu_db::SqlMigration;
 use jiesu_proto::{
@@ -44,6 +45,9 @@ pub struct EvaluationConfig {
     pub database_url: String,
     /// Intake's gRPC address: the tracking page's rating is proved there.
     pub intake_url: String,
+    /// How often the early-warning rules are checked.
+    #[serde(with = "humantime_serde")]
+    pub warning_interval: std::time::Duration,
 }
 
 impl Default for EvaluationConfig {
@@ -52,6 +56,7 @@ impl Default for EvaluationConfig {
             grpc_addr: "0.0.0.0:50055".into(),
             database_url: String::new(),
             intake_url: "http://127.0.0.1:50051".into(),
+            warning_interval: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -68,6 +73,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261205_000001_evaluation",
                 sql: include_str!("../migrations/0001_evaluation.sql"),
             },
+            SqlMigration {
+                name: "m20261205_000002_warnings",
+                sql: include_str!("../migrations/0002_warnings.sql"),
+            },
         ]
     }
 }
@@ -83,6 +92,14 @@ impl Target for EvaluationTarget {
 
     fn validate(cfg: &EvaluationConfig) -> Result<(), ConfigError> {
         jiesu_runtime::config::parse_addr("evaluation.grpc_addr", &cfg.grpc_addr)?;
+        if cfg.warning_interval.is_zero()
+            || cfg.warning_interval > std::time::Duration::from_secs(3600)
+        {
+            return Err(ConfigError::invalid(
+                "evaluation.warning_interval",
+                "must be between 1ms and 1h",
+            ));
+        }
         Ok(())
     }
 
@@ -102,6 +119,7 @@ impl Target for EvaluationTarget {
             outbox: svc.outbox(),
             intake: PublicIntakeServiceClient::new(channel),
         };
+        let (db, outbox, every) = (svc.db(), svc.outbox(), cfg.warning_interval);
         svc.grpc(EvaluationServiceServer::new(api::EvaluationApi::new(
             core.clone(),
         )))
@@ -115,6 +133,7 @@ impl Target for EvaluationTarget {
         .consumer(CONSUMER_TICKET_MERGED, events::TicketMergedHandler)
         .consumer(CONSUMER_TICKET_UNMERGED, events::TicketUnmergedHandler)
         .consumer(CONSUMER_TICKET_WITHDRAWN, events::TicketWithdrawnHandler)
+        .task(move |stop| warnings::run(db, outbox, every, stop))
         .serve(&cfg.grpc_addr)
         .await
     }

@@ -5,6 +5,8 @@
 //! reminders, urges and supervise orders) and `work_order.whistle_blown`
 //! (summons to report in), all to units; intake's `ticket.merged` (to the
 //! caller); grid's `broadcast.requested` (to each grid's residents' group);
+//! evaluation's `warning.raised` and `warning.cleared` (to the unit and the
+//! supervisors);
 //! each through an inbox (and a unique key per event and recipient). Stores
 //! one notification per recipient and delivers it through its channel's
 //! sink with retries. Never holds citizens' personal data: a
@@ -31,6 +33,8 @@ pub const CONSUMER_TICKET_MERGED: &str = "notification-ticket-merged";
 pub const CONSUMER_NOTICE_ISSUED: &str = "notification-notice-issued";
 pub const CONSUMER_WHISTLE_BLOWN: &str = "notification-whistle-blown";
 pub const CONSUMER_BROADCAST_REQUESTED: &str = "notification-broadcast-requested";
+pub const CONSUMER_WARNING_RAISED: &str = "notification-warning-raised";
+pub const CONSUMER_WARNING_CLEARED: &str = "notification-warning-cleared";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -135,6 +139,16 @@ impl Target for NotificationTarget {
             .consumer(
                 CONSUMER_BROADCAST_REQUESTED,
                 events::BroadcastHandler { wake: wake.clone() },
+            )
+            .consumer(
+                CONSUMER_WARNING_RAISED,
+                events::WarningHandler::<jiesu_proto::evaluation::WarningRaised>::new(wake.clone()),
+            )
+            .consumer(
+                CONSUMER_WARNING_CLEARED,
+                events::WarningHandler::<jiesu_proto::evaluation::WarningCleared>::new(
+                    wake.clone(),
+                ),
             )
             .consumer(CONSUMER_TICKET_MERGED, events::TicketMergedHandler { wake })
             .task(move |stop| deliverer.run(stop, delivering))

@@ -23,6 +23,7 @@ use crate::{
     callbacks::{self, Answerer, Round, VerdictIn},
     domain::{CallbackPolicy, EXCLUSION_REASONS, FAILED_OUTCOMES, counts::SATISFACTIONS},
     store::{self, facts, formulas},
+    warnings,
 };
 
 /// Staff who read evaluation's figures and tickets.
@@ -541,6 +542,90 @@ impl EvaluationService for EvaluationApi {
             .await
             .map_err(db_error)?;
         Ok(Response::new(views::policy(&p)))
+    }
+
+    async fn list_warning_rules(
+        &self,
+        request: Request<pb::ListWarningRulesRequest>,
+    ) -> Result<Response<pb::ListWarningRulesResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(READERS)?;
+        let rules = warnings::rules(&self.core.db, who.tenant.code())
+            .await
+            .map_err(db_error)?;
+        Ok(Response::new(pb::ListWarningRulesResponse {
+            rules: rules.iter().map(views::rule).collect(),
+        }))
+    }
+
+    async fn put_warning_rule(
+        &self,
+        request: Request<pb::WarningRule>,
+    ) -> Result<Response<pb::WarningRule>, Status> {
+        let who = principal(&request)?;
+        who.require_any(ADMINS)?;
+        let req = request.get_ref();
+        let id =
+            match req.id.trim() {
+                "" => None,
+                raw => Some(Uuid::parse_str(raw).map_err(|_| {
+                    status::invalid_field("id", tr!("必须是 UUID", "must be a UUID"))
+                })?),
+            };
+        let rule = crate::domain::warnings::Rule {
+            name: req.name.trim().to_owned(),
+            metric: req.metric.trim().to_owned(),
+            dimension: req.dimension.trim().to_owned(),
+            window_days: req.window_days,
+            threshold: req.threshold,
+            min_tickets: req.min_tickets,
+        };
+        rule.check()
+            .map_err(|(field, msg)| status::invalid_field(field, msg))?;
+        let stored = warnings::put_rule(
+            &self.core.db,
+            who.tenant.code(),
+            id,
+            &rule,
+            req.active,
+            &who.sub,
+        )
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| status::not_found(tr!("预警规则", "warning rule")))?;
+        tracing::info!(tenant = %who.tenant.code(), rule = %stored.id, "warning rule saved");
+        Ok(Response::new(views::rule(&stored)))
+    }
+
+    async fn list_warnings(
+        &self,
+        request: Request<pb::ListWarningsRequest>,
+    ) -> Result<Response<pb::ListWarningsResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(READERS)?;
+        let req = request.get_ref();
+        let state = match req.status.trim() {
+            "" => "open",
+            s @ ("open" | "cleared" | "all") => s,
+            _ => {
+                return Err(status::invalid_field(
+                    "status",
+                    tr!(
+                        "必须是 open、cleared 或 all",
+                        "must be open, cleared or all"
+                    ),
+                ));
+            }
+        };
+        let (size, offset) = views::page(req.page_size, &req.page_token)?;
+        let list = warnings::list(&self.core.db, who.scope.prefix(), state, size, offset)
+            .await
+            .map_err(db_error)?;
+        let next_page_token = views::next_page(list.len(), size, offset);
+        Ok(Response::new(pb::ListWarningsResponse {
+            warnings: list,
+            next_page_token,
+        }))
     }
 }
 

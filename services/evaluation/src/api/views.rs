@@ -155,6 +155,52 @@ pub fn policy(p: &CallbackPolicy) -> pb::CallbackPolicy {
     }
 }
 
+pub fn rule(r: &crate::warnings::StoredRule) -> pb::WarningRule {
+    pb::WarningRule {
+        id: r.id.to_string(),
+        name: r.rule.name.clone(),
+        metric: r.rule.metric.clone(),
+        dimension: r.rule.dimension.clone(),
+        window_days: r.rule.window_days,
+        threshold: r.rule.threshold,
+        min_tickets: r.rule.min_tickets,
+        active: r.active,
+    }
+}
+
+/// Page size (1..500, default 50) and offset from a request.
+pub fn page(page_size: u32, token: &str) -> Result<(u64, u64), Status> {
+    let size = match page_size {
+        0 => 50,
+        n @ 1..=500 => u64::from(n),
+        _ => {
+            return Err(status::invalid_field(
+                "page_size",
+                tr!("必须在 1 到 500 之间", "must be between 1 and 500"),
+            ));
+        }
+    };
+    let offset = match token.trim() {
+        "" => 0,
+        t => t.parse().map_err(|_| {
+            status::invalid_field(
+                "page_token",
+                tr!("不是有效的翻页标记", "is not a page token"),
+            )
+        })?,
+    };
+    Ok((size, offset))
+}
+
+/// The token of the next page, empty after the last.
+pub fn next_page(got: usize, size: u64, offset: u64) -> String {
+    if got as u64 == size {
+        (offset + size).to_string()
+    } else {
+        String::new()
+    }
+}
+
 /// Callback rounds in the caller's scope, the earliest due first.
 pub async fn list_callbacks(
     db: &impl ConnectionTrait,
@@ -174,25 +220,7 @@ pub async fn list_callbacks(
             ));
         }
     };
-    let size = match req.page_size {
-        0 => 50,
-        n @ 1..=500 => n,
-        _ => {
-            return Err(status::invalid_field(
-                "page_size",
-                tr!("必须在 1 到 500 之间", "must be between 1 and 500"),
-            ));
-        }
-    };
-    let offset: u64 = match req.page_token.trim() {
-        "" => 0,
-        t => t.parse().map_err(|_| {
-            status::invalid_field(
-                "page_token",
-                tr!("不是有效的翻页标记", "is not a page token"),
-            )
-        })?,
-    };
+    let (size, offset) = page(req.page_size, &req.page_token)?;
     let cols = ROUND_COLUMNS
         .split(", ")
         .map(|c| format!("c.{}", c.trim()))
@@ -214,7 +242,7 @@ pub async fn list_callbacks(
          AND ($2 = 'all' OR c.status = $2){unit_filter} \
          ORDER BY c.due_at, c.ticket_id, c.round LIMIT $3 OFFSET $4"
     );
-    values.insert(2, i64::from(size).into());
+    values.insert(2, i64::try_from(size).unwrap_or(50).into());
     values.insert(3, i64::try_from(offset).unwrap_or(0).into());
     let rows = db
         .query_all_raw(stmt(&sql, values))
@@ -231,11 +259,7 @@ pub async fn list_callbacks(
             callbacks.push(task(&round, &f, &[]));
         }
     }
-    let next_page_token = if rows.len() == size as usize {
-        (offset + size as u64).to_string()
-    } else {
-        String::new()
-    };
+    let next_page_token = next_page(rows.len(), size, offset);
     Ok(pb::ListCallbacksResponse {
         callbacks,
         next_page_token,

@@ -3,6 +3,7 @@
 
 pub mod counts;
 pub mod rates;
+pub mod warnings;
 
 use jiesu_common::{Text, tr};
 use serde::{Deserialize, Serialize};

@@ -15,6 +15,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(get_rates))
         .routes(routes!(list_formulas, add_formula))
         .routes(routes!(get_policy, put_policy))
+        .routes(routes!(list_rules, add_rule))
+        .routes(routes!(change_rule))
+        .routes(routes!(list_warnings))
 }
 
 /// Counts are formula-free: what the rates are computed from.
@@ -620,4 +623,264 @@ pub async fn put_policy(
         .retried(msg, async |mut c, r| c.put_callback_policy(r).await)
         .await?;
     Ok(Json(p.into()))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WarningRuleBody {
+    /// e.g. 解决率低于75%预警.
+    pub name: String,
+    /// Below the threshold: `response`, `resolution`, `satisfaction`,
+    /// `composite`; above it: `late_share` (resolutions after their
+    /// deadline); `satisfaction_falling`: 满意率 fell two windows running.
+    pub metric: String,
+    /// `unit`, `street` or `district`.
+    pub dimension: String,
+    /// Days judged, ending today (1..366).
+    pub window_days: u32,
+    /// A fraction 0..1 (composite: a score 0..100).
+    #[serde(default)]
+    pub threshold: f64,
+    /// Fewer tickets in the rate's base: not judged.
+    pub min_tickets: u32,
+    #[serde(default = "super::yes")]
+    pub active: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarningRuleView {
+    pub id: String,
+    #[serde(flatten)]
+    pub rule: WarningRuleBody,
+}
+
+impl From<pb::WarningRule> for WarningRuleView {
+    fn from(r: pb::WarningRule) -> Self {
+        Self {
+            id: r.id,
+            rule: WarningRuleBody {
+                name: r.name,
+                metric: r.metric,
+                dimension: r.dimension,
+                window_days: r.window_days,
+                threshold: r.threshold,
+                min_tickets: r.min_tickets,
+                active: r.active,
+            },
+        }
+    }
+}
+
+fn rule_message(id: String, b: WarningRuleBody) -> pb::WarningRule {
+    pb::WarningRule {
+        id,
+        name: b.name,
+        metric: b.metric,
+        dimension: b.dimension,
+        window_days: b.window_days,
+        threshold: b.threshold,
+        min_tickets: b.min_tickets,
+        active: b.active,
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarningRuleList {
+    pub rules: Vec<WarningRuleView>,
+}
+
+/// The tenant's early-warning rules.
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluation/warning-rules",
+    tag = "evaluation",
+    responses(
+        (status = 200, description = "Rules", body = WarningRuleList),
+        Authenticated,
+        (status = 403, response = StaffOnly),
+    ),
+)]
+pub async fn list_rules(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<WarningRuleList>, ApiError> {
+    let r = state
+        .evaluation(&caller)
+        .retried(pb::ListWarningRulesRequest {}, async |mut c, r| {
+            c.list_warning_rules(r).await
+        })
+        .await?;
+    Ok(Json(WarningRuleList {
+        rules: r.rules.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// Adds an early-warning rule (e.g. 解决率 under 75% over 30 days with at
+/// least 10 valid callbacks). Rules are checked every few minutes.
+#[utoipa::path(
+    post,
+    path = "/api/v1/evaluation/warning-rules",
+    tag = "evaluation",
+    request_body = WarningRuleBody,
+    responses(
+        (status = 200, description = "The rule added", body = WarningRuleView),
+        TenantAdmin,
+        JsonInput,
+    ),
+)]
+pub async fn add_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(b): JsonBody<WarningRuleBody>,
+) -> Result<Json<WarningRuleView>, ApiError> {
+    // Not retried: a lost answer may mean the rule exists.
+    let r = state
+        .evaluation(&caller)
+        .once(rule_message(String::new(), b), async |mut c, r| {
+            c.put_warning_rule(r).await
+        })
+        .await?;
+    Ok(Json(r.into()))
+}
+
+/// Changes a rule; `active: false` retires it and clears its warnings.
+#[utoipa::path(
+    put,
+    path = "/api/v1/evaluation/warning-rules/{id}",
+    tag = "evaluation",
+    params(("id" = String, Path, format = Uuid, description = "Rule id")),
+    request_body = WarningRuleBody,
+    responses(
+        (status = 200, description = "The rule now", body = WarningRuleView),
+        TenantAdmin,
+        JsonInput,
+        (status = 404, description = "No such rule of the tenant", body = Problem),
+    ),
+)]
+pub async fn change_rule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(b): JsonBody<WarningRuleBody>,
+) -> Result<Json<WarningRuleView>, ApiError> {
+    if id.trim().is_empty() {
+        return Err(ApiError::field(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "id",
+            tr!("不能为空", "must not be empty"),
+        ));
+    }
+    let r = state
+        .evaluation(&caller)
+        .retried(rule_message(id, b), async |mut c, r| {
+            c.put_warning_rule(r).await
+        })
+        .await?;
+    Ok(Json(r.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct WarningQuery {
+    /// `open` (default), `cleared` or `all` (the history).
+    pub status: Option<String>,
+    /// 1..500, default 50.
+    #[param(minimum = 1, maximum = 500)]
+    pub page_size: Option<u32>,
+    pub page_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarningView {
+    pub id: String,
+    pub rule_id: String,
+    pub rule_name: String,
+    pub dimension: String,
+    /// The unit id or region code warned.
+    pub key: String,
+    pub name: String,
+    pub metric: String,
+    /// The figure when raised and the threshold it broke.
+    pub figure: f64,
+    pub threshold: f64,
+    pub base: i64,
+    /// `open` or `cleared`.
+    pub status: String,
+    pub opened_at: Option<DateTime<Utc>>,
+    pub cleared_at: Option<DateTime<Utc>>,
+    pub cleared_figure: f64,
+    pub last_figure: f64,
+    pub window_from: String,
+    pub window_to: String,
+    pub tenant: String,
+    /// When the rule last judged it.
+    pub checked_at: Option<DateTime<Utc>>,
+}
+
+impl From<pb::Warning> for WarningView {
+    fn from(w: pb::Warning) -> Self {
+        Self {
+            id: w.id,
+            rule_id: w.rule_id,
+            rule_name: w.rule_name,
+            dimension: w.dimension,
+            key: w.key,
+            name: w.name,
+            metric: w.metric,
+            figure: w.figure,
+            threshold: w.threshold,
+            base: w.base,
+            status: w.status,
+            opened_at: at(w.opened_at),
+            cleared_at: at(w.cleared_at),
+            cleared_figure: w.cleared_figure,
+            last_figure: w.last_figure,
+            window_from: w.window_from,
+            window_to: w.window_to,
+            tenant: w.tenant,
+            checked_at: at(w.checked_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WarningPage {
+    pub warnings: Vec<WarningView>,
+    pub next_page_token: String,
+}
+
+/// Early warnings in the caller's scope, newest first: open ones, or the
+/// history with those cleared.
+#[utoipa::path(
+    get,
+    path = "/api/v1/evaluation/warnings",
+    tag = "evaluation",
+    params(WarningQuery),
+    responses(
+        (status = 200, description = "Warnings", body = WarningPage),
+        Authenticated,
+        (status = 403, response = StaffOnly),
+        (status = 422, response = InvalidQuery),
+    ),
+)]
+pub async fn list_warnings(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<WarningQuery>, QueryRejection>,
+) -> Result<Json<WarningPage>, ApiError> {
+    let Query(q) = query.map_err(|e| invalid_query(&e))?;
+    let msg = pb::ListWarningsRequest {
+        status: q.status.unwrap_or_default(),
+        page_size: q.page_size.unwrap_or(0),
+        page_token: q.page_token.unwrap_or_default(),
+    };
+    let r = state
+        .evaluation(&caller)
+        .retried(msg, async |mut c, r| c.list_warnings(r).await)
+        .await?;
+    Ok(Json(WarningPage {
+        warnings: r.warnings.into_iter().map(Into::into).collect(),
+        next_page_token: r.next_page_token,
+    }))
 }

@@ -289,6 +289,15 @@ fn probe(method: &str, path: &str) -> Probe {
                 "natures": ["nope"], "due_hours": 48, "max_attempts": 2, "max_reopens": 1
             })),
         ),
+        // A metric that does not exist: refused after the role.
+        ("POST", "/api/v1/evaluation/warning-rules")
+        | ("PUT", "/api/v1/evaluation/warning-rules/{id}") => (
+            fill(path),
+            json_body(json!({
+                "name": "探针", "metric": "nope", "dimension": "unit", "window_days": 30,
+                "threshold": 0.75, "min_tickets": 1
+            })),
+        ),
         ("GET", _) | ("DELETE", _) => (fill(path), None),
         ("POST", "/api/v1/admin/channels/{id}/disable")
         | ("POST", "/api/v1/admin/kb/{id}/retire") => (fill(path), None),

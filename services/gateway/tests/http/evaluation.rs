@@ -509,3 +509,147 @@ async fn the_wrong_ways_change_nothing() {
     assert_eq!(rows.len(), 1, "{v}");
     assert_eq!(rows[0]["key"], UNIT);
 }
+
+async fn warnings(s: &Stack, status: &str) -> Vec<Value> {
+    let (st, v) = s
+        .get(
+            &supervisor(s),
+            &format!("/api/v1/evaluation/warnings?status={status}"),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    v["warnings"].as_array().unwrap().clone()
+}
+
+async fn notices_to(s: &Stack, recipient: &str, title: &str) -> Vec<Value> {
+    let (st, v) = s
+        .get(
+            &dispatcher(s),
+            &format!("/api/v1/notifications?recipient_id={recipient}"),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    v["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["title"].as_str().is_some_and(|t| t.starts_with(title)))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_unit_under_75_percent_is_warned_once_and_the_warning_clears_when_it_recovers() {
+    let s = stack().await;
+    let admin = s.admin();
+    let (status, v) = s
+        .put_json(
+            &admin,
+            "/api/v1/evaluation/callback-policy",
+            json!({"due_hours": 48, "max_attempts": 2, "max_reopens": 0}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let (status, rule) = s
+        .post_json(
+            &admin,
+            "/api/v1/evaluation/warning-rules",
+            json!({"name": "解决率低于75%预警", "metric": "resolution", "dimension": "unit",
+                   "window_days": 30, "threshold": 0.75, "min_tickets": 1}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rule}");
+    assert_eq!(rule["active"], true);
+
+    let a = new_ticket(&s, "13900003001", None).await;
+    let b = new_ticket(&s, "13900003002", None).await;
+    for t in [&a, &b] {
+        work_to_the_end(&s, &t.2).await;
+        evaluation(&s, &t.0, "the round", open_round(1)).await;
+    }
+    let (status, _) = callback(
+        &s,
+        &a.0,
+        json!({"verdict": {"resolved": true, "satisfaction": "satisfied"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, v) = callback(
+        &s,
+        &b.0,
+        json!({"verdict": {"resolved": false, "satisfaction": "unsatisfied"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    // The policy allows no 重办: the order stays closed.
+    assert_eq!(v["verdict"]["reopen_requested"], false);
+
+    // 解决率 1/2 = 50% < 75%: one warning for the unit.
+    let open = wait_until(Duration::from_secs(20), "the warning", || async {
+        let w = warnings(&s, "open").await;
+        (!w.is_empty()).then_some(w)
+    })
+    .await;
+    assert_eq!(open.len(), 1, "{open:?}");
+    let w = &open[0];
+    assert_eq!(w["key"], UNIT);
+    assert_eq!(w["name"], "青岛市公安局市南分局");
+    assert_eq!(w["metric"], "resolution");
+    assert!(close_to(&w["figure"], 0.5), "{w}");
+    assert!(close_to(&w["threshold"], 0.75), "{w}");
+    assert_eq!(w["base"], 2);
+    // The unit and the supervisors are told.
+    let told = wait_until(Duration::from_secs(20), "the unit told", || async {
+        let n = notices_to(&s, UNIT, "【预警】").await;
+        (!n.is_empty()).then_some(n)
+    })
+    .await;
+    let body = told[0]["body"].as_str().unwrap();
+    assert!(body.contains("50.0%") && body.contains("75.0%"), "{body}");
+    assert_eq!(told[0]["title"], "【预警】青岛市公安局市南分局解决率");
+    wait_until(Duration::from_secs(20), "the supervisors told", || async {
+        (!notices_to(&s, "370202", "【预警】").await.is_empty()).then_some(())
+    })
+    .await;
+
+    // Judged again and again (every 200 ms): still one warning, told once.
+    let seen = std::cell::RefCell::new(vec![w["checked_at"].clone()]);
+    wait_until(Duration::from_secs(20), "three more checks", || async {
+        let now = warnings(&s, "all").await;
+        assert_eq!(now.len(), 1, "{now:?}");
+        let at = now[0]["checked_at"].clone();
+        let mut seen = seen.borrow_mut();
+        if !seen.contains(&at) {
+            seen.push(at);
+        }
+        (seen.len() > 3).then_some(())
+    })
+    .await;
+    assert_eq!(notices_to(&s, UNIT, "【预警】").await.len(), 1);
+
+    // B was out of scope: excluded, 解决率 is 1/1 and the warning clears.
+    let (status, v) = s
+        .put_json(
+            &supervisor(&s),
+            &format!("/api/v1/tickets/{}/exclusion", b.0),
+            json!({"reason": "out_of_scope", "note": "属于司法程序，不在受理范围"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let cleared = wait_until(Duration::from_secs(20), "the warning cleared", || async {
+        let w = warnings(&s, "cleared").await;
+        (!w.is_empty()).then_some(w)
+    })
+    .await;
+    assert_eq!(cleared[0]["id"], w["id"]);
+    assert!(close_to(&cleared[0]["cleared_figure"], 1.0), "{cleared:?}");
+    assert!(warnings(&s, "open").await.is_empty());
+    wait_until(
+        Duration::from_secs(20),
+        "the unit told of the clearing",
+        || async { (!notices_to(&s, UNIT, "【预警解除】").await.is_empty()).then_some(()) },
+    )
+    .await;
+    // The history keeps it.
+    assert_eq!(warnings(&s, "all").await.len(), 1);
+}

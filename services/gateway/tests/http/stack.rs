@@ -270,6 +270,7 @@ async fn build(
     let evaluation = kit
         .spawn::<jiesu_evaluation::EvaluationTarget>(|cfg| {
             cfg.intake_url = intake.url();
+            cfg.warning_interval = Duration::from_millis(200);
         })
         .await;
     let gateway = kit

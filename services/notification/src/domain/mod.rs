@@ -132,6 +132,84 @@ pub fn broadcast(ev: &jiesu_proto::grid::BroadcastRequested) -> (String, String)
     (format!("【{tag}】{}", ev.title), ev.body.clone())
 }
 
+/// Supervisors of the tenant (督办人员), as one recipient.
+pub const RECIPIENT_SUPERVISORS: &str = "supervisors";
+
+/// How a warning's figure reads: a percentage, or a score.
+fn figure(metric: &str, v: f64) -> String {
+    if metric == "composite" {
+        format!("{v:.1} 分")
+    } else {
+        format!("{:.1}%", v * 100.0)
+    }
+}
+
+fn metric_zh(metric: &str) -> &'static str {
+    match metric {
+        "response" => "响应率",
+        "resolution" => "解决率",
+        "satisfaction" | "satisfaction_falling" => "满意率",
+        "composite" => "综合得分",
+        _ => "超期办结占比",
+    }
+}
+
+fn warned(w: &jiesu_proto::evaluation::Warning) -> String {
+    if w.name.is_empty() {
+        w.key.clone()
+    } else {
+        w.name.clone()
+    }
+}
+
+/// An early warning (预警) to the unit and the supervisors.
+pub fn warning_raised(w: &jiesu_proto::evaluation::Warning) -> (String, String) {
+    let who = warned(w);
+    let title = format!("【预警】{who}{}", metric_zh(&w.metric));
+    let body = if w.metric == "satisfaction_falling" {
+        format!(
+            "{who}的满意率连续两个考核期下降，{}至{}为{}（上一期{}，共{}件有效回访）。预警规则：{}。请分析原因并整改。",
+            w.window_from,
+            w.window_to,
+            figure(&w.metric, w.figure),
+            figure(&w.metric, w.threshold),
+            w.base,
+            w.rule_name
+        )
+    } else {
+        let side = if w.metric == "late_share" {
+            "高于"
+        } else {
+            "低于"
+        };
+        format!(
+            "{who}{}至{}的{}为{}，{side}预警线{}（共{}件）。预警规则：{}。请分析原因并整改，指标恢复后预警自动解除。",
+            w.window_from,
+            w.window_to,
+            metric_zh(&w.metric),
+            figure(&w.metric, w.figure),
+            figure(&w.metric, w.threshold),
+            w.base,
+            w.rule_name
+        )
+    };
+    (title, body)
+}
+
+/// The warning lifted: the figure recovered (or the rule was retired).
+pub fn warning_cleared(w: &jiesu_proto::evaluation::Warning) -> (String, String) {
+    let who = warned(w);
+    (
+        format!("【预警解除】{who}{}", metric_zh(&w.metric)),
+        format!(
+            "{who}的{}已恢复至{}，预警“{}”解除。",
+            metric_zh(&w.metric),
+            figure(&w.metric, w.cleared_figure),
+            w.rule_name
+        ),
+    )
+}
+
 /// Wait before delivery attempt `attempt + 1` (attempt counts from 1).
 pub fn retry_delay(attempt: i32) -> Duration {
     let exp = u32::try_from(attempt.clamp(1, 10) - 1).unwrap_or(0);

@@ -246,6 +246,95 @@ impl Handler for BroadcastHandler {
     }
 }
 
+/// `evaluation warning.raised` / `warning.cleared` → the warned unit and
+/// the tenant's supervisors.
+pub struct WarningHandler<E> {
+    pub wake: Arc<Notify>,
+    pub _event: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E> WarningHandler<E> {
+    pub fn new(wake: Arc<Notify>) -> Self {
+        Self {
+            wake,
+            _event: std::marker::PhantomData,
+        }
+    }
+}
+
+/// The warning an event carries, and its message.
+pub trait WarningEvent: jiesu_proto::Event {
+    fn message(&self) -> Option<(&jiesu_proto::evaluation::Warning, (String, String))>;
+}
+
+impl WarningEvent for jiesu_proto::evaluation::WarningRaised {
+    fn message(&self) -> Option<(&jiesu_proto::evaluation::Warning, (String, String))> {
+        self.warning
+            .as_ref()
+            .map(|w| (w, domain::warning_raised(w)))
+    }
+}
+
+impl WarningEvent for jiesu_proto::evaluation::WarningCleared {
+    fn message(&self) -> Option<(&jiesu_proto::evaluation::Warning, (String, String))> {
+        self.warning
+            .as_ref()
+            .map(|w| (w, domain::warning_cleared(w)))
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: WarningEvent> Handler for WarningHandler<E> {
+    type Event = E;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: E,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let (w, (title, body)) = ev
+            .message()
+            .ok_or_else(|| HandleError::Reject("the event carries no warning".into()))?;
+        if w.tenant.is_empty() || w.tenant != delivery.tenant {
+            return Err(HandleError::Reject(
+                "event names no tenant, or another".into(),
+            ));
+        }
+        let region = if w.dimension == "unit" {
+            w.tenant.clone()
+        } else {
+            w.key.clone()
+        };
+        let mut recipients = vec![(domain::RECIPIENT_SUPERVISORS, w.tenant.as_str(), "督办人员")];
+        if w.dimension == "unit" {
+            recipients.insert(0, ("unit", w.key.as_str(), w.name.as_str()));
+        }
+        for (kind, id, name) in recipients {
+            store(
+                txn,
+                Pending {
+                    tenant: &w.tenant,
+                    region: &region,
+                    recipient_kind: kind,
+                    recipient_id: id,
+                    recipient_name: name,
+                    title: title.clone(),
+                    body: body.clone(),
+                    ticket_id: None,
+                },
+                delivery,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    fn after_commit(&self) {
+        self.wake.notify_one();
+    }
+}
+
 struct Pending<'a> {
     tenant: &'a str,
     region: &'a str,
