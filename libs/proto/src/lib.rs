@@ -215,6 +215,14 @@ impl Event for evaluation::WarningCleared {
     }
 }
 
+impl Event for evaluation::FrequentMatterLifted {
+    const CONTEXT: &'static str = "evaluation";
+    const NAME: &'static str = "frequent_matter.lifted";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 impl Event for evaluation::CallbackVerdictGiven {
     const CONTEXT: &'static str = "evaluation";
     const NAME: &'static str = "callback.verdict";

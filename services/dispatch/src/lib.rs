@@ -35,6 +35,7 @@ pub const CONSUMER_TICKET_RECEIVED: &str = "dispatch-ticket-received";
 pub const CONSUMER_TICKET_MERGED: &str = "dispatch-ticket-merged";
 pub const CONSUMER_TICKET_UNMERGED: &str = "dispatch-ticket-unmerged";
 pub const CONSUMER_CALLBACK_VERDICT: &str = "dispatch-callback-verdict";
+pub const CONSUMER_FREQUENT_MATTER: &str = "dispatch-frequent-matter";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -205,7 +206,13 @@ impl Target for Dispatch {
         )
         .consumer(
             CONSUMER_CALLBACK_VERDICT,
-            events::CallbackVerdictHandler { engine },
+            events::CallbackVerdictHandler {
+                engine: engine.clone(),
+            },
+        )
+        .consumer(
+            CONSUMER_FREQUENT_MATTER,
+            events::FrequentMatterHandler { engine },
         )
         .task(|stop| timers::run(timer_engine, timers, stop))
         .task(|stop| backfill::run(backfill_engine, stop))

@@ -6,7 +6,7 @@
 //! replayed or reordered events end in the same facts.
 
 use chrono::{DateTime, Utc};
-use jiesu_bus::{Delivery, HandleError, Handler};
+use jiesu_bus::{Delivery, HandleError, Handler, Outbox};
 use jiesu_proto::{
     dispatch::{AnyWorkOrderEvent, TicketDispatched, WorkOrderFacts},
     intake::{TicketMerged, TicketReceived, TicketUnmerged, TicketWithdrawn},
@@ -16,7 +16,7 @@ use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::{
-    callbacks,
+    callbacks, proactive,
     store::{self, facts},
 };
 
@@ -72,14 +72,23 @@ fn take_snapshot(m: &mut facts::Model, work_order_id: &str, s: &WorkOrderFacts) 
     }
 }
 
-/// After any change: a closed ticket gets its callback round.
-async fn after_change(txn: &DatabaseTransaction, row: &facts::Model) -> Result<(), HandleError> {
-    callbacks::open_round_if_due(txn, row).await?;
+/// After any change: a closed ticket gets its callback round; a ticket
+/// whose category and place are newly known is counted for high
+/// frequency.
+async fn after_change(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox,
+    (before, after): (facts::Model, facts::Model),
+) -> Result<(), HandleError> {
+    callbacks::open_round_if_due(txn, &after).await?;
+    proactive::observe(txn, outbox, &before, &after).await?;
     Ok(())
 }
 
 /// `intake ticket.received`: tenant, places, category, channel, nature.
-pub struct TicketReceivedHandler;
+pub struct TicketReceivedHandler {
+    pub outbox: Outbox,
+}
 
 #[async_trait::async_trait]
 impl Handler for TicketReceivedHandler {
@@ -93,7 +102,7 @@ impl Handler for TicketReceivedHandler {
     ) -> Result<(), HandleError> {
         let id = ticket(&ev.ticket_id, &ev.tenant, delivery)?;
         let received = at_or_now(ev.received_at.as_ref());
-        let row = store::change_facts(txn, id, &ev.tenant, |m| {
+        let seen = store::change_facts_seen(txn, id, &ev.tenant, |m| {
             m.tracking_no.clone_from(&ev.tracking_no);
             m.submitter_sub.clone_from(&ev.submitter_sub);
             m.received_at = Some(received);
@@ -111,12 +120,18 @@ impl Handler for TicketReceivedHandler {
         })
         .await?;
         store::record_step(txn, delivery.event_id, id, "received", received, "").await?;
-        after_change(txn, &row).await
+        after_change(txn, &self.outbox, seen).await
+    }
+
+    fn after_commit(&self) {
+        self.outbox.wake();
     }
 }
 
 /// `dispatch ticket.dispatched`: the order reached a unit.
-pub struct TicketDispatchedHandler;
+pub struct TicketDispatchedHandler {
+    pub outbox: Outbox,
+}
 
 #[async_trait::async_trait]
 impl Handler for TicketDispatchedHandler {
@@ -130,7 +145,7 @@ impl Handler for TicketDispatchedHandler {
     ) -> Result<(), HandleError> {
         let id = ticket(&ev.ticket_id, &ev.tenant, delivery)?;
         let at = at_or_now(ev.dispatched_at.as_ref());
-        let row = store::change_facts(txn, id, &ev.tenant, |m| {
+        let seen = store::change_facts_seen(txn, id, &ev.tenant, |m| {
             if m.tracking_no.is_empty() {
                 m.tracking_no.clone_from(&ev.tracking_no);
             }
@@ -141,13 +156,19 @@ impl Handler for TicketDispatchedHandler {
         })
         .await?;
         store::record_step(txn, delivery.event_id, id, "dispatched", at, &ev.unit_id).await?;
-        after_change(txn, &row).await
+        after_change(txn, &self.outbox, seen).await
+    }
+
+    fn after_commit(&self) {
+        self.outbox.wake();
     }
 }
 
 /// Every `dispatch work_order.*` event: the order's snapshot; a closed
 /// order's callback round; the step.
-pub struct WorkOrderHandler;
+pub struct WorkOrderHandler {
+    pub outbox: Outbox,
+}
 
 #[async_trait::async_trait]
 impl Handler for WorkOrderHandler {
@@ -164,7 +185,7 @@ impl Handler for WorkOrderHandler {
             .ok_or_else(|| HandleError::Reject("the event carries no change".into()))?;
         let id = ticket(&c.ticket_id, &c.tenant, delivery)?;
         let at = at_or_now(c.at.as_ref());
-        let row = store::change_facts(txn, id, &c.tenant, |m| {
+        let seen = store::change_facts_seen(txn, id, &c.tenant, |m| {
             if m.tracking_no.is_empty() {
                 m.tracking_no.clone_from(&c.tracking_no);
             }
@@ -180,7 +201,11 @@ impl Handler for WorkOrderHandler {
             .unwrap_or("work_order")
             .to_owned();
         store::record_step(txn, delivery.event_id, id, &step, at, &c.unit_id).await?;
-        after_change(txn, &row).await
+        after_change(txn, &self.outbox, seen).await
+    }
+
+    fn after_commit(&self) {
+        self.outbox.wake();
     }
 }
 

@@ -15,6 +15,7 @@ pub mod api;
 pub mod callbacks;
 pub mod domain;
 pub mod events;
+pub mod proactive;
 pub mod store;
 pub mod warnings;
 
@@ -77,6 +78,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261205_000002_warnings",
                 sql: include_str!("../migrations/0002_warnings.sql"),
             },
+            SqlMigration {
+                name: "m20261205_000003_proactive",
+                sql: include_str!("../migrations/0003_proactive.sql"),
+            },
         ]
     }
 }
@@ -120,16 +125,32 @@ impl Target for EvaluationTarget {
             intake: PublicIntakeServiceClient::new(channel),
         };
         let (db, outbox, every) = (svc.db(), svc.outbox(), cfg.warning_interval);
-        svc.grpc(EvaluationServiceServer::new(api::EvaluationApi::new(
-            core.clone(),
-        )))
+        let relay = svc.outbox();
+        svc.grpc(
+            EvaluationServiceServer::new(api::EvaluationApi::new(core.clone()))
+                // A history import travels in one message.
+                .max_decoding_message_size(64 << 20),
+        )
         // The tracking page: proved by tracking number and phone digits.
         .grpc_own_auth(PublicEvaluationServiceServer::new(
             api::PublicEvaluationApi::new(core),
         ))
-        .consumer(CONSUMER_TICKET_RECEIVED, events::TicketReceivedHandler)
-        .consumer(CONSUMER_TICKET_DISPATCHED, events::TicketDispatchedHandler)
-        .consumer(CONSUMER_WORK_ORDERS, events::WorkOrderHandler)
+        .consumer(
+            CONSUMER_TICKET_RECEIVED,
+            events::TicketReceivedHandler {
+                outbox: relay.clone(),
+            },
+        )
+        .consumer(
+            CONSUMER_TICKET_DISPATCHED,
+            events::TicketDispatchedHandler {
+                outbox: relay.clone(),
+            },
+        )
+        .consumer(
+            CONSUMER_WORK_ORDERS,
+            events::WorkOrderHandler { outbox: relay },
+        )
         .consumer(CONSUMER_TICKET_MERGED, events::TicketMergedHandler)
         .consumer(CONSUMER_TICKET_UNMERGED, events::TicketUnmergedHandler)
         .consumer(CONSUMER_TICKET_WITHDRAWN, events::TicketWithdrawnHandler)

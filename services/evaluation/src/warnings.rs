@@ -1,5 +1,6 @@
 //! Early warnings: each tenant's rules judged against the rollups every
-//! `evaluation.warning_interval`. A breach opens one warning per rule and
+//! `evaluation.warning_interval` (the same loop scans each tenant's
+//! seasons once a day). A breach opens one warning per rule and
 //! key (a partial unique index, so replicas racing open it once) and
 //! publishes `warning.raised`; a recovered figure clears it and publishes
 //! `warning.cleared`. Too few tickets leave a warning as it is.
@@ -193,6 +194,12 @@ pub async fn run(db: DatabaseConnection, outbox: Outbox, every: Duration, stop: 
             Ok(0) => {}
             Ok(n) => tracing::info!(changed = n, "warnings raised or cleared"),
             Err(e) => tracing::warn!(error = %e, "warning check failed; trying again next round"),
+        }
+        // Seasons ahead, once a day per tenant.
+        match crate::proactive::scan_all(&db, china_today()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(created = n, "seasonal proactive items"),
+            Err(e) => tracing::warn!(error = %e, "season scan failed; trying again next round"),
         }
     }
 }

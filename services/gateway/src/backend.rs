@@ -60,7 +60,8 @@ impl Backends {
             evaluation: EvaluationServiceClient::new(ch(
                 "gateway.evaluation_url",
                 &cfg.evaluation_url,
-            )?),
+            )?)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES),
             public_evaluation: PublicEvaluationServiceClient::new(ch(
                 "gateway.evaluation_url",
                 &cfg.evaluation_url,

@@ -221,7 +221,7 @@ impl Handler for TicketReceivedHandler {
     }
 }
 
-/// Applies a system action (merge, unmerge) to a ticket's work order, if
+/// Applies a system action (merge, unmerge, reopen, leadership) to a ticket's work order, if
 /// it has one. A merged ticket's order stops its clocks and follows its
 /// master; unmerged, it carries on where it stood.
 async fn system_action(
@@ -246,8 +246,8 @@ async fn system_action(
     let t = match workflow::apply(&loaded.order(), &Actor::system(), &action, &settings.rules) {
         Ok(t) => t,
         Err(r) => {
-            // e.g. a closed order: intake's merge rules make this rare.
-            tracing::info!(ticket_id = %ticket_id, refusal = %r, "merge change not applied to the work order");
+            // e.g. a closed order, or one in the leadership queue already.
+            tracing::info!(ticket_id = %ticket_id, refusal = %r, "system action not applied to the work order");
             return Ok(());
         }
     };
@@ -366,6 +366,56 @@ impl Handler for CallbackVerdictHandler {
         };
         let note = format!("回访第 {} 轮：{why}", ev.round);
         system_action(&self.engine, txn, ticket_id, Action::Reopen, None, note).await
+    }
+
+    fn after_commit(&self) {
+        self.engine.outbox.wake();
+    }
+}
+
+/// `evaluation frequent_matter.lifted` → 提级: each order of a
+/// high-frequency matter goes to the leadership queue, as the system
+/// actor (an order there already, or closed, stays as it is). An order
+/// dispatch has not made yet is waited for a few deliveries.
+pub struct FrequentMatterHandler {
+    pub engine: Engine,
+}
+
+#[async_trait::async_trait]
+impl Handler for FrequentMatterHandler {
+    type Event = jiesu_proto::evaluation::FrequentMatterLifted;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: jiesu_proto::evaluation::FrequentMatterLifted,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let mut tickets = Vec::with_capacity(ev.ticket_ids.len());
+        for raw in &ev.ticket_ids {
+            tickets.push(ids(raw, &ev.tenant, delivery)?);
+        }
+        for ticket_id in tickets {
+            if !store::work_order_exists(txn, ticket_id).await? {
+                if delivery.delivered < 5 {
+                    return Err(HandleError::Retry(format!(
+                        "no work order yet for ticket {ticket_id}"
+                    )));
+                }
+                tracing::warn!(ticket_id = %ticket_id, "no work order to lift; left out");
+                continue;
+            }
+            system_action(
+                &self.engine,
+                txn,
+                ticket_id,
+                Action::Leadership,
+                None,
+                ev.note.clone(),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     fn after_commit(&self) {

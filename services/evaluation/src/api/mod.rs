@@ -1,5 +1,6 @@
 //! gRPC handlers of evaluation: the staff service and the public one.
 
+mod proactive;
 mod rates;
 mod views;
 
@@ -626,6 +627,74 @@ impl EvaluationService for EvaluationApi {
             warnings: list,
             next_page_token,
         }))
+    }
+
+    async fn get_frequency_policy(
+        &self,
+        request: Request<pb::GetFrequencyPolicyRequest>,
+    ) -> Result<Response<pb::FrequencyPolicy>, Status> {
+        let who = principal(&request)?;
+        proactive::get_policy(&self.core, &who)
+            .await
+            .map(Response::new)
+    }
+
+    async fn put_frequency_policy(
+        &self,
+        request: Request<pb::FrequencyPolicy>,
+    ) -> Result<Response<pb::FrequencyPolicy>, Status> {
+        let who = principal(&request)?;
+        proactive::put_policy(&self.core, &who, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_proactive_items(
+        &self,
+        request: Request<pb::ListProactiveItemsRequest>,
+    ) -> Result<Response<pb::ListProactiveItemsResponse>, Status> {
+        let who = principal(&request)?;
+        proactive::list(&self.core, &who, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_proactive_item(
+        &self,
+        request: Request<pb::GetProactiveItemRequest>,
+    ) -> Result<Response<pb::ProactiveItem>, Status> {
+        let who = principal(&request)?;
+        proactive::get(&self.core, &who, &request.get_ref().id)
+            .await
+            .map(Response::new)
+    }
+
+    async fn update_proactive_item(
+        &self,
+        request: Request<pb::UpdateProactiveItemRequest>,
+    ) -> Result<Response<pb::ProactiveItem>, Status> {
+        let who = principal(&request)?;
+        proactive::update(&self.core, &who, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn scan_seasons(
+        &self,
+        request: Request<pb::ScanSeasonsRequest>,
+    ) -> Result<Response<pb::ScanSeasonsResponse>, Status> {
+        let who = principal(&request)?;
+        proactive::scan(&self.core, &who).await.map(Response::new)
+    }
+
+    async fn import_history(
+        &self,
+        request: Request<pb::ImportHistoryRequest>,
+    ) -> Result<Response<pb::ImportHistoryResponse>, Status> {
+        let who = principal(&request)?;
+        proactive::import_history(&self.core, &who, request.get_ref())
+            .await
+            .map(Response::new)
     }
 }
 

@@ -2,6 +2,7 @@
 //! formulas and rates ([`rates`]), and the callback policy.
 
 pub mod counts;
+pub mod frequency;
 pub mod rates;
 pub mod warnings;
 

@@ -48,11 +48,21 @@ pub async fn change_facts(
     tenant: &str,
     edit: impl FnOnce(&mut facts::Model),
 ) -> Result<facts::Model, DbErr> {
+    Ok(change_facts_seen(txn, ticket_id, tenant, edit).await?.1)
+}
+
+/// [`change_facts`], answering the row before and after.
+pub async fn change_facts_seen(
+    txn: &DatabaseTransaction,
+    ticket_id: Uuid,
+    tenant: &str,
+    edit: impl FnOnce(&mut facts::Model),
+) -> Result<(facts::Model, facts::Model), DbErr> {
     let before = lock_facts(txn, ticket_id, tenant).await?;
     let mut after = before.clone();
     edit(&mut after);
     if after == before {
-        return Ok(before);
+        return Ok((before, after));
     }
     after.updated_at = Utc::now();
     let saved = after
@@ -64,7 +74,7 @@ pub async fn change_facts(
     let moved = delta(Some(&before.facts()), &saved.facts());
     apply_rollups(txn, &saved.tenant, &moved).await?;
     name_keys(txn, &before, &saved).await?;
-    Ok(saved)
+    Ok((before, saved))
 }
 
 /// Adds each row's counts to `rollup_day` in one statement.

@@ -30,6 +30,7 @@ pub mod key_persons;
 pub mod knowledge;
 pub mod notifications;
 mod prelude;
+pub mod proactive;
 pub mod regions;
 pub mod responsibilities;
 pub mod settings;

@@ -298,6 +298,21 @@ fn probe(method: &str, path: &str) -> Probe {
                 "threshold": 0.75, "min_tickets": 1
             })),
         ),
+        ("PUT", "/api/v1/evaluation/frequency-policy") => (
+            path.into(),
+            json_body(json!({
+                "level": "nope", "window_days": 7, "threshold": 5, "season_weeks": 4,
+                "season_years": 3, "season_min_count": 10, "season_ratio": 1.5
+            })),
+        ),
+        ("PATCH", "/api/v1/evaluation/proactive-items/{id}") => {
+            (fill(path), json_body(json!({"progress_note": "探针"})))
+        }
+        // A scan makes items only where earlier years rose: none here.
+        ("POST", "/api/v1/evaluation/seasons/scan") => (path.into(), None),
+        ("PUT", "/api/v1/admin/evaluation/history") => {
+            (format!("{path}?dry_run=true"), text("text/csv", "nope\n"))
+        }
         ("GET", _) | ("DELETE", _) => (fill(path), None),
         ("POST", "/api/v1/admin/channels/{id}/disable")
         | ("POST", "/api/v1/admin/kb/{id}/retire") => (fill(path), None),

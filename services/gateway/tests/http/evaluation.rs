@@ -653,3 +653,254 @@ async fn a_unit_under_75_percent_is_warned_once_and_the_warning_clears_when_it_r
     // The history keeps it.
     assert_eq!(warnings(&s, "all").await.len(), 1);
 }
+
+/// A ticket of `category` in community `region` from `phone`.
+async fn ticket_at(s: &Stack, phone: &str, category: &str, region: &str) -> (String, String) {
+    let mut b = ticket_body(phone);
+    b["category"] = json!(category);
+    b["location"] = json!({"address": "南京路88号", "region_code": region});
+    b["content"] = json!(format!("{phone}：小区门口夜间施工噪音"));
+    let (status, v) = s.post(Some(&s.agent()), b).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let wo = wait_until(Duration::from_secs(15), "the work order", || async {
+        let (_, t) = s.get(&s.agent(), &format!("/api/v1/tickets/{id}")).await;
+        t["work_order_id"].as_str().map(str::to_owned)
+    })
+    .await;
+    (id, wo)
+}
+
+async fn items(s: &Stack, token: &str, query: &str) -> Vec<Value> {
+    let (st, v) = s
+        .get(
+            token,
+            &format!("/api/v1/evaluation/proactive-items?{query}"),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    v["items"].as_array().unwrap().clone()
+}
+
+async fn patch(s: &Stack, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let r = s
+        .http
+        .patch(s.url(path))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let st = r.status();
+    (st, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_same_request_at_the_same_place_is_lifted_once_and_becomes_a_proactive_item() {
+    let s = stack().await;
+    let (status, v) = s
+        .put_json(
+            &s.admin(),
+            "/api/v1/evaluation/frequency-policy",
+            json!({"level": "community", "window_days": 7, "threshold": 3, "season_weeks": 4,
+                   "season_years": 3, "season_min_count": 10, "season_ratio": 1.5}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    const PLACE: &str = "370202006001";
+    let mut tickets = Vec::new();
+    for i in 0..4 {
+        tickets.push(ticket_at(&s, &format!("1390000400{i}"), "SH01", PLACE).await);
+    }
+    // Elsewhere, and another category here: not part of it.
+    ticket_at(&s, "13900004010", "SH01", "370202006002").await;
+    ticket_at(&s, "13900004011", "SC01", PLACE).await;
+
+    // The third made the matter; the fourth joined it.
+    let list = wait_until(
+        Duration::from_secs(20),
+        "the matter with four requests",
+        || async {
+            let l = items(&s, &supervisor(&s), "level=community").await;
+            l.first().is_some_and(|i| i["requests"] == 4).then_some(l)
+        },
+    )
+    .await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    let item = &list[0];
+    assert_eq!(item["source"], "frequency");
+    assert_eq!(item["category"], "SH01");
+    assert_eq!(item["place_code"], PLACE);
+    assert_eq!(item["owner_unit_id"], UNIT);
+    assert_eq!(item["owner_unit_name"], "青岛市公安局市南分局");
+    assert!(
+        item["title"].as_str().unwrap().contains("噪声扰民"),
+        "{item}"
+    );
+
+    // 提级: each of the four orders is in the leadership queue, lifted once.
+    for (_, wo) in &tickets {
+        let w = wait_until(Duration::from_secs(20), "the order lifted", || async {
+            let (_, w) = s
+                .get(&supervisor(&s), &format!("/api/v1/work-orders/{wo}"))
+                .await;
+            (w["leadership"] == true).then_some(w)
+        })
+        .await;
+        let lifts = w["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event"] == "leadership")
+            .count();
+        assert_eq!(lifts, 1, "{w}");
+    }
+    let (_, q) = s
+        .get(&supervisor(&s), "/api/v1/work-orders?queue=leadership")
+        .await;
+    assert_eq!(q["work_orders"].as_array().unwrap().len(), 4, "{q}");
+
+    // The owner reports and closes it; done needs a result.
+    let h = handler(&s);
+    let path = format!(
+        "/api/v1/evaluation/proactive-items/{}",
+        item["id"].as_str().unwrap()
+    );
+    let (status, v) = patch(
+        &s,
+        &h,
+        &path,
+        json!({"status": "in_progress", "progress_note": "已约谈施工方，调整夜间作业时间"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["progress"][0]["by_role"], "handler");
+    let (status, v) = patch(&s, &h, &path, json!({"due_date": "2030-01-01"})).await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::FORBIDDEN, Some("due_date")),
+        "{v}"
+    );
+    let (status, v) = patch(&s, &h, &path, json!({"status": "done"})).await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("result")),
+        "{v}"
+    );
+    let (status, v) = patch(
+        &s,
+        &h,
+        &path,
+        json!({"status": "done", "result": "工地夜间22点后停止施工，设置隔音屏障"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["status"], "done");
+    assert_eq!(v["effect"]["measured"], true);
+    assert_eq!(v["effect"]["days"], 30);
+    assert_eq!(v["effect"]["complete"], false);
+    let (status, v) = patch(&s, &supervisor(&s), &path, json!({"status": "in_progress"})).await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("item_closed")),
+        "{v}"
+    );
+
+    // Closed, the matter counts afresh: one more request is not a new one.
+    let (fifth, _) = ticket_at(&s, "13900004020", "SH01", PLACE).await;
+    evaluation(&s, &fifth, "the fifth request", |v| {
+        v["received_at"].is_string()
+    })
+    .await;
+    assert!(
+        items(&s, &supervisor(&s), "level=community")
+            .await
+            .is_empty()
+    );
+    assert_eq!(items(&s, &supervisor(&s), "status=all").await.len(), 1);
+}
+
+#[tokio::test]
+async fn earlier_years_rising_in_the_weeks_ahead_make_a_seasonal_item_once() {
+    use chrono::Months;
+    let s = stack().await;
+    let admin = s.admin();
+    let today = (Utc::now() + TimeDelta::hours(8)).date_naive();
+    // Two earlier years: 违章停车 (CG02) in street 370202006 twice a day in
+    // the four weeks ahead, once a week otherwise; 预付卡 (SC01) once a
+    // week all year.
+    let mut csv = String::from("day,category,region_code,count,category_name\n");
+    for back in 1..=2u32 {
+        let start = today.checked_sub_months(Months::new(12 * back)).unwrap();
+        for d in -300..60i64 {
+            let day = start + TimeDelta::days(d);
+            if (0..28).contains(&d) {
+                csv += &format!("{day},CG02,370202006,2,违章停车\n");
+            } else if d.rem_euclid(7) == 0 {
+                csv += &format!("{day},CG02,370202006,1,违章停车\n");
+            }
+            if d.rem_euclid(7) == 3 {
+                csv += &format!("{day},SC01,370202006,1,预付卡消费\n");
+            }
+        }
+    }
+    let put = |query: &str, body: String| {
+        let req = s
+            .http
+            .put(s.url(&format!("/api/v1/admin/evaluation/history{query}")))
+            .bearer_auth(&admin)
+            .header("content-type", "text/csv")
+            .body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            let st = r.status();
+            (st, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let scan = || async {
+        let (st, v) = s
+            .post_json(
+                &supervisor(&s),
+                "/api/v1/evaluation/seasons/scan",
+                json!({}),
+            )
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        v
+    };
+    // A bad file is refused whole, naming its rows; a dry run writes nothing.
+    let bad = format!("{csv}2020-02-30,CG02,370202006,1,违章停车\n2020-03-01,CG02,370203001,1,x\n");
+    let (status, v) = put("", bad).await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("csv")),
+        "{v}"
+    );
+    let msg = v["message"].as_str().unwrap();
+    assert!(msg.contains("day") && msg.contains("region_code"), "{msg}");
+    let (status, v) = put("?dry_run=true", csv.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["dry_run"], true);
+    let rows = v["rows"].as_u64().unwrap();
+    assert!(rows > 150, "{v}");
+    assert_eq!(scan().await["created"], json!([]));
+
+    let (status, v) = put("", csv).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["rows"].as_u64(), Some(rows));
+    let v = scan().await;
+    let created = v["created"].as_array().unwrap();
+    assert_eq!(created.len(), 1, "{v}");
+    let it = &created[0];
+    assert_eq!(it["source"], "seasonal");
+    assert_eq!(it["category"], "CG02");
+    assert_eq!(it["category_name"], "违章停车");
+    assert_eq!(it["place_code"], "370202006000");
+    assert_eq!(it["place_level"], "street");
+    assert!(it["title"].as_str().unwrap().contains("季节性高发"), "{it}");
+    // Once per season.
+    assert_eq!(scan().await["created"], json!([]));
+    let listed = items(&s, &supervisor(&s), "level=street&source=seasonal").await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], it["id"]);
+}
