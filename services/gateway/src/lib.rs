@@ -174,6 +174,7 @@ fn api(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
         .merge(rest::notifications::routes())
         .merge(rest::evaluation::routes())
         .merge(rest::callbacks::routes())
+        .merge(rest::hotspots::routes())
         .merge(rest::proactive::routes(cfg))
         .merge(rest::channels::routes())
         .merge(rest::knowledge::routes())

@@ -1,5 +1,6 @@
 //! gRPC handlers of evaluation: the staff service and the public one.
 
+mod hotspots;
 mod proactive;
 mod rates;
 mod views;
@@ -685,6 +686,16 @@ impl EvaluationService for EvaluationApi {
     ) -> Result<Response<pb::ScanSeasonsResponse>, Status> {
         let who = principal(&request)?;
         proactive::scan(&self.core, &who).await.map(Response::new)
+    }
+
+    async fn get_hotspots(
+        &self,
+        request: Request<pb::GetHotspotsRequest>,
+    ) -> Result<Response<pb::HotspotsResponse>, Status> {
+        let who = principal(&request)?;
+        hotspots::get(&self.core.db, &who, request.get_ref())
+            .await
+            .map(Response::new)
     }
 
     async fn import_history(

@@ -22,13 +22,13 @@ use crate::{
 
 const REGION_DIMS: [&str; 3] = ["district", "street", "community"];
 
-fn period(req: &pb::GetRatesRequest) -> Result<Period, Status> {
+pub(super) fn period(period: &str, from: &str, to: &str) -> Result<Period, Status> {
     let day = |field: &str, raw: &str| {
         NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
             status::invalid_field(field, tr!("格式应为 YYYY-MM-DD", "must be YYYY-MM-DD"))
         })
     };
-    match (req.period.trim(), req.from.trim(), req.to.trim()) {
+    match (period.trim(), from.trim(), to.trim()) {
         (p, "", "") if !p.is_empty() => {
             Period::parse(p).map_err(|m| status::invalid_field("period", m))
         }
@@ -110,7 +110,7 @@ pub async fn get(
             tr!("必须是 {} 之一", "must be one of {}", DIMENSIONS.join(", ")),
         ));
     }
-    let p = period(req)?;
+    let p = period(&req.period, &req.from, &req.to)?;
     let within = req.within.trim();
     if !within.is_empty() {
         if !REGION_DIMS.contains(&dim) {

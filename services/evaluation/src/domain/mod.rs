@@ -3,6 +3,7 @@
 
 pub mod counts;
 pub mod frequency;
+pub mod hotspots;
 pub mod rates;
 pub mod warnings;
 

@@ -245,3 +245,88 @@ pub async fn key_names(
         .map(|r| Ok((r.try_get("", "key")?, r.try_get("", "name")?)))
         .collect()
 }
+
+/// Requests of the imported history per key of a category or place
+/// dimension over days `from..=to` (none for the category groups, which
+/// the history does not name).
+pub async fn history_sum(
+    conn: &impl ConnectionTrait,
+    dim: &str,
+    prefix: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    within: &str,
+) -> Result<Vec<(String, i64)>, DbErr> {
+    let key = match dim {
+        "category" => "category",
+        "district" => "rpad(left(region_code, 6), 12, '0')",
+        "street" => {
+            "CASE WHEN substr(region_code, 7, 3) <> '000' THEN rpad(left(region_code, 9), 12, '0') END"
+        }
+        "community" => "CASE WHEN substr(region_code, 10, 3) <> '000' THEN region_code END",
+        _ => return Ok(Vec::new()),
+    };
+    let sql = format!(
+        "SELECT k AS key, sum(count)::BIGINT AS n FROM ( \
+           SELECT {key} AS k, count FROM history_counts \
+            WHERE tenant LIKE $1 AND day BETWEEN $2 AND $3) h \
+         WHERE k IS NOT NULL AND k LIKE $4 GROUP BY k"
+    );
+    conn.query_all_raw(stmt(
+        &sql,
+        vec![
+            format!("{prefix}%").into(),
+            from.into(),
+            to.into(),
+            format!("{within}%").into(),
+        ],
+    ))
+    .await?
+    .iter()
+    .map(|r| Ok((r.try_get("", "key")?, r.try_get("", "n")?)))
+    .collect()
+}
+
+/// Requests received per key and bucket (day, or month when `monthly`).
+pub async fn received_series(
+    conn: &impl ConnectionTrait,
+    dim: &str,
+    prefix: &str,
+    keys: &[String],
+    from: NaiveDate,
+    to: NaiveDate,
+    monthly: bool,
+) -> Result<BTreeMap<String, BTreeMap<NaiveDate, i64>>, DbErr> {
+    if keys.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let bucket = if monthly {
+        "date_trunc('month', day)::date"
+    } else {
+        "day"
+    };
+    let sql = format!(
+        "SELECT key, {bucket} AS b, sum(received)::BIGINT AS n FROM rollup_day \
+         WHERE dim = $1 AND tenant LIKE $2 AND day BETWEEN $3 AND $4 \
+           AND key = ANY(string_to_array($5, ',')) GROUP BY 1, 2"
+    );
+    let rows = conn
+        .query_all_raw(stmt(
+            &sql,
+            vec![
+                dim.into(),
+                format!("{prefix}%").into(),
+                from.into(),
+                to.into(),
+                keys.join(",").into(),
+            ],
+        ))
+        .await?;
+    let mut out: BTreeMap<String, BTreeMap<NaiveDate, i64>> = BTreeMap::new();
+    for r in &rows {
+        out.entry(r.try_get("", "key")?)
+            .or_default()
+            .insert(r.try_get("", "b")?, r.try_get("", "n")?);
+    }
+    Ok(out)
+}

@@ -24,6 +24,7 @@ pub mod grid_imports;
 pub mod grid_workers;
 pub mod grids;
 pub mod health;
+pub mod hotspots;
 pub mod households;
 pub mod intake_stats;
 pub mod key_persons;

@@ -313,6 +313,13 @@ fn probe(method: &str, path: &str) -> Probe {
         ("PUT", "/api/v1/admin/evaluation/history") => {
             (format!("{path}?dry_run=true"), text("text/csv", "nope\n"))
         }
+        ("GET", "/api/v1/evaluation/hotspots") => {
+            (format!("{path}?dimension=category&period=2026-01"), None)
+        }
+        ("GET", "/api/v1/evaluation/hotspots/phrases") => (
+            format!("{path}?category=SH01&from=2026-01-01&to=2026-01-31"),
+            None,
+        ),
         ("GET", _) | ("DELETE", _) => (fill(path), None),
         ("POST", "/api/v1/admin/channels/{id}/disable")
         | ("POST", "/api/v1/admin/kb/{id}/retire") => (fill(path), None),

@@ -904,3 +904,100 @@ async fn earlier_years_rising_in_the_weeks_ahead_make_a_seasonal_item_once() {
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["id"], it["id"]);
 }
+
+#[tokio::test]
+async fn a_category_rising_over_last_year_is_a_hot_spot_and_its_phrases_say_why() {
+    let s = stack().await;
+    let today = (Utc::now() + TimeDelta::hours(8)).date_naive();
+    let (from, to) = (today - TimeDelta::days(1), today + TimeDelta::days(1));
+    // Last year the same three days had 3 parking requests.
+    let ly = |d: chrono::NaiveDate| d.checked_sub_months(chrono::Months::new(12)).unwrap();
+    let mut csv = String::from("day,category,region_code,count\n");
+    let mut d = ly(from);
+    while d <= ly(to) {
+        csv += &format!("{d},CG02,370202006,1\n");
+        d += TimeDelta::days(1);
+    }
+    let r = s
+        .http
+        .put(s.url("/api/v1/admin/evaluation/history"))
+        .bearer_auth(s.admin())
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // This year 15, all about cars blocking the fire lane; 3 noise requests.
+    for i in 0..15 {
+        let mut b = ticket_body(&format!("1390000{:04}", 5000 + i));
+        b["category"] = json!("CG02");
+        b["attributes"] = json!({"blocking": "yes"});
+        b["content"] = json!(format!(
+            "第{i}次：小区门口违章停车堵住消防通道，晚上尤其严重"
+        ));
+        let (status, v) = s.post(Some(&s.agent()), b).await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    for i in 0..3 {
+        let (status, v) = s
+            .post(
+                Some(&s.agent()),
+                ticket_body(&format!("1390000{:04}", 5100 + i)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{v}");
+    }
+    let q = format!("dimension=category&from={from}&to={to}");
+    let v = wait_until(Duration::from_secs(20), "every request counted", || async {
+        let (st, v) = s
+            .get(&supervisor(&s), &format!("/api/v1/evaluation/hotspots?{q}"))
+            .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let total: i64 = v["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["count"].as_i64().unwrap())
+            .sum();
+        (total == 18).then_some(v)
+    })
+    .await;
+    assert_eq!(v["buckets"].as_array().unwrap().len(), 3, "{v}");
+    let top = &v["rows"][0];
+    assert_eq!(top["key"], "CG02", "{v}");
+    assert_eq!(top["name"], "违章停车");
+    assert_eq!(top["count"], 15);
+    assert_eq!(top["last_year"], 3);
+    assert!(close_to(&top["change_last_year"], 4.0), "{top}");
+    assert_eq!(top["rising"], true, "{top}");
+    let series: i64 = top["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_i64().unwrap())
+        .sum();
+    assert_eq!(series, 15);
+    // Three are not a trend.
+    let noise = &v["rows"][1];
+    assert_eq!(
+        (noise["key"].as_str(), noise["rising"].as_bool()),
+        (Some("SH01"), Some(false)),
+        "{v}"
+    );
+
+    let (st, p) = s
+        .get(
+            &supervisor(&s),
+            &format!("/api/v1/evaluation/hotspots/phrases?category=CG02&from={from}&to={to}"),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{p}");
+    assert_eq!(p["examined"], 15);
+    let first = p["phrases"][0]["text"].as_str().unwrap();
+    assert!(
+        first.contains("违章停车") || first.contains("消防通道"),
+        "{p}"
+    );
+    assert_eq!(p["phrases"][0]["tickets"], 15);
+}

@@ -7,8 +7,9 @@ use jiesu_auth::{Principal, Role};
 use jiesu_common::tr;
 use jiesu_proto::{
     intake::{
-        DirectAnswer, IntakeStats, IntakeStatsRequest, KbEntry, KbHit, RetireKbEntryRequest,
-        SearchKbRequest, SearchKbResponse,
+        DirectAnswer, IntakeStats, IntakeStatsRequest, KbEntry, KbHit, Phrase,
+        RetireKbEntryRequest, SearchKbRequest, SearchKbResponse, TopPhrasesRequest,
+        TopPhrasesResponse,
     },
     time::from_timestamp,
 };
@@ -313,5 +314,66 @@ impl Core {
         }
         stats.passed_on = stats.total - stats.answered_directly;
         Ok(stats)
+    }
+
+    /// The phrases that recur in a category's requests over days (China
+    /// time), read from the redacted text of the latest 5,000.
+    pub async fn top_phrases(
+        &self,
+        who: &Principal,
+        req: &TopPhrasesRequest,
+    ) -> Result<TopPhrasesResponse, IntakeError> {
+        who.require_any(STATS_READERS)?;
+        let day = |field: &str, raw: &str| {
+            NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+                .map_err(|_| bad(field, tr!("格式应为 YYYY-MM-DD", "must be YYYY-MM-DD")))
+        };
+        let (from, to) = (day("from", &req.from)?, day("to", &req.to)?);
+        if from > to {
+            return Err(bad("from", says::not_after("to")).into());
+        }
+        if req.category.trim().is_empty() {
+            return Err(bad("category", tr!("不能为空", "must not be empty")).into());
+        }
+        let limit = match req.limit {
+            0 => 10,
+            n @ 1..=50 => n as usize,
+            _ => {
+                return Err(bad(
+                    "limit",
+                    tr!("必须在 1 到 50 之间", "must be between 1 and 50"),
+                )
+                .into());
+            }
+        };
+        let start = jiesu_common::time::china_midnight(from);
+        let end = jiesu_common::time::china_midnight(to + chrono::TimeDelta::days(1));
+        let rows = self
+            .db
+            .query_all_raw(stmt(
+                "SELECT content FROM tickets WHERE region_code LIKE $1 || '%' AND category = $2 \
+                 AND created_at >= $3 AND created_at < $4 AND status <> $5 \
+                 ORDER BY created_at DESC LIMIT 5000",
+                vec![
+                    who.scope.prefix().into(),
+                    req.category.trim().into(),
+                    start.into(),
+                    end.into(),
+                    domain::STATUS_MERGED.into(),
+                ],
+            ))
+            .await?;
+        let texts: Vec<String> = rows
+            .iter()
+            .map(|r| r.try_get::<String>("", "content"))
+            .collect::<Result<_, _>>()?;
+        let (top, examined) = domain::phrases::top_phrases(texts.iter().map(String::as_str), limit);
+        Ok(TopPhrasesResponse {
+            phrases: top
+                .into_iter()
+                .map(|(text, tickets)| Phrase { text, tickets })
+                .collect(),
+            examined,
+        })
     }
 }

@@ -149,6 +149,16 @@ impl IntakeService for IntakeApi {
         ))
     }
 
+    async fn top_phrases(
+        &self,
+        request: Request<jiesu_proto::intake::TopPhrasesRequest>,
+    ) -> Result<Response<jiesu_proto::intake::TopPhrasesResponse>, Status> {
+        let who = caller(&request)?;
+        Ok(Response::new(
+            self.core.top_phrases(&who, request.get_ref()).await?,
+        ))
+    }
+
     async fn import_categories(
         &self,
         request: Request<ImportCategoriesRequest>,

@@ -10,6 +10,7 @@ pub mod categories;
 mod contact;
 pub mod credentials;
 pub mod duplicates;
+pub mod phrases;
 pub mod suggest;
 mod ticket;
 pub mod webhook;
