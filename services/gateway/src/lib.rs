@@ -175,6 +175,7 @@ fn api(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
         .merge(rest::evaluation::routes())
         .merge(rest::callbacks::routes())
         .merge(rest::hotspots::routes())
+        .merge(rest::reports::routes())
         .merge(rest::proactive::routes(cfg))
         .merge(rest::channels::routes())
         .merge(rest::knowledge::routes())

@@ -3,6 +3,7 @@
 mod hotspots;
 mod proactive;
 mod rates;
+mod report;
 mod views;
 
 use chrono::Utc;
@@ -694,6 +695,16 @@ impl EvaluationService for EvaluationApi {
     ) -> Result<Response<pb::HotspotsResponse>, Status> {
         let who = principal(&request)?;
         hotspots::get(&self.core.db, &who, request.get_ref())
+            .await
+            .map(Response::new)
+    }
+
+    async fn get_monthly_report(
+        &self,
+        request: Request<pb::GetMonthlyReportRequest>,
+    ) -> Result<Response<pb::MonthlyReport>, Status> {
+        let who = principal(&request)?;
+        report::get(&self.core.db, &who, request.get_ref())
             .await
             .map(Response::new)
     }

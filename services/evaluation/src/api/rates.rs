@@ -203,6 +203,10 @@ pub async fn get(
         .collect();
     rows.sort_by_key(|r| (r.rank == 0, r.rank, r.key.clone()));
     let total_rates = rates(&total, &formula.formula);
+    let mut prev_total = Counts::default();
+    for (_, c) in &prev_rows {
+        prev_total.add(c);
+    }
     Ok(pb::RatesResponse {
         dimension: dim.to_owned(),
         from: p.from.to_string(),
@@ -218,7 +222,7 @@ pub async fn get(
             counts: Some(views::counts(&total)),
             rates: Some(rates_pb(&total_rates)),
             rank: 0,
-            previous: None,
+            previous: (!prev_rows.is_empty()).then(|| rates_pb(&rates(&prev_total, &prev_formula))),
             previous_rank: 0,
         }),
     })

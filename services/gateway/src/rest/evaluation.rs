@@ -400,6 +400,8 @@ pub async fn get_rates(
         .evaluation(&caller)
         .retried(msg, async |mut c, r| c.get_rates(r).await)
         .await?;
+    let mut rows: Vec<RateRowView> = r.rows.into_iter().map(Into::into).collect();
+    name_regions(&state, &caller, &mut rows).await;
     Ok(Json(RatesAnswer {
         dimension: r.dimension,
         from: r.from,
@@ -408,9 +410,59 @@ pub async fn get_rates(
         previous_to: r.previous_to,
         formula: r.formula.map(Into::into),
         formula_changes_within: r.formula_changes_within,
-        rows: r.rows.into_iter().map(Into::into).collect(),
+        rows,
         total: r.total.map(Into::into),
     }))
+}
+
+/// Names the rows keyed by a region code (districts, streets,
+/// communities, counties) from grid's regions, else from the street units
+/// of the directory. Best effort: a row grid and dispatch cannot name
+/// keeps its code.
+pub async fn name_regions(state: &AppState, caller: &Caller, rows: &mut [RateRowView]) {
+    let pad = |c: &str| format!("{c:0<12}");
+    let unnamed = |r: &RateRowView| {
+        r.name.is_empty() && r.key.len() == 12 && r.key.bytes().all(|b| b.is_ascii_digit())
+    };
+    if !rows.iter().any(unnamed) {
+        return;
+    }
+    let mut names = std::collections::BTreeMap::new();
+    match state
+        .grid(caller)
+        .retried(
+            jiesu_proto::grid::ListRegionsRequest::default(),
+            async |mut c, r| c.list_regions(r).await,
+        )
+        .await
+    {
+        Ok(r) => {
+            for region in r.regions {
+                names.insert(pad(&region.code), region.name);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "regions not named from grid"),
+    }
+    if let Ok(units) = state
+        .dispatch(caller)
+        .retried(
+            jiesu_proto::dispatch::ListUnitsRequest {
+                kind: "street".into(),
+                ..Default::default()
+            },
+            async |mut c, r| c.list_units(r).await,
+        )
+        .await
+    {
+        for u in units.units {
+            names.entry(pad(&u.region_code)).or_insert(u.name);
+        }
+    }
+    for r in rows.iter_mut().filter(|r| unnamed(r)) {
+        if let Some(n) = names.get(&r.key) {
+            r.name.clone_from(n);
+        }
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -111,23 +111,25 @@ pub async fn hotspots(
         last_year_from: r.last_year_from,
         last_year_to: r.last_year_to,
         buckets: r.buckets,
-        rows: r
-            .rows
-            .into_iter()
-            .map(|h| HotspotView {
-                key: h.key,
-                name: h.name,
-                count: h.count,
-                previous: h.previous,
-                last_year: h.last_year,
-                change_previous: h.change_previous,
-                change_last_year: h.change_last_year,
-                rising: h.rising,
-                p_value: h.p_value,
-                series: h.series,
-            })
-            .collect(),
+        rows: r.rows.into_iter().map(Into::into).collect(),
     }))
+}
+
+impl From<jiesu_proto::evaluation::Hotspot> for HotspotView {
+    fn from(h: jiesu_proto::evaluation::Hotspot) -> Self {
+        Self {
+            key: h.key,
+            name: h.name,
+            count: h.count,
+            previous: h.previous,
+            last_year: h.last_year,
+            change_previous: h.change_previous,
+            change_last_year: h.change_last_year,
+            rising: h.rising,
+            p_value: h.p_value,
+            series: h.series,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

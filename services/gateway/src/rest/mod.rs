@@ -33,6 +33,7 @@ pub mod notifications;
 mod prelude;
 pub mod proactive;
 pub mod regions;
+pub mod reports;
 pub mod responsibilities;
 pub mod settings;
 pub mod ticket_lookup;

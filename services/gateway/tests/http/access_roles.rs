@@ -320,6 +320,7 @@ fn probe(method: &str, path: &str) -> Probe {
             format!("{path}?category=SH01&from=2026-01-01&to=2026-01-31"),
             None,
         ),
+        ("GET", "/api/v1/evaluation/reports/monthly") => (format!("{path}?month=2026-01"), None),
         ("GET", _) | ("DELETE", _) => (fill(path), None),
         ("POST", "/api/v1/admin/channels/{id}/disable")
         | ("POST", "/api/v1/admin/kb/{id}/retire") => (fill(path), None),

@@ -1001,3 +1001,103 @@ async fn a_category_rising_over_last_year_is_a_hot_spot_and_its_phrases_say_why(
     );
     assert_eq!(p["phrases"][0]["tickets"], 15);
 }
+
+#[tokio::test]
+async fn the_monthly_report_ranks_units_and_downloads_with_chinese_headers() {
+    use std::io::Read;
+    let s = stack().await;
+    let t1 = new_ticket(&s, "13900006001", None).await;
+    let t2 = new_ticket(&s, "13900006002", None).await;
+    for t in [&t1, &t2] {
+        work_to_the_end(&s, &t.2).await;
+        evaluation(&s, &t.0, "the round", open_round(1)).await;
+    }
+    for (t, sat) in [(&t1, "satisfied"), (&t2, "basic")] {
+        let (st, v) = callback(
+            &s,
+            &t.0,
+            json!({"verdict": {"resolved": true, "satisfaction": sat}}),
+        )
+        .await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+    }
+    evaluation(&s, &t2.0, "the verdict counted", |v| {
+        v["counts"]["basic"] == 1
+    })
+    .await;
+    let month = (Utc::now() + TimeDelta::hours(8))
+        .format("%Y-%m")
+        .to_string();
+    let path =
+        |format: &str| format!("/api/v1/evaluation/reports/monthly?month={month}&format={format}");
+    let (st, v) = s.get(&supervisor(&s), &path("json")).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["month"], month.as_str());
+    assert!(
+        v["total"]["counts"]["received"].as_i64().unwrap() >= 2,
+        "{v}"
+    );
+    assert_eq!(v["units"][0]["key"], UNIT);
+    assert_eq!(v["best_units"][0]["name"], "青岛市公安局市南分局");
+    assert_eq!(v["top_problems"][0]["key"], "SH01");
+    assert_eq!(v["top_problems"][0]["name"], "噪声扰民");
+    assert_eq!(v["tenants"].as_array().unwrap().len(), 1, "{v}");
+    // The same as files.
+    let get = |format: &'static str| {
+        let req = s.http.get(s.url(&path(format))).bearer_auth(supervisor(&s));
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            let ct = r.headers()[reqwest::header::CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            (ct, r.bytes().await.unwrap().to_vec())
+        }
+    };
+    let (ct, csv) = get("csv").await;
+    assert!(ct.starts_with("text/csv"), "{ct}");
+    assert_eq!(&csv[..3], &[0xEF, 0xBB, 0xBF], "a BOM for Excel");
+    let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+    for h in [
+        "接诉即办月度报告",
+        "单位排名",
+        "排名,名称,编码,受理量",
+        "综合得分",
+        "青岛市公安局市南分局",
+    ] {
+        assert!(text.contains(h), "{h} missing:\n{text}");
+    }
+    let (ct, xlsx) = get("xlsx").await;
+    assert!(ct.contains("spreadsheetml"), "{ct}");
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+    let mut read = |name: &str| {
+        let mut s = String::new();
+        zip.by_name(name).unwrap().read_to_string(&mut s).unwrap();
+        s
+    };
+    let book = read("xl/workbook.xml");
+    for sheet in ["总体情况", "突出问题", "街道排名", "单位排名", "预警"] {
+        assert!(book.contains(sheet), "{sheet} sheet missing");
+    }
+    let strings = read("xl/sharedStrings.xml");
+    assert!(strings.contains("满意率") && strings.contains("青岛市公安局市南分局"));
+    // The wrong ways.
+    let (st, v) = s.get(&supervisor(&s), &path("pdf")).await;
+    assert_eq!(
+        (st, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("format")),
+        "{v}"
+    );
+    let (st, v) = s
+        .get(
+            &supervisor(&s),
+            "/api/v1/evaluation/reports/monthly?month=2026-Q1",
+        )
+        .await;
+    assert_eq!(
+        (st, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("month")),
+        "{v}"
+    );
+}
