@@ -178,6 +178,54 @@ impl Handler for TicketProgressedHandler {
     }
 }
 
+/// `evaluation callback.verdict` → the callback's verdict joins the public
+/// timeline (the tracking page and Open311 say how the citizen judged it).
+pub struct CallbackVerdictHandler;
+
+#[async_trait::async_trait]
+impl Handler for CallbackVerdictHandler {
+    type Event = jiesu_proto::evaluation::CallbackVerdictGiven;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: jiesu_proto::evaluation::CallbackVerdictGiven,
+        _delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        let id = Uuid::parse_str(&ev.ticket_id)
+            .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
+        let at = ev
+            .at
+            .as_ref()
+            .and_then(jiesu_proto::time::from_timestamp)
+            .ok_or_else(|| HandleError::Reject("at is missing".into()))?;
+        let said = match ev.satisfaction.as_str() {
+            "satisfied" => "满意",
+            "basic" => "基本满意",
+            _ => "不满意",
+        };
+        let mut note = format!(
+            "第 {} 轮回访：评价“{said}”，问题{}",
+            ev.round,
+            if ev.resolved {
+                "已解决"
+            } else {
+                "未解决"
+            }
+        );
+        if ev.reopen_requested {
+            note.push_str("，将重新交办");
+        }
+        txn.execute_raw(stmt(
+            "INSERT INTO ticket_progress (ticket_id, tenant, step, note, at) \
+             SELECT id, tenant, 'callback', $3, $4 FROM tickets WHERE id = $1 AND tenant = $2",
+            vec![id.into(), ev.tenant.into(), note.into(), at.into()],
+        ))
+        .await?;
+        Ok(())
+    }
+}
+
 /// `grid grid_event.whistled` → a ticket on channel `grid` at the chosen
 /// level (吹哨): submitted as `grid-event:<id>` with the event id as the
 /// idempotency key, so a redelivery finds the ticket already made. Grid

@@ -10,9 +10,10 @@
 //! Publishes (through its outbox, in the ticket's own transaction)
 //! `ticket.received`, `ticket.information_added`, `ticket.answered_directly`,
 //! `ticket.withdrawn`, `ticket.merged` and `ticket.unmerged`. Consumes
-//! dispatch's `ticket.dispatched` (the ticket learns its work order) and
+//! dispatch's `ticket.dispatched` (the ticket learns its work order),
 //! grid's `grid_event.whistled` (a whistle becomes a ticket on channel
-//! `grid`). Never routes a ticket (dispatch does) and never puts personal
+//! `grid`) and evaluation's `callback.verdict` (the citizen's verdict joins
+//! the public timeline). Never routes a ticket (dispatch does) and never puts personal
 //! data into an event.
 
 pub mod api;
@@ -35,6 +36,7 @@ use serde::Deserialize;
 pub const TARGET: &str = "intake";
 pub const CONSUMER_TICKET_DISPATCHED: &str = "intake-ticket-dispatched";
 pub const CONSUMER_GRID_EVENT_WHISTLED: &str = "intake-grid-event-whistled";
+pub const CONSUMER_CALLBACK_VERDICT: &str = "intake-callback-verdict";
 pub const CONSUMER_TICKET_PROGRESSED: &str = "intake-ticket-progressed";
 pub const CONSUMER_TICKET_UNITS: &str = "intake-ticket-units";
 
@@ -283,6 +285,7 @@ impl Target for Intake {
         .consumer(CONSUMER_TICKET_DISPATCHED, events::TicketDispatchedHandler)
         .consumer(CONSUMER_TICKET_PROGRESSED, events::TicketProgressedHandler)
         .consumer(CONSUMER_TICKET_UNITS, events::TicketUnitsHandler)
+        .consumer(CONSUMER_CALLBACK_VERDICT, events::CallbackVerdictHandler)
         .consumer(
             CONSUMER_GRID_EVENT_WHISTLED,
             events::GridEventWhistledHandler { core },

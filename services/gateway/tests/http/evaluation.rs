@@ -189,6 +189,29 @@ async fn verdicts_of_every_kind_give_the_hand_computed_rates() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_eq!(v["verdict"]["method"], "tracking");
     assert_eq!(v["round"], 1);
+    // The tracking page shows the verdict.
+    wait_until(
+        Duration::from_secs(20),
+        "the verdict on the tracking page",
+        || async {
+            let r = s
+                .http
+                .get(s.url(&format!(
+                    "/api/v1/track?tracking_no={}&phone_last4=1002",
+                    t2.1
+                )))
+                .send()
+                .await
+                .unwrap();
+            let v: Value = r.json().await.unwrap_or(Value::Null);
+            v["timeline"]
+                .as_array()
+                .and_then(|t| t.iter().find(|e| e["event"] == "callback"))
+                .and_then(|e| e["note"].as_str())
+                .map(|n| assert_eq!(n, "第 1 轮回访：评价“基本满意”，问题已解决"))
+        },
+    )
+    .await;
 
     // T3: unsatisfied and unresolved: dispatch reopens it (重办); worked
     // again, round 2 says basically satisfied.
