@@ -16,7 +16,16 @@ pub const CONTACT_KEY: &str = "jiesu-test-contact-key";
 pub const CONTACT_KEY_SHA256: &str =
     "61709366bfa13a4fa90d46b7b3409bfb819bd6c6590141d92ec8d5ce7d5b4386";
 
-pub const TARGETS: [&str; 4] = ["gateway", "intake", "dispatch", "notification"];
+pub const TARGETS: [&str; 5] = [
+    "gateway",
+    "intake",
+    "dispatch",
+    "notification",
+    "evaluation",
+];
+
+/// The targets behind the gateway, each its own process.
+pub const SERVICES: [&str; 4] = ["intake", "dispatch", "notification", "evaluation"];
 
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_jiesu"))
@@ -166,7 +175,7 @@ impl Platform {
             std::fs::read_to_string(&log).unwrap_or_default()
         };
         let migrated = run("migrate", &["migrate", "--target", "all"]);
-        for svc in ["intake", "dispatch", "notification"] {
+        for svc in SERVICES {
             assert!(
                 migrated.contains(&format!("migrated {svc}: {db_prefix}{svc}")),
                 "{migrated}"
@@ -186,11 +195,11 @@ impl Platform {
         // The services first (their ports go into the others' settings),
         // then the gateway in front of them.
         let mut procs: HashMap<&'static str, TargetProcess> = HashMap::new();
-        for t in ["intake", "dispatch", "notification"] {
+        for t in SERVICES {
             let mut env = base.clone();
-            if t == "notification" {
+            if t == "notification" || t == "evaluation" {
                 env.push((
-                    "JIESU__NOTIFICATION__INTAKE_URL".into(),
+                    format!("JIESU__{}__INTAKE_URL", t.to_uppercase()),
                     procs["intake"].url(),
                 ));
             }
@@ -198,7 +207,7 @@ impl Platform {
             procs.insert(t, TargetProcess::start(&bin(), t, t, env, log));
         }
         let mut env = base.clone();
-        for s in ["intake", "dispatch", "notification"] {
+        for s in SERVICES {
             env.push((
                 format!("JIESU__GATEWAY__{}_URL", s.to_uppercase()),
                 procs[s].url(),

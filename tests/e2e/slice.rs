@@ -1,8 +1,10 @@
-//! 300 tickets through four processes, three times: undisturbed, with the
-//! dispatch process killed mid-run, and with the intake process killed
-//! mid-run. Every ticket must end dispatched with exactly one work order and
-//! exactly one notification, and no phone number may appear unmasked in an
-//! answer, on the bus or in a log.
+//! 300 tickets through five processes, four times: undisturbed, with the
+//! dispatch process killed mid-run, with the intake process killed mid-run,
+//! and with the evaluation process killed mid-run. Every ticket must end
+//! dispatched with exactly one work order and exactly one notification,
+//! evaluation must count each exactly once (its figures equal what intake
+//! and dispatch hold, as an undisturbed run's would), and no phone number
+//! may appear unmasked in an answer, on the bus or in a log.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -318,6 +320,116 @@ async fn pipeline_latencies(p: &Platform, ids: &[String]) -> (Vec<Duration>, Vec
     (delta(&dispatched), delta(&notified))
 }
 
+/// Evaluation, killed mid-run, counts every ticket once: its figures by
+/// category and by unit (read through the API, as a supervisor would)
+/// equal what intake and dispatch hold, which is what an undisturbed run
+/// gives; its rollups equal a count over its own facts; each event left
+/// one step.
+async fn evaluation_counted_each_once(p: &Platform, total: i64) {
+    let http = Client::new();
+    let supervisor = p.token("370202", &[Role::Supervisor], "e2e-supervisor");
+    let today = (chrono::Utc::now() + chrono::TimeDelta::hours(8)).date_naive();
+    let range = format!(
+        "from={}&to={}",
+        today - chrono::TimeDelta::days(1),
+        today + chrono::TimeDelta::days(1)
+    );
+    let rates = |dimension: &'static str| {
+        let (http, token) = (http.clone(), supervisor.clone());
+        let url = format!(
+            "{}/api/v1/evaluation/rates?dimension={dimension}&{range}",
+            p.gateway
+        );
+        async move {
+            let v: Value = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("rates")
+                .json()
+                .await
+                .expect("json");
+            v
+        }
+    };
+    wait_until(
+        Duration::from_secs(120),
+        "evaluation to count every ticket dispatched",
+        || async {
+            let v = rates("tenant").await;
+            (v["total"]["counts"]["received"] == total
+                && v["total"]["counts"]["dispatched"] == total)
+                .then_some(())
+        },
+    )
+    .await;
+    let by = |service: &'static str, sql: &'static str| async move {
+        let conn = p.db(service).await;
+        let rows = conn
+            .query_all_raw(Statement::from_string(DbBackend::Postgres, sql))
+            .await
+            .expect("query");
+        let map: HashMap<String, i64> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "k").expect("k"),
+                    r.try_get("", "n").expect("n"),
+                )
+            })
+            .collect();
+        let _ = conn.close().await;
+        map
+    };
+    let counted = |v: &Value, field: &str| -> HashMap<String, i64> {
+        v["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r["key"].as_str().expect("key").to_owned(),
+                    r["counts"][field].as_i64().expect("count"),
+                )
+            })
+            .collect()
+    };
+    let per_category = by(
+        "intake",
+        "SELECT category AS k, count(*) AS n FROM tickets GROUP BY category",
+    )
+    .await;
+    assert_eq!(counted(&rates("category").await, "received"), per_category);
+    let per_unit = by(
+        "dispatch",
+        "SELECT unit_id AS k, count(*) AS n FROM work_orders WHERE unit_id IS NOT NULL GROUP BY unit_id",
+    )
+    .await;
+    assert_eq!(counted(&rates("unit").await, "dispatched"), per_unit);
+    assert_eq!(
+        p.scalar(
+            "evaluation",
+            "SELECT COALESCE(sum(received), 0)::BIGINT FROM rollup_day WHERE dim = 'tenant'"
+        )
+        .await,
+        p.scalar(
+            "evaluation",
+            "SELECT count(*) FROM ticket_facts WHERE received_at IS NOT NULL"
+        )
+        .await
+    );
+    assert_eq!(
+        p.scalar(
+            "evaluation",
+            "SELECT count(*) FROM ticket_steps WHERE step = 'received'"
+        )
+        .await,
+        total,
+        "a ticket.received applied twice, or lost"
+    );
+}
+
 #[tokio::test]
 async fn three_hundred_tickets_survive_crashes_exactly_once() {
     let mut p = Platform::start().await;
@@ -325,6 +437,7 @@ async fn three_hundred_tickets_survive_crashes_exactly_once() {
         (1, "undisturbed", Disturbance::None),
         (2, "dispatch killed", Disturbance::Kill("dispatch")),
         (3, "intake killed", Disturbance::Kill("intake")),
+        (4, "evaluation killed", Disturbance::Kill("evaluation")),
     ];
     let mut results = Vec::new();
     for (phase, name, disturb) in phases {
@@ -332,13 +445,13 @@ async fn three_hundred_tickets_survive_crashes_exactly_once() {
     }
     let all: Vec<&Submitted> = results.iter().flat_map(|r| r.tickets.iter()).collect();
     let total = all.len() as i64;
-    assert_eq!(total, 900);
+    assert_eq!(total, 1200);
 
     // Exactly once, in every service's own records.
     let distinct: HashSet<&str> = all.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(
         distinct.len(),
-        900,
+        1200,
         "a retried submission created a second ticket"
     );
     assert_eq!(
@@ -387,6 +500,8 @@ async fn three_hundred_tickets_survive_crashes_exactly_once() {
         .await,
         0
     );
+
+    evaluation_counted_each_once(&p, total).await;
 
     // And as a user sees it: each ticket dispatched to a unit, phone masked;
     // each ticket exactly one notification in the dispatcher's list.
@@ -442,7 +557,7 @@ async fn three_hundred_tickets_survive_crashes_exactly_once() {
             break;
         }
     }
-    assert_eq!(per_ticket.len(), 900);
+    assert_eq!(per_ticket.len(), 1200);
     assert!(
         per_ticket.values().all(|n| *n == 1),
         "a ticket was notified twice"
@@ -503,7 +618,7 @@ async fn three_hundred_tickets_survive_crashes_exactly_once() {
 
     // Figures (measured, not asserted): written for docs/benchmarks.md.
     let mut report = format!(
-        "# End-to-end run {}\n\n4 processes (gateway, intake, dispatch, notification), {PER_PHASE} tickets per phase, {CONCURRENCY} concurrent clients.\n\n| phase | accepted/s | accept p50 | accept p99 | received→dispatched p50 | p99 | received→notified p50 | p99 | all notified after | max attempts |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "# End-to-end run {}\n\n5 processes (gateway, intake, dispatch, notification, evaluation), {PER_PHASE} tickets per phase, {CONCURRENCY} concurrent clients.\n\n| phase | accepted/s | accept p50 | accept p99 | received→dispatched p50 | p99 | received→notified p50 | p99 | all notified after | max attempts |\n|---|---|---|---|---|---|---|---|---|---|\n",
         p.tag
     );
     for r in &results {
