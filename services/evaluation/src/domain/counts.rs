@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use jiesu_common::time::china_day;
 
 /// The counters, in the order of the `rollup_day` columns.
@@ -252,6 +252,40 @@ pub fn contribution(f: &Facts) -> Option<(NaiveDate, Counts)> {
 /// Row key of `rollup_day` below the tenant.
 pub type RollupKey = (&'static str, NaiveDate, String);
 
+/// The month rows of a dimension: the same counts summed per calendar
+/// month (under the month's first day), kept beside the day rows so that a
+/// month is read as one row per key, not thirty.
+pub fn monthly(dim: &str) -> Option<&'static str> {
+    Some(match dim {
+        "tenant" => "tenant@m",
+        "unit" => "unit@m",
+        "district" => "district@m",
+        "street" => "street@m",
+        "community" => "community@m",
+        "category1" => "category1@m",
+        "category2" => "category2@m",
+        "category" => "category@m",
+        "channel" => "channel@m",
+        _ => return None,
+    })
+}
+
+pub fn month_start(d: NaiveDate) -> NaiveDate {
+    d.with_day(1).unwrap_or(d)
+}
+
+/// `rows` with their month rows added (zero rows dropped).
+pub fn with_months(rows: BTreeMap<RollupKey, Counts>) -> BTreeMap<RollupKey, Counts> {
+    let mut out = rows.clone();
+    for ((dim, day, key), c) in rows {
+        if let Some(m) = monthly(dim) {
+            out.entry((m, month_start(day), key)).or_default().add(&c);
+        }
+    }
+    out.retain(|_, c| !c.is_zero());
+    out
+}
+
 /// What moving a ticket from `before` to `after` changes in the rollups:
 /// the old contribution taken out, the new one put in, zero rows dropped.
 pub fn delta(before: Option<&Facts>, after: &Facts) -> BTreeMap<RollupKey, Counts> {
@@ -383,5 +417,12 @@ mod tests {
         assert_eq!(t.get(C::Resolved), 1);
         // Applying the same facts again changes nothing.
         assert!(delta(Some(&after), &after).is_empty());
+        // The month rows move with the days.
+        let m = with_months(d);
+        let month = month_start(day);
+        assert_eq!(m[&("unit@m", month, "u2".to_owned())].get(C::Received), 1);
+        assert_eq!(m[&("unit@m", month, "u1".to_owned())].get(C::Received), -1);
+        let t = &m[&("tenant@m", month, "370202000000".to_owned())];
+        assert_eq!((t.get(C::Received), t.get(C::Resolved)), (0, 1));
     }
 }

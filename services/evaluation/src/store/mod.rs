@@ -13,7 +13,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use crate::domain::counts::{COUNTERS, Counts, RollupKey, delta};
+use crate::domain::counts::{COUNTERS, Counts, RollupKey, delta, monthly, with_months};
 
 pub fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
@@ -26,6 +26,14 @@ pub async fn lock_facts(
     ticket_id: Uuid,
     tenant: &str,
 ) -> Result<facts::Model, DbErr> {
+    // Most events find the row: one statement then.
+    if let Some(row) = facts::Entity::find_by_id(ticket_id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+    {
+        return Ok(row);
+    }
     txn.execute_raw(stmt(
         "INSERT INTO ticket_facts (ticket_id, tenant) VALUES ($1, $2) \
          ON CONFLICT (ticket_id) DO NOTHING",
@@ -71,7 +79,7 @@ pub async fn change_facts_seen(
         .reset_all()
         .update(txn)
         .await?;
-    let moved = delta(Some(&before.facts()), &saved.facts());
+    let moved = with_months(delta(Some(&before.facts()), &saved.facts()));
     apply_rollups(txn, &saved.tenant, &moved).await?;
     name_keys(txn, &before, &saved).await?;
     Ok((before, saved))
@@ -201,9 +209,37 @@ pub async fn sum_rollups(
         .map(|c| format!("SUM({c})::BIGINT AS {c}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The tenants first (few rows), then one index range per tenant and
+    // dimension over the days: a city's counties are read, nothing else.
+    let tenants: Vec<String> = conn
+        .query_all_raw(stmt(
+            "SELECT DISTINCT tenant FROM rollup_day WHERE dim = 'tenant' AND tenant LIKE $1",
+            vec![format!("{prefix}%").into()],
+        ))
+        .await?
+        .iter()
+        .map(|r| r.try_get("", "tenant"))
+        .collect::<Result<_, _>>()?;
+    if tenants.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Whole months from their month rows, the days around them from the
+    // day rows.
+    let (head, months, tail) = split_months(from, to);
+    // An empty range PostgreSQL can read (its dates stop at 4713 BC).
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    let none = (epoch.succ_opt().unwrap_or(epoch), epoch);
+    let (head, months, tail) = (
+        head.unwrap_or(none),
+        months.unwrap_or(none),
+        tail.unwrap_or(none),
+    );
     let sql = format!(
         "SELECT key, {sums} FROM rollup_day \
-         WHERE dim = $1 AND tenant LIKE $2 AND day BETWEEN $3 AND $4 AND key LIKE $5 \
+         WHERE tenant = ANY(string_to_array($3, ',')) AND key LIKE $4 \
+           AND ((dim = $1 AND day BETWEEN $5 AND $6) \
+             OR (dim = $1 AND day BETWEEN $7 AND $8) \
+             OR (dim = $2 AND day BETWEEN $9 AND $10)) \
          GROUP BY key ORDER BY key"
     );
     let rows = conn
@@ -211,10 +247,15 @@ pub async fn sum_rollups(
             &sql,
             vec![
                 dim.into(),
-                format!("{prefix}%").into(),
-                from.into(),
-                to.into(),
+                monthly(dim).unwrap_or(dim).into(),
+                tenants.join(",").into(),
                 format!("{within}%").into(),
+                head.0.into(),
+                head.1.into(),
+                tail.0.into(),
+                tail.1.into(),
+                months.0.into(),
+                months.1.into(),
             ],
         ))
         .await?;
@@ -227,6 +268,39 @@ pub async fn sum_rollups(
             Ok((r.try_get("", "key")?, c))
         })
         .collect()
+}
+
+/// Days `from..=to` as the days before the first whole month, the whole
+/// months (first days of the first and the last), and the days after.
+pub fn split_months(
+    from: NaiveDate,
+    to: NaiveDate,
+) -> (
+    Option<(NaiveDate, NaiveDate)>,
+    Option<(NaiveDate, NaiveDate)>,
+    Option<(NaiveDate, NaiveDate)>,
+) {
+    use chrono::{Datelike, Months};
+    let first = if from.day() == 1 {
+        Some(from)
+    } else {
+        from.with_day(1)
+            .and_then(|d| d.checked_add_months(Months::new(1)))
+    };
+    let next_after_to = to.succ_opt();
+    let last_end = match next_after_to {
+        Some(n) if n.day() == 1 => Some(to),
+        _ => to.with_day(1).and_then(|d| d.pred_opt()),
+    };
+    match (first, last_end) {
+        (Some(f), Some(l)) if f <= l => {
+            let last_month = l.with_day(1).unwrap_or(l);
+            let head = (from < f).then(|| (from, f.pred_opt().unwrap_or(f)));
+            let tail = (l < to).then(|| (l.succ_opt().unwrap_or(l), to));
+            (head, Some((f, last_month)), tail)
+        }
+        _ => (Some((from, to)), None, None),
+    }
 }
 
 /// Names of a dimension's keys for the tenants under `prefix`.
@@ -329,4 +403,41 @@ pub async fn received_series(
             .insert(r.try_get("", "b")?, r.try_get("", "n")?);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap_or_default()
+    }
+
+    #[test]
+    fn ranges_split_into_days_and_whole_months() {
+        assert_eq!(
+            split_months(d("2026-06-01"), d("2026-06-30")),
+            (None, Some((d("2026-06-01"), d("2026-06-01"))), None)
+        );
+        assert_eq!(
+            split_months(d("2026-05-20"), d("2026-08-10")),
+            (
+                Some((d("2026-05-20"), d("2026-05-31"))),
+                Some((d("2026-06-01"), d("2026-07-01"))),
+                Some((d("2026-08-01"), d("2026-08-10")))
+            )
+        );
+        assert_eq!(
+            split_months(d("2026-06-02"), d("2026-06-30")),
+            (Some((d("2026-06-02"), d("2026-06-30"))), None, None)
+        );
+        assert_eq!(
+            split_months(d("2026-02-01"), d("2026-02-27")),
+            (Some((d("2026-02-01"), d("2026-02-27"))), None, None)
+        );
+        assert_eq!(
+            split_months(d("2026-01-01"), d("2026-12-31")),
+            (None, Some((d("2026-01-01"), d("2026-12-01"))), None)
+        );
+    }
 }
