@@ -104,6 +104,9 @@ impl Platform {
                     .into(),
             ),
             ("JIESU__SHUTDOWN__GRACE".into(), "5s".into()),
+            // Five processes per platform and several platforms at once
+            // stay well inside PostgreSQL's 100 connections.
+            ("JIESU__DATABASE__MAX_CONNECTIONS".into(), "8".into()),
             // Notification asks intake for citizens' contacts with this key.
             ("JIESU__NOTIFICATION__CONTACT_KEY".into(), CONTACT_KEY.into()),
             ("JIESU__INTAKE__CONTACT_KEY_DIGESTS".into(), CONTACT_KEY_SHA256.into()),
