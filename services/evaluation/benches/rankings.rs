@@ -432,9 +432,6 @@ fn events(i: u64) -> Vec<(&'static str, &'static str, Vec<u8>)> {
             .encode_to_vec(),
         ),
     ]
-    .into_iter()
-    .map(|(ctx, name, body)| (ctx, name, body))
-    .collect()
 }
 
 async fn ingest(a: &Args) -> Res<()> {

@@ -270,16 +270,12 @@ pub async fn sum_rollups(
         .collect()
 }
 
+/// First and last day of a range.
+pub type Days = (NaiveDate, NaiveDate);
+
 /// Days `from..=to` as the days before the first whole month, the whole
 /// months (first days of the first and the last), and the days after.
-pub fn split_months(
-    from: NaiveDate,
-    to: NaiveDate,
-) -> (
-    Option<(NaiveDate, NaiveDate)>,
-    Option<(NaiveDate, NaiveDate)>,
-    Option<(NaiveDate, NaiveDate)>,
-) {
+pub fn split_months(from: NaiveDate, to: NaiveDate) -> (Option<Days>, Option<Days>, Option<Days>) {
     use chrono::{Datelike, Months};
     let first = if from.day() == 1 {
         Some(from)
