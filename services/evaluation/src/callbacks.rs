@@ -227,20 +227,12 @@ pub async fn give_verdict(
         m.unreachable = false;
     })
     .await?;
-    let reason = if v.comment.trim().is_empty() {
-        format!(
-            "市民评价“{}”，表示问题{}",
-            satisfaction_zh(&v.satisfaction),
-            if v.resolved { "已解决" } else { "未解决" }
-        )
-    } else {
-        format!(
-            "市民评价“{}”，表示问题{}：{}",
-            satisfaction_zh(&v.satisfaction),
-            if v.resolved { "已解决" } else { "未解决" },
-            v.comment
-        )
-    };
+    // The citizen's own words stay here: the event says only the verdict.
+    let reason = format!(
+        "市民评价“{}”，表示问题{}",
+        satisfaction_zh(&v.satisfaction),
+        if v.resolved { "已解决" } else { "未解决" }
+    );
     outbox
         .enqueue(
             txn,

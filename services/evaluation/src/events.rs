@@ -242,6 +242,25 @@ impl Handler for TicketMergedHandler {
     ) -> Result<(), HandleError> {
         let id = ticket(&ev.ticket_id, &ev.tenant, delivery)?;
         let at = at_or_now(ev.at.as_ref());
+        // A ticket merged as it was accepted has no ticket.received: it is
+        // counted as a request (received, merged) from this event.
+        if let Some(received) = time(ev.received_at.as_ref()) {
+            store::change_facts(txn, id, &ev.tenant, |m| {
+                if m.received_at.is_none() {
+                    m.received_at = Some(received);
+                    m.tracking_no.clone_from(&ev.tracking_no);
+                    m.channel.clone_from(&ev.channel);
+                    m.nature.clone_from(&ev.nature);
+                    m.category.clone_from(&ev.category);
+                    m.received_region = if ev.region_code.is_empty() {
+                        ev.tenant.clone()
+                    } else {
+                        ev.region_code.clone()
+                    };
+                }
+            })
+            .await?;
+        }
         set_merged(txn, id, &ev.tenant, true, at).await?;
         store::record_step(txn, delivery.event_id, id, "merged", at, "").await?;
         Ok(())

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Months, NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
 use jiesu_bus::Outbox;
 use jiesu_common::{Text, time::china_today, tr};
 use jiesu_proto::{evaluation as pb, evaluation::FrequentMatterLifted, time::to_timestamp};
@@ -151,20 +151,21 @@ pub async fn observe(
         .map(|r| r.try_get("", "at"))
         .transpose()?
         .flatten();
+    // From a window before this request on, later ones included: events
+    // of requests made in any order all see each other.
     let from = received - TimeDelta::days(i64::from(p.window_days));
     let from = last_closed.map_or(from, |c| c.max(from));
     let rows = txn
         .query_all_raw(stmt(
             &format!(
                 "SELECT ticket_id, unit_id FROM ticket_facts WHERE tenant = $1 AND category = $2 \
-                 AND received_at > $3 AND received_at <= $4 AND {REGION_SQL} LIKE $5 \
+                 AND received_at > $3 AND {REGION_SQL} LIKE $4 \
                  AND NOT merged AND NOT withdrawn AND excluded_reason IS NULL"
             ),
             vec![
                 after.tenant.clone().into(),
                 after.category.clone().into(),
                 from.into(),
-                received.into(),
                 format!("{}%", place_prefix(&place)).into(),
             ],
         ))
@@ -365,6 +366,8 @@ pub struct ItemFilter<'a> {
     pub within: &'a str,
     pub statuses: &'a [&'a str],
     pub source: &'a str,
+    /// Only this owner unit's (a handler's list).
+    pub owner: Option<&'a str>,
     pub limit: u64,
     pub offset: u64,
 }
@@ -379,6 +382,7 @@ pub async fn list_items(
             "SELECT {ITEM_COLUMNS} FROM proactive_items i WHERE i.place_code LIKE $1 \
              AND i.place_code LIKE $2 AND ($3 = '' OR i.place_level = $3) \
              AND i.status = ANY(string_to_array($4, ',')) AND ($5 = '' OR i.source = $5) \
+             AND ($8::text IS NULL OR i.owner_unit_id = $8) \
              ORDER BY i.due_date, i.id LIMIT $6 OFFSET $7"
         ),
         vec![
@@ -389,6 +393,7 @@ pub async fn list_items(
             f.source.into(),
             i64::try_from(f.limit).unwrap_or(500).into(),
             i64::try_from(f.offset).unwrap_or(0).into(),
+            f.owner.map(str::to_owned).into(),
         ],
     ))
     .await?
@@ -794,6 +799,8 @@ pub fn parse_history(
     tenant_prefix: &str,
     today: NaiveDate,
 ) -> Result<Vec<HistoryRow>, Vec<Text>> {
+    // Excel saves UTF-8 CSV with a byte order mark.
+    let csv = csv.strip_prefix('\u{feff}').unwrap_or(csv);
     let mut rd = ::csv::ReaderBuilder::new()
         .trim(::csv::Trim::All)
         .flexible(true)
@@ -835,11 +842,11 @@ pub fn parse_history(
         };
         let get = |k: usize| rec.get(k).unwrap_or("").to_owned();
         let day = match NaiveDate::parse_from_str(&get(0), "%Y-%m-%d") {
-            Ok(d) if d <= today => d,
+            Ok(d) if d <= today && d.year() >= 1990 => d,
             Ok(_) => {
                 problems.push(tr!(
-                    "第 {} 行：day 不能是将来的日期",
-                    "row {}: day is in the future",
+                    "第 {} 行：day 必须在 1990 年到今天之间",
+                    "row {}: day must be between 1990 and today",
                     line
                 ));
                 continue;
@@ -913,7 +920,7 @@ pub fn parse_history(
     }
 }
 
-/// Writes the rows (a re-import of a day replaces its counts).
+/// Writes the rows (a row imported again replaces its count; rows not in the file stay).
 pub async fn write_history(
     txn: &DatabaseTransaction,
     tenant: &str,

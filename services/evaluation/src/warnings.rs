@@ -7,7 +7,7 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use chrono::{NaiveDate, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use jiesu_bus::Outbox;
 use jiesu_common::time::china_today;
 use jiesu_proto::{
@@ -155,24 +155,31 @@ pub fn warning_from(r: &QueryResult) -> Result<pb::Warning, DbErr> {
     })
 }
 
-/// Warnings of the tenants under `prefix`, newest first.
+/// Warnings of the tenants the scope `prefix` reads, newest first, open at
+/// some time between `cleared_by` and `open_by`.
 pub async fn list(
     conn: &impl ConnectionTrait,
     prefix: &str,
     status: &str,
+    (cleared_by, open_by): (DateTime<Utc>, DateTime<Utc>),
     limit: u64,
     offset: u64,
 ) -> Result<Vec<pb::Warning>, DbErr> {
     conn.query_all_raw(stmt(
         &format!(
-            "SELECT {WARNING_COLUMNS} FROM warnings WHERE tenant LIKE $1 \
-             AND ($2 = 'all' OR status = $2) ORDER BY opened_at DESC, id LIMIT $3 OFFSET $4"
+            "SELECT {WARNING_COLUMNS} FROM warnings WHERE {covers} \
+             AND ($2 = 'all' OR status = $2) \
+             AND opened_at < $5 AND (cleared_at IS NULL OR cleared_at >= $6) \
+             ORDER BY opened_at DESC, id LIMIT $3 OFFSET $4",
+            covers = crate::store::COVERS
         ),
         vec![
-            format!("{prefix}%").into(),
+            prefix.into(),
             status.into(),
             i64::try_from(limit).unwrap_or(500).into(),
             i64::try_from(offset).unwrap_or(0).into(),
+            open_by.into(),
+            cleared_by.into(),
         ],
     ))
     .await?
@@ -233,8 +240,18 @@ pub async fn check_all(
         if !locked {
             continue;
         }
-        changed += check_tenant(&txn, outbox, &tenant, today).await?;
-        txn.commit().await?;
+        // One tenant's fault (say, a formula row that no longer reads)
+        // does not stop the others' warnings.
+        match check_tenant(&txn, outbox, &tenant, today).await {
+            Ok(n) => {
+                txn.commit().await?;
+                changed += n;
+            }
+            Err(e) => {
+                tracing::warn!(tenant = %tenant, error = %e, "warnings of a tenant not checked");
+                let _ = txn.rollback().await;
+            }
+        }
     }
     if changed > 0 {
         outbox.wake();

@@ -80,18 +80,21 @@ pub async fn get(
     }
     let within = req.within.trim();
     let place = matches!(dim, "district" | "street" | "community");
-    if !within.is_empty()
-        && (!place || within.len() > 12 || !within.bytes().all(|b| b.is_ascii_digit()))
-    {
+    if !within.is_empty() && !place {
         return Err(status::invalid_field(
             "within",
             tr!(
-                "必须是行政区划代码，且只能与地点维度一起使用",
-                "must be a region code, and goes with the place dimensions only"
+                "只能与地点维度（district、street、community）一起使用",
+                "goes with the place dimensions (district, street, community) only"
             ),
         ));
     }
-    let within = within.trim_end_matches("000");
+    let within = if place {
+        super::region_prefix(who, within)?
+    } else {
+        String::new()
+    };
+    let within = within.as_str();
     let floor = match req.min_count {
         0 => 10,
         n => i64::from(n),

@@ -62,6 +62,41 @@ pub(crate) fn db_error(e: DbErr) -> Status {
     status::internal()
 }
 
+/// The unit a caller reads for: one with no reader role (a handler, even
+/// with a grid worker's or mediator's role beside it) sees only its own
+/// unit's tickets, figures and items; a handler token without a unit sees
+/// none (`""`). `None`: the caller reads by scope.
+pub(crate) fn own_unit(who: &Principal) -> Option<&str> {
+    (!READERS.iter().any(|r| who.has_role(*r))).then(|| who.unit.as_deref().unwrap_or(""))
+}
+
+/// The digits region keys must start with: the `within` code's (a region
+/// code, 2 to 12 digits at a level), or the caller's scope where that is
+/// narrower, so a street's staff read their street's rows.
+pub(crate) fn region_prefix(who: &Principal, within: &str) -> Result<String, Status> {
+    let scope = who.scope.prefix();
+    let within = match within.trim() {
+        "" => String::new(),
+        w => jiesu_auth::Region::parse(w)
+            .map_err(|_| {
+                status::invalid_field(
+                    "within",
+                    tr!(
+                        "必须是行政区划代码（2、4、6、9 或 12 位）",
+                        "must be a region code (2, 4, 6, 9 or 12 digits)"
+                    ),
+                )
+            })?
+            .prefix()
+            .to_owned(),
+    };
+    Ok(if within.len() >= scope.len() {
+        within
+    } else {
+        scope.to_owned()
+    })
+}
+
 fn ticket_id(raw: &str) -> Result<Uuid, Status> {
     Uuid::parse_str(raw.trim())
         .map_err(|_| status::invalid_field("ticket_id", tr!("必须是 UUID", "must be a UUID")))
@@ -84,7 +119,7 @@ async fn visible_facts(
         .map_err(db_error)?
         .filter(|f| f.received_at.is_some() && who.can_see(f.region_code()))
         .ok_or_else(ticket_not_found)?;
-    if let Some(unit) = who.reads_as_unit()
+    if let Some(unit) = own_unit(who)
         && f.unit_id != unit
     {
         return Err(ticket_not_found());
@@ -324,7 +359,14 @@ impl EvaluationService for EvaluationApi {
         request: Request<pb::RateAsCitizenRequest>,
     ) -> Result<Response<pb::CallbackTask>, Status> {
         let who = principal(&request)?;
-        who.require_any(&[Role::Citizen])?;
+        // Staff enter tickets under their own `sub`: a staff token that
+        // also says citizen must not rate what it entered.
+        if !who.is_citizen_only() {
+            return Err(status::permission_denied(tr!(
+                "只有诉求人本人（市民令牌）可以评价",
+                "only the citizen who raised it (a citizen token) may rate it"
+            )));
+        }
         let req = request.get_ref();
         let id = ticket_id(&req.ticket_id)?;
         let verdict = verdict_in(req.verdict.as_ref(), "verdict")?;
@@ -455,12 +497,12 @@ impl EvaluationService for EvaluationApi {
                     tr!("格式应为 YYYY-MM-DD", "must be YYYY-MM-DD"),
                 )
             })?;
-        if day <= china_today() {
+        if day <= china_today() || chrono::Datelike::year(&day) > 2100 {
             return Err(status::invalid_field(
                 "effective_from",
                 tr!(
-                    "新公式最早从明天起生效，已经过去的日子保持原公式",
-                    "a new formula takes effect tomorrow at the earliest; past days keep theirs"
+                    "新公式最早从明天起生效（最晚 2100 年），已经过去的日子保持原公式",
+                    "a new formula takes effect tomorrow at the earliest (2100 at the latest); past days keep theirs"
                 ),
             ));
         }
@@ -621,7 +663,13 @@ impl EvaluationService for EvaluationApi {
             }
         };
         let (size, offset) = views::page(req.page_size, &req.page_token)?;
-        let list = warnings::list(&self.core.db, who.scope.prefix(), state, size, offset)
+        let ever = (
+            chrono::DateTime::UNIX_EPOCH,
+            jiesu_common::time::china_midnight(
+                chrono::NaiveDate::from_ymd_opt(9999, 1, 1).unwrap_or_default(),
+            ),
+        );
+        let list = warnings::list(&self.core.db, who.scope.prefix(), state, ever, size, offset)
             .await
             .map_err(db_error)?;
         let next_page_token = views::next_page(list.len(), size, offset);

@@ -74,7 +74,7 @@ async fn visible(core: &Core, who: &Principal, id: Uuid) -> Result<pb::Proactive
         .map_err(db_error)?
         .filter(|it| who.can_see(&it.place_code))
         .ok_or_else(item_not_found)?;
-    if let Some(unit) = who.reads_as_unit()
+    if let Some(unit) = super::own_unit(who)
         && it.owner_unit_id != unit
     {
         return Err(item_not_found());
@@ -100,13 +100,7 @@ pub async fn list(
             ),
         ));
     }
-    let within = req.within.trim();
-    if within.len() > 12 || !within.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(status::invalid_field(
-            "within",
-            tr!("必须是行政区划代码", "must be a region code"),
-        ));
-    }
+    let within = super::region_prefix(who, &req.within)?;
     let statuses: &[&str] = match req.status.trim() {
         "" | "active" => &["open", "in_progress"],
         "open" => &["open"],
@@ -135,23 +129,21 @@ pub async fn list(
         ));
     }
     let (size, offset) = views::page(req.page_size, &req.page_token)?;
-    let mut items = proactive::list_items(
+    let items = proactive::list_items(
         &core.db,
         &proactive::ItemFilter {
             prefix: who.scope.prefix(),
             level,
-            within: within.trim_end_matches("000"),
+            within: &within,
             statuses,
             source,
+            owner: super::own_unit(who),
             limit: size,
             offset,
         },
     )
     .await
     .map_err(db_error)?;
-    if let Some(unit) = who.reads_as_unit() {
-        items.retain(|it| it.owner_unit_id == unit);
-    }
     let next_page_token = views::next_page(items.len(), size, offset);
     Ok(pb::ListProactiveItemsResponse {
         items,
@@ -216,9 +208,18 @@ pub async fn update(
         None => None,
         Some(_) if !planner => return Err(only_planners("due_date")),
         Some(d) => Some(
-            NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").map_err(|_| {
-                status::invalid_field("due_date", tr!("格式应为 YYYY-MM-DD", "must be YYYY-MM-DD"))
-            })?,
+            NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d")
+                .ok()
+                .filter(|d| (2000..=2100).contains(&chrono::Datelike::year(d)))
+                .ok_or_else(|| {
+                    status::invalid_field(
+                        "due_date",
+                        tr!(
+                            "格式应为 YYYY-MM-DD（2000 至 2100 年）",
+                            "must be YYYY-MM-DD (years 2000 to 2100)"
+                        ),
+                    )
+                })?,
         ),
     };
     let closed = matches!(it.status.as_str(), "done" | "cancelled");
@@ -283,7 +284,11 @@ pub async fn scan(core: &Core, who: &Principal) -> Result<pb::ScanSeasonsRespons
         .map_err(db_error)?;
     txn.commit().await.map_err(db_error)?;
     Ok(pb::ScanSeasonsResponse {
-        created,
+        // A narrower scope sees what the scan made inside it.
+        created: created
+            .into_iter()
+            .filter(|it| who.can_see(&it.place_code))
+            .collect(),
         examined: u32::try_from(examined).unwrap_or(u32::MAX),
     })
 }

@@ -24,9 +24,18 @@ const REGION_DIMS: [&str; 3] = ["district", "street", "community"];
 
 pub(super) fn period(period: &str, from: &str, to: &str) -> Result<Period, Status> {
     let day = |field: &str, raw: &str| {
-        NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").map_err(|_| {
-            status::invalid_field(field, tr!("格式应为 YYYY-MM-DD", "must be YYYY-MM-DD"))
-        })
+        NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
+            .ok()
+            .filter(|d| (2000..=2100).contains(&chrono::Datelike::year(d)))
+            .ok_or_else(|| {
+                status::invalid_field(
+                    field,
+                    tr!(
+                        "格式应为 YYYY-MM-DD（2000 至 2100 年）",
+                        "must be YYYY-MM-DD (years 2000 to 2100)"
+                    ),
+                )
+            })
     };
     match (period.trim(), from.trim(), to.trim()) {
         (p, "", "") if !p.is_empty() => {
@@ -112,26 +121,23 @@ pub async fn get(
     }
     let p = period(&req.period, &req.from, &req.to)?;
     let within = req.within.trim();
-    if !within.is_empty() {
-        if !REGION_DIMS.contains(&dim) {
-            return Err(status::invalid_field(
-                "within",
-                tr!(
-                    "只能与 district、street、community 维度一起使用",
-                    "only goes with the district, street and community dimensions"
-                ),
-            ));
-        }
-        if within.len() > 12 || !within.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(status::invalid_field(
-                "within",
-                tr!("必须是行政区划代码", "must be a region code"),
-            ));
-        }
+    if !within.is_empty() && !REGION_DIMS.contains(&dim) {
+        return Err(status::invalid_field(
+            "within",
+            tr!(
+                "只能与 district、street、community 维度一起使用",
+                "only goes with the district, street and community dimensions"
+            ),
+        ));
     }
+    let within = if REGION_DIMS.contains(&dim) {
+        super::region_prefix(who, within)?
+    } else {
+        String::new()
+    };
     // A handler reads only its own unit's row.
     let mut keys: Vec<String> = req.keys.iter().map(|k| k.trim().to_owned()).collect();
-    if let Some(unit) = who.reads_as_unit() {
+    if let Some(unit) = super::own_unit(who) {
         if dim != "unit" {
             return Err(status::permission_denied(tr!(
                 "承办人员只能查看本单位（dimension=unit）的考核数据",
@@ -141,7 +147,7 @@ pub async fn get(
         keys = vec![unit.to_owned()];
     }
     let prefix = who.scope.prefix();
-    let within = within.trim_end_matches("000");
+    let within = within.as_str();
     let all_formulas = formulas::list(db, who.tenant.code())
         .await
         .map_err(db_error)?;

@@ -1,10 +1,9 @@
 //! `GetMonthlyReport`: the month's figures in one answer, for the console
 //! and the exports.
 
-use chrono::{DateTime, Utc};
 use jiesu_auth::Principal;
 use jiesu_common::tr;
-use jiesu_proto::{evaluation as pb, status, time::from_timestamp};
+use jiesu_proto::{evaluation as pb, status};
 use sea_orm::ConnectionTrait;
 use tonic::Status;
 
@@ -52,19 +51,9 @@ pub async fn get(
     // Warnings open at any time in the month.
     let start = jiesu_common::time::china_midnight(p.from);
     let end = jiesu_common::time::china_midnight(p.to + chrono::TimeDelta::days(1));
-    let at = |t: &Option<jiesu_proto::time::Timestamp>| -> Option<DateTime<Utc>> {
-        t.as_ref().and_then(from_timestamp)
-    };
-    let all = warnings::list(db, who.scope.prefix(), "all", 500, 0)
+    let in_month = warnings::list(db, who.scope.prefix(), "all", (start, end), 500, 0)
         .await
         .map_err(db_error)?;
-    let in_month = all
-        .into_iter()
-        .filter(|w| {
-            at(&w.opened_at).is_some_and(|o| o < end)
-                && at(&w.cleared_at).is_none_or(|c| c >= start)
-        })
-        .collect();
     Ok(pb::MonthlyReport {
         month: month.to_owned(),
         total: tenants.total.clone(),

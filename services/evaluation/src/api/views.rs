@@ -230,7 +230,7 @@ pub async fn list_callbacks(
         format!("{}%", who.scope.prefix()).into(),
         state.to_owned().into(),
     ];
-    let unit_filter = match who.reads_as_unit() {
+    let unit_filter = match super::own_unit(who) {
         Some(u) => {
             values.push(u.to_owned().into());
             " AND c.unit_id = $5"

@@ -15,6 +15,12 @@ use uuid::Uuid;
 
 use crate::domain::counts::{COUNTERS, Counts, RollupKey, delta, monthly, with_months};
 
+/// The tenants a scope prefix (`$1`) reads: those under it (a city's
+/// counties) and the one over it (a street's county).
+pub const COVERS: &str = "(tenant LIKE $1 || '%' OR $1 LIKE tenant || '%')";
+/// [`COVERS`] with the prefix as `$2`.
+const COVERS2: &str = "(tenant LIKE $2 || '%' OR $2 LIKE tenant || '%')";
+
 pub fn stmt(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
@@ -213,8 +219,8 @@ pub async fn sum_rollups(
     // dimension over the days: a city's counties are read, nothing else.
     let tenants: Vec<String> = conn
         .query_all_raw(stmt(
-            "SELECT DISTINCT tenant FROM rollup_day WHERE dim = 'tenant' AND tenant LIKE $1",
-            vec![format!("{prefix}%").into()],
+            &format!("SELECT DISTINCT tenant FROM rollup_day WHERE dim = 'tenant' AND {COVERS}"),
+            vec![prefix.into()],
         ))
         .await?
         .iter()
@@ -307,8 +313,8 @@ pub async fn key_names(
 ) -> Result<BTreeMap<String, String>, DbErr> {
     let rows = conn
         .query_all_raw(stmt(
-            "SELECT key, name FROM key_names WHERE dim = $1 AND tenant LIKE $2",
-            vec![dim.into(), format!("{prefix}%").into()],
+            &format!("SELECT key, name FROM key_names WHERE dim = $2 AND {COVERS}"),
+            vec![prefix.into(), dim.into()],
         ))
         .await?;
     rows.iter()
@@ -339,13 +345,13 @@ pub async fn history_sum(
     let sql = format!(
         "SELECT k AS key, sum(count)::BIGINT AS n FROM ( \
            SELECT {key} AS k, count FROM history_counts \
-            WHERE tenant LIKE $1 AND day BETWEEN $2 AND $3) h \
+            WHERE {COVERS} AND day BETWEEN $2 AND $3) h \
          WHERE k IS NOT NULL AND k LIKE $4 GROUP BY k"
     );
     conn.query_all_raw(stmt(
         &sql,
         vec![
-            format!("{prefix}%").into(),
+            prefix.into(),
             from.into(),
             to.into(),
             format!("{within}%").into(),
@@ -377,7 +383,7 @@ pub async fn received_series(
     };
     let sql = format!(
         "SELECT key, {bucket} AS b, sum(received)::BIGINT AS n FROM rollup_day \
-         WHERE dim = $1 AND tenant LIKE $2 AND day BETWEEN $3 AND $4 \
+         WHERE dim = $1 AND {COVERS2} AND day BETWEEN $3 AND $4 \
            AND key = ANY(string_to_array($5, ',')) GROUP BY 1, 2"
     );
     let rows = conn
@@ -385,7 +391,7 @@ pub async fn received_series(
             &sql,
             vec![
                 dim.into(),
-                format!("{prefix}%").into(),
+                prefix.into(),
                 from.into(),
                 to.into(),
                 keys.join(",").into(),

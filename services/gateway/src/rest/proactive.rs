@@ -432,7 +432,7 @@ pub struct HistoryImport {
 
 /// Requests counted before Jiesu (the city's earlier hotline system), per
 /// day, category and region: `day,category,region_code,count[,category_name]`.
-/// Checked whole first; a day imported again replaces its counts. Seasons
+/// Checked whole first; a row (day, category, region) imported again replaces its count. Seasons
 /// and last year's figures use them.
 #[utoipa::path(
     put,

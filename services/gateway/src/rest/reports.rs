@@ -102,7 +102,9 @@ pub async fn monthly_report(
     };
     name_regions(&state, &caller, &mut report.streets).await;
     name_regions(&state, &caller, &mut report.tenants).await;
-    let file = |ext: &str| format!("attachment; filename=\"jiesu-report-{}.{ext}\"", q.month);
+    // The month as evaluation read it (YYYY-MM), never the raw query.
+    let month = report.month.clone();
+    let file = |ext: &str| format!("attachment; filename=\"jiesu-report-{month}.{ext}\"");
     match format {
         "csv" => Ok((
             [

@@ -503,6 +503,56 @@ async fn the_wrong_ways_change_nothing() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (status, _) = rates(&s, &handler(&s), "dimension=street&period=2026-11").await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nor with a grid worker's role beside the handler's.
+    let both = s
+        .keys
+        .unit_token("370202", &[Role::Handler, Role::GridWorker], "h-gw", UNIT);
+    let (status, _) = rates(&s, &both, "dimension=street&period=2026-11").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // A staff token that also says citizen does not rate as the citizen.
+    let agent_citizen = s
+        .keys
+        .token("370202", &[Role::Agent, Role::Citizen], "citizen-e1");
+    let (status, _) = s
+        .post_json(
+            &agent_citizen,
+            &format!("/api/v1/tickets/{id}/rating"),
+            verdict.clone(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // `within` is a region code at a level: a city's, a district's; not five digits.
+    for ok in ["3702", "370202", "370202000000"] {
+        let (status, v) = rates(
+            &s,
+            &supervisor(&s),
+            &format!("dimension=street&period=2026-11&within={ok}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{ok}: {v}");
+    }
+    let (status, v) = rates(
+        &s,
+        &supervisor(&s),
+        "dimension=street&period=2026-11&within=37020",
+    )
+    .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("within")),
+        "{v}"
+    );
+    let (status, v) = rates(
+        &s,
+        &supervisor(&s),
+        "dimension=unit&from=-262144-01-01&to=2026-01-01",
+    )
+    .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("from")),
+        "{v}"
+    );
 
     // Nothing above left a mark: the round is still open; the citizen's
     // own rating is taken, once.
@@ -841,6 +891,41 @@ async fn the_same_request_at_the_same_place_is_lifted_once_and_becomes_a_proacti
             .is_empty()
     );
     assert_eq!(items(&s, &supervisor(&s), "status=all").await.len(), 1);
+
+    // A street's supervisor reads its street's communities.
+    let street = s.keys.token_with(jiesu_auth::TokenSpec {
+        sub: "sup-street".into(),
+        tenant: "370202".into(),
+        scope: Some("370202006".into()),
+        roles: vec![Role::Supervisor],
+        unit: None,
+        grids: vec![],
+        ttl: Duration::from_secs(600),
+    });
+    let (status, v) = rates(
+        &s,
+        &street,
+        &format!("dimension=community&{}", around_today()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    let got: Vec<(String, i64)> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                r["counts"]["received"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(got.contains(&(PLACE.to_owned(), 6)), "{got:?}");
+    assert!(got.contains(&("370202006002".to_owned(), 1)), "{got:?}");
+    assert!(
+        got.iter().all(|(k, _)| k.starts_with("370202006")),
+        "{got:?}"
+    );
 }
 
 #[tokio::test]

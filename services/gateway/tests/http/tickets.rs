@@ -971,9 +971,12 @@ async fn one_lookup_finds_a_callers_earlier_requests_inside_the_readers_scope() 
     let gafj = s
         .keys
         .unit_token("370202", &[Role::Handler], "h-gafj", "sn-gafj");
+    // ticket.units (what a handler may see) and ticket.dispatched (the
+    // lead unit shown) are two events: wait for both.
     let led = wait_until(Duration::from_secs(15), "the units known", || async {
         let (_, v) = find(gafj.clone(), "").await;
-        (v["tickets"].as_array().map(Vec::len) == Some(4)).then_some(v)
+        let t = v["tickets"].as_array()?;
+        (t.len() == 4 && t.iter().all(|x| x["unit_id"] == "sn-gafj")).then_some(v)
     })
     .await;
     assert_eq!(led["tickets"][0]["unit_id"], "sn-gafj", "{led}");

@@ -326,7 +326,17 @@ impl Core {
         who.require_any(STATS_READERS)?;
         let day = |field: &str, raw: &str| {
             NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-                .map_err(|_| bad(field, tr!("格式应为 YYYY-MM-DD", "must be YYYY-MM-DD")))
+                .ok()
+                .filter(|d| (2000..=2100).contains(&chrono::Datelike::year(d)))
+                .ok_or_else(|| {
+                    bad(
+                        field,
+                        tr!(
+                            "格式应为 YYYY-MM-DD（2000 至 2100 年）",
+                            "must be YYYY-MM-DD (years 2000 to 2100)"
+                        ),
+                    )
+                })
         };
         let (from, to) = (day("from", &req.from)?, day("to", &req.to)?);
         if from > to {

@@ -125,6 +125,11 @@ impl Core {
                     actor_role: actor.into(),
                     at: Some(to_timestamp(at)),
                     channel: t.channel.clone(),
+                    received_at: Some(to_timestamp(t.created_at)),
+                    nature: t.nature.clone(),
+                    category: t.category.clone(),
+                    category_name: String::new(),
+                    region_code: t.region_code.clone(),
                 },
             )
             .await?;
