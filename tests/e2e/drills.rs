@@ -286,6 +286,25 @@ async fn servers_fail_under_load_and_nothing_is_lost_or_doubled() {
         assert!(n >= total, "{line}");
     }
     assert_exactly(&p, total, "operator replay").await;
+    // The command only marks the rows unsent: the services' relays publish
+    // them. Idle consumers say nothing until they have.
+    for service in ["intake", "dispatch"] {
+        let db = format!("{}{service}", p.db_prefix);
+        wait_until(
+            Duration::from_secs(120),
+            &format!("{service}'s relay to publish the replay"),
+            || async {
+                let unsent = scalar(
+                    &db_server,
+                    &db,
+                    "SELECT count(*) FROM bus_outbox WHERE published_at IS NULL",
+                )
+                .await;
+                (unsent == 0).then_some(())
+            },
+        )
+        .await;
+    }
     wait_until(
         Duration::from_secs(120),
         "every consumer caught up with the replay",
