@@ -76,6 +76,41 @@ impl Outbox {
         Ok(event_id)
     }
 
+    /// Adds several events of one kind in one statement (in this order).
+    pub async fn enqueue_all<C: ConnectionTrait, E: Event>(
+        &self,
+        conn: &C,
+        events: &[E],
+    ) -> Result<Vec<Uuid>, DbErr> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+        let tenants: Vec<String> = events.iter().map(|e| e.tenant().to_owned()).collect();
+        let subjects: Vec<String> = tenants
+            .iter()
+            .map(|t| format!("{}.{}.{}.{}", self.subject_root, E::CONTEXT, t, E::NAME))
+            .collect();
+        let payloads: Vec<Vec<u8>> = events.iter().map(prost::Message::encode_to_vec).collect();
+        conn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO bus_outbox (event_id, subject, event, tenant, payload, traceparent) \
+             SELECT e, s, $3, t, p, $6 \
+             FROM unnest($1::uuid[], $2::text[], $4::text[], $5::bytea[]) WITH ORDINALITY \
+               AS u(e, s, t, p, n) ORDER BY n",
+            [
+                ids.clone().into(),
+                subjects.into(),
+                format!("{}.{}", E::CONTEXT, E::NAME).into(),
+                tenants.into(),
+                payloads.into(),
+                jiesu_runtime::telemetry::current_traceparent().into(),
+            ],
+        ))
+        .await?;
+        Ok(ids)
+    }
+
     /// Tells the relay there is work; call after the transaction commits.
     pub fn wake(&self) {
         self.wake.notify_one();

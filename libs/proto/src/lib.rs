@@ -223,6 +223,14 @@ impl Event for evaluation::FrequentMatterLifted {
     }
 }
 
+impl Event for evaluation::CallbackInvited {
+    const CONTEXT: &'static str = "evaluation";
+    const NAME: &'static str = "callback.invited";
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+}
+
 impl Event for evaluation::CallbackVerdictGiven {
     const CONTEXT: &'static str = "evaluation";
     const NAME: &'static str = "callback.verdict";

@@ -1,14 +1,22 @@
 //! 回访: a round per closing of a ticket, one verdict per round, and the
 //! 重办 it may ask of dispatch. Also the tenant's callback policy.
 
+use std::collections::BTreeMap;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, TimeDelta, Utc};
 use jiesu_bus::Outbox;
-use jiesu_proto::{evaluation::CallbackVerdictGiven, time::to_timestamp};
+use jiesu_proto::{
+    evaluation::{CallbackInvited, CallbackVerdictGiven},
+    time::to_timestamp,
+};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr, QueryResult};
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
     domain::{CallbackPolicy, after_failed_attempt, satisfaction_zh},
+    policies::Policies,
     store::{self, facts, stmt},
 };
 
@@ -48,38 +56,190 @@ pub async fn put_policy(
 
 /// A closed ticket whose nature the policy calls back gets round
 /// `reopens + 1` (once); rounds of earlier closings still open end as
-/// `superseded`.
-pub async fn open_round_if_due(txn: &DatabaseTransaction, f: &facts::Model) -> Result<(), DbErr> {
-    let (Some(closed_at), Some(_)) = (f.closed_at, f.received_at) else {
-        return Ok(());
-    };
-    if f.status != "closed" || f.merged || f.withdrawn {
+/// `superseded`. A round opened with the policy's `sms_invite` and a due
+/// time ahead gets its one-time link, which notification sends. For all the
+/// tickets of a pull at once: a few statements, however many closed.
+pub async fn open_rounds(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox,
+    policies: &mut Policies,
+    tickets: &[&facts::Model],
+) -> Result<(), DbErr> {
+    // (ticket, round) → (facts, due, invite)
+    let mut due_rounds: BTreeMap<(Uuid, i32), (&facts::Model, DateTime<Utc>, bool)> =
+        BTreeMap::new();
+    for f in tickets {
+        let (Some(closed_at), Some(_)) = (f.closed_at, f.received_at) else {
+            continue;
+        };
+        if f.status != "closed" || f.merged || f.withdrawn {
+            continue;
+        }
+        let p = policies.callbacks(txn, &f.tenant).await?;
+        if !p.wants(&f.nature) {
+            continue;
+        }
+        let due = closed_at + TimeDelta::hours(i64::from(p.due_hours));
+        due_rounds.insert((f.ticket_id, f.reopens + 1), (f, due, p.sms_invite));
+    }
+    if due_rounds.is_empty() {
         return Ok(());
     }
-    let p = policy(txn, &f.tenant).await?;
-    if !p.wants(&f.nature) {
-        return Ok(());
+    let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut opened_at, mut dues) = (Vec::new(), Vec::new());
+    for ((ticket, round), (f, due, _)) in &due_rounds {
+        cols.0.push(*ticket);
+        cols.1.push(*round);
+        cols.2.push(f.tenant.clone());
+        cols.3.push(f.region_code().to_owned());
+        cols.4.push(f.unit_id.clone());
+        opened_at.push(f.closed_at.unwrap_or(*due));
+        dues.push(*due);
     }
-    let round = f.reopens + 1;
+    let (ids, rounds, tenants, regions, units) = cols;
+    let opened = txn
+        .query_all_raw(stmt(
+            "INSERT INTO callbacks (ticket_id, round, tenant, region_code, unit_id, opened_at, due_at) \
+             SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], \
+               $6::timestamptz[], $7::timestamptz[]) \
+             ON CONFLICT (ticket_id, round) DO NOTHING RETURNING ticket_id, round",
+            vec![
+                ids.clone().into(),
+                rounds.clone().into(),
+                tenants.into(),
+                regions.into(),
+                units.into(),
+                opened_at.into(),
+                dues.into(),
+            ],
+        ))
+        .await?;
+    // After the inserts: a ticket closed twice in one pull keeps only its
+    // latest round open.
     txn.execute_raw(stmt(
-        "UPDATE callbacks SET status = 'superseded' \
-         WHERE ticket_id = $1 AND round < $2 AND status = 'open'",
-        vec![f.ticket_id.into(), round.into()],
+        "UPDATE callbacks c SET status = 'superseded' \
+         WHERE c.ticket_id = ANY($1::uuid[]) AND c.status = 'open' \
+           AND c.round < (SELECT max(u.r) FROM unnest($1::uuid[], $2::int[]) AS u(t, r) \
+                          WHERE u.t = c.ticket_id)",
+        vec![ids.clone().into(), rounds.clone().into()],
     ))
     .await?;
-    let due = closed_at + TimeDelta::hours(i64::from(p.due_hours));
-    txn.execute_raw(stmt(
-        "INSERT INTO callbacks (ticket_id, round, tenant, region_code, unit_id, opened_at, due_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ticket_id, round) DO NOTHING",
-        vec![
-            f.ticket_id.into(),
-            round.into(),
-            f.tenant.clone().into(),
-            f.region_code().to_owned().into(),
-            f.unit_id.clone().into(),
-            closed_at.into(),
-            due.into(),
-        ],
+    // Invited once, when the round opens; a round already past its due
+    // time (facts arriving late), or superseded in this same pull, gets no
+    // link that could not be used.
+    let now = Utc::now();
+    let mut invites = Vec::new();
+    for r in &opened {
+        let key: (Uuid, i32) = (r.try_get("", "ticket_id")?, r.try_get("", "round")?);
+        let latest = due_rounds
+            .range((key.0, key.1 + 1)..=(key.0, i32::MAX))
+            .next()
+            .is_none();
+        if let Some((f, due, invite)) = due_rounds.get(&key)
+            && *invite
+            && *due > now
+            && latest
+        {
+            invites.push((*f, key.1, *due));
+        }
+    }
+    invite(txn, outbox, &invites).await
+}
+
+/// The SHA-256 of a link's token: what is stored and looked up.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Makes each round's one-time link and asks notification to send it.
+async fn invite(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox,
+    rounds: &[(&facts::Model, i32, DateTime<Utc>)],
+) -> Result<(), DbErr> {
+    if rounds.is_empty() {
+        return Ok(());
+    }
+    let mut tokens = Vec::with_capacity(rounds.len());
+    for _ in rounds {
+        let mut raw = [0u8; 24];
+        getrandom::getrandom(&mut raw).map_err(|e| DbErr::Custom(format!("no randomness: {e}")))?;
+        tokens.push(URL_SAFE_NO_PAD.encode(raw));
+    }
+    let made = txn
+        .query_all_raw(stmt(
+            "INSERT INTO callback_invitations (token_hash, ticket_id, round, tenant, expires_at) \
+             SELECT * FROM unnest($1::bytea[], $2::uuid[], $3::int[], $4::text[], $5::timestamptz[]) \
+             ON CONFLICT (ticket_id, round) DO NOTHING RETURNING ticket_id, round",
+            vec![
+                tokens.iter().map(|t| token_hash(t)).collect::<Vec<_>>().into(),
+                rounds.iter().map(|(f, _, _)| f.ticket_id).collect::<Vec<_>>().into(),
+                rounds.iter().map(|(_, r, _)| *r).collect::<Vec<_>>().into(),
+                rounds.iter().map(|(f, _, _)| f.tenant.clone()).collect::<Vec<_>>().into(),
+                rounds.iter().map(|(_, _, d)| *d).collect::<Vec<_>>().into(),
+            ],
+        ))
+        .await?;
+    let made: Vec<(Uuid, i32)> = made
+        .iter()
+        .map(|r| Ok((r.try_get("", "ticket_id")?, r.try_get("", "round")?)))
+        .collect::<Result<_, DbErr>>()?;
+    let events: Vec<CallbackInvited> = rounds
+        .iter()
+        .zip(tokens)
+        .filter(|((f, round, _), _)| made.contains(&(f.ticket_id, *round)))
+        .map(|((f, round, expires_at), token)| CallbackInvited {
+            ticket_id: f.ticket_id.to_string(),
+            tenant: f.tenant.clone(),
+            tracking_no: f.tracking_no.clone(),
+            round: u32::try_from(*round).unwrap_or(0),
+            token,
+            expires_at: Some(to_timestamp(*expires_at)),
+            region_code: f.region_code().to_owned(),
+        })
+        .collect();
+    outbox.enqueue_all(txn, &events).await?;
+    Ok(())
+}
+
+/// A round's invitation as the link finds it.
+pub struct InvitationRow {
+    pub ticket_id: Uuid,
+    pub round: i32,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The invitation a link's token opens, if any.
+pub async fn find_invitation(
+    conn: &impl ConnectionTrait,
+    token: &str,
+) -> Result<Option<InvitationRow>, DbErr> {
+    let Some(r) = conn
+        .query_one_raw(stmt(
+            "SELECT ticket_id, round, expires_at FROM callback_invitations WHERE token_hash = $1",
+            vec![token_hash(token).into()],
+        ))
+        .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(InvitationRow {
+        ticket_id: r.try_get("", "ticket_id")?,
+        round: r.try_get("", "round")?,
+        expires_at: r.try_get("", "expires_at")?,
+    }))
+}
+
+/// Marks the invitation used (after its verdict was recorded).
+pub async fn invitation_used(
+    conn: &impl ConnectionTrait,
+    ticket_id: Uuid,
+    round: i32,
+) -> Result<(), DbErr> {
+    conn.execute_raw(stmt(
+        "UPDATE callback_invitations SET used_at = now() \
+         WHERE ticket_id = $1 AND round = $2 AND used_at IS NULL",
+        vec![ticket_id.into(), round.into()],
     ))
     .await?;
     Ok(())

@@ -1,6 +1,8 @@
 //! Consumers of intake's and dispatch's events: each moves the ticket's
 //! facts (and with them the rollups) and logs the step, in the inbox's
-//! transaction. Intake's fields are the same in every copy of its event;
+//! transaction. A pull of events is applied together (one transaction, the
+//! rows locked at once, the rollups written once: [`store::Changes`]); its
+//! events commute, as said next. Intake's fields are the same in every copy of its event;
 //! dispatch's come as a snapshot kept only when its order version is the
 //! highest seen; merges follow their own event time. So redelivered,
 //! replayed or reordered events end in the same facts.
@@ -16,11 +18,17 @@ use sea_orm::DatabaseTransaction;
 use uuid::Uuid;
 
 use crate::{
-    callbacks, proactive,
-    store::{self, facts},
+    callbacks,
+    policies::Policies,
+    proactive,
+    store::{Changes, facts},
 };
 
-fn ticket(ticket_id: &str, tenant: &str, delivery: &Delivery) -> Result<Uuid, HandleError> {
+fn ticket(
+    ticket_id: &str,
+    tenant: &str,
+    delivery: &Delivery,
+) -> Result<(Uuid, String), HandleError> {
     let id = Uuid::parse_str(ticket_id)
         .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
     if tenant.is_empty() || tenant != delivery.tenant {
@@ -28,7 +36,7 @@ fn ticket(ticket_id: &str, tenant: &str, delivery: &Delivery) -> Result<Uuid, Ha
             "tenant in the event and its header disagree".into(),
         ));
     }
-    Ok(id)
+    Ok((id, tenant.to_owned()))
 }
 
 fn time(ts: Option<&jiesu_proto::time::Timestamp>) -> Option<DateTime<Utc>> {
@@ -72,37 +80,116 @@ fn take_snapshot(m: &mut facts::Model, work_order_id: &str, s: &WorkOrderFacts) 
     }
 }
 
-/// After any change: a closed ticket gets its callback round; a ticket
-/// whose category and place are newly known is counted for high
-/// frequency.
-async fn after_change(
-    txn: &DatabaseTransaction,
-    outbox: &Outbox,
-    (before, after): (facts::Model, facts::Model),
-) -> Result<(), HandleError> {
-    callbacks::open_round_if_due(txn, &after).await?;
-    proactive::observe(txn, outbox, &before, &after).await?;
-    Ok(())
+/// An event that moves a ticket's facts.
+pub trait FactsEvent: jiesu_proto::Event + Send + Sync {
+    /// Whether a change it makes opens a callback round or counts for high
+    /// frequency.
+    const OBSERVED: bool;
+
+    /// The ticket id and tenant as the event gives them.
+    fn ids(&self) -> Option<(&str, &str)>;
+
+    /// The ticket (and its tenant), checked against the delivery.
+    fn ticket(&self, delivery: &Delivery) -> Result<(Uuid, String), HandleError> {
+        let (id, tenant) = self
+            .ids()
+            .ok_or_else(|| HandleError::Reject("the event carries no change".into()))?;
+        ticket(id, tenant, delivery)
+    }
+
+    /// Edits the locked row and logs the step; answers the row before and
+    /// after.
+    fn apply(
+        &self,
+        changes: &mut Changes,
+        id: Uuid,
+        delivery: &Delivery,
+    ) -> Result<(facts::Model, facts::Model), HandleError>;
 }
 
-/// `intake ticket.received`: tenant, places, category, channel, nature.
-pub struct TicketReceivedHandler {
-    pub outbox: Outbox,
+/// The consumer of one kind of facts event.
+pub struct FactsHandler<E> {
+    outbox: Outbox,
+    kind: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<E> FactsHandler<E> {
+    pub fn new(outbox: Outbox) -> Self {
+        Self {
+            outbox,
+            kind: std::marker::PhantomData,
+        }
+    }
 }
 
 #[async_trait::async_trait]
-impl Handler for TicketReceivedHandler {
-    type Event = TicketReceived;
+impl<E: FactsEvent + 'static> Handler for FactsHandler<E> {
+    type Event = E;
+    const APPLY_TOGETHER: bool = true;
 
     async fn handle(
         &self,
         txn: &DatabaseTransaction,
-        ev: TicketReceived,
+        ev: E,
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
-        let id = ticket(&ev.ticket_id, &ev.tenant, delivery)?;
+        self.handle_batch(txn, vec![(ev, delivery.clone())]).await
+    }
+
+    async fn handle_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        events: Vec<(E, Delivery)>,
+    ) -> Result<(), HandleError> {
+        let tickets = events
+            .iter()
+            .map(|(ev, d)| ev.ticket(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut changes = Changes::lock(txn, &tickets).await?;
+        let mut seen = Vec::with_capacity(events.len());
+        for ((ev, d), (id, _)) in events.iter().zip(&tickets) {
+            let (before, after) = ev.apply(&mut changes, *id, d)?;
+            if E::OBSERVED && before != after {
+                seen.push((before, after));
+            }
+        }
+        let rollups = changes.save(txn).await?;
+        // Then, with every row of the pull saved (high-frequency counting
+        // reads its neighbours' rows), the changes: closed tickets get their
+        // callback rounds; tickets whose category and place are newly known
+        // are counted.
+        let tenants: std::collections::BTreeSet<String> =
+            seen.iter().map(|(_, a)| a.tenant.clone()).collect();
+        let mut policies = Policies::load(txn, tenants.into_iter().collect()).await?;
+        let closed: Vec<&facts::Model> = seen.iter().map(|(_, after)| after).collect();
+        callbacks::open_rounds(txn, &self.outbox, &mut policies, &closed).await?;
+        proactive::observe_all(txn, &self.outbox, &mut policies, &seen).await?;
+        rollups.apply(txn).await?;
+        Ok(())
+    }
+
+    fn after_commit(&self) {
+        self.outbox.wake();
+    }
+}
+
+/// `intake ticket.received`: tenant, places, category, channel, nature.
+impl FactsEvent for TicketReceived {
+    const OBSERVED: bool = true;
+
+    fn ids(&self) -> Option<(&str, &str)> {
+        Some((&self.ticket_id, &self.tenant))
+    }
+
+    fn apply(
+        &self,
+        changes: &mut Changes,
+        id: Uuid,
+        delivery: &Delivery,
+    ) -> Result<(facts::Model, facts::Model), HandleError> {
+        let ev = self;
         let received = at_or_now(ev.received_at.as_ref());
-        let seen = store::change_facts_seen(txn, id, &ev.tenant, |m| {
+        let seen = changes.edit(id, |m| {
             m.tracking_no.clone_from(&ev.tracking_no);
             m.submitter_sub.clone_from(&ev.submitter_sub);
             m.received_at = Some(received);
@@ -117,35 +204,29 @@ impl Handler for TicketReceivedHandler {
             } else {
                 ev.region_code.clone()
             };
-        })
-        .await?;
-        store::record_step(txn, delivery.event_id, id, "received", received, "").await?;
-        after_change(txn, &self.outbox, seen).await
-    }
-
-    fn after_commit(&self) {
-        self.outbox.wake();
+        })?;
+        changes.step(delivery.event_id, id, "received", received, "");
+        Ok(seen)
     }
 }
 
 /// `dispatch ticket.dispatched`: the order reached a unit.
-pub struct TicketDispatchedHandler {
-    pub outbox: Outbox,
-}
+impl FactsEvent for TicketDispatched {
+    const OBSERVED: bool = true;
 
-#[async_trait::async_trait]
-impl Handler for TicketDispatchedHandler {
-    type Event = TicketDispatched;
+    fn ids(&self) -> Option<(&str, &str)> {
+        Some((&self.ticket_id, &self.tenant))
+    }
 
-    async fn handle(
+    fn apply(
         &self,
-        txn: &DatabaseTransaction,
-        ev: TicketDispatched,
+        changes: &mut Changes,
+        id: Uuid,
         delivery: &Delivery,
-    ) -> Result<(), HandleError> {
-        let id = ticket(&ev.ticket_id, &ev.tenant, delivery)?;
+    ) -> Result<(facts::Model, facts::Model), HandleError> {
+        let ev = self;
         let at = at_or_now(ev.dispatched_at.as_ref());
-        let seen = store::change_facts_seen(txn, id, &ev.tenant, |m| {
+        let seen = changes.edit(id, |m| {
             if m.tracking_no.is_empty() {
                 m.tracking_no.clone_from(&ev.tracking_no);
             }
@@ -153,99 +234,84 @@ impl Handler for TicketDispatchedHandler {
             if let Some(s) = &ev.facts {
                 take_snapshot(m, &ev.work_order_id, s);
             }
-        })
-        .await?;
-        store::record_step(txn, delivery.event_id, id, "dispatched", at, &ev.unit_id).await?;
-        after_change(txn, &self.outbox, seen).await
-    }
-
-    fn after_commit(&self) {
-        self.outbox.wake();
+        })?;
+        changes.step(delivery.event_id, id, "dispatched", at, &ev.unit_id);
+        Ok(seen)
     }
 }
 
 /// Every `dispatch work_order.*` event: the order's snapshot; a closed
 /// order's callback round; the step.
-pub struct WorkOrderHandler {
-    pub outbox: Outbox,
-}
+impl FactsEvent for AnyWorkOrderEvent {
+    const OBSERVED: bool = true;
 
-#[async_trait::async_trait]
-impl Handler for WorkOrderHandler {
-    type Event = AnyWorkOrderEvent;
+    fn ids(&self) -> Option<(&str, &str)> {
+        self.change
+            .as_ref()
+            .map(|c| (c.ticket_id.as_str(), c.tenant.as_str()))
+    }
 
-    async fn handle(
+    fn apply(
         &self,
-        txn: &DatabaseTransaction,
-        ev: AnyWorkOrderEvent,
+        changes: &mut Changes,
+        id: Uuid,
         delivery: &Delivery,
-    ) -> Result<(), HandleError> {
-        let c = ev
+    ) -> Result<(facts::Model, facts::Model), HandleError> {
+        let c = self
             .change
+            .as_ref()
             .ok_or_else(|| HandleError::Reject("the event carries no change".into()))?;
-        let id = ticket(&c.ticket_id, &c.tenant, delivery)?;
         let at = at_or_now(c.at.as_ref());
-        let seen = store::change_facts_seen(txn, id, &c.tenant, |m| {
+        let seen = changes.edit(id, |m| {
             if m.tracking_no.is_empty() {
                 m.tracking_no.clone_from(&c.tracking_no);
             }
             if let Some(s) = &c.facts {
                 take_snapshot(m, &c.work_order_id, s);
             }
-        })
-        .await?;
-        let step = delivery
-            .subject
-            .rsplit('.')
-            .next()
-            .unwrap_or("work_order")
-            .to_owned();
-        store::record_step(txn, delivery.event_id, id, &step, at, &c.unit_id).await?;
-        after_change(txn, &self.outbox, seen).await
-    }
-
-    fn after_commit(&self) {
-        self.outbox.wake();
+        })?;
+        let step = delivery.subject.rsplit('.').next().unwrap_or("work_order");
+        changes.step(delivery.event_id, id, step, at, &c.unit_id);
+        Ok(seen)
     }
 }
 
-/// `intake ticket.merged` / `ticket.unmerged`: a merged ticket is not
-/// judged on its own; the latest of the two by event time stands.
-pub struct TicketMergedHandler;
-
-async fn set_merged(
-    txn: &DatabaseTransaction,
+/// A merged ticket is not judged on its own; of a merge and an unmerge the
+/// latest by event time stands.
+fn set_merged(
+    changes: &mut Changes,
     id: Uuid,
-    tenant: &str,
     merged: bool,
     at: DateTime<Utc>,
-) -> Result<(), HandleError> {
-    store::change_facts(txn, id, tenant, |m| {
+) -> Result<(facts::Model, facts::Model), HandleError> {
+    Ok(changes.edit(id, |m| {
         if m.merge_changed_at.is_none_or(|x| x < at) {
             m.merged = merged;
             m.merge_changed_at = Some(at);
         }
-    })
-    .await?;
-    Ok(())
+    })?)
 }
 
-#[async_trait::async_trait]
-impl Handler for TicketMergedHandler {
-    type Event = TicketMerged;
+/// `intake ticket.merged`.
+impl FactsEvent for TicketMerged {
+    const OBSERVED: bool = false;
 
-    async fn handle(
+    fn ids(&self) -> Option<(&str, &str)> {
+        Some((&self.ticket_id, &self.tenant))
+    }
+
+    fn apply(
         &self,
-        txn: &DatabaseTransaction,
-        ev: TicketMerged,
+        changes: &mut Changes,
+        id: Uuid,
         delivery: &Delivery,
-    ) -> Result<(), HandleError> {
-        let id = ticket(&ev.ticket_id, &ev.tenant, delivery)?;
+    ) -> Result<(facts::Model, facts::Model), HandleError> {
+        let ev = self;
         let at = at_or_now(ev.at.as_ref());
         // A ticket merged as it was accepted has no ticket.received: it is
         // counted as a request (received, merged) from this event.
         if let Some(received) = time(ev.received_at.as_ref()) {
-            store::change_facts(txn, id, &ev.tenant, |m| {
+            changes.edit(id, |m| {
                 if m.received_at.is_none() {
                     m.received_at = Some(received);
                     m.tracking_no.clone_from(&ev.tracking_no);
@@ -258,52 +324,52 @@ impl Handler for TicketMergedHandler {
                         ev.region_code.clone()
                     };
                 }
-            })
-            .await?;
+            })?;
         }
-        set_merged(txn, id, &ev.tenant, true, at).await?;
-        store::record_step(txn, delivery.event_id, id, "merged", at, "").await?;
-        Ok(())
+        let seen = set_merged(changes, id, true, at)?;
+        changes.step(delivery.event_id, id, "merged", at, "");
+        Ok(seen)
     }
 }
 
-pub struct TicketUnmergedHandler;
+/// `intake ticket.unmerged`.
+impl FactsEvent for TicketUnmerged {
+    const OBSERVED: bool = false;
 
-#[async_trait::async_trait]
-impl Handler for TicketUnmergedHandler {
-    type Event = TicketUnmerged;
+    fn ids(&self) -> Option<(&str, &str)> {
+        Some((&self.ticket_id, &self.tenant))
+    }
 
-    async fn handle(
+    fn apply(
         &self,
-        txn: &DatabaseTransaction,
-        ev: TicketUnmerged,
+        changes: &mut Changes,
+        id: Uuid,
         delivery: &Delivery,
-    ) -> Result<(), HandleError> {
-        let id = ticket(&ev.ticket_id, &ev.tenant, delivery)?;
-        let at = at_or_now(ev.at.as_ref());
-        set_merged(txn, id, &ev.tenant, false, at).await?;
-        store::record_step(txn, delivery.event_id, id, "unmerged", at, "").await?;
-        Ok(())
+    ) -> Result<(facts::Model, facts::Model), HandleError> {
+        let at = at_or_now(self.at.as_ref());
+        let seen = set_merged(changes, id, false, at)?;
+        changes.step(delivery.event_id, id, "unmerged", at, "");
+        Ok(seen)
     }
 }
 
 /// `intake ticket.withdrawn`: the citizen took it back; not judged.
-pub struct TicketWithdrawnHandler;
+impl FactsEvent for TicketWithdrawn {
+    const OBSERVED: bool = false;
 
-#[async_trait::async_trait]
-impl Handler for TicketWithdrawnHandler {
-    type Event = TicketWithdrawn;
+    fn ids(&self) -> Option<(&str, &str)> {
+        Some((&self.ticket_id, &self.tenant))
+    }
 
-    async fn handle(
+    fn apply(
         &self,
-        txn: &DatabaseTransaction,
-        ev: TicketWithdrawn,
+        changes: &mut Changes,
+        id: Uuid,
         delivery: &Delivery,
-    ) -> Result<(), HandleError> {
-        let id = ticket(&ev.ticket_id, &ev.tenant, delivery)?;
-        let at = at_or_now(ev.at.as_ref());
-        store::change_facts(txn, id, &ev.tenant, |m| m.withdrawn = true).await?;
-        store::record_step(txn, delivery.event_id, id, "withdrawn", at, "").await?;
-        Ok(())
+    ) -> Result<(facts::Model, facts::Model), HandleError> {
+        let at = at_or_now(self.at.as_ref());
+        let seen = changes.edit(id, |m| m.withdrawn = true)?;
+        changes.step(delivery.event_id, id, "withdrawn", at, "");
+        Ok(seen)
     }
 }

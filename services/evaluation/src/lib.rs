@@ -15,17 +15,23 @@ pub mod api;
 pub mod callbacks;
 pub mod domain;
 pub mod events;
+pub mod policies;
 pub mod proactive;
 pub mod store;
 pub mod warnings;
 
+use events::FactsHandler;
 use jiesu_db::SqlMigration;
 use jiesu_proto::{
+    dispatch::{AnyWorkOrderEvent, TicketDispatched},
     evaluation::{
         evaluation_service_server::EvaluationServiceServer,
         public_evaluation_service_server::PublicEvaluationServiceServer,
     },
-    intake::public_intake_service_client::PublicIntakeServiceClient,
+    intake::{
+        TicketMerged, TicketReceived, TicketUnmerged, TicketWithdrawn,
+        public_intake_service_client::PublicIntakeServiceClient,
+    },
 };
 use jiesu_service::{ConfigError, Env, RunningTarget, ServiceBuilder, StartError, Target};
 use serde::Deserialize;
@@ -82,6 +88,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261205_000003_proactive",
                 sql: include_str!("../migrations/0003_proactive.sql"),
             },
+            SqlMigration {
+                name: "m20261205_000004_invitations",
+                sql: include_str!("../migrations/0004_invitations.sql"),
+            },
         ]
     }
 }
@@ -137,23 +147,28 @@ impl Target for EvaluationTarget {
         ))
         .consumer(
             CONSUMER_TICKET_RECEIVED,
-            events::TicketReceivedHandler {
-                outbox: relay.clone(),
-            },
+            FactsHandler::<TicketReceived>::new(relay.clone()),
         )
         .consumer(
             CONSUMER_TICKET_DISPATCHED,
-            events::TicketDispatchedHandler {
-                outbox: relay.clone(),
-            },
+            FactsHandler::<TicketDispatched>::new(relay.clone()),
         )
         .consumer(
             CONSUMER_WORK_ORDERS,
-            events::WorkOrderHandler { outbox: relay },
+            FactsHandler::<AnyWorkOrderEvent>::new(relay.clone()),
         )
-        .consumer(CONSUMER_TICKET_MERGED, events::TicketMergedHandler)
-        .consumer(CONSUMER_TICKET_UNMERGED, events::TicketUnmergedHandler)
-        .consumer(CONSUMER_TICKET_WITHDRAWN, events::TicketWithdrawnHandler)
+        .consumer(
+            CONSUMER_TICKET_MERGED,
+            FactsHandler::<TicketMerged>::new(relay.clone()),
+        )
+        .consumer(
+            CONSUMER_TICKET_UNMERGED,
+            FactsHandler::<TicketUnmerged>::new(relay.clone()),
+        )
+        .consumer(
+            CONSUMER_TICKET_WITHDRAWN,
+            FactsHandler::<TicketWithdrawn>::new(relay),
+        )
         .task(move |stop| warnings::run(db, outbox, every, stop))
         .serve(&cfg.grpc_addr)
         .await

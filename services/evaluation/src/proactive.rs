@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::frequency::{FrequencyPolicy, Year, place_prefix, season},
+    policies::Policies,
     store::{facts, stmt},
 };
 
@@ -63,80 +64,147 @@ fn place_name_level(place: &str) -> &'static str {
     }
 }
 
-/// After a facts change: a ticket whose category and place have just
-/// become known is counted. The same category at the same place reaching
-/// the policy's threshold within its window opens a matter (once: a lock
-/// per category and place, and a unique open matter), which lifts every
-/// ticket in it; later tickets join the open matter and are lifted too.
-pub async fn observe(
+/// After facts changes (a pull's, before and after each): a ticket whose
+/// category and place have just become known is counted. The same category
+/// at the same place reaching the policy's threshold within its window
+/// opens a matter (once: a lock per category and place, and a unique open
+/// matter), which lifts every ticket in it; later tickets join the open
+/// matter and are lifted too. Tickets of one category and place are taken
+/// together, the places in order (so two transactions never wait for each
+/// other's locks in a circle).
+pub async fn observe_all(
     txn: &DatabaseTransaction,
     outbox: &Outbox,
-    before: &facts::Model,
-    after: &facts::Model,
+    policies: &mut Policies,
+    changes: &[(facts::Model, facts::Model)],
 ) -> Result<(), DbErr> {
-    let Some(received) = after.received_at else {
-        return Ok(());
-    };
-    if after.category.is_empty() || after.merged || after.withdrawn {
+    // (tenant, category, place) → the tickets newly counted there.
+    let mut places: BTreeMap<(String, String, String), Vec<&facts::Model>> = BTreeMap::new();
+    for (before, after) in changes {
+        if after.received_at.is_none()
+            || after.category.is_empty()
+            || after.merged
+            || after.withdrawn
+        {
+            continue;
+        }
+        let p = policies.frequency(txn, &after.tenant).await?;
+        let Some(place) = p.place(after.region_code()) else {
+            continue;
+        };
+        let counted_before = before.received_at.is_some()
+            && before.category == after.category
+            && p.place(before.region_code()).as_deref() == Some(place.as_str());
+        if !counted_before {
+            places
+                .entry((after.tenant.clone(), after.category.clone(), place))
+                .or_default()
+                .push(after);
+        }
+    }
+    if places.is_empty() {
         return Ok(());
     }
-    let p = policy(txn, &after.tenant).await?;
-    let Some(place) = p.place(after.region_code()) else {
-        return Ok(());
-    };
-    let counted_before = before.received_at.is_some()
-        && before.category == after.category
-        && p.place(before.region_code()).as_deref() == Some(place.as_str());
-    if counted_before {
-        return Ok(());
+    // Every place's lock in one statement, in the order of the locks'
+    // numbers, the same in every transaction.
+    let mut cols: [Vec<String>; 3] = Default::default();
+    for (t, c, p) in places.keys() {
+        cols[0].push(t.clone());
+        cols[1].push(c.clone());
+        cols[2].push(p.clone());
     }
+    let [ts, cs, ps] = cols;
+    let keys = vec![ts.into(), cs.into(), ps.into()];
     txn.execute_raw(stmt(
-        "SELECT pg_advisory_xact_lock(hashtext('evaluation-matter:' || $1 || ':' || $2 || ':' || $3))",
-        vec![
-            after.tenant.clone().into(),
-            after.category.clone().into(),
-            place.clone().into(),
-        ],
+        "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT \
+           hashtext('evaluation-matter:' || t || ':' || c || ':' || p) AS h \
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS u(t, c, p) ORDER BY h) AS l",
+        keys.clone(),
     ))
     .await?;
-    let open = txn
-        .query_one_raw(stmt(
-            "SELECT id, window_days FROM frequent_matters \
-             WHERE tenant = $1 AND category = $2 AND place_code = $3 AND status = 'open'",
-            vec![
-                after.tenant.clone().into(),
-                after.category.clone().into(),
-                place.clone().into(),
-            ],
+    let mut open: BTreeMap<(String, String, String), (Uuid, i32)> = BTreeMap::new();
+    for r in txn
+        .query_all_raw(stmt(
+            "SELECT m.id, m.window_days, m.tenant, m.category, m.place_code FROM frequent_matters m \
+             JOIN unnest($1::text[], $2::text[], $3::text[]) AS u(t, c, p) \
+               ON m.tenant = u.t AND m.category = u.c AND m.place_code = u.p \
+             WHERE m.status = 'open'",
+            keys,
         ))
-        .await?;
-    if let Some(m) = open {
-        let id: Uuid = m.try_get("", "id")?;
-        let window: i32 = m.try_get("", "window_days")?;
-        let added = txn
-            .execute_raw(stmt(
-                "INSERT INTO matter_tickets (matter_id, ticket_id) VALUES ($1, $2) \
-                 ON CONFLICT DO NOTHING",
-                vec![id.into(), after.ticket_id.into()],
+        .await?
+    {
+        open.insert(
+            (r.try_get("", "tenant")?, r.try_get("", "category")?, r.try_get("", "place_code")?),
+            (r.try_get("", "id")?, r.try_get("", "window_days")?),
+        );
+    }
+    // Tickets at a place with an open matter join it, and those new to it
+    // are lifted: one event per matter.
+    let (mut matters, mut joining) = (Vec::new(), Vec::new());
+    for (key, tickets) in &places {
+        if let Some((id, _)) = open.get(key) {
+            for t in tickets {
+                matters.push(*id);
+                joining.push(t.ticket_id);
+            }
+        }
+    }
+    if !matters.is_empty() {
+        let mut added: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+        for r in txn
+            .query_all_raw(stmt(
+                "INSERT INTO matter_tickets (matter_id, ticket_id) \
+                 SELECT * FROM unnest($1::uuid[], $2::uuid[]) \
+                 ON CONFLICT DO NOTHING RETURNING matter_id, ticket_id",
+                vec![matters.into(), joining.into()],
             ))
             .await?
-            .rows_affected();
-        if added == 1 {
-            let count = matter_size(txn, id).await?;
-            lift(
-                txn,
-                outbox,
-                after,
-                id,
-                &place,
-                count,
-                window,
-                vec![after.ticket_id],
-            )
-            .await?;
+        {
+            added
+                .entry(r.try_get("", "matter_id")?)
+                .or_default()
+                .push(r.try_get("", "ticket_id")?);
         }
-        return Ok(());
+        let sizes = matter_sizes(txn, added.keys().copied().collect()).await?;
+        let mut lifted = Vec::new();
+        for (key, tickets) in &places {
+            let (Some((id, window)), Some(first)) = (open.get(key), tickets.first()) else {
+                continue;
+            };
+            if let Some(new) = added.remove(id) {
+                let count = sizes.get(id).copied().unwrap_or(new.len());
+                lifted.push(lift(first, *id, &key.2, count, *window, new));
+            }
+        }
+        outbox.enqueue_all(txn, &lifted).await?;
     }
+    for (key, tickets) in &places {
+        if open.contains_key(key) {
+            continue;
+        }
+        let p = policies.frequency(txn, &key.0).await?.clone();
+        open_if_due(txn, outbox, &p, &key.2, tickets).await?;
+    }
+    Ok(())
+}
+
+/// At a place with no open matter (its lock held): the tickets in the
+/// window, with `tickets`, reaching the threshold open a matter and lift
+/// them all.
+async fn open_if_due(
+    txn: &DatabaseTransaction,
+    outbox: &Outbox,
+    p: &FrequencyPolicy,
+    place: &str,
+    tickets: &[&facts::Model],
+) -> Result<(), DbErr> {
+    let (Some(after), Some(received)) = (
+        tickets.first(),
+        tickets.iter().filter_map(|t| t.received_at).min(),
+    ) else {
+        return Ok(());
+    };
+    let place = place.to_owned();
     let last_closed: Option<DateTime<Utc>> = txn
         .query_one_raw(stmt(
             "SELECT max(closed_at) AS at FROM frequent_matters \
@@ -198,13 +266,12 @@ pub async fn observe(
         ],
     ))
     .await?;
-    for id in &ids {
-        txn.execute_raw(stmt(
-            "INSERT INTO matter_tickets (matter_id, ticket_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            vec![matter.into(), (*id).into()],
-        ))
-        .await?;
-    }
+    txn.execute_raw(stmt(
+        "INSERT INTO matter_tickets (matter_id, ticket_id) \
+         SELECT $1, t FROM unnest($2::uuid[]) AS u(t) ON CONFLICT DO NOTHING",
+        vec![matter.into(), ids.clone().into()],
+    ))
+    .await?;
     let owner = units
         .iter()
         .max_by_key(|(u, n)| (**n, std::cmp::Reverse((*u).clone())))
@@ -241,20 +308,33 @@ pub async fn observe(
     ))
     .await?;
     tracing::info!(tenant = %after.tenant, category = %after.category, place = %place, tickets = n, "high-frequency matter lifted");
-    lift(txn, outbox, after, matter, &place, n, window, ids).await
+    outbox
+        .enqueue(txn, &lift(after, matter, &place, n, window, ids))
+        .await?;
+    Ok(())
 }
 
-async fn matter_size(txn: &DatabaseTransaction, id: Uuid) -> Result<usize, DbErr> {
-    let n: i64 = txn
-        .query_one_raw(stmt(
-            "SELECT count(*) AS n FROM matter_tickets WHERE matter_id = $1",
-            vec![id.into()],
+/// How many requests each matter holds.
+async fn matter_sizes(
+    txn: &DatabaseTransaction,
+    ids: Vec<Uuid>,
+) -> Result<BTreeMap<Uuid, usize>, DbErr> {
+    let mut out = BTreeMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    for r in txn
+        .query_all_raw(stmt(
+            "SELECT matter_id, count(*) AS n FROM matter_tickets \
+             WHERE matter_id = ANY($1) GROUP BY matter_id",
+            vec![ids.into()],
         ))
         .await?
-        .map(|r| r.try_get("", "n"))
-        .transpose()?
-        .unwrap_or(0);
-    Ok(usize::try_from(n).unwrap_or(0))
+    {
+        let n: i64 = r.try_get("", "n")?;
+        out.insert(r.try_get("", "matter_id")?, usize::try_from(n).unwrap_or(0));
+    }
+    Ok(out)
 }
 
 async fn unit_name(conn: &impl ConnectionTrait, tenant: &str, unit: &str) -> Result<String, DbErr> {
@@ -273,37 +353,29 @@ async fn unit_name(conn: &impl ConnectionTrait, tenant: &str, unit: &str) -> Res
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn lift(
-    txn: &DatabaseTransaction,
-    outbox: &Outbox,
+fn lift(
     f: &facts::Model,
     matter: Uuid,
     place: &str,
     count: usize,
     window: i32,
     tickets: Vec<Uuid>,
-) -> Result<(), DbErr> {
+) -> FrequentMatterLifted {
     let note = format!(
         "高频诉求提级：{}在{}近{}天已有{}件，列入领导督办",
         f.category_name, place, window, count
     );
-    outbox
-        .enqueue(
-            txn,
-            &FrequentMatterLifted {
-                matter_id: matter.to_string(),
-                tenant: f.tenant.clone(),
-                category: f.category.clone(),
-                category_name: f.category_name.clone(),
-                place_code: place.to_owned(),
-                count: u32::try_from(count).unwrap_or(u32::MAX),
-                window_days: u32::try_from(window).unwrap_or(0),
-                ticket_ids: tickets.iter().map(ToString::to_string).collect(),
-                note,
-            },
-        )
-        .await?;
-    Ok(())
+    FrequentMatterLifted {
+        matter_id: matter.to_string(),
+        tenant: f.tenant.clone(),
+        category: f.category.clone(),
+        category_name: f.category_name.clone(),
+        place_code: place.to_owned(),
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        window_days: u32::try_from(window).unwrap_or(0),
+        ticket_ids: tickets.iter().map(ToString::to_string).collect(),
+        note,
+    }
 }
 
 // ---------------------------------------------------------------- items

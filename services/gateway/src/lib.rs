@@ -137,6 +137,8 @@ pub fn router(state: AppState) -> Router {
                 async move { Json(doc.as_ref().clone()) }
             }),
         )
+        // The page the SMS invitation links to, short enough for an SMS.
+        .route("/r/{token}", rest::invitations::page())
         .route_layer(middleware::from_fn(guard::parameters))
         .method_not_allowed_fallback(guard::method_not_allowed)
         .fallback(|| async {
@@ -174,6 +176,7 @@ fn api(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
         .merge(rest::notifications::routes())
         .merge(rest::evaluation::routes())
         .merge(rest::callbacks::routes())
+        .merge(rest::invitations::routes())
         .merge(rest::hotspots::routes())
         .merge(rest::reports::routes())
         .merge(rest::proactive::routes(cfg))

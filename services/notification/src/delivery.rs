@@ -135,8 +135,19 @@ impl Deliverer {
         ready.set(false);
     }
 
-    /// One attempt: the contact first for a citizen, then the sink.
+    /// One attempt: the contact first for a citizen, then the sink, with
+    /// the link put into the body.
     async fn send(&self, n: &notifications::Model) -> Result<(), String> {
+        let filled;
+        let n = match &n.link {
+            Some(link) => {
+                let mut m = n.clone();
+                m.body = m.body.replace(domain::LINK, link);
+                filled = m;
+                &filled
+            }
+            None => n,
+        };
         if n.recipient_kind != domain::RECIPIENT_CITIZEN {
             return self.sink.deliver(n, None).await;
         }
@@ -174,7 +185,7 @@ impl Deliverer {
                     self.record(lease, Statement::from_sql_and_values(
                         DbBackend::Postgres,
                         "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = $3, \
-                         last_error = NULL, lease_until = NULL WHERE id = $1",
+                         last_error = NULL, lease_until = NULL, link = NULL WHERE id = $1",
                         [n.id.into(), Utc::now().into(), attempt.into()],
                     ))
                     .await?;
@@ -195,7 +206,8 @@ impl Deliverer {
                         Statement::from_sql_and_values(
                             DbBackend::Postgres,
                             "UPDATE notifications SET status = $2, attempts = $3, last_error = $4, \
-                             next_attempt_at = $5, lease_until = NULL WHERE id = $1",
+                             next_attempt_at = $5, lease_until = NULL, \
+                             link = CASE WHEN $2 = 'failed' THEN NULL ELSE link END WHERE id = $1",
                             [
                                 n.id.into(),
                                 status.into(),

@@ -6,7 +6,8 @@
 //! (summons to report in), all to units; intake's `ticket.merged` (to the
 //! caller); grid's `broadcast.requested` (to each grid's residents' group);
 //! evaluation's `warning.raised` and `warning.cleared` (to the unit and the
-//! supervisors);
+//! supervisors) and `callback.invited` (the SMS asking the caller to rate a
+//! closed request, with its one-time link);
 //! each through an inbox (and a unique key per event and recipient). Stores
 //! one notification per recipient and delivers it through its channel's
 //! sink with retries. Never holds citizens' personal data: a
@@ -35,6 +36,7 @@ pub const CONSUMER_WHISTLE_BLOWN: &str = "notification-whistle-blown";
 pub const CONSUMER_BROADCAST_REQUESTED: &str = "notification-broadcast-requested";
 pub const CONSUMER_WARNING_RAISED: &str = "notification-warning-raised";
 pub const CONSUMER_WARNING_CLEARED: &str = "notification-warning-cleared";
+pub const CONSUMER_CALLBACK_INVITED: &str = "notification-callback-invited";
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -49,6 +51,9 @@ pub struct NotificationConfig {
     /// (`intake.contact_key_digests`). Empty: notices to citizens cannot be
     /// sent and are retried until it is set.
     pub contact_key: String,
+    /// The address citizens reach the gateway at (e.g.
+    /// `https://12345.example.gov.cn`): the base of links sent to them.
+    pub public_url: String,
 }
 
 impl Default for NotificationConfig {
@@ -58,6 +63,7 @@ impl Default for NotificationConfig {
             database_url: String::new(),
             intake_url: "http://127.0.0.1:50051".into(),
             contact_key: String::new(),
+            public_url: "http://localhost:8080".into(),
         }
     }
 }
@@ -74,6 +80,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 sql: include_str!("../migrations/0001_notification.sql"),
             },
             jiesu_bus::migrations::bus_stream_marks(),
+            SqlMigration {
+                name: "m20261205_000002_links",
+                sql: include_str!("../migrations/0002_links.sql"),
+            },
         ]
     }
 }
@@ -89,6 +99,12 @@ impl Target for NotificationTarget {
 
     fn validate(cfg: &NotificationConfig) -> Result<(), ConfigError> {
         jiesu_runtime::config::parse_addr("notification.grpc_addr", &cfg.grpc_addr)?;
+        if !(cfg.public_url.starts_with("http://") || cfg.public_url.starts_with("https://")) {
+            return Err(ConfigError::invalid(
+                "notification.public_url",
+                "must be an http(s):// URL",
+            ));
+        }
         Ok(())
     }
 
@@ -149,6 +165,13 @@ impl Target for NotificationTarget {
                 events::WarningHandler::<jiesu_proto::evaluation::WarningCleared>::new(
                     wake.clone(),
                 ),
+            )
+            .consumer(
+                CONSUMER_CALLBACK_INVITED,
+                events::CallbackInvitedHandler {
+                    wake: wake.clone(),
+                    public_url: cfg.public_url.trim_end_matches('/').to_owned(),
+                },
             )
             .consumer(CONSUMER_TICKET_MERGED, events::TicketMergedHandler { wake })
             .task(move |stop| deliverer.run(stop, delivering))

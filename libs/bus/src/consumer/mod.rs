@@ -13,13 +13,21 @@
 //! decoded or that the handler rejects, the event goes to the dead-letter
 //! stream with the reason, where operators see it.
 //!
+//! A handler that sets [`Handler::APPLY_TOGETHER`] has the first deliveries
+//! of a pull applied in one transaction (one inbox insert, one commit, one
+//! write of whatever it accumulates); if that transaction fails for any
+//! reason it is rolled back and each event goes the one-by-one way above, so
+//! attempts, retries and dead letters stay per event.
+//!
 //! Here: what a handler sees and the runner it is given to. `runner` pulls
-//! and decides each delivery's fate, `inbox` keeps the inbox and attempt
-//! rows, `settle` acks, naks or dead-letters the message.
+//! and decides each delivery's fate, `together` applies a pull at once,
+//! `inbox` keeps the inbox and attempt rows, `settle` acks, naks or
+//! dead-letters the message.
 
 mod inbox;
 mod runner;
 mod settle;
+mod together;
 
 use jiesu_proto::Event;
 use jiesu_runtime::Readiness;
@@ -69,6 +77,28 @@ pub trait Handler: Send + Sync + 'static {
         event: Self::Event,
         delivery: &Delivery,
     ) -> Result<(), HandleError>;
+
+    /// Apply the first deliveries of one pull in one transaction through
+    /// [`Handler::handle_batch`]. For handlers whose effects commute (the
+    /// order of the events in a pull must not matter) and whose per-event
+    /// cost is mostly the transaction and shared counter rows.
+    const APPLY_TOGETHER: bool = false;
+
+    /// Applies `events` (distinct, first deliveries, none applied before)
+    /// inside `txn`, which already holds their inbox rows. The default
+    /// applies them one after another; a handler overrides it to write what
+    /// the events share once. An error rolls the whole lot back, after
+    /// which each event is applied on its own.
+    async fn handle_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        events: Vec<(Self::Event, Delivery)>,
+    ) -> Result<(), HandleError> {
+        for (event, delivery) in events {
+            self.handle(txn, event, &delivery).await?;
+        }
+        Ok(())
+    }
 
     /// Runs after the transaction committed (e.g. wake the outbox relay).
     fn after_commit(&self) {}

@@ -25,6 +25,10 @@ const PULL_RETRY_DELAY: Duration = Duration::from_millis(1000);
 /// back empty.
 const IDLE_CHECK: Duration = Duration::from_secs(3);
 
+/// Joint transactions a consumer that applies pulls together keeps in
+/// flight (each of up to `2 × bus.consumer_concurrency` events).
+const TOGETHER_IN_FLIGHT: usize = 4;
+
 impl<H: Handler> Runner<H> {
     pub(super) async fn setup(&self) -> Result<PullConsumer, BusError> {
         let ctx = <H::Event as Event>::CONTEXT;
@@ -84,7 +88,13 @@ impl<H: Handler> Runner<H> {
         };
         ready.set(true);
         let concurrency = self.bus.cfg.consumer_concurrency;
-        let batch_size = self.spec.batch.unwrap_or(concurrency * 2);
+        // A consumer applying pulls together takes more at once: up to
+        // TOGETHER_IN_FLIGHT chunks of `2 × concurrency` in flight.
+        let batch_size = self.spec.batch.unwrap_or(if H::APPLY_TOGETHER {
+            concurrency * 2 * TOGETHER_IN_FLIGHT
+        } else {
+            concurrency * 2
+        });
         let mut last_housekeeping = tokio::time::Instant::now();
         let mut last_idle_check = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
@@ -98,8 +108,31 @@ impl<H: Handler> Runner<H> {
                 Ok(messages) => {
                     let saw_error = std::sync::atomic::AtomicBool::new(false);
                     let received = std::sync::atomic::AtomicUsize::new(0);
-                    messages
-                        .take_until(shutdown.cancelled())
+                    let messages = messages.take_until(shutdown.cancelled());
+                    if H::APPLY_TOGETHER {
+                        messages
+                            .ready_chunks(concurrency * 2)
+                            .for_each_concurrent(TOGETHER_IN_FLIGHT, |chunk| {
+                                let this = self.clone();
+                                let (saw_error, received) = (&saw_error, &received);
+                                async move {
+                                    let mut msgs = Vec::with_capacity(chunk.len());
+                                    for m in chunk {
+                                        match m {
+                                            Ok(msg) => msgs.push(msg),
+                                            Err(e) => {
+                                                saw_error.store(true, std::sync::atomic::Ordering::Relaxed);
+                                                tracing::debug!(consumer = %this.spec.durable, error = %e, "pull batch ended with an error");
+                                            }
+                                        }
+                                    }
+                                    received.fetch_add(msgs.len(), std::sync::atomic::Ordering::Relaxed);
+                                    this.process_together(msgs).await;
+                                }
+                            })
+                            .await;
+                    } else {
+                        messages
                         .for_each_concurrent(concurrency, |m| {
                             let this = self.clone();
                             let (saw_error, received) = (&saw_error, &received);
@@ -117,6 +150,7 @@ impl<H: Handler> Runner<H> {
                             }
                         })
                         .await;
+                    }
                     let idle = received.into_inner() == 0;
                     let check = idle && last_idle_check.elapsed() >= IDLE_CHECK;
                     if check {

@@ -17,6 +17,7 @@ use jiesu_proto::{
     },
     intake::{TrackTicketRequest, public_intake_service_client::PublicIntakeServiceClient},
     status,
+    time::to_timestamp,
 };
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, TransactionTrait};
 use tonic::{Code, Request, Response, Status, transport::Channel};
@@ -100,6 +101,10 @@ pub(crate) fn region_prefix(who: &Principal, within: &str) -> Result<String, Sta
 fn ticket_id(raw: &str) -> Result<Uuid, Status> {
     Uuid::parse_str(raw.trim())
         .map_err(|_| status::invalid_field("ticket_id", tr!("必须是 UUID", "must be a UUID")))
+}
+
+fn invitation_not_found() -> Status {
+    status::not_found(tr!("评价链接", "invitation link"))
 }
 
 fn ticket_not_found() -> Status {
@@ -580,6 +585,7 @@ impl EvaluationService for EvaluationApi {
             due_hours: req.due_hours,
             max_attempts: req.max_attempts,
             max_reopens: req.max_reopens,
+            sms_invite: req.sms_invite.unwrap_or(true),
         };
         p.check()
             .map_err(|(field, msg)| status::invalid_field(field, msg))?;
@@ -792,6 +798,28 @@ impl PublicEvaluationApi {
     pub fn new(core: Core) -> Self {
         Self { core }
     }
+
+    /// The invitation a link's token opens and its ticket's facts; not
+    /// found alike for a token that is malformed, unknown or forged.
+    async fn invitation(
+        &self,
+        token: &str,
+    ) -> Result<(callbacks::InvitationRow, facts::Model), Status> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > 64 {
+            return Err(invitation_not_found());
+        }
+        let inv = callbacks::find_invitation(&self.core.db, token)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(invitation_not_found)?;
+        let f = facts::Entity::find_by_id(inv.ticket_id)
+            .one(&self.core.db)
+            .await
+            .map_err(db_error)?
+            .ok_or_else(invitation_not_found)?;
+        Ok((inv, f))
+    }
 }
 
 #[tonic::async_trait]
@@ -829,6 +857,75 @@ impl PublicEvaluationService for PublicEvaluationApi {
         let task = api.answer(&f, 0, verdict, by).await?;
         Ok(Response::new(pb::PublicVerdict {
             tracking_no,
+            round: task.round,
+            verdict: task.verdict,
+        }))
+    }
+
+    async fn get_invitation(
+        &self,
+        request: Request<pb::GetInvitationRequest>,
+    ) -> Result<Response<pb::Invitation>, Status> {
+        let (inv, f) = self.invitation(&request.get_ref().token).await?;
+        let rounds = callbacks::rounds(&self.core.db, f.ticket_id)
+            .await
+            .map_err(db_error)?;
+        let r = rounds
+            .iter()
+            .find(|r| r.round == inv.round)
+            .ok_or_else(invitation_not_found)?;
+        let status = match r.status.as_str() {
+            "open" if inv.expires_at <= Utc::now() => "expired",
+            "open" => "open",
+            "answered" => "answered",
+            _ => "superseded",
+        };
+        Ok(Response::new(pb::Invitation {
+            tracking_no: f.tracking_no.clone(),
+            round: u32::try_from(inv.round).unwrap_or(0),
+            category_name: f.category_name.clone(),
+            unit_name: f.unit_name.clone(),
+            closed_at: f.closed_at.map(to_timestamp),
+            expires_at: Some(to_timestamp(inv.expires_at)),
+            status: status.to_owned(),
+        }))
+    }
+
+    async fn rate_by_invitation(
+        &self,
+        request: Request<pb::RateByInvitationRequest>,
+    ) -> Result<Response<pb::PublicVerdict>, Status> {
+        let req = request.get_ref();
+        let verdict = verdict_in(req.verdict.as_ref(), "verdict")?;
+        let (inv, f) = self.invitation(&req.token).await?;
+        if inv.expires_at <= Utc::now() {
+            return Err(status::coded(
+                Code::FailedPrecondition,
+                "invitation_expired",
+                tr!(
+                    "评价链接已过期，工作人员将电话回访",
+                    "the link has expired; an agent will call back"
+                ),
+                None,
+            ));
+        }
+        let by_sub = format!("sms:{}", f.tracking_no);
+        let api = EvaluationApi::new(self.core.clone());
+        let by = Answerer {
+            sub: &by_sub,
+            role: "citizen",
+            method: "sms",
+        };
+        // One verdict per round: a second use of the link finds the round
+        // answered (409 verdict_given), as does a link to a round an agent
+        // has answered by phone since.
+        let round = u32::try_from(inv.round).unwrap_or(u32::MAX);
+        let task = api.answer(&f, round, verdict, by).await?;
+        callbacks::invitation_used(&self.core.db, f.ticket_id, inv.round)
+            .await
+            .map_err(db_error)?;
+        Ok(Response::new(pb::PublicVerdict {
+            tracking_no: f.tracking_no.clone(),
             round: task.round,
             verdict: task.verdict,
         }))

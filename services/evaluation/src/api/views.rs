@@ -152,6 +152,7 @@ pub fn policy(p: &CallbackPolicy) -> pb::CallbackPolicy {
         due_hours: p.due_hours,
         max_attempts: p.max_attempts,
         max_reopens: p.max_reopens,
+        sms_invite: Some(p.sms_invite),
     }
 }
 

@@ -20,6 +20,13 @@ pub struct CallbackPolicy {
     pub due_hours: u32,
     pub max_attempts: u32,
     pub max_reopens: u32,
+    /// The caller gets an SMS with a one-time link to rate the round.
+    #[serde(default = "yes")]
+    pub sms_invite: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Default for CallbackPolicy {
@@ -30,6 +37,7 @@ impl Default for CallbackPolicy {
             due_hours: 72,
             max_attempts: 3,
             max_reopens: 2,
+            sms_invite: true,
         }
     }
 }

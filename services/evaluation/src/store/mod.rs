@@ -1,12 +1,15 @@
 //! Evaluation's tables and queries. A facts row changes only through
 //! [`change_facts`], which keeps the day rollups in the same transaction.
 
+mod changes;
 pub mod facts;
 pub mod formulas;
 
+pub use changes::{Changes, Rollups};
+
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
     IntoActiveModel, QuerySelect, Statement, Value,
@@ -55,28 +58,18 @@ pub async fn lock_facts(
 
 /// Applies `edit` to the ticket's facts and, when anything changed, saves
 /// the row and moves its contribution in the rollups. Answers the row as
-/// saved.
+/// saved. (Events change many rows at once through [`Changes`].)
 pub async fn change_facts(
     txn: &DatabaseTransaction,
     ticket_id: Uuid,
     tenant: &str,
     edit: impl FnOnce(&mut facts::Model),
 ) -> Result<facts::Model, DbErr> {
-    Ok(change_facts_seen(txn, ticket_id, tenant, edit).await?.1)
-}
-
-/// [`change_facts`], answering the row before and after.
-pub async fn change_facts_seen(
-    txn: &DatabaseTransaction,
-    ticket_id: Uuid,
-    tenant: &str,
-    edit: impl FnOnce(&mut facts::Model),
-) -> Result<(facts::Model, facts::Model), DbErr> {
     let before = lock_facts(txn, ticket_id, tenant).await?;
     let mut after = before.clone();
     edit(&mut after);
     if after == before {
-        return Ok((before, after));
+        return Ok(after);
     }
     after.updated_at = Utc::now();
     let saved = after
@@ -86,9 +79,13 @@ pub async fn change_facts_seen(
         .update(txn)
         .await?;
     let moved = with_months(delta(Some(&before.facts()), &saved.facts()));
-    apply_rollups(txn, &saved.tenant, &moved).await?;
+    let rows: Vec<(&str, &RollupKey, &Counts)> = moved
+        .iter()
+        .map(|(k, c)| (saved.tenant.as_str(), k, c))
+        .collect();
+    apply_rollups_of(txn, &rows).await?;
     name_keys(txn, &before, &saved).await?;
-    Ok((before, saved))
+    Ok(saved)
 }
 
 /// Adds each row's counts to `rollup_day` in one statement.
@@ -97,43 +94,54 @@ pub async fn apply_rollups(
     tenant: &str,
     rows: &BTreeMap<RollupKey, Counts>,
 ) -> Result<(), DbErr> {
-    if rows.is_empty() {
-        return Ok(());
-    }
+    let rows: Vec<(&str, &RollupKey, &Counts)> = rows.iter().map(|(k, c)| (tenant, k, c)).collect();
+    apply_rollups_of(txn, &rows).await
+}
+
+/// Adds counts to `rollup_day` rows of any tenants, in the order given:
+/// callers give (tenant, key) order, so two transactions never wait for
+/// each other's rows in a circle. One statement per 2,000 rows.
+pub async fn apply_rollups_of(
+    txn: &impl ConnectionTrait,
+    rows: &[(&str, &RollupKey, &Counts)],
+) -> Result<(), DbErr> {
+    let rows: Vec<&(&str, &RollupKey, &Counts)> = rows.iter().filter(|r| !r.2.is_zero()).collect();
     let cols = COUNTERS.join(", ");
-    let per = 3 + COUNTERS.len();
-    let mut values: Vec<Value> = vec![tenant.into()];
-    let mut tuples = Vec::with_capacity(rows.len());
-    for (i, ((dim, day, key), c)) in rows.iter().enumerate() {
-        let base = 2 + i * per;
-        let ph: Vec<String> = (0..per).map(|k| format!("${}", base + k)).collect();
-        tuples.push(format!("($1, {})", ph.join(", ")));
-        values.push((*dim).into());
-        values.push((*day).into());
-        values.push(key.clone().into());
-        values.extend(c.0.iter().map(|v| Value::from(*v)));
-    }
     let set = COUNTERS
         .iter()
         .map(|c| format!("{c} = rollup_day.{c} + EXCLUDED.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let sql = format!(
-        "INSERT INTO rollup_day (tenant, dim, day, key, {cols}) VALUES {} \
-         ON CONFLICT (dim, tenant, day, key) DO UPDATE SET {set}",
-        tuples.join(", ")
-    );
-    txn.execute_raw(stmt(&sql, values)).await?;
+    let per = 4 + COUNTERS.len();
+    for part in rows.chunks(2000) {
+        let mut values: Vec<Value> = Vec::with_capacity(part.len() * per);
+        let mut tuples = Vec::with_capacity(part.len());
+        for (i, (tenant, (dim, day, key), c)) in part.iter().enumerate() {
+            let ph: Vec<String> = (0..per).map(|k| format!("${}", 1 + i * per + k)).collect();
+            tuples.push(format!("({})", ph.join(", ")));
+            values.push((*tenant).into());
+            values.push((*dim).into());
+            values.push((*day).into());
+            values.push(key.clone().into());
+            values.extend(c.0.iter().map(|v| Value::from(*v)));
+        }
+        let sql = format!(
+            "INSERT INTO rollup_day (tenant, dim, day, key, {cols}) VALUES {} \
+             ON CONFLICT (dim, tenant, day, key) DO UPDATE SET {set}",
+            tuples.join(", ")
+        );
+        txn.execute_raw(stmt(&sql, values)).await?;
+    }
     Ok(())
 }
 
-/// Keeps the names of the unit and the category levels the row names.
-async fn name_keys(
-    txn: &DatabaseTransaction,
+/// The names of the unit and the category levels that `after` names
+/// anew: (dimension, key, name).
+fn names_to_keep(
     before: &facts::Model,
     after: &facts::Model,
-) -> Result<(), DbErr> {
-    let mut names: Vec<(&str, String, String)> = Vec::new();
+) -> Vec<(&'static str, String, String)> {
+    let mut names: Vec<(&'static str, String, String)> = Vec::new();
     if !after.unit_id.is_empty()
         && (after.unit_id != before.unit_id || after.unit_name != before.unit_name)
     {
@@ -156,10 +164,17 @@ async fn name_keys(
             ));
         }
     }
-    for (dim, key, name) in names {
-        if name.is_empty() {
-            continue;
-        }
+    names.retain(|(_, _, name)| !name.is_empty());
+    names
+}
+
+/// Keeps the names of the unit and the category levels the row names.
+async fn name_keys(
+    txn: &DatabaseTransaction,
+    before: &facts::Model,
+    after: &facts::Model,
+) -> Result<(), DbErr> {
+    for (dim, key, name) in names_to_keep(before, after) {
         txn.execute_raw(stmt(
             "INSERT INTO key_names (tenant, dim, key, name) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant, dim, key) DO UPDATE SET name = EXCLUDED.name \
@@ -173,30 +188,6 @@ async fn name_keys(
         ))
         .await?;
     }
-    Ok(())
-}
-
-/// Logs an applied event as one step of the ticket (once per event id).
-pub async fn record_step(
-    txn: &DatabaseTransaction,
-    event_id: Uuid,
-    ticket_id: Uuid,
-    step: &str,
-    at: DateTime<Utc>,
-    unit_id: &str,
-) -> Result<(), DbErr> {
-    txn.execute_raw(stmt(
-        "INSERT INTO ticket_steps (event_id, ticket_id, step, at, unit_id) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
-        vec![
-            event_id.into(),
-            ticket_id.into(),
-            step.into(),
-            at.into(),
-            unit_id.into(),
-        ],
-    ))
-    .await?;
     Ok(())
 }
 

@@ -14,7 +14,7 @@
 
 mod handlers;
 mod params;
-mod render;
+pub(crate) mod render;
 
 use axum::{http::StatusCode, routing::get};
 use jiesu_common::Text;

@@ -96,8 +96,8 @@ fn element(out: &mut String, name: &str, text: &str) {
 }
 
 /// XML 1.0 text: the five entities escaped, characters XML cannot carry
-/// dropped.
-fn escape(s: &str) -> String {
+/// dropped. Safe as HTML text and attribute values too.
+pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -608,6 +608,10 @@ pub struct CallbackPolicyView {
     pub max_attempts: u32,
     /// Reopenings (重办) a callback may ask for per ticket (0..10).
     pub max_reopens: u32,
+    /// Whether the caller gets an SMS with a one-time link to rate the
+    /// closed request (回访短信); default on.
+    #[serde(default = "super::yes")]
+    pub sms_invite: bool,
 }
 
 impl From<pb::CallbackPolicy> for CallbackPolicyView {
@@ -618,6 +622,7 @@ impl From<pb::CallbackPolicy> for CallbackPolicyView {
             due_hours: p.due_hours,
             max_attempts: p.max_attempts,
             max_reopens: p.max_reopens,
+            sms_invite: p.sms_invite.unwrap_or(true),
         }
     }
 }
@@ -669,6 +674,7 @@ pub async fn put_policy(
         due_hours: b.due_hours,
         max_attempts: b.max_attempts,
         max_reopens: b.max_reopens,
+        sms_invite: Some(b.sms_invite),
     };
     let p = state
         .evaluation(&caller)

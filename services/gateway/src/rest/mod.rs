@@ -27,6 +27,7 @@ pub mod health;
 pub mod hotspots;
 pub mod households;
 pub mod intake_stats;
+pub mod invitations;
 pub mod key_persons;
 pub mod knowledge;
 pub mod notifications;

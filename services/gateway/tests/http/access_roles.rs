@@ -86,6 +86,7 @@ fn probe(method: &str, path: &str) -> Probe {
             .replace("{attachment_id}", NO_ID_2)
             .replace("{grid_code}", "G1")
             .replace("{code}", "NOPE")
+            .replace("{token}", "no-such-link")
             .replace("{id}", NO_ID)
     };
     let (url, body) = match (method, path) {
@@ -254,6 +255,10 @@ fn probe(method: &str, path: &str) -> Probe {
             json_body(json!({"verdict": {"resolved": true, "satisfaction": "satisfied"}})),
         ),
         ("POST", "/api/v1/tickets/{id}/rating") => (
+            fill(path),
+            json_body(json!({"resolved": true, "satisfaction": "satisfied"})),
+        ),
+        ("POST", "/api/v1/track/invitations/{token}/rating") => (
             fill(path),
             json_body(json!({"resolved": true, "satisfaction": "satisfied"})),
         ),

@@ -1,12 +1,14 @@
 //! Evaluation through the public API: tickets lived to the end with each
 //! kind of callback verdict, the rates they give for a small set computed
 //! by hand, an exclusion and its withdrawal, a formula added without
-//! touching the past, the citizen's own rating, and the wrong ways.
+//! touching the past, the citizen's own rating (app, tracking page, the
+//! SMS invitation's one-time link), and the wrong ways.
 
 use std::time::Duration;
 
 use chrono::{TimeDelta, Utc};
 use jiesu_auth::Role;
+use jiesu_proto::evaluation::CallbackInvited;
 use jiesu_testkit::wait_until;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -1206,6 +1208,172 @@ async fn the_monthly_report_ranks_units_and_downloads_with_chinese_headers() {
     assert_eq!(
         (st, v["field"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("month")),
+        "{v}"
+    );
+}
+
+/// The one-time tokens evaluation sent notification for `ticket_id`, by
+/// round, read off the bus.
+async fn invitations(s: &Stack, ticket_id: &str) -> Vec<CallbackInvited> {
+    s.bus
+        .published("evaluation", "370202", "callback.invited")
+        .await
+        .iter()
+        .filter_map(|p| <CallbackInvited as prost::Message>::decode(p.as_slice()).ok())
+        .filter(|ev| ev.ticket_id == ticket_id)
+        .collect()
+}
+
+/// The HTML page of an SMS link: status and body.
+async fn page(s: &Stack, token: &str, form: Option<&[(&str, &str)]>) -> (StatusCode, String) {
+    let url = s.url(&format!("/r/{token}"));
+    let req = match form {
+        None => s.http.get(url),
+        Some(f) => s.http.post(url).form(f),
+    };
+    let r = req.send().await.unwrap();
+    let status = r.status();
+    let html = r
+        .headers()
+        .get("content-type")
+        .is_some_and(|c| c.to_str().unwrap_or("").starts_with("text/html"));
+    assert!(html, "the link answers with a page");
+    (status, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_sms_invitation_links_to_a_page_that_takes_one_verdict_per_round() {
+    let s = stack().await;
+    let phone = "13900002001";
+    let (id, no, wo) = new_ticket(&s, phone, None).await;
+    work_to_the_end(&s, &wo).await;
+    evaluation(&s, &id, "the first callback round", open_round(1)).await;
+
+    // Evaluation asks notification to invite the caller, once, with a token.
+    let inv = wait_until(Duration::from_secs(20), "the invitation", || async {
+        invitations(&s, &id).await.into_iter().next()
+    })
+    .await;
+    assert_eq!((inv.round, inv.tracking_no.as_str()), (1, no.as_str()));
+    let token = inv.token.clone();
+    assert!(token.len() >= 32, "a token nobody guesses: {token}");
+
+    // The SMS to the caller went out; the API shows it without the link.
+    let sms = wait_until(Duration::from_secs(20), "the SMS sent", || async {
+        notices_to(&s, &id, "办理结果评价邀请")
+            .await
+            .into_iter()
+            .find(|n| n["status"] == "sent")
+    })
+    .await;
+    let body = sms["body"].as_str().unwrap();
+    assert!(
+        body.contains(&no) && body.contains("〔评价链接〕"),
+        "{body}"
+    );
+    assert!(
+        !body.contains(&token),
+        "the API never shows the token: {body}"
+    );
+    assert_eq!(sms["recipient_kind"], "citizen");
+
+    // The page shows what is asked, nothing personal.
+    let (status, html) = page(&s, &token, None).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains(&no) && html.contains("提交评价"), "{html}");
+    assert!(!html.contains(&phone[7..]), "no phone digits on the page");
+    let json = |path: String| {
+        let req = s.http.get(s.url(&path));
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, v) = json(format!("/api/v1/track/invitations/{token}")).await;
+    assert_eq!(
+        (status, v["status"].as_str()),
+        (StatusCode::OK, Some("open")),
+        "{v}"
+    );
+
+    // Half a form is shown again and records nothing.
+    let (status, html) = page(&s, &token, Some(&[("resolved", "no")])).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{html}");
+    assert!(html.contains("请选择"), "{html}");
+    evaluation(&s, &id, "still open", open_round(1)).await;
+
+    // Unsatisfied and unresolved through the page: recorded as an SMS
+    // verdict, the phone in the comment redacted, and 重办 asked for.
+    let comment = format!("还是很吵，请打{phone}");
+    let form = [
+        ("resolved", "no"),
+        ("satisfaction", "unsatisfied"),
+        ("comment", comment.as_str()),
+    ];
+    let (status, html) = page(&s, &token, Some(&form)).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("感谢") && html.contains("重新办理"), "{html}");
+    let v = evaluation(&s, &id, "the SMS verdict", |v| {
+        v["rounds"][0]["status"] == "answered"
+    })
+    .await;
+    let verdict = &v["rounds"][0]["verdict"];
+    assert_eq!(verdict["method"], "sms", "{v}");
+    assert_eq!(verdict["satisfaction"], "unsatisfied");
+    assert!(!verdict["comment"].as_str().unwrap().contains(phone), "{v}");
+
+    // The link works once: the page and the API both refuse a second use.
+    let (status, html) = page(&s, &token, Some(&form)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{html}");
+    assert!(html.contains("已有评价"), "{html}");
+    let r = s
+        .http
+        .post(s.url(&format!("/api/v1/track/invitations/{token}/rating")))
+        .json(&json!({"resolved": true, "satisfaction": "satisfied"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["code"], "verdict_given", "{v}");
+    let v = evaluation(&s, &id, "the first verdict stands", |_| true).await;
+    assert_eq!(v["rounds"][0]["verdict"]["satisfaction"], "unsatisfied");
+
+    // A made-up link is not found, on the page and in the API.
+    let (status, html) = page(&s, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+    let (status, _) = json("/api/v1/track/invitations/nope".into()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Reopened and closed again: round 2 gets its own link; round 1's
+    // link says it was answered.
+    wait_until(Duration::from_secs(20), "the reopen (重办)", || async {
+        let (_, w) = s
+            .get(&dispatcher(&s), &format!("/api/v1/work-orders/{wo}"))
+            .await;
+        (w["reopens"] == 1 && w["status"] == "dispatched").then_some(())
+    })
+    .await;
+    work_to_the_end(&s, &wo).await;
+    let second = wait_until(Duration::from_secs(20), "round 2's invitation", || async {
+        invitations(&s, &id)
+            .await
+            .into_iter()
+            .find(|i| i.round == 2)
+    })
+    .await;
+    assert_ne!(second.token, token);
+    assert_eq!(
+        invitations(&s, &id).await.len(),
+        2,
+        "one invitation per round"
+    );
+    let (_, v) = json(format!("/api/v1/track/invitations/{token}")).await;
+    assert_eq!(v["status"], "answered", "{v}");
+    let (status, v) = json(format!("/api/v1/track/invitations/{}", second.token)).await;
+    assert_eq!(
+        (status, v["round"].as_u64()),
+        (StatusCode::OK, Some(2)),
         "{v}"
     );
 }

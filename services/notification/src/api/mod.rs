@@ -100,7 +100,9 @@ impl NotificationService for NotificationApi {
                 recipient_name: n.recipient_name,
                 channel: n.channel,
                 title: n.title,
-                body: n.body,
+                body: n
+                    .body
+                    .replace(crate::domain::LINK, crate::domain::LINK_SHOWN),
                 ticket_id: n.ticket_id.map(|t| t.to_string()).unwrap_or_default(),
                 status: n.status,
                 created_at: Some(to_timestamp(n.created_at)),

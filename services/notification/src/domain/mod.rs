@@ -58,6 +58,24 @@ pub fn merged(ev: &TicketMerged) -> (String, String) {
     (title, body)
 }
 
+/// Where a message's one-time link goes: filled in only when sending.
+pub const LINK: &str = "{link}";
+
+/// What the API shows in the link's place.
+pub const LINK_SHOWN: &str = "〔评价链接〕";
+
+/// Asks the caller to rate the closed request through its one-time link
+/// (the body's [`LINK`]). Tracking number and deadline only.
+pub fn callback_invitation(ev: &jiesu_proto::evaluation::CallbackInvited) -> (String, String) {
+    let title = "办理结果评价邀请".to_owned();
+    let body = format!(
+        "【接诉即办】您反映的诉求（受理编号 {}）已办结，请点击 {LINK} 评价办理结果（{}前有效）。如问题未解决，请在评价中说明，我们将重新办理。",
+        ev.tracking_no,
+        china_time(ev.expires_at.as_ref())
+    );
+    (title, body)
+}
+
 /// China time as people read it on a notice: `11月23日 09:00`.
 fn china_time(ts: Option<&jiesu_proto::time::Timestamp>) -> String {
     let Some(t) = ts.and_then(jiesu_proto::time::from_timestamp) else {

@@ -43,6 +43,7 @@ impl Handler for TicketDispatchedHandler {
         store(
             txn,
             Pending {
+                link: None,
                 tenant: &ev.tenant,
                 region: &region,
                 recipient_kind: "unit",
@@ -79,24 +80,17 @@ impl Handler for TicketMergedHandler {
         ev: TicketMerged,
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
-        let ticket_id = Uuid::parse_str(&ev.ticket_id)
-            .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
         if ev.tenant.is_empty() {
             return Err(HandleError::Reject("event names no tenant".into()));
         }
         let (title, body) = domain::merged(&ev);
-        store(
+        to_caller(
             txn,
-            Pending {
-                tenant: &ev.tenant,
-                region: &ev.tenant,
-                recipient_kind: domain::RECIPIENT_CITIZEN,
-                recipient_id: &ev.ticket_id,
-                recipient_name: domain::CITIZEN_NAME,
-                title,
-                body,
-                ticket_id: Some(ticket_id),
-            },
+            &ev.ticket_id,
+            &ev.tenant,
+            &ev.tenant,
+            (title, body),
+            None,
             delivery,
         )
         .await
@@ -132,6 +126,7 @@ impl Handler for NoticeIssuedHandler {
         store(
             txn,
             Pending {
+                link: None,
                 tenant: &c.tenant,
                 region: &c.region_code,
                 recipient_kind: "unit",
@@ -178,6 +173,7 @@ impl Handler for WhistleBlownHandler {
             store(
                 txn,
                 Pending {
+                    link: None,
                     tenant: &c.tenant,
                     region: &c.region_code,
                     recipient_kind: "unit",
@@ -225,6 +221,7 @@ impl Handler for BroadcastHandler {
             store(
                 txn,
                 Pending {
+                    link: None,
                     tenant: &ev.tenant,
                     region: &ev.tenant,
                     recipient_kind: domain::RECIPIENT_GRID_GROUP,
@@ -314,6 +311,7 @@ impl<E: WarningEvent> Handler for WarningHandler<E> {
             store(
                 txn,
                 Pending {
+                    link: None,
                     tenant: &w.tenant,
                     region: &region,
                     recipient_kind: kind,
@@ -335,8 +333,86 @@ impl<E: WarningEvent> Handler for WarningHandler<E> {
     }
 }
 
+/// `evaluation callback.invited` → the SMS asking the caller to rate the
+/// closed request through its one-time link.
+pub struct CallbackInvitedHandler {
+    pub wake: Arc<Notify>,
+    /// The gateway's public address, the base of the link.
+    pub public_url: String,
+}
+
+#[async_trait::async_trait]
+impl Handler for CallbackInvitedHandler {
+    type Event = jiesu_proto::evaluation::CallbackInvited;
+
+    async fn handle(
+        &self,
+        txn: &DatabaseTransaction,
+        ev: jiesu_proto::evaluation::CallbackInvited,
+        delivery: &Delivery,
+    ) -> Result<(), HandleError> {
+        if ev.tenant.is_empty() || ev.token.is_empty() {
+            return Err(HandleError::Reject("event names no tenant or token".into()));
+        }
+        let region = if ev.region_code.is_empty() {
+            &ev.tenant
+        } else {
+            &ev.region_code
+        };
+        let link = format!("{}/r/{}", self.public_url, ev.token);
+        let message = domain::callback_invitation(&ev);
+        to_caller(
+            txn,
+            &ev.ticket_id,
+            &ev.tenant,
+            region,
+            message,
+            Some(link),
+            delivery,
+        )
+        .await
+    }
+
+    fn after_commit(&self) {
+        self.wake.notify_one();
+    }
+}
+
+/// Stores a notice to the ticket's caller, named by the ticket id only:
+/// the contact stays in intake until the moment of sending.
+async fn to_caller(
+    txn: &DatabaseTransaction,
+    ticket_id: &str,
+    tenant: &str,
+    region: &str,
+    (title, body): (String, String),
+    link: Option<String>,
+    delivery: &Delivery,
+) -> Result<(), HandleError> {
+    let id = Uuid::parse_str(ticket_id)
+        .map_err(|_| HandleError::Reject("ticket_id is not a UUID".into()))?;
+    store(
+        txn,
+        Pending {
+            link,
+            tenant,
+            region,
+            recipient_kind: domain::RECIPIENT_CITIZEN,
+            recipient_id: ticket_id,
+            recipient_name: domain::CITIZEN_NAME,
+            title,
+            body,
+            ticket_id: Some(id),
+        },
+        delivery,
+    )
+    .await
+}
+
 struct Pending<'a> {
     tenant: &'a str,
+    /// A link with a one-time token, for the body's `{link}`.
+    link: Option<String>,
     region: &'a str,
     recipient_kind: &'a str,
     recipient_id: &'a str,
@@ -357,8 +433,9 @@ async fn store(
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
         "INSERT INTO notifications (id, tenant, region_code, recipient_kind, recipient_id, \
-           recipient_name, channel, title, body, ticket_id, source_event_id, status, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'log', $7, $8, $9, $10, 'pending', $11) \
+           recipient_name, channel, title, body, ticket_id, source_event_id, status, created_at, \
+           link) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'log', $7, $8, $9, $10, 'pending', $11, $12) \
          ON CONFLICT (source_event_id, recipient_kind, recipient_id, channel) DO NOTHING",
         [
             Uuid::now_v7().into(),
@@ -372,6 +449,7 @@ async fn store(
             n.ticket_id.into(),
             delivery.event_id.into(),
             Utc::now().into(),
+            n.link.into(),
         ],
     ))
     .await?;
