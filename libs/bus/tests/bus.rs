@@ -591,4 +591,8 @@ async fn pulls_applied_together_apply_each_event_once_and_a_bad_one_alone() {
     // handler: the 199 were found in the inbox before it.
     let again: usize = joint.lock().unwrap()[before..].iter().sum();
     assert!(again <= 1, "re-applied after redelivery: {again}");
+    // Only the poison was dead-lettered (its second dead letter, of the
+    // same event and consumer, deduplicated): no good event failed on its
+    // way, as an effect applied twice would have.
+    assert_eq!(stream_len(&bus, &dlq).await, 1);
 }

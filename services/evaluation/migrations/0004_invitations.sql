@@ -1,5 +1,6 @@
 -- SMS invitations to rate a callback round: one per round, found by the
--- hash of the link's one-time token (the token itself is never stored).
+-- hash of the link's one-time token (this table never holds the token; it
+-- travels to notification in callback.invited).
 CREATE TABLE IF NOT EXISTS callback_invitations (
     token_hash  BYTEA PRIMARY KEY,
     ticket_id   UUID NOT NULL,

@@ -366,8 +366,10 @@ mod tests {
             public,
             [
                 "get /api/v1/track",
+                "get /api/v1/track/invitations/{token}",
                 "get /healthz",
                 "post /api/v1/channels/{id}/tickets",
+                "post /api/v1/track/invitations/{token}/rating",
                 "post /api/v1/track/rating"
             ]
         );

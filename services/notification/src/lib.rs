@@ -110,6 +110,15 @@ impl Target for NotificationTarget {
 
     async fn build(cfg: &NotificationConfig, env: &Env) -> Result<RunningTarget, StartError> {
         let svc = ServiceBuilder::open::<Self>(cfg, env).await?;
+        if ["//localhost", "//127.", "//[::1]"]
+            .iter()
+            .any(|h| cfg.public_url.contains(h))
+        {
+            tracing::warn!(
+                public_url = %cfg.public_url,
+                "notification.public_url is a local address: links sent to citizens will not open on their phones; set it to the gateway's public address"
+            );
+        }
         let contacts = if cfg.contact_key.trim().is_empty() {
             tracing::warn!(
                 "notification.contact_key is not set: notices to citizens wait until it is"

@@ -109,8 +109,10 @@ pub trait Handler: Send + Sync + 'static {
 pub struct ConsumerSpec {
     /// Durable name, stable across releases, e.g. `dispatch-ticket-received`.
     pub durable: String,
-    /// Events fetched per pull; default twice `bus.consumer_concurrency`, so
-    /// no fetched event waits long enough for its `ack_wait` to run out.
+    /// Events fetched per pull; default twice `bus.consumer_concurrency`
+    /// (eight times for a handler that applies them together, which has
+    /// four chunks in flight), so no fetched event waits long enough for its
+    /// `ack_wait` to run out.
     pub batch: Option<usize>,
 }
 

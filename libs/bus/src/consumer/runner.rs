@@ -29,6 +29,11 @@ const IDLE_CHECK: Duration = Duration::from_secs(3);
 /// flight (each of up to `2 × bus.consumer_concurrency` events).
 const TOGETHER_IN_FLIGHT: usize = 4;
 
+/// Most events one joint transaction takes, whatever the concurrency: a
+/// handler may write a row of ~50 parameters per event in one statement, and
+/// PostgreSQL takes at most 65,535.
+const TOGETHER_MAX: usize = 256;
+
 impl<H: Handler> Runner<H> {
     pub(super) async fn setup(&self) -> Result<PullConsumer, BusError> {
         let ctx = <H::Event as Event>::CONTEXT;
@@ -89,9 +94,10 @@ impl<H: Handler> Runner<H> {
         ready.set(true);
         let concurrency = self.bus.cfg.consumer_concurrency;
         // A consumer applying pulls together takes more at once: up to
-        // TOGETHER_IN_FLIGHT chunks of `2 × concurrency` in flight.
+        // TOGETHER_IN_FLIGHT chunks of `2 × concurrency` (at most
+        // TOGETHER_MAX) in flight.
         let batch_size = self.spec.batch.unwrap_or(if H::APPLY_TOGETHER {
-            concurrency * 2 * TOGETHER_IN_FLIGHT
+            (concurrency * 2).min(TOGETHER_MAX) * TOGETHER_IN_FLIGHT
         } else {
             concurrency * 2
         });
@@ -111,7 +117,7 @@ impl<H: Handler> Runner<H> {
                     let messages = messages.take_until(shutdown.cancelled());
                     if H::APPLY_TOGETHER {
                         messages
-                            .ready_chunks(concurrency * 2)
+                            .ready_chunks((concurrency * 2).min(TOGETHER_MAX))
                             .for_each_concurrent(TOGETHER_IN_FLIGHT, |chunk| {
                                 let this = self.clone();
                                 let (saw_error, received) = (&saw_error, &received);

@@ -878,7 +878,9 @@ impl PublicEvaluationService for PublicEvaluationApi {
             "open" if inv.expires_at <= Utc::now() => "expired",
             "open" => "open",
             "answered" => "answered",
-            _ => "superseded",
+            "superseded" => "superseded",
+            // unreachable, or any other end an agent gave the round
+            _ => "closed",
         };
         Ok(Response::new(pb::Invitation {
             tracking_no: f.tracking_no.clone(),
@@ -921,9 +923,11 @@ impl PublicEvaluationService for PublicEvaluationApi {
         // has answered by phone since.
         let round = u32::try_from(inv.round).unwrap_or(u32::MAX);
         let task = api.answer(&f, round, verdict, by).await?;
-        callbacks::invitation_used(&self.core.db, f.ticket_id, inv.round)
-            .await
-            .map_err(db_error)?;
+        // For the record only: the verdict above is what makes the link
+        // spent (one per round), so a failure here fails nothing.
+        if let Err(e) = callbacks::invitation_used(&self.core.db, f.ticket_id, inv.round).await {
+            tracing::warn!(error = %e, "could not mark the invitation used");
+        }
         Ok(Response::new(pb::PublicVerdict {
             tracking_no: f.tracking_no.clone(),
             round: task.round,

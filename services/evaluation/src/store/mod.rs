@@ -78,13 +78,15 @@ pub async fn change_facts(
         .reset_all()
         .update(txn)
         .await?;
+    // Names before rollups, as a pull of events writes them (so the two
+    // never wait for each other in a circle).
+    name_keys(txn, &before, &saved).await?;
     let moved = with_months(delta(Some(&before.facts()), &saved.facts()));
     let rows: Vec<(&str, &RollupKey, &Counts)> = moved
         .iter()
         .map(|(k, c)| (saved.tenant.as_str(), k, c))
         .collect();
     apply_rollups_of(txn, &rows).await?;
-    name_keys(txn, &before, &saved).await?;
     Ok(saved)
 }
 

@@ -39,8 +39,9 @@ pub struct InvitationView {
     pub unit_name: String,
     pub closed_at: Option<DateTime<Utc>>,
     pub expires_at: Option<DateTime<Utc>>,
-    /// `open`, `answered`, `expired` or `superseded` (the request was
-    /// reopened and will be asked again).
+    /// `open`, `answered`, `expired`, `superseded` (the request was
+    /// reopened; a later round asks again) or `closed` (the round ended
+    /// otherwise, e.g. the caller was unreachable).
     pub status: String,
 }
 
@@ -257,7 +258,8 @@ fn form_page(i: &Invitation, problem: Option<&str>) -> String {
         "open" => None,
         "answered" => Some("本轮回访已有评价，感谢您的反馈。"),
         "expired" => Some("评价链接已过期，工作人员将电话回访。"),
-        _ => Some("该诉求已重新办理，办结后将再次邀请您评价。"),
+        "superseded" => Some("该诉求已重新办理，本链接已失效。"),
+        _ => Some("本轮回访已结束，本链接已失效。"),
     };
     if let Some(s) = state {
         return shell("办理结果评价", &format!("{facts}<p>{s}</p>"));

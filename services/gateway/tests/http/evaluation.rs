@@ -1271,9 +1271,15 @@ async fn the_sms_invitation_links_to_a_page_that_takes_one_verdict_per_round() {
         body.contains(&no) && body.contains("〔评价链接〕"),
         "{body}"
     );
+    let (_, all) = s
+        .get(
+            &dispatcher(&s),
+            &format!("/api/v1/notifications?recipient_id={id}"),
+        )
+        .await;
     assert!(
-        !body.contains(&token),
-        "the API never shows the token: {body}"
+        !all.to_string().contains(&token),
+        "the API never shows the token: {all}"
     );
     assert_eq!(sms["recipient_kind"], "citizen");
 

@@ -359,6 +359,8 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/tickets/{id}/callbacks", "post"),
         ("/api/v1/tickets/{id}/rating", "post"),
         ("/api/v1/track/rating", "post"),
+        ("/api/v1/track/invitations/{token}", "get"),
+        ("/api/v1/track/invitations/{token}/rating", "post"),
         ("/api/v1/callbacks", "get"),
         ("/api/v1/evaluation/rates", "get"),
         ("/api/v1/evaluation/formulas", "get"),
@@ -397,6 +399,8 @@ async fn the_openapi_document_describes_every_endpoint() {
             "/api/v1/channels/{id}/tickets",
             "/api/v1/track",
             "/api/v1/track/rating",
+            "/api/v1/track/invitations/{token}",
+            "/api/v1/track/invitations/{token}/rating",
         ];
         if !public.contains(&path) {
             assert_eq!(op["security"][0]["bearer"], json!([]), "{path}");

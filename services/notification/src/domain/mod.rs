@@ -69,7 +69,7 @@ pub const LINK_SHOWN: &str = "〔评价链接〕";
 pub fn callback_invitation(ev: &jiesu_proto::evaluation::CallbackInvited) -> (String, String) {
     let title = "办理结果评价邀请".to_owned();
     let body = format!(
-        "【接诉即办】您反映的诉求（受理编号 {}）已办结，请点击 {LINK} 评价办理结果（{}前有效）。如问题未解决，请在评价中说明，我们将重新办理。",
+        "【接诉即办】您反映的诉求（受理编号 {}）已办结，请点击 {LINK} 评价办理结果（{}前有效）。如问题未解决，请在评价中选择“未解决”并说明情况。",
         ev.tracking_no,
         china_time(ev.expires_at.as_ref())
     );
