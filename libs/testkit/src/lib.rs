@@ -25,6 +25,7 @@ mod db;
 mod keys;
 mod process;
 mod servers;
+mod smtp;
 mod spawn;
 mod wait;
 
@@ -33,6 +34,7 @@ pub use db::{TestDb, drop_databases_with_prefix};
 pub use keys::TestKeys;
 pub use process::{ServiceProcess, TargetProcess};
 pub use servers::{NatsServer, PgCluster};
+pub use smtp::{Mail, SmtpSink};
 pub use spawn::{Spawned, TestEnv};
 pub use wait::{free_port, wait_until};
 

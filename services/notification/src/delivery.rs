@@ -1,16 +1,23 @@
-//! Delivering stored notifications through their channel's sink.
+//! Delivering stored notifications through their recipients' channels.
 //!
 //! Due rows are leased in a short transaction (`FOR UPDATE SKIP LOCKED`, so
-//! replicas share the work), then sent one by one, each marked in its own
-//! statement: a failure never re-sends the others, and rows a crashed process
-//! had leased are taken again when the lease runs out. A failed delivery is
-//! retried with backoff and marked failed after `MAX_ATTEMPTS`. The only sink
-//! today is the log; real channels get the notification id as their
-//! idempotency key.
+//! replicas share the work) and marked `sending` until the lease runs out;
+//! then each is handed to the channel at its place in the recipient's chain
+//! (decision 0032), several at once, and its outcome written in its own
+//! statement: a failure never re-sends the others, and a row a crashed
+//! process left `sending` is taken again when its lease runs out, with the
+//! same idempotency key. A retryable failure waits (exponential backoff
+//! with jitter, or the provider's own wait) and is tried again on the same
+//! channel up to `MAX_ATTEMPTS`; a permanent one (an invalid number, no
+//! address) moves to the next channel of the chain at once; when the chain
+//! is spent the notification is `failed`, visible to operators, who can
+//! queue it again.
 
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use jiesu_pii::Keyring;
 use jiesu_runtime::Readiness;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, Statement};
 use tokio::sync::Notify;
@@ -22,59 +29,25 @@ use jiesu_proto::{
 };
 use tonic::{
     metadata::{Ascii, MetadataValue},
-    transport::Channel,
+    transport::Channel as GrpcChannel,
 };
 
-use crate::{domain, store::notifications};
-
-#[async_trait::async_trait]
-pub trait Sink: Send + Sync {
-    /// Sends `n`; `contact` is the citizen's, asked of intake just now for
-    /// a citizen recipient. A sink uses it to send and forgets it.
-    async fn deliver(
-        &self,
-        n: &notifications::Model,
-        contact: Option<&Contact>,
-    ) -> Result<(), String>;
-}
-
-/// Writes a line per notification to the service log (ids, title and a
-/// masked contact only).
-pub struct LogSink;
-
-#[async_trait::async_trait]
-impl Sink for LogSink {
-    async fn deliver(
-        &self,
-        n: &notifications::Model,
-        contact: Option<&Contact>,
-    ) -> Result<(), String> {
-        let to = contact
-            .map(|c| jiesu_pii::mask_phone(&c.phone))
-            .unwrap_or_default();
-        tracing::info!(
-            notification_id = %n.id,
-            tenant = %n.tenant,
-            recipient_kind = %n.recipient_kind,
-            recipient_id = %n.recipient_id,
-            to = %to,
-            title = %n.title,
-            "notification delivered"
-        );
-        Ok(())
-    }
-}
+use crate::{
+    channels::{AddressKind, Channel, Channels, Handover, Outgoing, SendError},
+    domain,
+    store::{addresses, notifications},
+};
 
 /// Where a citizen's contact comes from: intake, asked at the moment of
 /// sending with this service's key.
 #[derive(Clone)]
 pub struct Contacts {
-    client: ContactServiceClient<Channel>,
+    client: ContactServiceClient<GrpcChannel>,
     key: MetadataValue<Ascii>,
 }
 
 impl Contacts {
-    pub fn new(channel: Channel, key: &str) -> Result<Self, String> {
+    pub fn new(channel: GrpcChannel, key: &str) -> Result<Self, String> {
         let key = key
             .parse()
             .map_err(|_| "notification.contact_key must be printable ASCII".to_owned())?;
@@ -106,12 +79,41 @@ impl Contacts {
     }
 }
 
+/// Notifications handed to channels at once by one deliverer.
+const CONCURRENCY: usize = 32;
+
+/// Rows leased per round.
+const BATCH: i64 = 200;
+
 pub struct Deliverer {
     pub db: DatabaseConnection,
-    pub sink: Arc<dyn Sink>,
+    pub channels: Arc<Channels>,
     /// None when no contact key is configured: citizen notices wait.
     pub contacts: Option<Contacts>,
+    /// Opens the recipient directory's addresses.
+    pub keyring: Arc<Keyring>,
     pub wake: Arc<Notify>,
+    /// The first retry's wait; each next one doubles it (with jitter).
+    pub retry_base: Duration,
+    /// The gateway's public address: staff messages link to the ticket in
+    /// the console under it.
+    pub public_url: String,
+}
+
+/// What one attempt came to, to be written.
+enum Outcome {
+    Sent(Handover),
+    /// The channel's own limit: wait, no attempt counted.
+    Deferred(Duration),
+    /// Try this channel again after the wait.
+    Retry {
+        reason: String,
+        after: Duration,
+    },
+    /// Next channel of the chain, or failed when there is none.
+    GiveUp {
+        reason: String,
+    },
 }
 
 impl Deliverer {
@@ -120,7 +122,7 @@ impl Deliverer {
         loop {
             let wait = match self.deliver_due().await {
                 Ok(n) if n > 0 => continue,
-                Ok(_) => Duration::from_secs(1),
+                Ok(_) => Duration::from_millis(500),
                 Err(e) => {
                     tracing::warn!(error = %e, "notification delivery round failed");
                     Duration::from_secs(2)
@@ -135,93 +137,204 @@ impl Deliverer {
         ready.set(false);
     }
 
-    /// One attempt: the contact first for a citizen, then the sink, with
-    /// the link put into the body.
-    async fn send(&self, n: &notifications::Model) -> Result<(), String> {
-        let filled;
-        let n = match &n.link {
-            Some(link) => {
-                let mut m = n.clone();
-                m.body = m.body.replace(domain::LINK, link);
-                filled = m;
-                &filled
-            }
-            None => n,
-        };
-        if n.recipient_kind != domain::RECIPIENT_CITIZEN {
-            return self.sink.deliver(n, None).await;
-        }
-        let contacts = self
-            .contacts
-            .as_ref()
-            .ok_or_else(|| "no contact source: set notification.contact_key".to_owned())?;
-        let contact = contacts.of(n).await?;
-        self.sink.deliver(n, Some(&contact)).await
-    }
-
     /// Delivers what is due; returns how many were attempted.
     pub async fn deliver_due(&self) -> Result<usize, DbErr> {
         let due = notifications::Entity::find()
-            .from_raw_sql(Statement::from_string(
+            .from_raw_sql(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "UPDATE notifications SET lease_until = now() + interval '60 seconds' \
+                "UPDATE notifications SET status = 'sending', \
+                   lease_until = now() + interval '60 seconds', \
+                   next_attempt_at = now() + interval '60 seconds' \
                  WHERE id IN (SELECT id FROM notifications \
-                   WHERE status = 'pending' AND next_attempt_at <= now() \
-                     AND (lease_until IS NULL OR lease_until < now()) \
-                   ORDER BY next_attempt_at LIMIT 100 FOR UPDATE SKIP LOCKED) \
+                   WHERE status IN ('queued', 'sending') AND next_attempt_at <= now() \
+                   ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
                  RETURNING *",
+                [BATCH.into()],
             ))
             .all(&self.db)
             .await?;
-        for n in &due {
-            // A row whose lease ran out (a slow batch) may be another
-            // replica's now: leave it, or it could go out twice.
-            let Some(lease) = n.lease_until.filter(|l| *l > Utc::now() + SAFETY) else {
-                continue;
-            };
-            let attempt = n.attempts + 1;
-            match self.send(n).await {
-                Ok(()) => {
-                    self.record(lease, Statement::from_sql_and_values(
-                        DbBackend::Postgres,
-                        "UPDATE notifications SET status = 'sent', sent_at = $2, attempts = $3, \
-                         last_error = NULL, lease_until = NULL, link = NULL WHERE id = $1",
-                        [n.id.into(), Utc::now().into(), attempt.into()],
-                    ))
-                    .await?;
-                    metrics::counter!("jiesu_notifications_sent_total", "channel" => n.channel.clone()).increment(1);
-                }
-                Err(e) => {
-                    let status = if attempt >= domain::MAX_ATTEMPTS {
-                        domain::STATUS_FAILED
-                    } else {
-                        domain::STATUS_PENDING
-                    };
-                    let next = Utc::now()
-                        + chrono::TimeDelta::from_std(domain::retry_delay(attempt))
-                            .unwrap_or(chrono::TimeDelta::seconds(60));
-                    tracing::warn!(notification_id = %n.id, attempt, error = %e, "notification delivery failed");
-                    self.record(
-                        lease,
-                        Statement::from_sql_and_values(
-                            DbBackend::Postgres,
-                            "UPDATE notifications SET status = $2, attempts = $3, last_error = $4, \
-                             next_attempt_at = $5, lease_until = NULL, \
-                             link = CASE WHEN $2 = 'failed' THEN NULL ELSE link END WHERE id = $1",
-                            [
-                                n.id.into(),
-                                status.into(),
-                                attempt.into(),
-                                e.chars().take(500).collect::<String>().into(),
-                                next.into(),
-                            ],
-                        ),
-                    )
-                    .await?;
+        let attempts: Vec<_> = due.iter().map(|n| self.deliver(n)).collect();
+        let results: Vec<Result<(), DbErr>> = futures::stream::iter(attempts)
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<Vec<()>, DbErr>>()?;
+        Ok(due.len())
+    }
+
+    /// One notification: its channel, its attempt, its record.
+    async fn deliver(&self, n: &notifications::Model) -> Result<(), DbErr> {
+        // A row whose lease ran out (a slow round) may be another
+        // replica's now: leave it, or it could go out twice.
+        let Some(lease) = n.lease_until.filter(|l| *l > Utc::now() + SAFETY) else {
+            return Ok(());
+        };
+        let chain = self.channels.chain(&n.tenant, &n.recipient_kind);
+        let step = usize::try_from(n.route_step)
+            .unwrap_or(0)
+            .min(chain.len().saturating_sub(1));
+        let Some(channel) = chain.get(step) else {
+            return Ok(());
+        };
+        let outcome = match self.attempt(n, channel.as_ref()).await {
+            Ok(h) => Outcome::Sent(h),
+            Err(SendError::Deferred { after }) => Outcome::Deferred(after),
+            Err(SendError::Retry { reason, after }) if n.attempts + 1 < domain::MAX_ATTEMPTS => {
+                let backoff = jittered(self.retry_base, n.attempts + 1);
+                Outcome::Retry {
+                    reason,
+                    after: after.map_or(backoff, |a| a.max(backoff)),
                 }
             }
+            Err(SendError::Retry { reason, .. }) => Outcome::GiveUp {
+                reason: format!("{} 次尝试均未成功：{reason}", domain::MAX_ATTEMPTS),
+            },
+            Err(SendError::Permanent { reason }) => Outcome::GiveUp { reason },
+        };
+        let via = channel.name().to_owned();
+        let result = match &outcome {
+            Outcome::Sent(_) => "sent",
+            Outcome::Deferred(_) => "deferred",
+            Outcome::Retry { .. } => "retry",
+            Outcome::GiveUp { .. } if step + 1 < chain.len() => "fallback",
+            Outcome::GiveUp { .. } => "failed",
+        };
+        metrics::counter!("jiesu_notification_attempts_total", "channel" => via.clone(), "result" => result).increment(1);
+        let statement = match outcome {
+            Outcome::Sent(h) => Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE notifications SET status = 'sent', sent_at = now(), via = $2, \
+                   attempts = attempts + 1, provider_id = $3, provider_answer = $4, \
+                   last_error = NULL, lease_until = NULL, link = NULL WHERE id = $1",
+                [
+                    n.id.into(),
+                    via.into(),
+                    h.provider_id.into(),
+                    h.answer.into(),
+                ],
+            ),
+            Outcome::Deferred(after) => Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE notifications SET status = 'queued', via = $2, lease_until = NULL, \
+                   next_attempt_at = $3 WHERE id = $1",
+                [n.id.into(), via.into(), later(after).into()],
+            ),
+            Outcome::Retry { reason, after } => {
+                tracing::warn!(notification_id = %n.id, channel = %via, attempt = n.attempts + 1, error = %reason, "notification delivery failed; retrying");
+                Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "UPDATE notifications SET status = 'queued', via = $2, attempts = attempts + 1, \
+                       last_error = $3, next_attempt_at = $4, lease_until = NULL WHERE id = $1",
+                    [
+                        n.id.into(),
+                        via.clone().into(),
+                        format!("{via}: {}", clip(&reason)).into(),
+                        later(after).into(),
+                    ],
+                )
+            }
+            Outcome::GiveUp { reason } => {
+                let line = format!("{via}: {}", clip(&reason));
+                let last = step + 1 >= chain.len();
+                tracing::warn!(notification_id = %n.id, channel = %via, error = %reason, fallback = !last, "notification channel gave up");
+                Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "UPDATE notifications SET via = $2, last_error = $3, \
+                       fallbacks = array_append(fallbacks, $3), lease_until = NULL, \
+                       status = CASE WHEN $4 THEN 'failed' ELSE 'queued' END, \
+                       route_step = CASE WHEN $4 THEN route_step ELSE $5 END, \
+                       attempts = CASE WHEN $4 THEN attempts + 1 ELSE 0 END, \
+                       next_attempt_at = now(), \
+                       link = CASE WHEN $4 THEN NULL ELSE link END WHERE id = $1",
+                    [
+                        n.id.into(),
+                        via.into(),
+                        line.into(),
+                        last.into(),
+                        i32::try_from(step + 1).unwrap_or(i32::MAX).into(),
+                    ],
+                )
+            }
+        };
+        self.record(lease, statement).await
+    }
+
+    /// One attempt on one channel: the recipient's address, then the
+    /// channel, with the link put into the body.
+    async fn attempt(
+        &self,
+        n: &notifications::Model,
+        channel: &dyn Channel,
+    ) -> Result<Handover, SendError> {
+        let body = match &n.link {
+            Some(link) => n.body.replace(domain::LINK, link),
+            None => n.body.clone(),
+        };
+        let to = self.address(n, channel).await?;
+        let ticket_url = match n.ticket_id {
+            Some(t) if n.recipient_kind != domain::RECIPIENT_CITIZEN => {
+                Some(format!("{}/console/tickets/{t}", self.public_url))
+            }
+            _ => None,
+        };
+        channel
+            .send(&Outgoing {
+                id: n.id,
+                tenant: &n.tenant,
+                kind: &n.kind,
+                recipient_kind: &n.recipient_kind,
+                recipient_id: &n.recipient_id,
+                title: &n.title,
+                body: &body,
+                ticket_id: n.ticket_id,
+                ticket_url: ticket_url.as_deref(),
+                to: &to,
+            })
+            .await
+    }
+
+    /// Where `channel` reaches the recipient: a citizen's phone from intake
+    /// at this moment, a staff recipient's address from the directory.
+    async fn address(
+        &self,
+        n: &notifications::Model,
+        channel: &dyn Channel,
+    ) -> Result<String, SendError> {
+        let kind = channel.address();
+        if kind == AddressKind::None {
+            return Ok(String::new());
         }
-        Ok(due.len())
+        if n.recipient_kind == domain::RECIPIENT_CITIZEN {
+            if kind != AddressKind::Phone {
+                return Err(SendError::permanent("诉求人只能通过短信联系"));
+            }
+            let contacts = self.contacts.as_ref().ok_or_else(|| {
+                SendError::retry("no contact source: set notification.contact_key")
+            })?;
+            return contacts
+                .of(n)
+                .await
+                .map(|c| c.phone)
+                .map_err(SendError::retry);
+        }
+        let found = addresses::address(
+            &self.db,
+            &self.keyring,
+            &n.tenant,
+            &n.recipient_kind,
+            &n.recipient_id,
+            kind.field(),
+        )
+        .await
+        .map_err(SendError::retry)?;
+        match found {
+            Some(a) => Ok(a),
+            None if !channel.needs_address() => Ok(String::new()),
+            None => Err(SendError::permanent(format!(
+                "收件方未登记 {} 地址",
+                kind.field()
+            ))),
+        }
     }
 
     /// Writes the outcome of a delivery that already happened. While the
@@ -244,6 +357,43 @@ impl Deliverer {
     }
 }
 
+fn later(after: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::TimeDelta::from_std(after).unwrap_or(chrono::TimeDelta::seconds(60))
+}
+
+fn clip(reason: &str) -> String {
+    reason.chars().take(500).collect()
+}
+
+/// The wait before attempt `attempt + 1`: `base` doubled per attempt, at
+/// most an hour, times a random factor in [0.75, 1.25) so that a provider
+/// coming back is not hit by every waiting message at once.
+pub fn jittered(base: Duration, attempt: i32) -> Duration {
+    let exp = u32::try_from(attempt.clamp(1, 16) - 1).unwrap_or(0);
+    let wait = base
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(Duration::from_secs(3600));
+    let r = (uuid::Uuid::new_v4().as_u128() % 1000) as f64 / 1000.0;
+    wait.mul_f64(0.75 + r / 2.0)
+}
+
 /// Margin kept before a row's lease runs out (`lease_until`, 60 s): no
 /// delivery starts, and no retry of its record is waited for, closer to it.
 const SAFETY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_with_jitter_and_stop_at_an_hour() {
+        let base = Duration::from_secs(5);
+        for _ in 0..50 {
+            let w1 = jittered(base, 1);
+            assert!(w1 >= Duration::from_millis(3750) && w1 < Duration::from_millis(6250));
+            let w3 = jittered(base, 3);
+            assert!(w3 >= Duration::from_secs(15) && w3 < Duration::from_secs(25));
+            assert!(jittered(base, 40) < Duration::from_secs(4500));
+        }
+    }
+}

@@ -9,18 +9,22 @@
 //! supervisors) and `callback.invited` (the SMS asking the caller to rate a
 //! closed request, with its one-time link);
 //! each through an inbox (and a unique key per event and recipient). Stores
-//! one notification per recipient and delivers it through its channel's
-//! sink with retries. Never holds citizens' personal data: a
-//! citizen's contact is asked of intake at the moment of sending (with this
-//! service's key) and forgotten once sent.
+//! one notification per recipient and delivers it through the chain of
+//! channels its tenant routes that kind of recipient to (SMS through Aliyun,
+//! Tencent Cloud or a province's gateway, email, WeCom robots, signed
+//! webhooks; decision 0032), with retries and fallbacks. Never holds
+//! citizens' personal data: a citizen's contact is asked of intake at the
+//! moment of sending (with this service's key) and forgotten once sent.
+//! Staff recipients' addresses (the recipient directory) are sealed.
 
 pub mod api;
+pub mod channels;
 pub mod delivery;
 pub mod domain;
 pub mod events;
 pub mod store;
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use jiesu_db::SqlMigration;
 use jiesu_proto::notification::notification_service_server::NotificationServiceServer;
@@ -54,6 +58,14 @@ pub struct NotificationConfig {
     /// The address citizens reach the gateway at (e.g.
     /// `https://12345.example.gov.cn`): the base of links sent to them.
     pub public_url: String,
+    /// Channel instances by name (decision 0032; docs/configuration.md).
+    pub channels: HashMap<String, channels::ChannelConfig>,
+    /// `routes.<tenant or *>.<recipient kind>`: the channels tried in
+    /// order. A recipient kind no route names goes to the log.
+    pub routes: channels::config::Routes,
+    /// The first retry's wait on a channel; each next one doubles it.
+    #[serde(with = "humantime_serde")]
+    pub retry_base: Duration,
 }
 
 impl Default for NotificationConfig {
@@ -64,6 +76,9 @@ impl Default for NotificationConfig {
             intake_url: "http://127.0.0.1:50051".into(),
             contact_key: String::new(),
             public_url: "http://localhost:8080".into(),
+            channels: HashMap::new(),
+            routes: HashMap::new(),
+            retry_base: Duration::from_secs(5),
         }
     }
 }
@@ -84,6 +99,10 @@ impl jiesu_db::SqlMigrations for Migrations {
                 name: "m20261205_000002_links",
                 sql: include_str!("../migrations/0002_links.sql"),
             },
+            SqlMigration {
+                name: "m20261207_000003_delivery",
+                sql: include_str!("../migrations/0003_delivery.sql"),
+            },
         ]
     }
 }
@@ -94,6 +113,12 @@ impl Target for NotificationTarget {
     const NAME: &'static str = TARGET;
     type Config = NotificationConfig;
     type Migrations = Migrations;
+    const SEALED: &'static [jiesu_db::rekey::Column] = &[jiesu_db::rekey::Column {
+        table: "recipient_addresses",
+        id: "id",
+        column: "address_enc",
+        aad: "notification.recipient_addresses.address:{tenant}:{id}",
+    }];
 
     jiesu_service::grpc_service_placement!();
 
@@ -105,6 +130,14 @@ impl Target for NotificationTarget {
                 "must be an http(s):// URL",
             ));
         }
+        if cfg.retry_base < Duration::from_millis(10) || cfg.retry_base > Duration::from_secs(600) {
+            return Err(ConfigError::invalid(
+                "notification.retry_base",
+                "must be between 10ms and 10m",
+            ));
+        }
+        channels::Channels::build(&cfg.channels, &cfg.routes)
+            .map_err(|e| ConfigError::invalid("notification.channels", e))?;
         Ok(())
     }
 
@@ -136,17 +169,24 @@ impl Target for NotificationTarget {
                     .map_err(|e| svc.error(e))?,
             )
         };
+        let channels = Arc::new(
+            channels::Channels::build(&cfg.channels, &cfg.routes).map_err(|e| svc.error(e))?,
+        );
+        let keyring = env.keyring(TARGET)?;
         // Every consumer wakes the deliverer once its notifications are stored.
         let wake = Arc::new(Notify::new());
         let deliverer = delivery::Deliverer {
             db: svc.db(),
-            sink: Arc::new(delivery::LogSink),
+            channels,
             contacts,
+            keyring: keyring.clone(),
             wake: wake.clone(),
+            retry_base: cfg.retry_base,
+            public_url: cfg.public_url.trim_end_matches('/').to_owned(),
         };
         let (delivering, api) = (
             svc.readiness("delivery"),
-            api::NotificationApi::new(svc.db()),
+            api::NotificationApi::new(svc.db(), keyring, wake.clone()),
         );
         svc.grpc(NotificationServiceServer::new(api))
             .consumer(

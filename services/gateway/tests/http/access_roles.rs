@@ -87,6 +87,7 @@ fn probe(method: &str, path: &str) -> Probe {
             .replace("{grid_code}", "G1")
             .replace("{code}", "NOPE")
             .replace("{token}", "no-such-link")
+            .replace("{kind}", "unit")
             .replace("{id}", NO_ID)
     };
     let (url, body) = match (method, path) {
@@ -154,6 +155,10 @@ fn probe(method: &str, path: &str) -> Probe {
             path.into(),
             json_body(json!({"days": [{"date": "bad", "kind": "holiday"}]})),
         ),
+        ("POST", "/api/v1/notifications/{id}/retry") => (fill(path), None),
+        ("PUT", "/api/v1/admin/notification-recipients/{kind}/{id}") => {
+            (fill(path), json_body(json!({"sms": "12345"})))
+        }
         ("PUT", "/api/v1/admin/units/{id}") => (
             path.replace("{id}", "probe-unit"),
             json_body(json!({"name": "", "kind": "department", "region_code": "370202"})),

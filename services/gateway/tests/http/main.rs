@@ -19,6 +19,7 @@ mod knowledge;
 mod languages;
 mod malformed;
 mod merge;
+mod notifications;
 mod open311;
 mod stack;
 mod tickets;

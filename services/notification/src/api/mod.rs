@@ -2,19 +2,31 @@
 
 use jiesu_auth::{AuthError, Role, principal};
 use jiesu_common::tr;
+use std::sync::Arc;
+
+use jiesu_pii::Keyring;
 use jiesu_proto::{
     notification::{
-        ListNotificationsRequest, ListNotificationsResponse, Notification,
+        GetRecipientAddressesRequest, ListNotificationsRequest, ListNotificationsResponse,
+        Notification, RecipientAddresses, RetryNotificationRequest, SetRecipientAddressesRequest,
         notification_service_server::NotificationService,
     },
     status,
     time::to_timestamp,
 };
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::store::{self, ListFilter};
+use crate::store::{self, ListFilter, addresses, notifications};
+
+/// Recipient kinds the directory keeps addresses for.
+const DIRECTORY_KINDS: &[&str] = &[
+    "unit",
+    crate::domain::RECIPIENT_SUPERVISORS,
+    crate::domain::RECIPIENT_GRID_GROUP,
+];
 
 const STAFF: &[Role] = &[
     Role::Dispatcher,
@@ -25,12 +37,143 @@ const STAFF: &[Role] = &[
 
 pub struct NotificationApi {
     db: DatabaseConnection,
+    keyring: Arc<Keyring>,
+    /// Wakes the deliverer when an operator queues a message again.
+    wake: Arc<Notify>,
 }
 
 impl NotificationApi {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+    pub fn new(db: DatabaseConnection, keyring: Arc<Keyring>, wake: Arc<Notify>) -> Self {
+        Self { db, keyring, wake }
     }
+}
+
+fn db_error(e: &DbErr) -> Status {
+    if jiesu_db::unreachable(e) {
+        tracing::warn!(error = %e, "notification database unreachable");
+        return status::database_unavailable();
+    }
+    tracing::error!(error = %e, "notification database error");
+    status::internal()
+}
+
+/// A notification as the API shows it: the one-time link never.
+fn view(n: notifications::Model, fallbacks: Vec<String>) -> Notification {
+    Notification {
+        id: n.id.to_string(),
+        tenant: n.tenant,
+        recipient_kind: n.recipient_kind,
+        recipient_id: n.recipient_id,
+        recipient_name: n.recipient_name,
+        channel: n.channel,
+        title: n.title,
+        body: n
+            .body
+            .replace(crate::domain::LINK, crate::domain::LINK_SHOWN),
+        ticket_id: n.ticket_id.map(|t| t.to_string()).unwrap_or_default(),
+        status: n.status,
+        created_at: Some(to_timestamp(n.created_at)),
+        sent_at: n.sent_at.map(to_timestamp),
+        via: n.via.unwrap_or_default(),
+        attempts: n.attempts,
+        last_error: n.last_error.unwrap_or_default(),
+        fallbacks,
+        provider_id: n.provider_id.unwrap_or_default(),
+        kind: n.kind,
+    }
+}
+
+/// A recipient kind the directory keeps, and a non-empty id.
+fn recipient(kind: &str, id: &str) -> Result<(String, String), Status> {
+    let kind = kind.trim();
+    if !DIRECTORY_KINDS.contains(&kind) {
+        return Err(status::invalid_field(
+            "recipient_kind",
+            tr!(
+                "必须是 unit、supervisors 或 grid_group",
+                "must be unit, supervisors or grid_group"
+            ),
+        ));
+    }
+    let id = id.trim();
+    if id.is_empty() || id.len() > 64 || id.chars().any(char::is_control) {
+        return Err(status::invalid_field(
+            "recipient_id",
+            tr!("不能为空，最长 64 个字符", "must be 1 to 64 characters"),
+        ));
+    }
+    Ok((kind.to_owned(), id.to_owned()))
+}
+
+/// Checks one directory field; returns the value to store and its mask.
+fn address_field(field: &'static str, raw: &str) -> Result<(String, String), Status> {
+    let v = raw.trim();
+    if v.is_empty() {
+        return Ok((String::new(), String::new()));
+    }
+    match field {
+        "sms" => {
+            let ok = v.len() == 11
+                && v.starts_with('1')
+                && v.bytes().all(|b| b.is_ascii_digit())
+                && v.as_bytes()[1] >= b'3';
+            if !ok {
+                return Err(status::invalid_field(
+                    field,
+                    tr!(
+                        "必须是 11 位中国大陆手机号码",
+                        "must be an 11-digit mainland mobile number"
+                    ),
+                ));
+            }
+            Ok((v.to_owned(), jiesu_pii::mask_phone(v)))
+        }
+        "email" => {
+            let parsed: Result<lettre::Address, _> = v.parse();
+            match parsed {
+                Ok(a) if v.len() <= 254 => {
+                    let user = a.user();
+                    let shown: String = user.chars().take(2).collect();
+                    Ok((v.to_owned(), format!("{shown}***@{}", a.domain())))
+                }
+                _ => Err(status::invalid_field(
+                    field,
+                    tr!("不是有效的电子邮箱地址", "is not an email address"),
+                )),
+            }
+        }
+        _ => {
+            let ok = (8..=64).contains(&v.len())
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            if !ok {
+                return Err(status::invalid_field(
+                    field,
+                    tr!(
+                        "必须是企业微信群机器人 webhook 地址中的 key（8 到 64 位字母、数字或连字符）",
+                        "must be the key of a WeCom group robot's webhook (8 to 64 letters, digits or hyphens)"
+                    ),
+                ));
+            }
+            Ok((v.to_owned(), format!("{}***{}", &v[..4], &v[v.len() - 4..])))
+        }
+    }
+}
+
+fn addresses_view(kind: &str, id: &str, rows: Vec<(String, String)>) -> RecipientAddresses {
+    let mut out = RecipientAddresses {
+        recipient_kind: kind.to_owned(),
+        recipient_id: id.to_owned(),
+        ..Default::default()
+    };
+    for (field, masked) in rows {
+        match field.as_str() {
+            "sms" => out.sms = masked,
+            "email" => out.email = masked,
+            "wecom_robot" => out.wecom_robot = masked,
+            _ => {}
+        }
+    }
+    out
 }
 
 fn parse_uuid(field: &'static str, raw: &str) -> Result<Option<Uuid>, Status> {
@@ -73,45 +216,144 @@ impl NotificationService for NotificationApi {
             recipient_id: (!req.recipient_id.trim().is_empty())
                 .then(|| req.recipient_id.trim().to_owned()),
             after: parse_uuid("page_token", &req.page_token)?,
+            status: match req.status.trim() {
+                "" => None,
+                s @ ("queued" | "sending" | "sent" | "delivered" | "failed") => Some(s.to_owned()),
+                _ => {
+                    return Err(status::invalid_field(
+                        "status",
+                        tr!(
+                            "必须是 queued、sending、sent、delivered 或 failed",
+                            "must be queued, sending, sent, delivered or failed"
+                        ),
+                    ));
+                }
+            },
             limit: page_size as u64,
         };
         let rows = store::list_visible(&self.db, &who, &filter, own_unit_only)
             .await
-            .map_err(|e| {
-                if jiesu_db::unreachable(&e) {
-                    tracing::warn!(error = %e, "notification database unreachable");
-                    return status::database_unavailable();
-                }
-                tracing::error!(error = %e, "notification database error");
-                status::internal()
-            })?;
+            .map_err(|e| db_error(&e))?;
         let next_page_token = if rows.len() as i32 == page_size {
             rows.last().map(|n| n.id.to_string()).unwrap_or_default()
         } else {
             String::new()
         };
+        let ids: Vec<Uuid> = rows.iter().map(|n| n.id).collect();
+        let mut fallbacks = store::fallbacks(&self.db, &ids)
+            .await
+            .map_err(|e| db_error(&e))?;
         let notifications = rows
             .into_iter()
-            .map(|n| Notification {
-                id: n.id.to_string(),
-                tenant: n.tenant,
-                recipient_kind: n.recipient_kind,
-                recipient_id: n.recipient_id,
-                recipient_name: n.recipient_name,
-                channel: n.channel,
-                title: n.title,
-                body: n
-                    .body
-                    .replace(crate::domain::LINK, crate::domain::LINK_SHOWN),
-                ticket_id: n.ticket_id.map(|t| t.to_string()).unwrap_or_default(),
-                status: n.status,
-                created_at: Some(to_timestamp(n.created_at)),
-                sent_at: n.sent_at.map(to_timestamp),
+            .map(|n| {
+                let f = fallbacks.remove(&n.id).unwrap_or_default();
+                view(n, f)
             })
             .collect();
         Ok(Response::new(ListNotificationsResponse {
             notifications,
             next_page_token,
         }))
+    }
+
+    async fn retry_notification(
+        &self,
+        request: Request<RetryNotificationRequest>,
+    ) -> Result<Response<Notification>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Supervisor, Role::TenantAdmin, Role::PlatformAdmin])?;
+        let id = parse_uuid("id", &request.get_ref().id)?
+            .ok_or_else(|| status::invalid_field("id", tr!("不能为空", "is required")))?;
+        let n = store::requeue(&self.db, &who, id)
+            .await
+            .map_err(|e| db_error(&e))?;
+        let n = match n {
+            store::Requeued::Done(n) => n,
+            store::Requeued::NotFound => {
+                return Err(status::not_found(tr!("通知", "notification")));
+            }
+            store::Requeued::LinkGone => {
+                return Err(status::coded(
+                    tonic::Code::FailedPrecondition,
+                    "link_gone",
+                    tr!(
+                        "这条通知的一次性链接已在发送失败时清除，不能重新发送",
+                        "this notification's one-time link was cleared when it failed; it cannot be sent again"
+                    ),
+                    None,
+                ));
+            }
+            store::Requeued::NotFailed(s) => {
+                return Err(status::coded(
+                    tonic::Code::FailedPrecondition,
+                    "not_failed",
+                    tr!(
+                        "只有发送失败的通知可以重新发送，这条通知的状态是 {}",
+                        "only a failed notification can be sent again; this one is {}",
+                        s
+                    ),
+                    None,
+                ));
+            }
+        };
+        self.wake.notify_one();
+        Ok(Response::new(view(n, Vec::new())))
+    }
+
+    async fn get_recipient_addresses(
+        &self,
+        request: Request<GetRecipientAddressesRequest>,
+    ) -> Result<Response<RecipientAddresses>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin, Role::Supervisor, Role::PlatformAdmin])?;
+        let req = request.get_ref();
+        let (kind, id) = recipient(&req.recipient_kind, &req.recipient_id)?;
+        let rows = addresses::masked(&self.db, who.tenant.code(), &kind, &id)
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(Response::new(addresses_view(&kind, &id, rows)))
+    }
+
+    async fn set_recipient_addresses(
+        &self,
+        request: Request<SetRecipientAddressesRequest>,
+    ) -> Result<Response<RecipientAddresses>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin, Role::PlatformAdmin])?;
+        let req = request.get_ref();
+        let (kind, id) = recipient(&req.recipient_kind, &req.recipient_id)?;
+        // Every field is checked before anything is written.
+        let mut changes = Vec::new();
+        for (field, value) in [
+            ("sms", &req.sms),
+            ("email", &req.email),
+            ("wecom_robot", &req.wecom_robot),
+        ] {
+            if let Some(v) = value {
+                let (value, masked) = address_field(field, v)?;
+                changes.push((field, value, masked));
+            }
+        }
+        let txn = self.db.begin().await.map_err(|e| db_error(&e))?;
+        for (field, value, masked) in &changes {
+            addresses::set(
+                &txn,
+                &self.keyring,
+                who.tenant.code(),
+                &kind,
+                &id,
+                field,
+                value,
+                masked,
+                &who.sub,
+            )
+            .await
+            .map_err(|e| db_error(&e))?;
+        }
+        let rows = addresses::masked(&txn, who.tenant.code(), &kind, &id)
+            .await
+            .map_err(|e| db_error(&e))?;
+        txn.commit().await.map_err(|e| db_error(&e))?;
+        Ok(Response::new(addresses_view(&kind, &id, rows)))
     }
 }

@@ -1,17 +1,12 @@
-//! What a notification says (zh-CN) and when a failed delivery is retried.
-
-use std::time::Duration;
+//! What a notification says (zh-CN) and how often a delivery is tried.
 
 use jiesu_proto::{
     dispatch::{TicketDispatched, WorkOrderNoticeIssued, WorkOrderWhistleBlown},
     intake::TicketMerged,
 };
 
-pub const STATUS_PENDING: &str = "pending";
-pub const STATUS_SENT: &str = "sent";
-pub const STATUS_FAILED: &str = "failed";
-
-/// Deliveries of one notification before it is marked failed.
+/// Attempts of one notification on one channel before that channel is
+/// given up (and the next of the chain taken).
 pub const MAX_ATTEMPTS: i32 = 8;
 
 /// Title and body telling a unit it has a new work order. Carries only the
@@ -228,12 +223,6 @@ pub fn warning_cleared(w: &jiesu_proto::evaluation::Warning) -> (String, String)
     )
 }
 
-/// Wait before delivery attempt `attempt + 1` (attempt counts from 1).
-pub fn retry_delay(attempt: i32) -> Duration {
-    let exp = u32::try_from(attempt.clamp(1, 10) - 1).unwrap_or(0);
-    Duration::from_secs(5 * 2u64.pow(exp)).min(Duration::from_secs(3600))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,13 +278,6 @@ mod tests {
         assert_eq!(title, "诉求已合并办理");
         assert!(body.contains("370202-20261122-00002"));
         assert!(body.contains("370202-20261122-00001"));
-    }
-
-    #[test]
-    fn retries_back_off_and_cap() {
-        assert_eq!(retry_delay(1), Duration::from_secs(5));
-        assert_eq!(retry_delay(2), Duration::from_secs(10));
-        assert_eq!(retry_delay(20), Duration::from_secs(2560));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use jiesu_bus::{Delivery, HandleError, Handler};
 use jiesu_proto::{
+    Event,
     dispatch::{TicketDispatched, WorkOrderNoticeIssued, WorkOrderWhistleBlown},
     intake::TicketMerged,
 };
@@ -43,6 +44,7 @@ impl Handler for TicketDispatchedHandler {
         store(
             txn,
             Pending {
+                kind: TicketDispatched::NAME,
                 link: None,
                 tenant: &ev.tenant,
                 region: &region,
@@ -86,6 +88,7 @@ impl Handler for TicketMergedHandler {
         let (title, body) = domain::merged(&ev);
         to_caller(
             txn,
+            TicketMerged::NAME,
             &ev.ticket_id,
             &ev.tenant,
             &ev.tenant,
@@ -126,6 +129,7 @@ impl Handler for NoticeIssuedHandler {
         store(
             txn,
             Pending {
+                kind: WorkOrderNoticeIssued::NAME,
                 link: None,
                 tenant: &c.tenant,
                 region: &c.region_code,
@@ -173,6 +177,7 @@ impl Handler for WhistleBlownHandler {
             store(
                 txn,
                 Pending {
+                    kind: WorkOrderWhistleBlown::NAME,
                     link: None,
                     tenant: &c.tenant,
                     region: &c.region_code,
@@ -221,6 +226,7 @@ impl Handler for BroadcastHandler {
             store(
                 txn,
                 Pending {
+                    kind: jiesu_proto::grid::BroadcastRequested::NAME,
                     link: None,
                     tenant: &ev.tenant,
                     region: &ev.tenant,
@@ -311,6 +317,7 @@ impl<E: WarningEvent> Handler for WarningHandler<E> {
             store(
                 txn,
                 Pending {
+                    kind: E::NAME,
                     link: None,
                     tenant: &w.tenant,
                     region: &region,
@@ -363,6 +370,7 @@ impl Handler for CallbackInvitedHandler {
         let message = domain::callback_invitation(&ev);
         to_caller(
             txn,
+            jiesu_proto::evaluation::CallbackInvited::NAME,
             &ev.ticket_id,
             &ev.tenant,
             region,
@@ -380,8 +388,10 @@ impl Handler for CallbackInvitedHandler {
 
 /// Stores a notice to the ticket's caller, named by the ticket id only:
 /// the contact stays in intake until the moment of sending.
+#[allow(clippy::too_many_arguments)]
 async fn to_caller(
     txn: &DatabaseTransaction,
+    kind: &'static str,
     ticket_id: &str,
     tenant: &str,
     region: &str,
@@ -394,6 +404,7 @@ async fn to_caller(
     store(
         txn,
         Pending {
+            kind,
             link,
             tenant,
             region,
@@ -410,6 +421,8 @@ async fn to_caller(
 }
 
 struct Pending<'a> {
+    /// The event's name (`ticket.dispatched`…): template codes per kind.
+    kind: &'static str,
     tenant: &'a str,
     /// A link with a one-time token, for the body's `{link}`.
     link: Option<String>,
@@ -434,8 +447,8 @@ async fn store(
         DbBackend::Postgres,
         "INSERT INTO notifications (id, tenant, region_code, recipient_kind, recipient_id, \
            recipient_name, channel, title, body, ticket_id, source_event_id, status, created_at, \
-           link) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'log', $7, $8, $9, $10, 'pending', $11, $12) \
+           link, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'log', $7, $8, $9, $10, 'queued', $11, $12, $13) \
          ON CONFLICT (source_event_id, recipient_kind, recipient_id, channel) DO NOTHING",
         [
             Uuid::now_v7().into(),
@@ -450,6 +463,7 @@ async fn store(
             delivery.event_id.into(),
             Utc::now().into(),
             n.link.into(),
+            n.kind.into(),
         ],
     ))
     .await?;

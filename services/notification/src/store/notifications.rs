@@ -24,6 +24,15 @@ pub struct Model {
     pub sent_at: Option<DateTimeUtc>,
     /// Put into the body (`{link}`) only when sending; see migration 0002.
     pub link: Option<String>,
+    /// The event's name (migration 0003).
+    pub kind: String,
+    /// Place in the recipient's chain of channels.
+    pub route_step: i32,
+    /// The channel that carried it, or is trying it.
+    pub via: Option<String>,
+    pub provider_id: Option<String>,
+    pub provider_answer: Option<String>,
+    pub delivered_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,131 @@
+//! The recipient directory and dead notifications through the public API:
+//! addresses checked field by field (nothing written when one is bad),
+//! shown masked, and a failed notification listed and sent again. The
+//! stack routes nothing, so a unit's notice goes to the log and is sent.
+
+use std::time::Duration;
+
+use jiesu_auth::Role;
+use jiesu_testkit::wait_until;
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::stack::{stack, ticket_body};
+
+const PATH: &str = "/api/v1/admin/notification-recipients/unit/sn-gafj";
+
+#[tokio::test]
+async fn a_units_addresses_are_checked_whole_shown_masked_and_refused_to_handlers() {
+    let s = stack().await;
+    let admin = s.admin();
+    // One bad field: 422 naming it, in Chinese, and nothing saved.
+    let (status, v) = s
+        .put_json(
+            &admin,
+            PATH,
+            json!({"sms": "13800138000", "email": "不是邮箱"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["field"], "email");
+    assert!(v["message"].as_str().unwrap().contains("电子邮箱"), "{v}");
+    let (status, v) = s.get(&admin, PATH).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (v["sms"].as_str(), v["email"].as_str()),
+        (Some(""), Some("")),
+        "{v}"
+    );
+
+    let (status, v) = s
+        .put_json(
+            &admin,
+            PATH,
+            json!({"sms": "13800138000", "email": "gafj-duty@shinan.example.gov.cn",
+                   "wecom_robot": "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["sms"], "138****8000");
+    assert_eq!(v["email"], "ga***@shinan.example.gov.cn");
+    assert_eq!(v["wecom_robot"], "693a***5aaa");
+    assert!(!v.to_string().contains("13800138000"));
+    // Absent leaves a field, empty removes it.
+    let (_, v) = s.put_json(&admin, PATH, json!({"email": ""})).await;
+    assert_eq!(
+        (v["sms"].as_str(), v["email"].as_str()),
+        (Some("138****8000"), Some(""))
+    );
+
+    let (status, v) = s
+        .put_json(
+            &admin,
+            "/api/v1/admin/notification-recipients/citizen/x",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("recipient_kind"))
+    );
+    let handler = s.keys.token_with(jiesu_auth::TokenSpec {
+        sub: "h-1".into(),
+        tenant: "370202".into(),
+        scope: None,
+        roles: vec![Role::Handler],
+        unit: Some("sn-gafj".into()),
+        grids: vec![],
+        ttl: Duration::from_secs(600),
+    });
+    let (status, _) = s.get(&handler, PATH).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn notifications_filter_by_status_and_only_a_failed_one_is_sent_again() {
+    let s = stack().await;
+    let (status, v) = s.post(Some(&s.agent()), ticket_body("13900001234")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let supervisor = s.keys.token("370202", &[Role::Supervisor], "s-1");
+    let sent = wait_until(
+        Duration::from_secs(30),
+        "the unit's notice sent",
+        || async {
+            let (_, v) = s
+                .get(&supervisor, "/api/v1/notifications?status=sent")
+                .await;
+            let list = v["notifications"].as_array().cloned().unwrap_or_default();
+            (!list.is_empty()).then_some(list)
+        },
+    )
+    .await;
+    let n = &sent[0];
+    assert_eq!(
+        (n["via"].as_str(), n["kind"].as_str()),
+        (Some("log"), Some("ticket.dispatched"))
+    );
+    let (_, v) = s
+        .get(&supervisor, "/api/v1/notifications?status=failed")
+        .await;
+    assert_eq!(v["notifications"], json!([]));
+    let (status, v) = s
+        .get(&supervisor, "/api/v1/notifications?status=lost")
+        .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("status"))
+    );
+    let id = n["id"].as_str().unwrap();
+    let (status, v) = s
+        .post_json(
+            &supervisor,
+            &format!("/api/v1/notifications/{id}/retry"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (StatusCode::CONFLICT, Some("not_failed")),
+        "{v}"
+    );
+}
