@@ -174,6 +174,7 @@ fn api(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
         .merge(rest::tracking::routes())
         .merge(rest::categories::routes())
         .merge(rest::notifications::routes())
+        .merge(rest::notification_templates::routes())
         .merge(rest::evaluation::routes())
         .merge(rest::callbacks::routes())
         .merge(rest::invitations::routes())

@@ -40,3 +40,25 @@ CREATE TABLE IF NOT EXISTS recipient_addresses (
     updated_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
     UNIQUE (tenant, recipient_kind, recipient_id, field)
 );
+
+-- The notice's variables, rendered with the tenant's template for the
+-- channel when it is sent (no personal data: tracking numbers, unit
+-- names, categories, deadlines).
+ALTER TABLE notifications ADD COLUMN IF NOT EXISTS vars JSONB;
+
+-- A tenant's templates: per kind of notice and channel (`*`: every
+-- channel), minijinja sources checked before they are saved. An SMS
+-- template names the provider's approved template code and sign.
+CREATE TABLE IF NOT EXISTS templates (
+    tenant            TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    channel           TEXT NOT NULL,
+    title             TEXT NOT NULL,
+    body              TEXT NOT NULL,
+    sms_template_code TEXT NOT NULL DEFAULT '',
+    sign_name         TEXT NOT NULL DEFAULT '',
+    version           INT NOT NULL DEFAULT 1,
+    updated_by        TEXT NOT NULL,
+    updated_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, kind, channel)
+);

@@ -35,7 +35,7 @@ use tonic::{
 use crate::{
     channels::{AddressKind, Channel, Channels, Handover, Outgoing, SendError},
     domain,
-    store::{addresses, notifications},
+    store::{addresses, notifications, templates},
 };
 
 /// Where a citizen's contact comes from: intake, asked at the moment of
@@ -266,10 +266,15 @@ impl Deliverer {
         n: &notifications::Model,
         channel: &dyn Channel,
     ) -> Result<Handover, SendError> {
-        let body = match &n.link {
-            Some(link) => n.body.replace(domain::LINK, link),
-            None => n.body.clone(),
+        let template = match &n.vars {
+            Some(_) => {
+                templates::for_channel(&self.db, &n.tenant, &n.kind, channel.template_channel())
+                    .await
+                    .map_err(|e| SendError::retry(format!("templates: {e}")))?
+            }
+            None => None,
         };
+        let (title, body) = self.text(n, template.as_ref());
         let to = self.address(n, channel).await?;
         let ticket_url = match n.ticket_id {
             Some(t) if n.recipient_kind != domain::RECIPIENT_CITIZEN => {
@@ -284,13 +289,52 @@ impl Deliverer {
                 kind: &n.kind,
                 recipient_kind: &n.recipient_kind,
                 recipient_id: &n.recipient_id,
-                title: &n.title,
+                title: &title,
                 body: &body,
                 ticket_id: n.ticket_id,
                 ticket_url: ticket_url.as_deref(),
                 to: &to,
+                template_code: template
+                    .as_ref()
+                    .map(|t| t.sms_template_code.as_str())
+                    .filter(|c| !c.is_empty()),
+                sign_name: template
+                    .as_ref()
+                    .map(|t| t.sign_name.as_str())
+                    .filter(|c| !c.is_empty()),
             })
             .await
+    }
+
+    /// The message's text: the tenant's template rendered with its
+    /// variables, else its default text; the one-time link put in.
+    fn text(
+        &self,
+        n: &notifications::Model,
+        template: Option<&templates::Stored>,
+    ) -> (String, String) {
+        let link = n.link.as_deref();
+        if let (Some(t), Some(vars)) = (template, &n.vars) {
+            let mut vars = vars.clone();
+            if let (Some(link), Some(obj)) = (link, vars.as_object_mut()) {
+                obj.insert("link".into(), link.into());
+            }
+            match (
+                crate::templates::render(&t.title, &vars),
+                crate::templates::render(&t.body, &vars),
+            ) {
+                (Ok(title), Ok(body)) => return (title, body),
+                (Err(e), _) | (_, Err(e)) => tracing::warn!(
+                    notification_id = %n.id, kind = %n.kind, channel = %t.channel, error = %e,
+                    "the tenant's template did not render; the default text goes out"
+                ),
+            }
+        }
+        let body = match link {
+            Some(link) => n.body.replace(domain::LINK, link),
+            None => n.body.clone(),
+        };
+        (n.title.clone(), body)
     }
 
     /// Where `channel` reaches the recipient: a citizen's phone from intake

@@ -23,6 +23,7 @@ pub mod delivery;
 pub mod domain;
 pub mod events;
 pub mod store;
+pub mod templates;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 

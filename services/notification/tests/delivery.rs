@@ -803,3 +803,73 @@ async fn a_unit_with_no_address_for_its_only_channel_fails_saying_so() {
     );
     assert_eq!(env.seen.lock().unwrap().calls.len(), 0);
 }
+
+#[tokio::test]
+async fn a_template_edit_takes_effect_for_the_next_message() {
+    let mut env = start(&[("unit", &["aliyun"])], 0, |_| {}).await;
+    env.addresses("unit", "sn-tpl", Some("13800000001"), None, None)
+        .await;
+    let put = |body: &str| jiesu_proto::notification::PutTemplateRequest {
+        kind: "ticket.dispatched".into(),
+        channel: "sms".into(),
+        title: "新工单".into(),
+        body: body.into(),
+        sms_template_code: "SMS_20261207".into(),
+        sign_name: "市南区政务服务".into(),
+    };
+    let saved = env
+        .client
+        .put_template(authed(
+            &env.admin,
+            put("{{ unit_name }}请签收工单{{ tracking_no }}（{{ category }}）"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(saved.version, 1);
+    env.publish("dispatch", &dispatched("sn-tpl", "370202-20261207-00011"))
+        .await;
+    env.until("sent", 1).await;
+    // Edited again: the next message says it the new way.
+    let saved = env
+        .client
+        .put_template(authed(
+            &env.admin,
+            put("工单{{ tracking_no }}待签收，{{ unit_name }}"),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(saved.version, 2);
+    env.publish("dispatch", &dispatched("sn-tpl", "370202-20261207-00012"))
+        .await;
+    env.until("sent", 2).await;
+    let s = env.seen.lock().unwrap();
+    let contents: Vec<(String, String, String)> = s
+        .aliyun_taken
+        .iter()
+        .map(|m| {
+            let p: Value = serde_json::from_str(&m["TemplateParam"]).unwrap();
+            (
+                m["TemplateCode"].clone(),
+                m["SignName"].clone(),
+                p["content"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        contents,
+        vec![
+            (
+                "SMS_20261207".to_owned(),
+                "市南区政务服务".to_owned(),
+                "市南区市场监督管理局请签收工单370202-20261207-00011（预付卡消费）".to_owned()
+            ),
+            (
+                "SMS_20261207".to_owned(),
+                "市南区政务服务".to_owned(),
+                "工单370202-20261207-00012待签收，市南区市场监督管理局".to_owned()
+            ),
+        ]
+    );
+}

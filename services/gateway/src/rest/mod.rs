@@ -30,6 +30,7 @@ pub mod intake_stats;
 pub mod invitations;
 pub mod key_persons;
 pub mod knowledge;
+pub mod notification_templates;
 pub mod notifications;
 mod prelude;
 pub mod proactive;

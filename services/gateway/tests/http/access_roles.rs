@@ -88,6 +88,7 @@ fn probe(method: &str, path: &str) -> Probe {
             .replace("{code}", "NOPE")
             .replace("{token}", "no-such-link")
             .replace("{kind}", "unit")
+            .replace("{channel}", "sms")
             .replace("{id}", NO_ID)
     };
     let (url, body) = match (method, path) {
@@ -156,6 +157,12 @@ fn probe(method: &str, path: &str) -> Probe {
             json_body(json!({"days": [{"date": "bad", "kind": "holiday"}]})),
         ),
         ("POST", "/api/v1/notifications/{id}/retry") => (fill(path), None),
+        // `unit` is no kind of notice: 422, nothing saved or removed.
+        ("PUT", "/api/v1/admin/notification-templates/{kind}/{channel}")
+        | ("POST", "/api/v1/admin/notification-templates/{kind}/{channel}/preview") => (
+            fill(path),
+            json_body(json!({"title": "探针", "body": "探针"})),
+        ),
         ("PUT", "/api/v1/admin/notification-recipients/{kind}/{id}") => {
             (fill(path), json_body(json!({"sms": "12345"})))
         }

@@ -129,3 +129,97 @@ async fn notifications_filter_by_status_and_only_a_failed_one_is_sent_again() {
         "{v}"
     );
 }
+
+const TEMPLATE: &str = "/api/v1/admin/notification-templates/ticket.dispatched/sms";
+
+#[tokio::test]
+async fn templates_are_checked_previewed_saved_and_removed() {
+    let s = stack().await;
+    let admin = s.admin();
+    let (status, v) = s.get(&admin, "/api/v1/admin/notification-templates").await;
+    assert_eq!(status, StatusCode::OK);
+    let dispatched = v["kinds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kind"] == "ticket.dispatched")
+        .unwrap()
+        .clone();
+    assert!(
+        dispatched["variables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["name"] == "tracking_no")
+    );
+    assert_eq!(dispatched["built_in"]["built_in"], true);
+
+    // An unknown variable (a citizen's phone) is refused, naming it.
+    let body = json!({"title": "新工单", "body": "{{ tracking_no }} {{ citizen_phone }}",
+                      "sms_template_code": "SMS_1", "sign_name": "市南区12345"});
+    let (status, v) = s.put_json(&admin, TEMPLATE, body).await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("body")),
+        "{v}"
+    );
+    assert!(
+        v["message"].as_str().unwrap().contains("citizen_phone"),
+        "{v}"
+    );
+    // SMS without its approved template code.
+    let body = json!({"title": "新工单", "body": "{{ tracking_no }}待签收"});
+    let (status, v) = s.put_json(&admin, TEMPLATE, body).await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("sms_template_code")),
+        "{v}"
+    );
+    // Too long for an SMS once rendered.
+    let long = format!("{}{{{{ tracking_no }}}}", "请尽快签收。".repeat(90));
+    let (status, v) = s
+        .put_json(
+            &admin,
+            TEMPLATE,
+            json!({"title": "新工单", "body": long,
+            "sms_template_code": "SMS_1", "sign_name": "市南区12345"}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("body")),
+        "{v}"
+    );
+    let (_, v) = s.get(&admin, "/api/v1/admin/notification-templates").await;
+    assert!(
+        v.to_string().find("\"tenant\":[{").is_none(),
+        "nothing saved: {v}"
+    );
+
+    let good = json!({"title": "新工单", "body": "{{ unit_name }}：工单{{ tracking_no }}待签收",
+                      "sms_template_code": "SMS_20261207", "sign_name": "市南区12345"});
+    let (status, v) = s
+        .post_json(&admin, &format!("{TEMPLATE}/preview"), good.clone())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["body"],
+        "市南区市场监督管理局：工单370202-20261207-00001待签收"
+    );
+    let (status, v) = s.put_json(&admin, TEMPLATE, good).await;
+    assert_eq!(
+        (status, v["version"].as_i64()),
+        (StatusCode::OK, Some(1)),
+        "{v}"
+    );
+    let resp = s
+        .http
+        .delete(s.url(TEMPLATE))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let v: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(v["deleted"], true);
+}

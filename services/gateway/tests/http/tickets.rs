@@ -281,6 +281,19 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/notifications/{id}/retry", "post"),
         ("/api/v1/admin/notification-recipients/{kind}/{id}", "get"),
         ("/api/v1/admin/notification-recipients/{kind}/{id}", "put"),
+        ("/api/v1/admin/notification-templates", "get"),
+        (
+            "/api/v1/admin/notification-templates/{kind}/{channel}",
+            "put",
+        ),
+        (
+            "/api/v1/admin/notification-templates/{kind}/{channel}",
+            "delete",
+        ),
+        (
+            "/api/v1/admin/notification-templates/{kind}/{channel}/preview",
+            "post",
+        ),
         ("/api/v1/admin/channels", "post"),
         ("/api/v1/admin/channels", "get"),
         ("/api/v1/admin/channels/{id}/rotate", "post"),

@@ -7,9 +7,11 @@ use std::sync::Arc;
 use jiesu_pii::Keyring;
 use jiesu_proto::{
     notification::{
-        GetRecipientAddressesRequest, ListNotificationsRequest, ListNotificationsResponse,
-        Notification, RecipientAddresses, RetryNotificationRequest, SetRecipientAddressesRequest,
-        notification_service_server::NotificationService,
+        DeleteTemplateRequest, DeleteTemplateResponse, GetRecipientAddressesRequest,
+        ListNotificationsRequest, ListNotificationsResponse, ListTemplatesRequest,
+        ListTemplatesResponse, Notification, PutTemplateRequest, RecipientAddresses,
+        RetryNotificationRequest, SetRecipientAddressesRequest, Template, TemplateKind,
+        TemplatePreview, TemplateVariable, notification_service_server::NotificationService,
     },
     status,
     time::to_timestamp,
@@ -19,7 +21,10 @@ use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use crate::store::{self, ListFilter, addresses, notifications};
+use crate::{
+    store::{self, ListFilter, addresses, notifications},
+    templates,
+};
 
 /// Recipient kinds the directory keeps addresses for.
 const DIRECTORY_KINDS: &[&str] = &[
@@ -157,6 +162,128 @@ fn address_field(field: &'static str, raw: &str) -> Result<(String, String), Sta
             Ok((v.to_owned(), format!("{}***{}", &v[..4], &v[v.len() - 4..])))
         }
     }
+}
+
+fn template_view(t: store::templates::Stored) -> Template {
+    Template {
+        kind: t.kind,
+        channel: t.channel,
+        title: t.title,
+        body: t.body,
+        sms_template_code: t.sms_template_code,
+        sign_name: t.sign_name,
+        built_in: false,
+        version: t.version,
+        updated_by: t.updated_by,
+        updated_at: Some(to_timestamp(t.updated_at)),
+    }
+}
+
+/// Checks a template as `PutTemplate` and `PreviewTemplate` take it:
+/// known kind and channel, only the kind's variables, SMS bound to a
+/// template code and sign, and, rendered with the kind's sample, within
+/// the channel's limits. Returns the kind and the rendered sample.
+fn checked(req: &PutTemplateRequest) -> Result<(&'static templates::Kind, String, String), Status> {
+    let kind = templates::kind(req.kind.trim()).ok_or_else(|| {
+        status::invalid_field(
+            "kind",
+            tr!(
+                "未知的通知类型，可选：{}",
+                "unknown kind of notice; one of: {}",
+                templates::KINDS
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join("、")
+            ),
+        )
+    })?;
+    let channel = req.channel.trim();
+    if !templates::CHANNELS.contains(&channel) {
+        return Err(status::invalid_field(
+            "channel",
+            tr!(
+                "必须是 *、sms、email、wecom 或 webhook",
+                "must be *, sms, email, wecom or webhook"
+            ),
+        ));
+    }
+    let sample = (kind.sample)();
+    let mut rendered = Vec::new();
+    for (field, source) in [("title", &req.title), ("body", &req.body)] {
+        if source.trim().is_empty() {
+            return Err(status::invalid_field(field, tr!("不能为空", "is required")));
+        }
+        let unknown = templates::unknown_variables(kind, source)
+            .map_err(|e| status::invalid_field(field, tr!("{}", "{}", e)))?;
+        if !unknown.is_empty() {
+            return Err(status::invalid_field(
+                field,
+                tr!(
+                    "使用了该类通知没有的变量：{}（可用：{}）",
+                    "uses variables this kind of notice does not have: {} (available: {})",
+                    unknown.join("、"),
+                    kind.vars
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join("、")
+                ),
+            ));
+        }
+        let out = templates::render(source, &sample)
+            .map_err(|e| status::invalid_field(field, tr!("{}", "{}", e)))?;
+        rendered.push(out);
+    }
+    let body = rendered.pop().unwrap_or_default();
+    let title = rendered.pop().unwrap_or_default();
+    if title.chars().count() > templates::TITLE_MAX {
+        return Err(status::invalid_field(
+            "title",
+            tr!(
+                "标题不能超过 100 个字",
+                "the title must be at most 100 characters"
+            ),
+        ));
+    }
+    templates::body_fits(channel, &body)
+        .map_err(|e| status::invalid_field("body", tr!("{}", "{}", e)))?;
+    let code = req.sms_template_code.trim();
+    let sign = req.sign_name.trim();
+    if channel == "sms" {
+        if code.is_empty()
+            || code.len() > 40
+            || !code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            return Err(status::invalid_field(
+                "sms_template_code",
+                tr!(
+                    "短信模板必须绑定服务商审核通过的模板编号（字母、数字或下划线，最长 40 位）",
+                    "an SMS template must name the provider's approved template code (letters, digits or underscores, at most 40)"
+                ),
+            ));
+        }
+        let n = sign.chars().count();
+        if !(2..=20).contains(&n) || sign.contains(['【', '】']) {
+            return Err(status::invalid_field(
+                "sign_name",
+                tr!(
+                    "短信模板必须绑定审核通过的签名（2 到 20 个字，不含【】）",
+                    "an SMS template must name the approved sign (2 to 20 characters, without 【】)"
+                ),
+            ));
+        }
+    } else {
+        for (field, v) in [("sms_template_code", code), ("sign_name", sign)] {
+            if !v.is_empty() {
+                return Err(status::invalid_field(
+                    field,
+                    tr!("只适用于短信模板", "applies to SMS templates only"),
+                ));
+            }
+        }
+    }
+    Ok((kind, title, body))
 }
 
 fn addresses_view(kind: &str, id: &str, rows: Vec<(String, String)>) -> RecipientAddresses {
@@ -297,7 +424,7 @@ impl NotificationService for NotificationApi {
             }
         };
         self.wake.notify_one();
-        Ok(Response::new(view(n, Vec::new())))
+        Ok(Response::new(view(*n, Vec::new())))
     }
 
     async fn get_recipient_addresses(
@@ -355,5 +482,106 @@ impl NotificationService for NotificationApi {
             .map_err(|e| db_error(&e))?;
         txn.commit().await.map_err(|e| db_error(&e))?;
         Ok(Response::new(addresses_view(&kind, &id, rows)))
+    }
+
+    async fn list_templates(
+        &self,
+        request: Request<ListTemplatesRequest>,
+    ) -> Result<Response<ListTemplatesResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin, Role::Supervisor, Role::PlatformAdmin])?;
+        let mut own = store::templates::all(&self.db, who.tenant.code())
+            .await
+            .map_err(|e| db_error(&e))?;
+        let kinds = templates::KINDS
+            .iter()
+            .map(|k| TemplateKind {
+                kind: k.name.to_owned(),
+                name: k.zh.to_owned(),
+                variables: k
+                    .vars
+                    .iter()
+                    .map(|(name, description)| TemplateVariable {
+                        name: (*name).to_owned(),
+                        description: (*description).to_owned(),
+                    })
+                    .collect(),
+                built_in: Some(Template {
+                    kind: k.name.to_owned(),
+                    channel: "*".to_owned(),
+                    title: k.title.to_owned(),
+                    body: k.body.to_owned(),
+                    built_in: true,
+                    ..Default::default()
+                }),
+                tenant: own
+                    .extract_if(.., |t| t.kind == k.name)
+                    .map(template_view)
+                    .collect(),
+            })
+            .collect();
+        Ok(Response::new(ListTemplatesResponse { kinds }))
+    }
+
+    async fn put_template(
+        &self,
+        request: Request<PutTemplateRequest>,
+    ) -> Result<Response<Template>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin, Role::PlatformAdmin])?;
+        let req = request.get_ref();
+        let (kind, _, _) = checked(req)?;
+        let saved = store::templates::put(
+            &self.db,
+            who.tenant.code(),
+            &store::templates::Stored {
+                kind: kind.name.to_owned(),
+                channel: req.channel.trim().to_owned(),
+                title: req.title.clone(),
+                body: req.body.clone(),
+                sms_template_code: req.sms_template_code.trim().to_owned(),
+                sign_name: req.sign_name.trim().to_owned(),
+                version: 0,
+                updated_by: who.sub.clone(),
+                updated_at: chrono::Utc::now(),
+            },
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+        tracing::info!(kind = %saved.kind, channel = %saved.channel, version = saved.version, by = %who.sub, "notification template saved");
+        Ok(Response::new(template_view(saved)))
+    }
+
+    async fn delete_template(
+        &self,
+        request: Request<DeleteTemplateRequest>,
+    ) -> Result<Response<DeleteTemplateResponse>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin, Role::PlatformAdmin])?;
+        let req = request.get_ref();
+        let deleted = store::templates::delete(
+            &self.db,
+            who.tenant.code(),
+            req.kind.trim(),
+            req.channel.trim(),
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+        Ok(Response::new(DeleteTemplateResponse { deleted }))
+    }
+
+    async fn preview_template(
+        &self,
+        request: Request<PutTemplateRequest>,
+    ) -> Result<Response<TemplatePreview>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::TenantAdmin, Role::PlatformAdmin])?;
+        let (_, title, body) = checked(request.get_ref())?;
+        Ok(Response::new(TemplatePreview {
+            body_chars: i32::try_from(body.chars().count()).unwrap_or(i32::MAX),
+            body_bytes: i32::try_from(body.len()).unwrap_or(i32::MAX),
+            title,
+            body,
+        }))
     }
 }

@@ -48,8 +48,10 @@ pub fn string_to_sign(method: &str, params: &BTreeMap<String, String>) -> String
 
 /// `Signature` of a request with these parameters (all but `Signature`).
 pub fn signature(secret: &str, method: &str, params: &BTreeMap<String, String>) -> String {
-    let mut mac = Hmac::<Sha1>::new_from_slice(format!("{secret}&").as_bytes())
-        .expect("HMAC takes a key of any length");
+    // HMAC takes a key of any length: this never returns early.
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(format!("{secret}&").as_bytes()) else {
+        return String::new();
+    };
     mac.update(string_to_sign(method, params).as_bytes());
     STANDARD.encode(mac.finalize().into_bytes())
 }
@@ -106,11 +108,15 @@ impl AliyunSms {
             ("OutId", &m.id.simple().to_string()),
             ("PhoneNumbers", m.to),
             ("RegionId", "cn-hangzhou"),
-            ("SignName", self.sign_name.as_str()),
+            ("SignName", m.sign_name.unwrap_or(&self.sign_name)),
             ("SignatureMethod", "HMAC-SHA1"),
             ("SignatureNonce", nonce),
             ("SignatureVersion", "1.0"),
-            ("TemplateCode", self.cfg.template_for(m.kind)),
+            (
+                "TemplateCode",
+                m.template_code
+                    .unwrap_or_else(|| self.cfg.template_for(m.kind)),
+            ),
             ("TemplateParam", &template_param),
             ("Timestamp", timestamp),
             ("Version", "2017-05-25"),

@@ -99,7 +99,7 @@ impl HttpSms {
     fn fill(&self, text: &str, m: &Outgoing<'_>) -> String {
         text.replace("{phone}", m.to)
             .replace("{id}", &m.id.simple().to_string())
-            .replace("{sign_name}", &self.sign_name)
+            .replace("{sign_name}", m.sign_name.unwrap_or(&self.sign_name))
             .replace("{content}", m.body)
     }
 }

@@ -74,6 +74,10 @@ pub struct Outgoing<'a> {
     /// Phone, email or robot key, as [`Channel::address`] asks; empty for
     /// [`AddressKind::None`].
     pub to: &'a str,
+    /// The tenant's SMS template binds the text to this approved template
+    /// code and sign, over the channel's own.
+    pub template_code: Option<&'a str>,
+    pub sign_name: Option<&'a str>,
 }
 
 /// A message the provider took.
@@ -138,17 +142,6 @@ impl SendError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn an_excerpt_masks_what_looks_like_an_address() {
-        assert_eq!(
-            super::excerpt("550 5.1.1 <li@example.cn>: no such user\nphone 13800138000 code 45009"),
-            "550 5.1.1 〔地址〕 no such user phone *********** code 45009"
-        );
-    }
-}
-
 #[async_trait::async_trait]
 pub trait Channel: Send + Sync {
     /// The instance's name in configuration (`aliyun`, `smtp`…), recorded on
@@ -160,6 +153,16 @@ pub trait Channel: Send + Sync {
     /// it (a WeCom channel with a default robot can reach anyone).
     fn needs_address(&self) -> bool {
         self.address() != AddressKind::None
+    }
+    /// Which of a tenant's templates applies to it: `sms`, `email`,
+    /// `wecom`, `webhook`, or `*` (only the templates for every channel).
+    fn template_channel(&self) -> &'static str {
+        match self.address() {
+            AddressKind::Phone => "sms",
+            AddressKind::Email => "email",
+            AddressKind::Robot => "wecom",
+            AddressKind::None => "*",
+        }
     }
     async fn send(&self, m: &Outgoing<'_>) -> Result<Handover, SendError>;
 }
@@ -346,5 +349,16 @@ pub fn by_status(status: reqwest::StatusCode, body: &str) -> SendError {
         SendError::retry(reason)
     } else {
         SendError::permanent(reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_excerpt_masks_what_looks_like_an_address() {
+        assert_eq!(
+            super::excerpt("550 5.1.1 <li@example.cn>: no such user\nphone 13800138000 code 45009"),
+            "550 5.1.1 〔地址〕 no such user phone *********** code 45009"
+        );
     }
 }

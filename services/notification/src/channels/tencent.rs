@@ -17,7 +17,10 @@ const VERSION: &str = "2021-01-11";
 pub const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 
 fn hmac256(key: &[u8], msg: &str) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
+    // HMAC takes a key of any length: this never returns early.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return Vec::new();
+    };
     mac.update(msg.as_bytes());
     mac.finalize().into_bytes().to_vec()
 }
@@ -142,8 +145,8 @@ impl TencentSms {
         serde_json::json!({
             "PhoneNumberSet": [phone],
             "SmsSdkAppId": self.sdk_app_id,
-            "SignName": self.sign_name,
-            "TemplateId": self.cfg.template_for(m.kind),
+            "SignName": m.sign_name.unwrap_or(&self.sign_name),
+            "TemplateId": m.template_code.unwrap_or_else(|| self.cfg.template_for(m.kind)),
             "TemplateParamSet": [m.body],
             "SessionContext": m.id.simple().to_string(),
         })

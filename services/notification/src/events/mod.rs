@@ -5,7 +5,6 @@ use std::sync::Arc;
 use chrono::Utc;
 use jiesu_bus::{Delivery, HandleError, Handler};
 use jiesu_proto::{
-    Event,
     dispatch::{TicketDispatched, WorkOrderNoticeIssued, WorkOrderWhistleBlown},
     intake::TicketMerged,
 };
@@ -35,7 +34,7 @@ impl Handler for TicketDispatchedHandler {
         if ev.unit_id.is_empty() || ev.tenant.is_empty() {
             return Err(HandleError::Reject("event names no unit or tenant".into()));
         }
-        let (title, body) = domain::new_work_order(&ev);
+        let message = domain::new_work_order(&ev);
         let region = if ev.region_code.is_empty() {
             ev.tenant.clone()
         } else {
@@ -44,15 +43,13 @@ impl Handler for TicketDispatchedHandler {
         store(
             txn,
             Pending {
-                kind: TicketDispatched::NAME,
                 link: None,
                 tenant: &ev.tenant,
                 region: &region,
                 recipient_kind: "unit",
                 recipient_id: &ev.unit_id,
                 recipient_name: &ev.unit_name,
-                title,
-                body,
+                message,
                 ticket_id: Some(ticket_id),
             },
             delivery,
@@ -85,14 +82,13 @@ impl Handler for TicketMergedHandler {
         if ev.tenant.is_empty() {
             return Err(HandleError::Reject("event names no tenant".into()));
         }
-        let (title, body) = domain::merged(&ev);
+        let message = domain::merged(&ev);
         to_caller(
             txn,
-            TicketMerged::NAME,
             &ev.ticket_id,
             &ev.tenant,
             &ev.tenant,
-            (title, body),
+            message,
             None,
             delivery,
         )
@@ -125,19 +121,17 @@ impl Handler for NoticeIssuedHandler {
         if c.unit_id.is_empty() || c.tenant.is_empty() {
             return Err(HandleError::Reject("event names no unit or tenant".into()));
         }
-        let (title, body) = domain::work_order_notice(&ev);
+        let message = domain::work_order_notice(&ev);
         store(
             txn,
             Pending {
-                kind: WorkOrderNoticeIssued::NAME,
                 link: None,
                 tenant: &c.tenant,
                 region: &c.region_code,
                 recipient_kind: "unit",
                 recipient_id: &c.unit_id,
                 recipient_name: &c.unit_name,
-                title,
-                body,
+                message,
                 ticket_id: Some(ticket_id),
             },
             delivery,
@@ -173,19 +167,17 @@ impl Handler for WhistleBlownHandler {
         }
         for (i, unit) in ev.unit_ids.iter().enumerate() {
             let name = ev.unit_names.get(i).map_or(unit.as_str(), String::as_str);
-            let (title, body) = domain::whistle(&ev, name);
+            let message = domain::whistle(&ev, name);
             store(
                 txn,
                 Pending {
-                    kind: WorkOrderWhistleBlown::NAME,
                     link: None,
                     tenant: &c.tenant,
                     region: &c.region_code,
                     recipient_kind: "unit",
                     recipient_id: unit,
                     recipient_name: name,
-                    title,
-                    body,
+                    message,
                     ticket_id: Some(ticket_id),
                 },
                 delivery,
@@ -221,20 +213,18 @@ impl Handler for BroadcastHandler {
                 "broadcast names no tenant or grids".into(),
             ));
         }
-        let (title, body) = domain::broadcast(&ev);
+        let message = domain::broadcast(&ev);
         for grid in &ev.grid_codes {
             store(
                 txn,
                 Pending {
-                    kind: jiesu_proto::grid::BroadcastRequested::NAME,
                     link: None,
                     tenant: &ev.tenant,
                     region: &ev.tenant,
                     recipient_kind: domain::RECIPIENT_GRID_GROUP,
                     recipient_id: grid,
                     recipient_name: &format!("{grid}居民群"),
-                    title: title.clone(),
-                    body: body.clone(),
+                    message: message.clone(),
                     ticket_id: None,
                 },
                 delivery,
@@ -267,11 +257,11 @@ impl<E> WarningHandler<E> {
 
 /// The warning an event carries, and its message.
 pub trait WarningEvent: jiesu_proto::Event {
-    fn message(&self) -> Option<(&jiesu_proto::evaluation::Warning, (String, String))>;
+    fn message(&self) -> Option<(&jiesu_proto::evaluation::Warning, domain::Message)>;
 }
 
 impl WarningEvent for jiesu_proto::evaluation::WarningRaised {
-    fn message(&self) -> Option<(&jiesu_proto::evaluation::Warning, (String, String))> {
+    fn message(&self) -> Option<(&jiesu_proto::evaluation::Warning, domain::Message)> {
         self.warning
             .as_ref()
             .map(|w| (w, domain::warning_raised(w)))
@@ -279,7 +269,7 @@ impl WarningEvent for jiesu_proto::evaluation::WarningRaised {
 }
 
 impl WarningEvent for jiesu_proto::evaluation::WarningCleared {
-    fn message(&self) -> Option<(&jiesu_proto::evaluation::Warning, (String, String))> {
+    fn message(&self) -> Option<(&jiesu_proto::evaluation::Warning, domain::Message)> {
         self.warning
             .as_ref()
             .map(|w| (w, domain::warning_cleared(w)))
@@ -296,7 +286,7 @@ impl<E: WarningEvent> Handler for WarningHandler<E> {
         ev: E,
         delivery: &Delivery,
     ) -> Result<(), HandleError> {
-        let (w, (title, body)) = ev
+        let (w, message) = ev
             .message()
             .ok_or_else(|| HandleError::Reject("the event carries no warning".into()))?;
         if w.tenant.is_empty() || w.tenant != delivery.tenant {
@@ -317,15 +307,13 @@ impl<E: WarningEvent> Handler for WarningHandler<E> {
             store(
                 txn,
                 Pending {
-                    kind: E::NAME,
                     link: None,
                     tenant: &w.tenant,
                     region: &region,
                     recipient_kind: kind,
                     recipient_id: id,
                     recipient_name: name,
-                    title: title.clone(),
-                    body: body.clone(),
+                    message: message.clone(),
                     ticket_id: None,
                 },
                 delivery,
@@ -370,7 +358,6 @@ impl Handler for CallbackInvitedHandler {
         let message = domain::callback_invitation(&ev);
         to_caller(
             txn,
-            jiesu_proto::evaluation::CallbackInvited::NAME,
             &ev.ticket_id,
             &ev.tenant,
             region,
@@ -388,14 +375,12 @@ impl Handler for CallbackInvitedHandler {
 
 /// Stores a notice to the ticket's caller, named by the ticket id only:
 /// the contact stays in intake until the moment of sending.
-#[allow(clippy::too_many_arguments)]
 async fn to_caller(
     txn: &DatabaseTransaction,
-    kind: &'static str,
     ticket_id: &str,
     tenant: &str,
     region: &str,
-    (title, body): (String, String),
+    message: domain::Message,
     link: Option<String>,
     delivery: &Delivery,
 ) -> Result<(), HandleError> {
@@ -404,15 +389,13 @@ async fn to_caller(
     store(
         txn,
         Pending {
-            kind,
             link,
             tenant,
             region,
             recipient_kind: domain::RECIPIENT_CITIZEN,
             recipient_id: ticket_id,
             recipient_name: domain::CITIZEN_NAME,
-            title,
-            body,
+            message,
             ticket_id: Some(id),
         },
         delivery,
@@ -421,8 +404,6 @@ async fn to_caller(
 }
 
 struct Pending<'a> {
-    /// The event's name (`ticket.dispatched`…): template codes per kind.
-    kind: &'static str,
     tenant: &'a str,
     /// A link with a one-time token, for the body's `{link}`.
     link: Option<String>,
@@ -430,8 +411,8 @@ struct Pending<'a> {
     recipient_kind: &'a str,
     recipient_id: &'a str,
     recipient_name: &'a str,
-    title: String,
-    body: String,
+    /// Its kind, variables and default text.
+    message: domain::Message,
     ticket_id: Option<Uuid>,
 }
 
@@ -447,8 +428,8 @@ async fn store(
         DbBackend::Postgres,
         "INSERT INTO notifications (id, tenant, region_code, recipient_kind, recipient_id, \
            recipient_name, channel, title, body, ticket_id, source_event_id, status, created_at, \
-           link, kind) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'log', $7, $8, $9, $10, 'queued', $11, $12, $13) \
+           link, kind, vars) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'log', $7, $8, $9, $10, 'queued', $11, $12, $13, $14) \
          ON CONFLICT (source_event_id, recipient_kind, recipient_id, channel) DO NOTHING",
         [
             Uuid::now_v7().into(),
@@ -457,13 +438,14 @@ async fn store(
             n.recipient_kind.into(),
             n.recipient_id.into(),
             n.recipient_name.into(),
-            n.title.into(),
-            n.body.into(),
+            n.message.title.into(),
+            n.message.body.into(),
             n.ticket_id.into(),
             delivery.event_id.into(),
             Utc::now().into(),
             n.link.into(),
-            n.kind.into(),
+            n.message.kind.into(),
+            n.message.vars.into(),
         ],
     ))
     .await?;

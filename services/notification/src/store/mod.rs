@@ -2,6 +2,7 @@
 
 pub mod addresses;
 pub mod notifications;
+pub mod templates;
 
 use std::collections::HashMap;
 
@@ -81,7 +82,7 @@ pub async fn fallbacks<C: ConnectionTrait>(
 }
 
 pub enum Requeued {
-    Done(notifications::Model),
+    Done(Box<notifications::Model>),
     NotFound,
     /// Its status, which is not `failed`.
     NotFailed(String),
@@ -114,7 +115,7 @@ pub async fn requeue<C: ConnectionTrait>(
         .one(conn)
         .await?;
     if let Some(n) = updated {
-        return Ok(Requeued::Done(n));
+        return Ok(Requeued::Done(Box::new(n)));
     }
     let found = notifications::Entity::find_by_id(id)
         .filter(notifications::Column::Tenant.eq(who.tenant.code()))

@@ -33,6 +33,8 @@ pub struct Model {
     pub provider_id: Option<String>,
     pub provider_answer: Option<String>,
     pub delivered_at: Option<DateTimeUtc>,
+    /// The notice's variables, for the tenant's templates.
+    pub vars: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
