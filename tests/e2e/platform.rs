@@ -110,6 +110,9 @@ impl Platform {
             // Notification asks intake for citizens' contacts with this key.
             ("JIESU__NOTIFICATION__CONTACT_KEY".into(), CONTACT_KEY.into()),
             ("JIESU__INTAKE__CONTACT_KEY_DIGESTS".into(), CONTACT_KEY_SHA256.into()),
+            // Counts must not depend on the hour the run starts: no quiet
+            // hours for citizens (their own test covers them).
+            ("JIESU__NOTIFICATION__QUIET_HOURS".into(), String::new()),
         ]
     }
 

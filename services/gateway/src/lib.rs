@@ -139,6 +139,9 @@ pub fn router(state: AppState) -> Router {
         )
         // The page the SMS invitation links to, short enough for an SMS.
         .route("/r/{token}", rest::invitations::page())
+        // Live notices (server-sent events): no document operation, since
+        // it does not end.
+        .route("/api/v1/inbox/stream", get(rest::inbox::stream))
         .route_layer(middleware::from_fn(guard::parameters))
         .method_not_allowed_fallback(guard::method_not_allowed)
         .fallback(|| async {
@@ -175,6 +178,7 @@ fn api(cfg: &GatewayConfig) -> OpenApiRouter<AppState> {
         .merge(rest::categories::routes())
         .merge(rest::notifications::routes())
         .merge(rest::notification_templates::routes())
+        .merge(rest::inbox::routes())
         .merge(rest::evaluation::routes())
         .merge(rest::callbacks::routes())
         .merge(rest::invitations::routes())

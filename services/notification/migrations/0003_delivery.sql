@@ -62,3 +62,14 @@ CREATE TABLE IF NOT EXISTS templates (
     updated_at        TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant, kind, channel)
 );
+
+-- What each staff member has read of their inbox (the notices to their
+-- unit, or to the supervisors of their tenant).
+CREATE TABLE IF NOT EXISTS inbox_reads (
+    reader          TEXT NOT NULL,
+    notification_id UUID NOT NULL,
+    read_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (reader, notification_id)
+);
+CREATE INDEX IF NOT EXISTS notifications_inbox
+    ON notifications (tenant, recipient_kind, recipient_id, id DESC);

@@ -98,6 +98,62 @@ pub struct Deliverer {
     /// The gateway's public address: staff messages link to the ticket in
     /// the console under it.
     pub public_url: String,
+    /// China time in which citizens are not messaged unless the notice is
+    /// urgent (held until it ends).
+    pub quiet_hours: Option<QuietHours>,
+}
+
+/// A daily window of China time, e.g. 22:00–08:00 (it may wrap midnight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    pub start: chrono::NaiveTime,
+    pub end: chrono::NaiveTime,
+}
+
+impl QuietHours {
+    /// `HH:MM-HH:MM` (seconds allowed); empty: none.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        let time = |t: &str| {
+            chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M:%S")
+                .or_else(|_| chrono::NaiveTime::parse_from_str(t.trim(), "%H:%M"))
+                .map_err(|_| format!("`{t}` is not a time of day (HH:MM)"))
+        };
+        let (a, b) = text
+            .split_once('-')
+            .ok_or_else(|| "must be HH:MM-HH:MM, e.g. 22:00-08:00".to_owned())?;
+        let (start, end) = (time(a)?, time(b)?);
+        if start == end {
+            return Err("start and end are the same time".into());
+        }
+        Ok(Some(Self { start, end }))
+    }
+
+    /// When the window holding `now` ends, or None outside it.
+    pub fn until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let china = jiesu_common::time::in_china(now);
+        let t = china.time();
+        let inside = if self.start < self.end {
+            self.start <= t && t < self.end
+        } else {
+            t >= self.start || t < self.end
+        };
+        if !inside {
+            return None;
+        }
+        let mut day = china.date_naive();
+        if t >= self.end {
+            day = day.succ_opt()?;
+        }
+        let end = day
+            .and_time(self.end)
+            .and_local_timezone(*china.offset())
+            .single()?;
+        Some(end.with_timezone(&Utc))
+    }
 }
 
 /// What one attempt came to, to be written.
@@ -176,6 +232,16 @@ impl Deliverer {
         let Some(channel) = chain.get(step) else {
             return Ok(());
         };
+        if let Some(until) = self.held(n) {
+            metrics::counter!("jiesu_notification_attempts_total", "channel" => channel.name().to_owned(), "result" => "held").increment(1);
+            let statement = Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "UPDATE notifications SET status = 'queued', via = $2, lease_until = NULL, \
+                   next_attempt_at = $3 WHERE id = $1",
+                [n.id.into(), channel.name().to_owned().into(), until.into()],
+            );
+            return self.record(lease, statement).await;
+        }
         let outcome = match self.attempt(n, channel.as_ref()).await {
             Ok(h) => Outcome::Sent(h),
             Err(SendError::Deferred { after }) => Outcome::Deferred(after),
@@ -257,6 +323,24 @@ impl Deliverer {
             }
         };
         self.record(lease, statement).await
+    }
+
+    /// Until when a message to a citizen waits out the quiet hours (an
+    /// urgent notice does not).
+    fn held(&self, n: &notifications::Model) -> Option<DateTime<Utc>> {
+        if n.recipient_kind != domain::RECIPIENT_CITIZEN {
+            return None;
+        }
+        let urgent = n
+            .vars
+            .as_ref()
+            .and_then(|v| v.get("emergency"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        if urgent {
+            return None;
+        }
+        self.quiet_hours?.until(Utc::now())
     }
 
     /// One attempt on one channel: the recipient's address, then the
@@ -428,6 +512,28 @@ const SAFETY: chrono::TimeDelta = chrono::TimeDelta::seconds(5);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quiet_hours_hold_until_eight_in_china_and_wrap_midnight() {
+        let q = QuietHours::parse("22:00-08:00").unwrap().unwrap();
+        let utc = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        // 23:30 China time (15:30 UTC): held until 08:00 the next morning.
+        assert_eq!(
+            q.until(utc("2026-12-07T15:30:00Z")),
+            Some(utc("2026-12-08T00:00:00Z"))
+        );
+        // 06:00 China time: until 08:00 the same morning.
+        assert_eq!(
+            q.until(utc("2026-12-07T22:00:00Z")),
+            Some(utc("2026-12-08T00:00:00Z"))
+        );
+        // 08:00 and 21:59 China time are open.
+        assert_eq!(q.until(utc("2026-12-08T00:00:00Z")), None);
+        assert_eq!(q.until(utc("2026-12-08T13:59:00Z")), None);
+        assert!(QuietHours::parse("").unwrap().is_none());
+        assert!(QuietHours::parse("22:00").is_err());
+        assert!(QuietHours::parse("25:00-08:00").is_err());
+    }
 
     #[test]
     fn waits_double_with_jitter_and_stop_at_an_hour() {

@@ -22,6 +22,7 @@ pub mod channels;
 pub mod delivery;
 pub mod domain;
 pub mod events;
+pub mod inbox;
 pub mod store;
 pub mod templates;
 
@@ -67,6 +68,9 @@ pub struct NotificationConfig {
     /// The first retry's wait on a channel; each next one doubles it.
     #[serde(with = "humantime_serde")]
     pub retry_base: Duration,
+    /// China time in which citizens get no message unless it is urgent
+    /// (`HH:MM-HH:MM`; empty: none). Held messages go out when it ends.
+    pub quiet_hours: String,
 }
 
 impl Default for NotificationConfig {
@@ -80,6 +84,7 @@ impl Default for NotificationConfig {
             channels: HashMap::new(),
             routes: HashMap::new(),
             retry_base: Duration::from_secs(5),
+            quiet_hours: "22:00-08:00".into(),
         }
     }
 }
@@ -139,6 +144,8 @@ impl Target for NotificationTarget {
         }
         channels::Channels::build(&cfg.channels, &cfg.routes)
             .map_err(|e| ConfigError::invalid("notification.channels", e))?;
+        delivery::QuietHours::parse(&cfg.quiet_hours)
+            .map_err(|e| ConfigError::invalid("notification.quiet_hours", e))?;
         Ok(())
     }
 
@@ -174,6 +181,8 @@ impl Target for NotificationTarget {
             channels::Channels::build(&cfg.channels, &cfg.routes).map_err(|e| svc.error(e))?,
         );
         let keyring = env.keyring(TARGET)?;
+        let feed = inbox::Feed::new();
+        let listening = (feed.clone(), svc.db());
         // Every consumer wakes the deliverer once its notifications are stored.
         let wake = Arc::new(Notify::new());
         let deliverer = delivery::Deliverer {
@@ -184,10 +193,11 @@ impl Target for NotificationTarget {
             wake: wake.clone(),
             retry_base: cfg.retry_base,
             public_url: cfg.public_url.trim_end_matches('/').to_owned(),
+            quiet_hours: delivery::QuietHours::parse(&cfg.quiet_hours).map_err(|e| svc.error(e))?,
         };
         let (delivering, api) = (
             svc.readiness("delivery"),
-            api::NotificationApi::new(svc.db(), keyring, wake.clone()),
+            api::NotificationApi::new(svc.db(), keyring, wake.clone(), feed.clone()),
         );
         svc.grpc(NotificationServiceServer::new(api))
             .consumer(
@@ -225,6 +235,7 @@ impl Target for NotificationTarget {
             )
             .consumer(CONSUMER_TICKET_MERGED, events::TicketMergedHandler { wake })
             .task(move |stop| deliverer.run(stop, delivering))
+            .task(move |stop| listening.0.run(listening.1, stop))
             .serve(&cfg.grpc_addr)
             .await
     }

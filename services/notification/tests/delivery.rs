@@ -873,3 +873,59 @@ async fn a_template_edit_takes_effect_for_the_next_message() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_citizens_notice_waits_out_the_quiet_hours_then_goes() {
+    // Quiet hours that began an hour ago and end a few seconds from now,
+    // in China time.
+    let now = jiesu_common::time::in_china(chrono::Utc::now());
+    let end = now + chrono::TimeDelta::seconds(6);
+    let window = format!(
+        "{}-{}",
+        (now - chrono::TimeDelta::hours(1)).format("%H:%M:%S"),
+        end.format("%H:%M:%S")
+    );
+    let mut env = start(&[], 0, |c| c.quiet_hours = window).await;
+    env.bus.ensure_stream("intake").await.unwrap();
+    let merged = jiesu_proto::intake::TicketMerged {
+        ticket_id: Uuid::now_v7().to_string(),
+        tenant: TENANT.into(),
+        tracking_no: "370202-20261207-00021".into(),
+        master_tracking_no: "370202-20261207-00020".into(),
+        ..Default::default()
+    };
+    env.publish("intake", &merged).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let held = loop {
+        let q = env.notifications("queued").await;
+        if q.first().is_some_and(|n| n.via == "log") {
+            break q;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "held within 5 s: {q:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let until = held[0]
+        .next_attempt_at
+        .as_ref()
+        .and_then(jiesu_proto::time::from_timestamp)
+        .unwrap();
+    assert_eq!(held[0].attempts, 0);
+    assert!(
+        (until - end.with_timezone(&chrono::Utc))
+            .num_seconds()
+            .abs()
+            <= 1,
+        "held until the window ends: {until} vs {end}"
+    );
+    assert!(env.notifications("sent").await.is_empty());
+    let sent = env.until("sent", 1).await;
+    let at = sent[0]
+        .sent_at
+        .as_ref()
+        .and_then(jiesu_proto::time::from_timestamp)
+        .unwrap();
+    assert!(at >= until, "sent at {at}, not before {until}");
+}

@@ -26,6 +26,7 @@ pub mod grids;
 pub mod health;
 pub mod hotspots;
 pub mod households;
+pub mod inbox;
 pub mod intake_stats;
 pub mod invitations;
 pub mod key_persons;

@@ -66,6 +66,9 @@ pub struct NotificationView {
     pub provider_id: String,
     pub created_at: Option<DateTime<Utc>>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// A queued one: when it is tried next (a retry's wait, a channel's
+    /// rate limit, a citizen's quiet hours).
+    pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
 impl From<Notification> for NotificationView {
@@ -88,6 +91,7 @@ impl From<Notification> for NotificationView {
             provider_id: n.provider_id,
             created_at: n.created_at.as_ref().and_then(from_timestamp),
             sent_at: n.sent_at.as_ref().and_then(from_timestamp),
+            next_attempt_at: n.next_attempt_at.as_ref().and_then(from_timestamp),
         }
     }
 }

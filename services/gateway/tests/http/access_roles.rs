@@ -157,6 +157,7 @@ fn probe(method: &str, path: &str) -> Probe {
             json_body(json!({"days": [{"date": "bad", "kind": "holiday"}]})),
         ),
         ("POST", "/api/v1/notifications/{id}/retry") => (fill(path), None),
+        ("POST", "/api/v1/inbox/read") => (path.into(), json_body(json!({"ids": [NO_ID]}))),
         // `unit` is no kind of notice: 422, nothing saved or removed.
         ("PUT", "/api/v1/admin/notification-templates/{kind}/{channel}")
         | ("POST", "/api/v1/admin/notification-templates/{kind}/{channel}/preview") => (

@@ -223,3 +223,110 @@ async fn templates_are_checked_previewed_saved_and_removed() {
     let v: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(v["deleted"], true);
 }
+
+fn handler_token(s: &crate::stack::Stack) -> String {
+    s.keys.token_with(jiesu_auth::TokenSpec {
+        sub: "h-gafj".into(),
+        tenant: "370202".into(),
+        scope: None,
+        roles: vec![Role::Handler],
+        unit: Some("sn-gafj".into()),
+        grids: vec![],
+        ttl: Duration::from_secs(600),
+    })
+}
+
+#[tokio::test]
+async fn a_handler_sees_a_new_order_live_in_the_inbox_and_marks_it_read() {
+    use futures::StreamExt;
+    let s = stack().await;
+    let handler = handler_token(&s);
+    // Refused as the API refuses: no token, and a role with no inbox.
+    let resp = s
+        .http
+        .get(s.url("/api/v1/inbox/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let resp = s
+        .http
+        .get(s.url("/api/v1/inbox/stream"))
+        .bearer_auth(s.agent())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+
+    let resp = s
+        .http
+        .get(s.url("/api/v1/inbox/stream"))
+        .bearer_auth(&handler)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut events = resp.bytes_stream();
+    let (status, v) = s.post(Some(&s.agent()), ticket_body("13900004321")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    let tracking_no = v["tracking_no"].as_str().unwrap().to_owned();
+    // The new order's notice arrives on the open stream.
+    let mut text = String::new();
+    let got = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(chunk) = events.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+            if text.contains("event: notification") && text.contains(&tracking_no) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "the notice on the stream: {text}");
+    assert!(text.contains("新工单待签收"), "{text}");
+
+    let (status, v) = s.get(&handler, "/api/v1/inbox").await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(v["unread_count"], 1, "{v}");
+    assert_eq!(v["items"][0]["read"], false);
+    let id = v["items"][0]["notification"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, v) = s
+        .post_json(&handler, "/api/v1/inbox/read", json!({"ids": ["nope"]}))
+        .await;
+    assert_eq!(
+        (status, v["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("ids[0]")),
+        "{v}"
+    );
+    let (status, v) = s
+        .post_json(&handler, "/api/v1/inbox/read", json!({"ids": [id]}))
+        .await;
+    assert_eq!(
+        (status, v["unread_count"].as_i64()),
+        (StatusCode::OK, Some(0)),
+        "{v}"
+    );
+    let (_, v) = s.get(&handler, "/api/v1/inbox?unread_only=true").await;
+    assert_eq!(v["items"], json!([]));
+    // Another member of the unit has not read it.
+    let other = s.keys.token_with(jiesu_auth::TokenSpec {
+        sub: "h-gafj-2".into(),
+        tenant: "370202".into(),
+        scope: None,
+        roles: vec![Role::Handler],
+        unit: Some("sn-gafj".into()),
+        grids: vec![],
+        ttl: Duration::from_secs(600),
+    });
+    let (_, v) = s.get(&other, "/api/v1/inbox").await;
+    assert_eq!(v["unread_count"], 1, "{v}");
+}

@@ -7,16 +7,17 @@ use std::sync::Arc;
 use jiesu_pii::Keyring;
 use jiesu_proto::{
     notification::{
-        DeleteTemplateRequest, DeleteTemplateResponse, GetRecipientAddressesRequest,
-        ListNotificationsRequest, ListNotificationsResponse, ListTemplatesRequest,
-        ListTemplatesResponse, Notification, PutTemplateRequest, RecipientAddresses,
-        RetryNotificationRequest, SetRecipientAddressesRequest, Template, TemplateKind,
-        TemplatePreview, TemplateVariable, notification_service_server::NotificationService,
+        DeleteTemplateRequest, DeleteTemplateResponse, GetRecipientAddressesRequest, InboxItem,
+        ListInboxRequest, ListInboxResponse, ListNotificationsRequest, ListNotificationsResponse,
+        ListTemplatesRequest, ListTemplatesResponse, MarkInboxReadRequest, MarkInboxReadResponse,
+        Notification, PutTemplateRequest, RecipientAddresses, RetryNotificationRequest,
+        SetRecipientAddressesRequest, Template, TemplateKind, TemplatePreview, TemplateVariable,
+        WatchInboxRequest, notification_service_server::NotificationService,
     },
     status,
     time::to_timestamp,
 };
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, TransactionTrait};
 use tokio::sync::Notify;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
@@ -45,12 +46,37 @@ pub struct NotificationApi {
     keyring: Arc<Keyring>,
     /// Wakes the deliverer when an operator queues a message again.
     wake: Arc<Notify>,
+    /// New notices, for inbox watchers.
+    feed: crate::inbox::Feed,
 }
 
 impl NotificationApi {
-    pub fn new(db: DatabaseConnection, keyring: Arc<Keyring>, wake: Arc<Notify>) -> Self {
-        Self { db, keyring, wake }
+    pub fn new(
+        db: DatabaseConnection,
+        keyring: Arc<Keyring>,
+        wake: Arc<Notify>,
+        feed: crate::inbox::Feed,
+    ) -> Self {
+        Self {
+            db,
+            keyring,
+            wake,
+            feed,
+        }
     }
+}
+
+/// The caller's inbox, and the reader key of their reads.
+fn inbox_of(
+    who: &jiesu_auth::Principal,
+) -> Result<((String, &'static str, String), String), Status> {
+    let inbox = crate::inbox::inbox_of(who).ok_or_else(|| {
+        Status::from(AuthError::Forbidden(tr!(
+            "只有承办人员（须指明所属单位）、调度、督办和管理人员有站内消息",
+            "only handlers (naming their unit), dispatchers, supervisors and admins have an inbox"
+        )))
+    })?;
+    Ok((inbox, format!("{}:{}", who.tenant.code(), who.sub)))
 }
 
 fn db_error(e: &DbErr) -> Status {
@@ -64,6 +90,7 @@ fn db_error(e: &DbErr) -> Status {
 
 /// A notification as the API shows it: the one-time link never.
 fn view(n: notifications::Model, fallbacks: Vec<String>) -> Notification {
+    let next_attempt_at = (n.status == "queued").then(|| to_timestamp(n.next_attempt_at));
     Notification {
         id: n.id.to_string(),
         tenant: n.tenant,
@@ -84,6 +111,7 @@ fn view(n: notifications::Model, fallbacks: Vec<String>) -> Notification {
         last_error: n.last_error.unwrap_or_default(),
         fallbacks,
         provider_id: n.provider_id.unwrap_or_default(),
+        next_attempt_at,
         kind: n.kind,
     }
 }
@@ -583,5 +611,141 @@ impl NotificationService for NotificationApi {
             title,
             body,
         }))
+    }
+
+    async fn list_inbox(
+        &self,
+        request: Request<ListInboxRequest>,
+    ) -> Result<Response<ListInboxResponse>, Status> {
+        let who = principal(&request)?;
+        let ((tenant, kind, id), reader) = inbox_of(&who)?;
+        let req = request.get_ref();
+        let page_size = match req.page_size {
+            0 => 50,
+            n if (1..=200).contains(&n) => n,
+            _ => {
+                return Err(status::invalid_field(
+                    "page_size",
+                    tr!("必须在 1 到 200 之间", "must be between 1 and 200"),
+                ));
+            }
+        };
+        let before = parse_uuid("page_token", &req.page_token)?;
+        let key = (tenant.as_str(), kind, id.as_str());
+        let rows = store::inbox(
+            &self.db,
+            key,
+            &reader,
+            before,
+            req.unread_only,
+            page_size as u64,
+        )
+        .await
+        .map_err(|e| db_error(&e))?;
+        let unread = store::unread(&self.db, key, &reader)
+            .await
+            .map_err(|e| db_error(&e))?;
+        let next_page_token = if rows.len() as i32 == page_size {
+            rows.last()
+                .map(|(n, _)| n.id.to_string())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ListInboxResponse {
+            items: rows
+                .into_iter()
+                .map(|(n, read)| InboxItem {
+                    notification: Some(view(n, Vec::new())),
+                    read,
+                })
+                .collect(),
+            unread_count: i32::try_from(unread).unwrap_or(i32::MAX),
+            next_page_token,
+        }))
+    }
+
+    async fn mark_inbox_read(
+        &self,
+        request: Request<MarkInboxReadRequest>,
+    ) -> Result<Response<MarkInboxReadResponse>, Status> {
+        let who = principal(&request)?;
+        let ((tenant, kind, id), reader) = inbox_of(&who)?;
+        let req = request.get_ref();
+        if req.all != req.ids.is_empty() {
+            return Err(status::invalid_field(
+                "ids",
+                tr!(
+                    "请给出要标为已读的消息，或 all",
+                    "name the notices to mark read, or all"
+                ),
+            ));
+        }
+        if req.ids.len() > 500 {
+            return Err(status::invalid_field(
+                "ids",
+                tr!("一次最多 500 条", "at most 500 at once"),
+            ));
+        }
+        let mut ids = Vec::with_capacity(req.ids.len());
+        for (i, raw) in req.ids.iter().enumerate() {
+            ids.push(Uuid::parse_str(raw.trim()).map_err(|_| {
+                status::invalid_field(&format!("ids[{i}]"), tr!("必须是 UUID", "must be a UUID"))
+            })?);
+        }
+        let key = (tenant.as_str(), kind, id.as_str());
+        store::mark_read(&self.db, key, &reader, (!req.all).then_some(ids.as_slice()))
+            .await
+            .map_err(|e| db_error(&e))?;
+        let unread = store::unread(&self.db, key, &reader)
+            .await
+            .map_err(|e| db_error(&e))?;
+        Ok(Response::new(MarkInboxReadResponse {
+            unread_count: i32::try_from(unread).unwrap_or(i32::MAX),
+        }))
+    }
+
+    type WatchInboxStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<Notification, Status>> + Send + 'static>,
+    >;
+
+    async fn watch_inbox(
+        &self,
+        request: Request<WatchInboxRequest>,
+    ) -> Result<Response<Self::WatchInboxStream>, Status> {
+        let who = principal(&request)?;
+        let ((tenant, kind, id), _) = inbox_of(&who)?;
+        let id = id.replace(' ', "_");
+        let mut rx = self.feed.subscribe();
+        let db = self.db.clone();
+        let (tx, out) = tokio::sync::mpsc::channel::<Result<Notification, Status>>(64);
+        tokio::spawn(async move {
+            loop {
+                let a = match rx.recv().await {
+                    Ok(a) => a,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "an inbox watcher fell behind");
+                        continue;
+                    }
+                    Err(_) => return,
+                };
+                if a.tenant != tenant || a.recipient_kind != kind || a.recipient_id != id {
+                    continue;
+                }
+                let found = notifications::Entity::find_by_id(a.id).one(&db).await;
+                let item = match found {
+                    Ok(Some(n)) => Ok(view(n, Vec::new())),
+                    Ok(None) => continue,
+                    Err(e) => Err(db_error(&e)),
+                };
+                if tx.send(item).await.is_err() {
+                    // The caller hung up.
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(out),
+        )))
     }
 }

@@ -426,11 +426,17 @@ async fn store(
 ) -> Result<(), HandleError> {
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        "INSERT INTO notifications (id, tenant, region_code, recipient_kind, recipient_id, \
-           recipient_name, channel, title, body, ticket_id, source_event_id, status, created_at, \
-           link, kind, vars) \
+        // Announced to the inbox watchers (on commit) when it is new:
+        // tenant, recipient and id only.
+        "WITH stored AS (INSERT INTO notifications (id, tenant, region_code, recipient_kind, \
+           recipient_id, recipient_name, channel, title, body, ticket_id, source_event_id, status, \
+           created_at, link, kind, vars) \
          VALUES ($1, $2, $3, $4, $5, $6, 'log', $7, $8, $9, $10, 'queued', $11, $12, $13, $14) \
-         ON CONFLICT (source_event_id, recipient_kind, recipient_id, channel) DO NOTHING",
+         ON CONFLICT (source_event_id, recipient_kind, recipient_id, channel) DO NOTHING \
+         RETURNING tenant, recipient_kind, recipient_id, id) \
+         SELECT pg_notify('jiesu_notification_new', \
+           concat_ws(' ', tenant, recipient_kind, replace(recipient_id, ' ', '_'), id::text)) \
+         FROM stored",
         [
             Uuid::now_v7().into(),
             n.tenant.into(),

@@ -128,3 +128,98 @@ pub async fn requeue<C: ConnectionTrait>(
         None => Requeued::NotFound,
     })
 }
+
+/// A page of an inbox, newest first, each with whether `reader` read it.
+pub async fn inbox<C: ConnectionTrait>(
+    conn: &C,
+    (tenant, kind, id): (&str, &str, &str),
+    reader: &str,
+    before: Option<Uuid>,
+    unread_only: bool,
+    limit: u64,
+) -> Result<Vec<(notifications::Model, bool)>, DbErr> {
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT n.id, r.notification_id IS NOT NULL AS read FROM notifications n \
+             LEFT JOIN inbox_reads r ON r.reader = $4 AND r.notification_id = n.id \
+             WHERE n.tenant = $1 AND n.recipient_kind = $2 AND n.recipient_id = $3 \
+               AND ($5::uuid IS NULL OR n.id < $5) AND (NOT $6 OR r.notification_id IS NULL) \
+             ORDER BY n.id DESC LIMIT $7",
+            [
+                tenant.into(),
+                kind.into(),
+                id.into(),
+                reader.into(),
+                before.into(),
+                unread_only.into(),
+                i64::try_from(limit).unwrap_or(200).into(),
+            ],
+        ))
+        .await?;
+    let mut read = HashMap::new();
+    let mut ids = Vec::new();
+    for r in rows {
+        let id: Uuid = r.try_get("", "id")?;
+        read.insert(id, r.try_get::<bool>("", "read")?);
+        ids.push(id);
+    }
+    let mut models: HashMap<Uuid, notifications::Model> = notifications::Entity::find()
+        .filter(notifications::Column::Id.is_in(ids.clone()))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m))
+        .collect();
+    Ok(ids
+        .into_iter()
+        .filter_map(|id| models.remove(&id).map(|m| (m, read[&id])))
+        .collect())
+}
+
+/// Unread notices of an inbox from the last 30 days.
+pub async fn unread<C: ConnectionTrait>(
+    conn: &C,
+    (tenant, kind, id): (&str, &str, &str),
+    reader: &str,
+) -> Result<i64, DbErr> {
+    let row = conn
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT count(*) AS n FROM notifications n \
+             WHERE n.tenant = $1 AND n.recipient_kind = $2 AND n.recipient_id = $3 \
+               AND n.created_at > now() - interval '30 days' \
+               AND NOT EXISTS (SELECT 1 FROM inbox_reads r WHERE r.reader = $4 AND r.notification_id = n.id)",
+            [tenant.into(), kind.into(), id.into(), reader.into()],
+        ))
+        .await?;
+    row.map_or(Ok(0), |r| r.try_get("", "n"))
+}
+
+/// Marks notices of the inbox read (`ids`, or all of the last 30 days);
+/// ids outside the inbox are ignored.
+pub async fn mark_read<C: ConnectionTrait>(
+    conn: &C,
+    (tenant, kind, id): (&str, &str, &str),
+    reader: &str,
+    ids: Option<&[Uuid]>,
+) -> Result<(), DbErr> {
+    conn.execute_raw(Statement::from_sql_and_values(
+        DbBackend::Postgres,
+        "INSERT INTO inbox_reads (reader, notification_id) \
+         SELECT $4, n.id FROM notifications n \
+         WHERE n.tenant = $1 AND n.recipient_kind = $2 AND n.recipient_id = $3 \
+           AND ($5::uuid[] IS NULL OR n.id = ANY($5)) \
+           AND ($5::uuid[] IS NOT NULL OR n.created_at > now() - interval '30 days') \
+         ON CONFLICT DO NOTHING",
+        [
+            tenant.into(),
+            kind.into(),
+            id.into(),
+            reader.into(),
+            ids.map(<[Uuid]>::to_vec).into(),
+        ],
+    ))
+    .await?;
+    Ok(())
+}
