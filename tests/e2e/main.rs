@@ -6,6 +6,7 @@
 
 mod config;
 mod drills;
+mod outlets;
 mod platform;
 mod slice;
 mod telemetry;

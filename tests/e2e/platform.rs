@@ -116,10 +116,6 @@ impl Platform {
         ]
     }
 
-    pub async fn start() -> Platform {
-        Self::start_with(&[]).await
-    }
-
     /// [`Platform::start`] with environment entries that override the
     /// common ones (e.g. a quieter log filter for a load run).
     pub async fn start_with(overrides: &[(&str, &str)]) -> Platform {

@@ -73,3 +73,9 @@ CREATE TABLE IF NOT EXISTS inbox_reads (
 );
 CREATE INDEX IF NOT EXISTS notifications_inbox
     ON notifications (tenant, recipient_kind, recipient_id, id DESC);
+
+-- The broadcast a message belongs to (grid's `broadcast.requested` id):
+-- its progress is counted by status.
+ALTER TABLE notifications ADD COLUMN IF NOT EXISTS broadcast_id UUID;
+CREATE INDEX IF NOT EXISTS notifications_broadcast ON notifications (tenant, broadcast_id)
+    WHERE broadcast_id IS NOT NULL;

@@ -13,7 +13,7 @@
 //! is spent the notification is `failed`, visible to operators, who can
 //! queue it again.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
@@ -35,7 +35,7 @@ use tonic::{
 use crate::{
     channels::{AddressKind, Channel, Channels, Handover, Outgoing, SendError},
     domain,
-    store::{addresses, notifications, templates},
+    store::{addresses, notifications},
 };
 
 /// Where a citizen's contact comes from: intake, asked at the moment of
@@ -57,7 +57,9 @@ impl Contacts {
         })
     }
 
-    async fn of(&self, n: &notifications::Model) -> Result<Contact, String> {
+    /// The contact; a ticket intake does not know (or no longer keeps a
+    /// contact for) is not retried.
+    async fn of(&self, n: &notifications::Model) -> Result<Contact, SendError> {
         let mut req = tonic::Request::new(GetContactRequest {
             ticket_id: n.recipient_id.clone(),
             tenant: n.tenant.clone(),
@@ -70,11 +72,19 @@ impl Contacts {
             .await
             .map(tonic::Response::into_inner)
             .map_err(|s| {
-                format!(
+                let reason = format!(
                     "intake did not hand over the contact: {:?} {}",
                     s.code(),
                     s.message()
-                )
+                );
+                if matches!(
+                    s.code(),
+                    tonic::Code::NotFound | tonic::Code::InvalidArgument
+                ) {
+                    SendError::permanent(reason)
+                } else {
+                    SendError::retry(reason)
+                }
             })
     }
 }
@@ -101,6 +111,15 @@ pub struct Deliverer {
     /// China time in which citizens are not messaged unless the notice is
     /// urgent (held until it ends).
     pub quiet_hours: Option<QuietHours>,
+    /// The tenants' templates, shared with the API (which clears it).
+    pub templates: Arc<crate::templates::Cache>,
+}
+
+/// What a round of deliveries shares: the staff recipients' addresses,
+/// read in one query.
+#[derive(Default)]
+struct Round {
+    addresses: HashMap<(String, String, String, String), String>,
 }
 
 /// A daily window of China time, e.g. 22:00–08:00 (it may wrap midnight).
@@ -209,7 +228,31 @@ impl Deliverer {
             ))
             .all(&self.db)
             .await?;
-        let attempts: Vec<_> = due.iter().map(|n| self.deliver(n)).collect();
+        let mut staff: Vec<(String, String, String)> = due
+            .iter()
+            .filter(|n| n.recipient_kind != domain::RECIPIENT_CITIZEN)
+            .map(|n| {
+                (
+                    n.tenant.clone(),
+                    n.recipient_kind.clone(),
+                    n.recipient_id.clone(),
+                )
+            })
+            .collect();
+        staff.sort();
+        staff.dedup();
+        let round = Round {
+            addresses: match addresses::of_recipients(&self.db, &self.keyring, &staff).await {
+                Ok(a) => a,
+                Err(e) => {
+                    // Nothing was sent: the leases run out and the rows are
+                    // taken again.
+                    tracing::warn!(error = %e, "recipient directory unreadable; the round waits for its leases");
+                    return Ok(0);
+                }
+            },
+        };
+        let attempts: Vec<_> = due.iter().map(|n| self.deliver(n, &round)).collect();
         let results: Vec<Result<(), DbErr>> = futures::stream::iter(attempts)
             .buffer_unordered(CONCURRENCY)
             .collect()
@@ -219,7 +262,7 @@ impl Deliverer {
     }
 
     /// One notification: its channel, its attempt, its record.
-    async fn deliver(&self, n: &notifications::Model) -> Result<(), DbErr> {
+    async fn deliver(&self, n: &notifications::Model, round: &Round) -> Result<(), DbErr> {
         // A row whose lease ran out (a slow round) may be another
         // replica's now: leave it, or it could go out twice.
         let Some(lease) = n.lease_until.filter(|l| *l > Utc::now() + SAFETY) else {
@@ -242,7 +285,17 @@ impl Deliverer {
             );
             return self.record(lease, statement).await;
         }
-        let outcome = match self.attempt(n, channel.as_ref()).await {
+        // The attempt ends before the lease does: past it, the row may be
+        // another deliverer's, and the outcome could no longer be written.
+        let budget = (lease - Utc::now() - SAFETY).to_std().unwrap_or_default();
+        let attempted = tokio::time::timeout(budget, self.attempt(n, channel.as_ref(), round))
+            .await
+            .unwrap_or_else(|_| {
+                Err(SendError::retry(
+                    "the channel did not answer before the lease ran out",
+                ))
+            });
+        let outcome = match attempted {
             Ok(h) => Outcome::Sent(h),
             Err(SendError::Deferred { after }) => Outcome::Deferred(after),
             Err(SendError::Retry { reason, after }) if n.attempts + 1 < domain::MAX_ATTEMPTS => {
@@ -267,18 +320,34 @@ impl Deliverer {
         };
         metrics::counter!("jiesu_notification_attempts_total", "channel" => via.clone(), "result" => result).increment(1);
         let statement = match outcome {
-            Outcome::Sent(h) => Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "UPDATE notifications SET status = 'sent', sent_at = now(), via = $2, \
-                   attempts = attempts + 1, provider_id = $3, provider_answer = $4, \
-                   last_error = NULL, lease_until = NULL, link = NULL WHERE id = $1",
-                [
-                    n.id.into(),
-                    via.into(),
-                    h.provider_id.into(),
-                    h.answer.into(),
-                ],
-            ),
+            // Recorded at once, not with the round: a crash between the
+            // provider's answer and this statement is the only way a message
+            // goes out twice, so that window stays one statement long.
+            Outcome::Sent(h) => {
+                metrics::counter!("jiesu_notifications_sent_total", "channel" => via.clone())
+                    .increment(1);
+                tracing::info!(
+                    notification_id = %n.id,
+                    tenant = %n.tenant,
+                    recipient_kind = %n.recipient_kind,
+                    recipient_id = %n.recipient_id,
+                    channel = %via,
+                    provider_id = %h.provider_id,
+                    "notification delivered"
+                );
+                Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "UPDATE notifications SET status = 'sent', sent_at = now(), via = $2, \
+                       attempts = attempts + 1, provider_id = $3, provider_answer = $4, \
+                       last_error = NULL, lease_until = NULL, link = NULL WHERE id = $1",
+                    [
+                        n.id.into(),
+                        via.into(),
+                        h.provider_id.into(),
+                        h.answer.into(),
+                    ],
+                )
+            }
             Outcome::Deferred(after) => Statement::from_sql_and_values(
                 DbBackend::Postgres,
                 "UPDATE notifications SET status = 'queued', via = $2, lease_until = NULL, \
@@ -349,17 +418,18 @@ impl Deliverer {
         &self,
         n: &notifications::Model,
         channel: &dyn Channel,
+        round: &Round,
     ) -> Result<Handover, SendError> {
         let template = match &n.vars {
-            Some(_) => {
-                templates::for_channel(&self.db, &n.tenant, &n.kind, channel.template_channel())
-                    .await
-                    .map_err(|e| SendError::retry(format!("templates: {e}")))?
-            }
+            Some(_) => self
+                .templates
+                .get(&self.db, &n.tenant, &n.kind, channel.template_channel())
+                .await
+                .map_err(|e| SendError::retry(format!("templates: {e}")))?,
             None => None,
         };
         let (title, body) = self.text(n, template.as_ref());
-        let to = self.address(n, channel).await?;
+        let to = self.address(n, channel, round).await?;
         let ticket_url = match n.ticket_id {
             Some(t) if n.recipient_kind != domain::RECIPIENT_CITIZEN => {
                 Some(format!("{}/console/tickets/{t}", self.public_url))
@@ -395,7 +465,7 @@ impl Deliverer {
     fn text(
         &self,
         n: &notifications::Model,
-        template: Option<&templates::Stored>,
+        template: Option<&crate::store::templates::Stored>,
     ) -> (String, String) {
         let link = n.link.as_deref();
         if let (Some(t), Some(vars)) = (template, &n.vars) {
@@ -427,36 +497,31 @@ impl Deliverer {
         &self,
         n: &notifications::Model,
         channel: &dyn Channel,
+        round: &Round,
     ) -> Result<String, SendError> {
         let kind = channel.address();
-        if kind == AddressKind::None {
-            return Ok(String::new());
-        }
-        if n.recipient_kind == domain::RECIPIENT_CITIZEN {
+        if n.recipient_kind == domain::RECIPIENT_CITIZEN && channel.name() != crate::channels::LOG {
+            // A citizen's notice (a one-time link in it, perhaps) goes only
+            // to their own phone, never to a group or another system.
             if kind != AddressKind::Phone {
                 return Err(SendError::permanent("诉求人只能通过短信联系"));
             }
             let contacts = self.contacts.as_ref().ok_or_else(|| {
                 SendError::retry("no contact source: set notification.contact_key")
             })?;
-            return contacts
-                .of(n)
-                .await
-                .map(|c| c.phone)
-                .map_err(SendError::retry);
+            return contacts.of(n).await.map(|c| c.phone);
         }
-        let found = addresses::address(
-            &self.db,
-            &self.keyring,
-            &n.tenant,
-            &n.recipient_kind,
-            &n.recipient_id,
-            kind.field(),
-        )
-        .await
-        .map_err(SendError::retry)?;
+        if kind == AddressKind::None {
+            return Ok(String::new());
+        }
+        let found = round.addresses.get(&(
+            n.tenant.clone(),
+            n.recipient_kind.clone(),
+            n.recipient_id.clone(),
+            kind.field().to_owned(),
+        ));
         match found {
-            Some(a) => Ok(a),
+            Some(a) => Ok(a.clone()),
             None if !channel.needs_address() => Ok(String::new()),
             None => Err(SendError::permanent(format!(
                 "收件方未登记 {} 地址",
@@ -469,11 +534,22 @@ impl Deliverer {
     /// database is unreachable (a restart, a failover) it keeps trying within
     /// the lease: giving up would send the message a second time once the
     /// lease ran out.
+    /// Only while the row is still this deliverer's (`sending` under the
+    /// lease it took): an outcome that comes too late is dropped, never
+    /// written over another deliverer's.
     async fn record(&self, lease: DateTime<Utc>, statement: Statement) -> Result<(), DbErr> {
+        let statement = guarded(statement, lease);
         let mut delay = Duration::from_millis(100);
         loop {
             match self.db.execute_raw(statement.clone()).await {
-                Ok(_) => return Ok(()),
+                Ok(r) => {
+                    if r.rows_affected() == 0 {
+                        tracing::warn!(
+                            "a delivery's lease ran out before its outcome was written; the row is another deliverer's now"
+                        );
+                    }
+                    return Ok(());
+                }
                 Err(e) if jiesu_db::unreachable(&e) && Utc::now() + delay + SAFETY < lease => {
                     tracing::warn!(error = %e, "database unreachable; recording the delivery again shortly");
                     tokio::time::sleep(delay).await;
@@ -483,6 +559,20 @@ impl Deliverer {
             }
         }
     }
+}
+
+/// `statement` (an update `WHERE id = $1`) limited to the row as this
+/// deliverer leased it.
+fn guarded(mut statement: Statement, lease: DateTime<Utc>) -> Statement {
+    let values = statement
+        .values
+        .get_or_insert_with(|| sea_orm::Values(Vec::new()));
+    values.0.push(lease.into());
+    statement.sql.push_str(&format!(
+        " AND status = 'sending' AND lease_until = ${}",
+        values.0.len()
+    ));
+    statement
 }
 
 fn later(after: Duration) -> DateTime<Utc> {

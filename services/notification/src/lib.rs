@@ -182,6 +182,7 @@ impl Target for NotificationTarget {
         );
         let keyring = env.keyring(TARGET)?;
         let feed = inbox::Feed::new();
+        let template_cache = Arc::new(templates::Cache::new());
         let listening = (feed.clone(), svc.db());
         // Every consumer wakes the deliverer once its notifications are stored.
         let wake = Arc::new(Notify::new());
@@ -194,10 +195,17 @@ impl Target for NotificationTarget {
             retry_base: cfg.retry_base,
             public_url: cfg.public_url.trim_end_matches('/').to_owned(),
             quiet_hours: delivery::QuietHours::parse(&cfg.quiet_hours).map_err(|e| svc.error(e))?,
+            templates: template_cache.clone(),
         };
         let (delivering, api) = (
             svc.readiness("delivery"),
-            api::NotificationApi::new(svc.db(), keyring, wake.clone(), feed.clone()),
+            api::NotificationApi::new(
+                svc.db(),
+                keyring,
+                wake.clone(),
+                feed.clone(),
+                template_cache,
+            ),
         );
         svc.grpc(NotificationServiceServer::new(api))
             .consumer(

@@ -158,6 +158,17 @@ pub const KINDS: &[Kind] = &[
     },
 ];
 
+/// A kind with no variables: every variable a source uses is "unknown" to
+/// it (to list what a source uses).
+pub const NO_VARIABLES: Kind = Kind {
+    name: "",
+    zh: "",
+    vars: &[],
+    title: "",
+    body: "",
+    sample: || Value::Null,
+};
+
 pub fn kind(name: &str) -> Option<&'static Kind> {
     KINDS.iter().find(|k| k.name == name)
 }
@@ -226,6 +237,68 @@ pub fn default_message(kind_name: &str, vars: &Value) -> (String, String) {
     let title = render(k.title, vars).unwrap_or_else(|e| format!("{} ({e})", k.zh));
     let body = render(k.body, vars).unwrap_or_else(|e| e);
     (title, body)
+}
+
+/// The tenants' templates as the deliverer reads them: each (tenant, kind,
+/// channel) asked of the database at most once per `TTL`, and forgotten
+/// at once when this process saves or removes one. Another replica's edit
+/// reaches this one within `TTL`.
+/// (tenant, kind, channel) → when it was read, and the template if any.
+type Entries = std::collections::HashMap<
+    (String, String, String),
+    (std::time::Instant, Option<crate::store::templates::Stored>),
+>;
+
+pub struct Cache {
+    entries: std::sync::Mutex<Entries>,
+}
+
+impl Cache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+    pub fn new() -> Self {
+        Self {
+            entries: std::sync::Mutex::default(),
+        }
+    }
+
+    pub async fn get<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        tenant: &str,
+        kind: &str,
+        channel: &str,
+    ) -> Result<Option<crate::store::templates::Stored>, sea_orm::DbErr> {
+        let key = (tenant.to_owned(), kind.to_owned(), channel.to_owned());
+        if let Some((at, t)) = self
+            .entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            && at.elapsed() < Self::TTL
+        {
+            return Ok(t.clone());
+        }
+        let t = crate::store::templates::for_channel(conn, tenant, kind, channel).await?;
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (std::time::Instant::now(), t.clone()));
+        Ok(t)
+    }
+
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 #[cfg(test)]

@@ -63,6 +63,9 @@ struct Seen {
     bad_signatures: usize,
     /// How many more calls the webhook answers 500 to.
     hook_failures: usize,
+    /// Whether the robot refuses (errcode -1, busy) the next second part of
+    /// a long message.
+    robot_busy_on_part_two: bool,
 }
 
 type Shared = Arc<Mutex<Seen>>;
@@ -207,7 +210,8 @@ async fn tencent(State(seen): State<Shared>, headers: HeaderMap, body: String) -
             "SerialNo": format!("5000:{}", s.tencent_taken.len()),
             "PhoneNumber": phone, "Fee": 1,
             "SessionContext": req["SessionContext"], "Code": code,
-            "Message": if code == "Ok" { "send success" } else { "incorrect phone number" },
+            // As the provider does, the answer names the number.
+            "Message": if code == "Ok" { "send success".to_owned() } else { format!("incorrect phone number {phone}") },
             "IsoCode": "CN"}],
         "RequestId": Uuid::new_v4()}}))
 }
@@ -232,6 +236,10 @@ async fn robot(
     }
     if s.robot_taken.iter().filter(|(k, _)| *k == key).count() >= 20 {
         return Json(json!({"errcode": 45009, "errmsg": "api freq out of limit"}));
+    }
+    if s.robot_busy_on_part_two && content.contains("\n(2/") {
+        s.robot_busy_on_part_two = false;
+        return Json(json!({"errcode": -1, "errmsg": "system busy"}));
     }
     s.robot_taken.push((key, content));
     Json(json!({"errcode": 0, "errmsg": "ok"}))
@@ -755,6 +763,13 @@ async fn a_wecom_robot_gets_no_more_than_its_minute_allows_and_long_text_in_part
         .map(|(_, c)| c)
         .collect();
     assert!(parts.len() >= 2, "{} part(s)", parts.len());
+    assert!(!s.robot_busy_on_part_two, "the robot was busy once");
+    for (i, p) in parts.iter().enumerate() {
+        assert!(
+            p.ends_with(&format!("({}/{})", i + 1, parts.len())),
+            "part {i} once, in order"
+        );
+    }
     assert!(parts.iter().all(|p| p.len() <= 4096));
     assert!(
         parts[0].starts_with("**【工作通知】供水设施清洗**\n"),

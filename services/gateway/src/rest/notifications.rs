@@ -5,8 +5,8 @@
 
 use jiesu_proto::{
     notification::{
-        GetRecipientAddressesRequest, ListNotificationsRequest, Notification, RecipientAddresses,
-        RetryNotificationRequest, SetRecipientAddressesRequest,
+        GetBroadcastDeliveryRequest, GetRecipientAddressesRequest, ListNotificationsRequest,
+        Notification, RecipientAddresses, RetryNotificationRequest, SetRecipientAddressesRequest,
     },
     time::from_timestamp,
 };
@@ -18,6 +18,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_notifications))
         .routes(routes!(retry_notification))
         .routes(routes!(get_recipient, put_recipient))
+        .routes(routes!(broadcast_delivery))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -280,4 +281,56 @@ pub async fn put_recipient(
         .retried(msg, async |mut c, r| c.set_recipient_addresses(r).await)
         .await?;
     Ok(Json(r.into()))
+}
+
+/// How far a broadcast's messages have gone.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BroadcastDeliveryView {
+    pub broadcast_id: String,
+    /// Messages stored for it (one per residents' group); 0 until the
+    /// broadcast reached notification.
+    pub total: i64,
+    pub queued: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub delivered: i64,
+    pub failed: i64,
+}
+
+/// A broadcast's delivery progress (supervisors and admins): its messages
+/// by status, as they go out.
+#[utoipa::path(
+    get,
+    path = "/api/v1/broadcasts/{id}/delivery",
+    tag = "notifications",
+    params(("id" = String, Path, format = Uuid, description = "The broadcast (`POST /api/v1/broadcasts`)")),
+    responses(
+        (status = 200, description = "Counts by status", body = BroadcastDeliveryView),
+        Authenticated,
+        (status = 403, response = SupervisorsAndAdmins),
+        (status = 422, response = InvalidField),
+        (status = 503, description = "Notification unavailable", body = Problem),
+    ),
+)]
+pub async fn broadcast_delivery(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<BroadcastDeliveryView>, ApiError> {
+    let r = state
+        .notification(&caller)
+        .retried(
+            GetBroadcastDeliveryRequest { broadcast_id: id },
+            async |mut c, r| c.get_broadcast_delivery(r).await,
+        )
+        .await?;
+    Ok(Json(BroadcastDeliveryView {
+        broadcast_id: r.broadcast_id,
+        total: r.total,
+        queued: r.queued,
+        sending: r.sending,
+        sent: r.sent,
+        delivered: r.delivered,
+        failed: r.failed,
+    }))
 }

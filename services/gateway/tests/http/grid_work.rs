@@ -811,6 +811,19 @@ async fn a_broadcast_reaches_each_grids_residents_through_notification() {
         assert_eq!(n["title"], "【紧急通知】台风预警", "{n}");
         assert_eq!(n["recipient_kind"], "grid_group", "{n}");
     }
+    // Its progress, as the supervisor follows it: three groups, all sent.
+    let path = format!("/api/v1/broadcasts/{}/delivery", v["id"].as_str().unwrap());
+    let progress = wait_until(Duration::from_secs(20), "the broadcast sent", || async {
+        let (_, p) = s.get(&supervisor, &path).await;
+        (p["sent"] == 3).then_some(p)
+    })
+    .await;
+    assert_eq!(
+        (progress["total"].as_i64(), progress["failed"].as_i64()),
+        (Some(3), Some(0))
+    );
+    let (status, _) = s.get(&supervisor, "/api/v1/broadcasts/nope/delivery").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 /// A layer of `n` basic grids in rows of 50 (0.001° squares).

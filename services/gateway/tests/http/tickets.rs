@@ -280,6 +280,7 @@ async fn the_openapi_document_describes_every_endpoint() {
         ("/api/v1/notifications", "get"),
         ("/api/v1/notifications/{id}/retry", "post"),
         ("/api/v1/inbox", "get"),
+        ("/api/v1/broadcasts/{id}/delivery", "get"),
         ("/api/v1/inbox/read", "post"),
         ("/api/v1/admin/notification-recipients/{kind}/{id}", "get"),
         ("/api/v1/admin/notification-recipients/{kind}/{id}", "put"),

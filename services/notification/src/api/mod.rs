@@ -7,8 +7,9 @@ use std::sync::Arc;
 use jiesu_pii::Keyring;
 use jiesu_proto::{
     notification::{
-        DeleteTemplateRequest, DeleteTemplateResponse, GetRecipientAddressesRequest, InboxItem,
-        ListInboxRequest, ListInboxResponse, ListNotificationsRequest, ListNotificationsResponse,
+        BroadcastDelivery, DeleteTemplateRequest, DeleteTemplateResponse,
+        GetBroadcastDeliveryRequest, GetRecipientAddressesRequest, InboxItem, ListInboxRequest,
+        ListInboxResponse, ListNotificationsRequest, ListNotificationsResponse,
         ListTemplatesRequest, ListTemplatesResponse, MarkInboxReadRequest, MarkInboxReadResponse,
         Notification, PutTemplateRequest, RecipientAddresses, RetryNotificationRequest,
         SetRecipientAddressesRequest, Template, TemplateKind, TemplatePreview, TemplateVariable,
@@ -48,6 +49,8 @@ pub struct NotificationApi {
     wake: Arc<Notify>,
     /// New notices, for inbox watchers.
     feed: crate::inbox::Feed,
+    /// The deliverer's templates, forgotten when one is saved or removed.
+    templates: Arc<templates::Cache>,
 }
 
 impl NotificationApi {
@@ -56,12 +59,14 @@ impl NotificationApi {
         keyring: Arc<Keyring>,
         wake: Arc<Notify>,
         feed: crate::inbox::Feed,
+        templates: Arc<templates::Cache>,
     ) -> Self {
         Self {
             db,
             keyring,
             wake,
             feed,
+            templates,
         }
     }
 }
@@ -207,12 +212,9 @@ fn template_view(t: store::templates::Stored) -> Template {
     }
 }
 
-/// Checks a template as `PutTemplate` and `PreviewTemplate` take it:
-/// known kind and channel, only the kind's variables, SMS bound to a
-/// template code and sign, and, rendered with the kind's sample, within
-/// the channel's limits. Returns the kind and the rendered sample.
-fn checked(req: &PutTemplateRequest) -> Result<(&'static templates::Kind, String, String), Status> {
-    let kind = templates::kind(req.kind.trim()).ok_or_else(|| {
+/// A known kind of notice and a channel a template can be written for.
+fn known_kind_and_channel(kind: &str, channel: &str) -> Result<&'static templates::Kind, Status> {
+    let kind = templates::kind(kind.trim()).ok_or_else(|| {
         status::invalid_field(
             "kind",
             tr!(
@@ -226,8 +228,7 @@ fn checked(req: &PutTemplateRequest) -> Result<(&'static templates::Kind, String
             ),
         )
     })?;
-    let channel = req.channel.trim();
-    if !templates::CHANNELS.contains(&channel) {
+    if !templates::CHANNELS.contains(&channel.trim()) {
         return Err(status::invalid_field(
             "channel",
             tr!(
@@ -236,6 +237,18 @@ fn checked(req: &PutTemplateRequest) -> Result<(&'static templates::Kind, String
             ),
         ));
     }
+    Ok(kind)
+}
+
+/// Checks a template as `PutTemplate` and `PreviewTemplate` take it:
+/// known kind and channel, only the kind's variables (never the one-time
+/// link in a title, which logs and lists show), SMS bound to a template
+/// code and sign, and, rendered with the kind's sample, within the limits
+/// of its channel (of the strictest, SMS, for every channel `*`). Returns
+/// the kind and the rendered sample.
+fn checked(req: &PutTemplateRequest) -> Result<(&'static templates::Kind, String, String), Status> {
+    let kind = known_kind_and_channel(&req.kind, &req.channel)?;
+    let channel = req.channel.trim();
     let sample = (kind.sample)();
     let mut rendered = Vec::new();
     for (field, source) in [("title", &req.title), ("body", &req.body)] {
@@ -244,6 +257,18 @@ fn checked(req: &PutTemplateRequest) -> Result<(&'static templates::Kind, String
         }
         let unknown = templates::unknown_variables(kind, source)
             .map_err(|e| status::invalid_field(field, tr!("{}", "{}", e)))?;
+        if field == "title"
+            && templates::unknown_variables(&templates::NO_VARIABLES, source)
+                .is_ok_and(|used| used.iter().any(|v| v == "link"))
+        {
+            return Err(status::invalid_field(
+                field,
+                tr!(
+                    "标题不能包含一次性链接 link",
+                    "a title may not carry the one-time link"
+                ),
+            ));
+        }
         if !unknown.is_empty() {
             return Err(status::invalid_field(
                 field,
@@ -274,7 +299,9 @@ fn checked(req: &PutTemplateRequest) -> Result<(&'static templates::Kind, String
             ),
         ));
     }
-    templates::body_fits(channel, &body)
+    // A template for every channel must fit the strictest of them.
+    let limit_of = if channel == "*" { "sms" } else { channel };
+    templates::body_fits(limit_of, &body)
         .map_err(|e| status::invalid_field("body", tr!("{}", "{}", e)))?;
     let code = req.sms_template_code.trim();
     let sign = req.sign_name.trim();
@@ -576,6 +603,7 @@ impl NotificationService for NotificationApi {
         )
         .await
         .map_err(|e| db_error(&e))?;
+        self.templates.clear();
         tracing::info!(kind = %saved.kind, channel = %saved.channel, version = saved.version, by = %who.sub, "notification template saved");
         Ok(Response::new(template_view(saved)))
     }
@@ -587,6 +615,7 @@ impl NotificationService for NotificationApi {
         let who = principal(&request)?;
         who.require_any(&[Role::TenantAdmin, Role::PlatformAdmin])?;
         let req = request.get_ref();
+        known_kind_and_channel(&req.kind, &req.channel)?;
         let deleted = store::templates::delete(
             &self.db,
             who.tenant.code(),
@@ -595,6 +624,7 @@ impl NotificationService for NotificationApi {
         )
         .await
         .map_err(|e| db_error(&e))?;
+        self.templates.clear();
         Ok(Response::new(DeleteTemplateResponse { deleted }))
     }
 
@@ -721,11 +751,32 @@ impl NotificationService for NotificationApi {
         let (tx, out) = tokio::sync::mpsc::channel::<Result<Notification, Status>>(64);
         tokio::spawn(async move {
             loop {
-                let a = match rx.recv().await {
+                // Ends as soon as the caller hangs up, not at the next notice.
+                let received = tokio::select! {
+                    _ = tx.closed() => return,
+                    r = rx.recv() => r,
+                };
+                let a = match received {
                     Ok(a) => a,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "an inbox watcher fell behind");
-                        continue;
+                        // Notices were missed: end the stream, so the console
+                        // reconnects and reloads its list.
+                        tracing::warn!(
+                            missed = n,
+                            "an inbox watcher fell behind; ending its stream"
+                        );
+                        let _ = tx
+                            .send(Err(status::coded(
+                                tonic::Code::Aborted,
+                                "stream_behind",
+                                tr!(
+                                    "消息推送跟不上，请重新连接并刷新列表",
+                                    "the stream fell behind; reconnect and reload the list"
+                                ),
+                                None,
+                            )))
+                            .await;
+                        return;
                     }
                     Err(_) => return,
                 };
@@ -739,7 +790,6 @@ impl NotificationService for NotificationApi {
                     Err(e) => Err(db_error(&e)),
                 };
                 if tx.send(item).await.is_err() {
-                    // The caller hung up.
                     return;
                 }
             }
@@ -747,5 +797,28 @@ impl NotificationService for NotificationApi {
         Ok(Response::new(Box::pin(
             tokio_stream::wrappers::ReceiverStream::new(out),
         )))
+    }
+
+    async fn get_broadcast_delivery(
+        &self,
+        request: Request<GetBroadcastDeliveryRequest>,
+    ) -> Result<Response<BroadcastDelivery>, Status> {
+        let who = principal(&request)?;
+        who.require_any(&[Role::Supervisor, Role::TenantAdmin, Role::PlatformAdmin])?;
+        let id = parse_uuid("broadcast_id", &request.get_ref().broadcast_id)?
+            .ok_or_else(|| status::invalid_field("broadcast_id", tr!("不能为空", "is required")))?;
+        let counts = store::broadcast_counts(&self.db, who.tenant.code(), id)
+            .await
+            .map_err(|e| db_error(&e))?;
+        let n = |s: &str| counts.get(s).copied().unwrap_or(0);
+        Ok(Response::new(BroadcastDelivery {
+            broadcast_id: id.to_string(),
+            total: counts.values().sum(),
+            queued: n("queued"),
+            sending: n("sending"),
+            sent: n("sent"),
+            delivered: n("delivered"),
+            failed: n("failed"),
+        }))
     }
 }

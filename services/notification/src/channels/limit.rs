@@ -25,6 +25,11 @@ impl PerMinute {
         }
     }
 
+    /// Messages a minute per key; 0: unlimited.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
     /// Takes `n` places for `key` now, or says how long until they free.
     pub fn take(&self, key: &str, n: usize) -> Result<(), Duration> {
         if self.limit == 0 {

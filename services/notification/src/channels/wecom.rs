@@ -20,6 +20,9 @@ const MARKDOWN_MAX: usize = 4096;
 const MARKER_ROOM: usize = 16;
 
 pub struct WecomRobot {
+    /// Parts of a message already taken by the robot, by notification id:
+    /// a retry after a failed part goes on from there (in this process).
+    progress: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, usize>>,
     name: String,
     endpoint: String,
     default_key: Secret,
@@ -41,6 +44,7 @@ impl WecomRobot {
             }
         };
         Ok(Self {
+            progress: std::sync::Mutex::default(),
             name: name.to_owned(),
             endpoint: c.endpoint_or(name, ENDPOINT)?,
             default_key: c.secret.resolve(&ChannelConfig::key(name, "secret"))?,
@@ -70,6 +74,41 @@ impl WecomRobot {
             }
         }
         parts
+    }
+}
+
+impl WecomRobot {
+    /// One part to the robot, its answer classified.
+    async fn send_part(&self, key: &str, msgtype: &str, content: &str) -> Result<(), SendError> {
+        let body = serde_json::json!({ "msgtype": msgtype, msgtype: { "content": content } });
+        let resp = self
+            .http
+            .post(&self.endpoint)
+            .query(&[("key", key)])
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| SendError::transport(&e))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| SendError::transport(&e))?;
+        let Ok(a) = serde_json::from_str::<Answer>(&text) else {
+            return Err(super::by_status(status, &text));
+        };
+        match a.errcode {
+            0 => Ok(()),
+            45009 => Err(SendError::Retry {
+                reason: format!("企业微信机器人 45009: {}", excerpt(&a.errmsg)),
+                after: Some(std::time::Duration::from_secs(60)),
+            }),
+            -1 => Err(SendError::retry(format!(
+                "企业微信机器人 -1: {}",
+                excerpt(&a.errmsg)
+            ))),
+            code => Err(SendError::permanent(format!(
+                "企业微信机器人 {code}: {}",
+                excerpt(&a.errmsg)
+            ))),
+        }
     }
 }
 
@@ -131,54 +170,47 @@ impl Channel for WecomRobot {
             (None, _) => m.body.to_owned(),
         };
         let parts = self.parts(m.title, &body);
+        let limit = self.limit.limit();
+        if limit > 0 && parts.len() > limit {
+            return Err(SendError::permanent(format!(
+                "消息过长：需分 {} 条发送，超过机器人每分钟 {limit} 条的上限",
+                parts.len()
+            )));
+        }
+        let done = self
+            .progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&m.id)
+            .copied()
+            .unwrap_or(0)
+            .min(parts.len());
+        let left = parts.len() - done;
         self.limit
-            .take(key, parts.len())
+            .take(key, left)
             .map_err(|after| SendError::Deferred { after })?;
         let msgtype = if self.markdown { "markdown" } else { "text" };
-        for (i, content) in parts.iter().enumerate() {
-            let body = serde_json::json!({ "msgtype": msgtype, msgtype: { "content": content } });
-            let resp = self
-                .http
-                .post(&self.endpoint)
-                .query(&[("key", key)])
-                .json(&body)
-                .send()
-                .await
-                .map_err(|e| SendError::transport(&e));
-            let resp = match resp {
-                Ok(r) => r,
-                Err(e) => {
-                    self.limit.give_back(key, parts.len() - i);
-                    return Err(e);
+        for (i, content) in parts.iter().enumerate().skip(done) {
+            let sent = self.send_part(key, msgtype, content).await;
+            if let Err(e) = sent {
+                self.limit.give_back(key, parts.len() - i);
+                if matches!(e, SendError::Permanent { .. }) {
+                    self.progress
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&m.id);
                 }
-            };
-            let status = resp.status();
-            let text = resp.text().await.map_err(|e| SendError::transport(&e))?;
-            let Ok(a) = serde_json::from_str::<Answer>(&text) else {
-                return Err(super::by_status(status, &text));
-            };
-            match a.errcode {
-                0 => {}
-                45009 => {
-                    return Err(SendError::Retry {
-                        reason: format!("企业微信机器人 45009: {}", excerpt(&a.errmsg)),
-                        after: Some(std::time::Duration::from_secs(60)),
-                    });
-                }
-                -1 => {
-                    return Err(SendError::retry(format!(
-                        "企业微信机器人 -1: {}",
-                        excerpt(&a.errmsg)
-                    )));
-                }
-                code => {
-                    return Err(SendError::permanent(format!(
-                        "企业微信机器人 {code}: {}",
-                        excerpt(&a.errmsg)
-                    )));
-                }
+                return Err(e);
             }
+            self.progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(m.id, i + 1);
         }
+        self.progress
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&m.id);
         Ok(Handover {
             provider_id: m.id.simple().to_string(),
             answer: format!("ok ({} part(s))", parts.len()),

@@ -22,6 +22,8 @@ pub struct TicketDispatchedHandler {
 #[async_trait::async_trait]
 impl Handler for TicketDispatchedHandler {
     type Event = TicketDispatched;
+    // Each event stores its own rows: a pull is applied in one transaction.
+    const APPLY_TOGETHER: bool = true;
 
     async fn handle(
         &self,
@@ -72,6 +74,8 @@ pub struct TicketMergedHandler {
 #[async_trait::async_trait]
 impl Handler for TicketMergedHandler {
     type Event = TicketMerged;
+    // Each event stores its own rows: a pull is applied in one transaction.
+    const APPLY_TOGETHER: bool = true;
 
     async fn handle(
         &self,
@@ -108,6 +112,8 @@ pub struct NoticeIssuedHandler {
 #[async_trait::async_trait]
 impl Handler for NoticeIssuedHandler {
     type Event = WorkOrderNoticeIssued;
+    // Each event stores its own rows: a pull is applied in one transaction.
+    const APPLY_TOGETHER: bool = true;
 
     async fn handle(
         &self,
@@ -152,6 +158,8 @@ pub struct WhistleBlownHandler {
 #[async_trait::async_trait]
 impl Handler for WhistleBlownHandler {
     type Event = WorkOrderWhistleBlown;
+    // Each event stores its own rows: a pull is applied in one transaction.
+    const APPLY_TOGETHER: bool = true;
 
     async fn handle(
         &self,
@@ -201,6 +209,8 @@ pub struct BroadcastHandler {
 #[async_trait::async_trait]
 impl Handler for BroadcastHandler {
     type Event = jiesu_proto::grid::BroadcastRequested;
+    // Each event stores its own rows: a pull is applied in one transaction.
+    const APPLY_TOGETHER: bool = true;
 
     async fn handle(
         &self,
@@ -213,24 +223,40 @@ impl Handler for BroadcastHandler {
                 "broadcast names no tenant or grids".into(),
             ));
         }
+        let broadcast_id = Uuid::parse_str(&ev.id)
+            .map_err(|_| HandleError::Reject("broadcast id is not a UUID".into()))?;
         let message = domain::broadcast(&ev);
-        for grid in &ev.grid_codes {
-            store(
-                txn,
-                Pending {
-                    link: None,
-                    tenant: &ev.tenant,
-                    region: &ev.tenant,
-                    recipient_kind: domain::RECIPIENT_GRID_GROUP,
-                    recipient_id: grid,
-                    recipient_name: &format!("{grid}居民群"),
-                    message: message.clone(),
-                    ticket_id: None,
-                },
-                delivery,
-            )
-            .await?;
-        }
+        // One statement for every grid, however many: a broadcast to a
+        // whole district is stored at once, or (rolled back) not at all and
+        // stored again on redelivery; the unique key keeps each group once.
+        let mut grids: Vec<&str> = ev.grid_codes.iter().map(String::as_str).collect();
+        grids.sort_unstable();
+        grids.dedup();
+        let names: Vec<String> = grids.iter().map(|g| format!("{g}居民群")).collect();
+        let ids: Vec<Uuid> = grids.iter().map(|_| Uuid::now_v7()).collect();
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "INSERT INTO notifications (id, tenant, region_code, recipient_kind, recipient_id, \
+               recipient_name, channel, title, body, source_event_id, status, created_at, kind, \
+               vars, broadcast_id) \
+             SELECT r.id, $1, $1, $2, r.grid, r.name, 'log', $3, $4, $5, 'queued', now(), $6, $7, $8 \
+             FROM unnest($9::uuid[], $10::text[], $11::text[]) AS r(id, grid, name) \
+             ON CONFLICT (source_event_id, recipient_kind, recipient_id, channel) DO NOTHING",
+            [
+                ev.tenant.clone().into(),
+                domain::RECIPIENT_GRID_GROUP.into(),
+                message.title.into(),
+                message.body.into(),
+                delivery.event_id.into(),
+                message.kind.into(),
+                message.vars.into(),
+                broadcast_id.into(),
+                ids.into(),
+                grids.iter().map(|g| (*g).to_owned()).collect::<Vec<String>>().into(),
+                names.into(),
+            ],
+        ))
+        .await?;
         Ok(())
     }
 
@@ -279,6 +305,8 @@ impl WarningEvent for jiesu_proto::evaluation::WarningCleared {
 #[async_trait::async_trait]
 impl<E: WarningEvent> Handler for WarningHandler<E> {
     type Event = E;
+    // Each event stores its own rows: a pull is applied in one transaction.
+    const APPLY_TOGETHER: bool = true;
 
     async fn handle(
         &self,
@@ -339,6 +367,8 @@ pub struct CallbackInvitedHandler {
 #[async_trait::async_trait]
 impl Handler for CallbackInvitedHandler {
     type Event = jiesu_proto::evaluation::CallbackInvited;
+    // Each event stores its own rows: a pull is applied in one transaction.
+    const APPLY_TOGETHER: bool = true;
 
     async fn handle(
         &self,

@@ -223,3 +223,22 @@ pub async fn mark_read<C: ConnectionTrait>(
     .await?;
     Ok(())
 }
+
+/// A broadcast's messages by status, in the caller's tenant.
+pub async fn broadcast_counts<C: ConnectionTrait>(
+    conn: &C,
+    tenant: &str,
+    broadcast_id: Uuid,
+) -> Result<HashMap<String, i64>, DbErr> {
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT status, count(*) AS n FROM notifications \
+             WHERE tenant = $1 AND broadcast_id = $2 GROUP BY status",
+            [tenant.into(), broadcast_id.into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.try_get("", "status")?, r.try_get("", "n")?)))
+        .collect()
+}

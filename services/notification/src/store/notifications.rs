@@ -35,6 +35,8 @@ pub struct Model {
     pub delivered_at: Option<DateTimeUtc>,
     /// The notice's variables, for the tenant's templates.
     pub vars: Option<Json>,
+    /// The broadcast it is part of.
+    pub broadcast_id: Option<Uuid>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
