@@ -71,8 +71,8 @@ CREATE TABLE IF NOT EXISTS inbox_reads (
     read_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
     PRIMARY KEY (reader, notification_id)
 );
-CREATE INDEX IF NOT EXISTS notifications_inbox
-    ON notifications (tenant, recipient_kind, recipient_id, id DESC);
+-- An inbox is read through notifications_recipient (tenant, recipient_id,
+-- id): one more index on the hottest table would cost every write.
 
 -- The broadcast a message belongs to (grid's `broadcast.requested` id):
 -- its progress is counted by status.

@@ -90,10 +90,10 @@ impl Contacts {
 }
 
 /// Notifications handed to channels at once by one deliverer.
-const CONCURRENCY: usize = 32;
+const CONCURRENCY: usize = 64;
 
 /// Rows leased per round.
-const BATCH: i64 = 200;
+const BATCH: i64 = 500;
 
 pub struct Deliverer {
     pub db: DatabaseConnection,

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
 use jiesu_bus::{Delivery, HandleError, Handler};
 use jiesu_proto::{
     dispatch::{TicketDispatched, WorkOrderNoticeIssued, WorkOrderWhistleBlown},
@@ -24,6 +23,21 @@ impl Handler for TicketDispatchedHandler {
     type Event = TicketDispatched;
     // Each event stores its own rows: a pull is applied in one transaction.
     const APPLY_TOGETHER: bool = true;
+
+    /// The pull's notifications written by one statement.
+    async fn handle_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        events: Vec<(TicketDispatched, Delivery)>,
+    ) -> Result<(), HandleError> {
+        together(txn, async {
+            for (ev, delivery) in events {
+                self.handle(txn, ev, &delivery).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
 
     async fn handle(
         &self,
@@ -115,6 +129,21 @@ impl Handler for NoticeIssuedHandler {
     // Each event stores its own rows: a pull is applied in one transaction.
     const APPLY_TOGETHER: bool = true;
 
+    /// The pull's notifications written by one statement.
+    async fn handle_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        events: Vec<(WorkOrderNoticeIssued, Delivery)>,
+    ) -> Result<(), HandleError> {
+        together(txn, async {
+            for (ev, delivery) in events {
+                self.handle(txn, ev, &delivery).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn handle(
         &self,
         txn: &DatabaseTransaction,
@@ -160,6 +189,21 @@ impl Handler for WhistleBlownHandler {
     type Event = WorkOrderWhistleBlown;
     // Each event stores its own rows: a pull is applied in one transaction.
     const APPLY_TOGETHER: bool = true;
+
+    /// The pull's notifications written by one statement.
+    async fn handle_batch(
+        &self,
+        txn: &DatabaseTransaction,
+        events: Vec<(WorkOrderWhistleBlown, Delivery)>,
+    ) -> Result<(), HandleError> {
+        together(txn, async {
+            for (ev, delivery) in events {
+                self.handle(txn, ev, &delivery).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
 
     async fn handle(
         &self,
@@ -448,41 +492,125 @@ struct Pending<'a> {
 
 /// Stores one pending notification for the deliverer. The unique key
 /// (event, recipient, channel) is a second guard behind the inbox: even a
-/// replay past inbox retention cannot notify twice.
+/// replay past inbox retention cannot notify twice. Inside [`together`] the
+/// row waits to be written with the rest of the pull.
 async fn store(
     txn: &DatabaseTransaction,
     n: Pending<'_>,
     delivery: &Delivery,
 ) -> Result<(), HandleError> {
+    let row = Row {
+        id: Uuid::now_v7(),
+        tenant: n.tenant.to_owned(),
+        region: n.region.to_owned(),
+        recipient_kind: n.recipient_kind.to_owned(),
+        recipient_id: n.recipient_id.to_owned(),
+        recipient_name: n.recipient_name.to_owned(),
+        title: n.message.title,
+        body: n.message.body,
+        ticket_id: n.ticket_id,
+        source_event_id: delivery.event_id,
+        link: n.link,
+        kind: n.message.kind,
+        vars: n.message.vars.to_string(),
+    };
+    let mut row = Some(row);
+    let collected = PULL.try_with(|rows| {
+        if let Some(r) = row.take() {
+            rows.borrow_mut().push(r);
+        }
+    });
+    match (collected, row) {
+        (Ok(()), _) | (Err(_), None) => Ok(()),
+        (Err(_), Some(r)) => store_rows(txn, vec![r]).await,
+    }
+}
+
+/// A notification row to insert.
+struct Row {
+    id: Uuid,
+    tenant: String,
+    region: String,
+    recipient_kind: String,
+    recipient_id: String,
+    recipient_name: String,
+    title: String,
+    body: String,
+    ticket_id: Option<Uuid>,
+    source_event_id: Uuid,
+    link: Option<String>,
+    kind: &'static str,
+    vars: String,
+}
+
+tokio::task_local! {
+    /// The rows of the pull being applied together.
+    static PULL: std::cell::RefCell<Vec<Row>>;
+}
+
+/// Applies `handle` (the pull's events one after another) with every row
+/// they store written by one statement at the end.
+async fn together(
+    txn: &DatabaseTransaction,
+    handle: impl std::future::Future<Output = Result<(), HandleError>> + Send,
+) -> Result<(), HandleError> {
+    let (handled, rows) = PULL
+        .scope(std::cell::RefCell::new(Vec::new()), async {
+            let handled = handle.await;
+            (handled, PULL.with(std::cell::RefCell::take))
+        })
+        .await;
+    handled?;
+    store_rows(txn, rows).await
+}
+
+/// Inserts notification rows with one statement, each announced to the
+/// inbox watchers (on commit) when it is new: tenant, recipient and id
+/// only.
+async fn store_rows(txn: &DatabaseTransaction, rows: Vec<Row>) -> Result<(), HandleError> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut cols: [Vec<String>; 13] = Default::default();
+    for r in rows {
+        let values = [
+            r.id.to_string(),
+            r.tenant,
+            r.region,
+            r.recipient_kind,
+            r.recipient_id,
+            r.recipient_name,
+            r.title,
+            r.body,
+            r.ticket_id.map(|t| t.to_string()).unwrap_or_default(),
+            r.source_event_id.to_string(),
+            r.link.unwrap_or_default(),
+            r.kind.to_owned(),
+            r.vars,
+        ];
+        for (c, v) in cols.iter_mut().zip(values) {
+            c.push(v);
+        }
+    }
+    let values: Vec<sea_orm::Value> = cols.into_iter().map(Into::into).collect();
     txn.execute_raw(Statement::from_sql_and_values(
         DbBackend::Postgres,
-        // Announced to the inbox watchers (on commit) when it is new:
-        // tenant, recipient and id only.
         "WITH stored AS (INSERT INTO notifications (id, tenant, region_code, recipient_kind, \
            recipient_id, recipient_name, channel, title, body, ticket_id, source_event_id, status, \
            created_at, link, kind, vars) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'log', $7, $8, $9, $10, 'queued', $11, $12, $13, $14) \
+         SELECT r.id::uuid, r.tenant, r.region, r.rkind, r.rid, r.rname, 'log', r.title, r.body, \
+           NULLIF(r.ticket, '')::uuid, r.source::uuid, 'queued', now(), NULLIF(r.link, ''), \
+           r.kind, r.vars::jsonb \
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+           $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], \
+           $13::text[]) \
+           AS r(id, tenant, region, rkind, rid, rname, title, body, ticket, source, link, kind, vars) \
          ON CONFLICT (source_event_id, recipient_kind, recipient_id, channel) DO NOTHING \
          RETURNING tenant, recipient_kind, recipient_id, id) \
          SELECT pg_notify('jiesu_notification_new', \
            concat_ws(' ', tenant, recipient_kind, replace(recipient_id, ' ', '_'), id::text)) \
          FROM stored",
-        [
-            Uuid::now_v7().into(),
-            n.tenant.into(),
-            n.region.into(),
-            n.recipient_kind.into(),
-            n.recipient_id.into(),
-            n.recipient_name.into(),
-            n.message.title.into(),
-            n.message.body.into(),
-            n.ticket_id.into(),
-            delivery.event_id.into(),
-            Utc::now().into(),
-            n.link.into(),
-            n.message.kind.into(),
-            n.message.vars.into(),
-        ],
+        values,
     ))
     .await?;
     Ok(())
