@@ -9,7 +9,7 @@ use jiesu_testkit::wait_until;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::stack::{Stack, stack, ticket_body, timeline_events};
+use crate::stack::{Stack, stack, stack_with_notification, ticket_body, timeline_events};
 
 const NOISE: &str = "燕儿岛路10号楼下烧烤店晚上吵到十二点，油烟很大";
 
@@ -45,7 +45,25 @@ async fn wait_status(s: &Stack, token: &str, id: &str, status: &str) -> Value {
 
 #[tokio::test]
 async fn the_same_callers_repeat_is_merged_at_once_and_follows_its_master() {
-    let s = stack().await;
+    // Citizens' notices go to an SMS gateway (this test's endpoint), which
+    // notes the numbers it is asked to text.
+    let texted = sms_gateway().await;
+    let endpoint = texted.0.clone();
+    let s = stack_with_notification(|cfg| {
+        let mut sms: jiesu_notification::channels::ChannelConfig =
+            serde_json::from_value(json!({"kind": "http_sms"})).unwrap();
+        sms.endpoint = endpoint;
+        sms.fields = [("mobile", "{phone}"), ("content", "{content}")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        cfg.channels.insert("sms".into(), sms);
+        cfg.routes.insert(
+            "370202".into(),
+            [("citizen".to_owned(), vec!["sms".to_owned()])].into(),
+        );
+    })
+    .await;
     let agent = s.agent();
     let first = create(&s, &agent, body("13800000011", NOISE)).await;
     assert_eq!(first["status"], "received");
@@ -114,6 +132,16 @@ async fn the_same_callers_repeat_is_merged_at_once_and_follows_its_master() {
         (v["notifications"][0]["status"] == "sent").then_some(())
     })
     .await;
+    // The caller's phone got it, from intake's hand-over at that moment.
+    let asked = texted.1.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    assert_eq!(asked[0]["mobile"], "13800000011");
+    assert!(
+        asked[0]["content"]
+            .as_str()
+            .unwrap()
+            .contains(first["tracking_no"].as_str().unwrap())
+    );
     // Intake recorded the one hand-over; the tenant admin reads the audit.
     let (status, reads) = s
         .get(
@@ -361,4 +389,25 @@ async fn a_withdrawn_master_hands_over_to_the_oldest_merged_ticket() {
     let t = view(&s, &agent, &third).await;
     assert_eq!(t["merged_into"]["id"], second.as_str(), "{t}");
     assert_eq!(t["status"], "dispatched", "follows the new master: {t}");
+}
+
+type Texted = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+
+/// An HTTP SMS gateway on a free port: (its URL, what it was asked).
+async fn sms_gateway() -> (String, Texted) {
+    use axum::{Json, Router, extract::State, routing::post};
+    let texted: Texted = Texted::default();
+    let app = Router::new()
+        .route(
+            "/sms",
+            post(|State(t): State<Texted>, Json(v): Json<Value>| async move {
+                t.lock().unwrap().push(v);
+                "ok"
+            }),
+        )
+        .with_state(texted.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/sms"), texted)
 }

@@ -147,14 +147,22 @@ pub async fn stack_with_intake(tweak: impl FnOnce(&mut jiesu_intake::IntakeConfi
 /// division tree, basic, police and micro grids, pairs, workers and
 /// buildings), and whose gateway configuration the test adjusts.
 pub async fn demo_stack(tweak: impl FnOnce(&mut GatewayConfig)) -> Stack {
-    build(tweak, |_| {}, true).await
+    build(tweak, |_| {}, |_| {}, true).await
 }
 
 async fn stack_configured(
     tweak: impl FnOnce(&mut GatewayConfig),
     tweak_intake: impl FnOnce(&mut jiesu_intake::IntakeConfig),
 ) -> Stack {
-    build(tweak, tweak_intake, false).await
+    build(tweak, tweak_intake, |_| {}, false).await
+}
+
+/// A stack whose notification configuration the test adjusts (channels
+/// and routes to the test's own endpoints).
+pub async fn stack_with_notification(
+    tweak: impl FnOnce(&mut jiesu_notification::NotificationConfig),
+) -> Stack {
+    build(|_| {}, |_| {}, tweak, false).await
 }
 
 /// The demo grids of 370202 in a fresh grid database.
@@ -186,6 +194,7 @@ async fn demo_grid_db(keys: &jiesu_testkit::TestKeys) -> TestDb {
 async fn build(
     tweak: impl FnOnce(&mut GatewayConfig),
     tweak_intake: impl FnOnce(&mut jiesu_intake::IntakeConfig),
+    tweak_notification: impl FnOnce(&mut jiesu_notification::NotificationConfig),
     demo_grids: bool,
 ) -> Stack {
     let intake_db = TestDb::new::<jiesu_intake::Migrations>("intake").await;
@@ -267,6 +276,7 @@ async fn build(
             cfg.contact_key = CONTACT_KEY.into();
             // Whatever the hour of the run: no quiet hours for citizens.
             cfg.quiet_hours = String::new();
+            tweak_notification(cfg);
         })
         .await;
     let evaluation = kit
