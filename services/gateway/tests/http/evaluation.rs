@@ -404,14 +404,23 @@ async fn the_wrong_ways_change_nothing() {
     let me = s.keys.token("370202", &[Role::Citizen], "citizen-e1");
     let (id, _, wo) = new_ticket(&s, "13900002001", Some(&me)).await;
     let verdict = json!({"resolved": true, "satisfaction": "satisfied"});
-    // Before closing there is no round to answer.
-    let (status, v) = s
-        .post_json(
-            &me,
-            &format!("/api/v1/tickets/{id}/rating"),
-            verdict.clone(),
-        )
-        .await;
+    // Before closing there is no round to answer (once evaluation has the
+    // ticket from its events: until then it does not know it, 404).
+    let (status, v) = wait_until(
+        Duration::from_secs(15),
+        "evaluation knows the ticket",
+        || async {
+            let answer = s
+                .post_json(
+                    &me,
+                    &format!("/api/v1/tickets/{id}/rating"),
+                    verdict.clone(),
+                )
+                .await;
+            (answer.0 != StatusCode::NOT_FOUND).then_some(answer)
+        },
+    )
+    .await;
     assert_eq!(
         (status, v["code"].as_str()),
         (StatusCode::CONFLICT, Some("no_callback")),
