@@ -30,13 +30,7 @@ impl Handler for TicketDispatchedHandler {
         txn: &DatabaseTransaction,
         events: Vec<(TicketDispatched, Delivery)>,
     ) -> Result<(), HandleError> {
-        together(txn, async {
-            for (ev, delivery) in events {
-                self.handle(txn, ev, &delivery).await?;
-            }
-            Ok(())
-        })
-        .await
+        each_together(self, txn, events).await
     }
 
     async fn handle(
@@ -135,13 +129,7 @@ impl Handler for NoticeIssuedHandler {
         txn: &DatabaseTransaction,
         events: Vec<(WorkOrderNoticeIssued, Delivery)>,
     ) -> Result<(), HandleError> {
-        together(txn, async {
-            for (ev, delivery) in events {
-                self.handle(txn, ev, &delivery).await?;
-            }
-            Ok(())
-        })
-        .await
+        each_together(self, txn, events).await
     }
 
     async fn handle(
@@ -196,13 +184,7 @@ impl Handler for WhistleBlownHandler {
         txn: &DatabaseTransaction,
         events: Vec<(WorkOrderWhistleBlown, Delivery)>,
     ) -> Result<(), HandleError> {
-        together(txn, async {
-            for (ev, delivery) in events {
-                self.handle(txn, ev, &delivery).await?;
-            }
-            Ok(())
-        })
-        .await
+        each_together(self, txn, events).await
     }
 
     async fn handle(
@@ -562,6 +544,23 @@ async fn together(
         .await;
     handled?;
     store_rows(txn, rows).await
+}
+
+/// A pull's events handled one after another by `handler`, their rows
+/// written together ([`together`]): the `handle_batch` of the busiest
+/// consumers.
+async fn each_together<H: Handler>(
+    handler: &H,
+    txn: &DatabaseTransaction,
+    events: Vec<(H::Event, Delivery)>,
+) -> Result<(), HandleError> {
+    together(txn, async {
+        for (ev, delivery) in events {
+            handler.handle(txn, ev, &delivery).await?;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// Inserts notification rows with one statement, each announced to the
